@@ -1,0 +1,534 @@
+"""stdmpi for Python: MPI from a script started by ``stdmpirun``.
+
+A thin layer over the stdmpi line protocol (docs/protocol.md): every call
+prints one ``@mpi ...`` request on stdout and reads the reply on stdin. Nothing
+to install: the rank's shim puts this package on ``PYTHONPATH``.
+
+The API follows mpi4py's lower-case, object-based methods::
+
+    import stdmpi
+    comm = stdmpi.COMM_WORLD
+    part = sum(x for x in range(comm.rank, 1000, comm.size))
+    total = comm.allreduce(part, op=stdmpi.SUM)      # on every rank
+    data = comm.bcast({"n": 1000} if comm.rank == 0 else None, root=0)
+    if comm.rank == 0:
+        comm.send("hello", dest=1, tag=7)
+    elif comm.rank == 1:
+        msg = comm.recv(source=0, tag=7)
+
+Messages: a ``str`` travels as plain text, so ranks in other languages read it
+as is; ``bytes`` and other objects (JSON-able ones as JSON, the rest pickled)
+carry a short type marker so a Python receiver gets back what was sent.
+``send_bytes``/``recv_bytes`` move raw bytes with no marker at all.
+
+Numbers: reductions work on a number, a list/tuple of numbers, or a NumPy
+array. Numbers travel as doubles (MPI_DOUBLE): integers stay integers in the
+result and are exact up to 2**53; pass ``dtype="i64"`` on every rank for exact
+64-bit integer arithmetic (and for BAND/BOR/BXOR, which imply it).
+
+A failed request raises :class:`StdmpiError` with the shim's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    "COMM_WORLD", "Comm", "Status", "Op", "StdmpiError", "Wtime",
+    "ANY_SOURCE", "ANY_TAG", "SUM", "PROD", "MIN", "MAX", "LAND", "LOR",
+    "LXOR", "BAND", "BOR", "BXOR", "MINLOC", "MAXLOC",
+]
+
+ANY_SOURCE: int = -1
+ANY_TAG: int = -1
+
+# Typed messages start with this marker, then a kind letter and ':'.
+_MARK = b"\x1e@"
+_KIND_JSON, _KIND_PICKLE, _KIND_BYTES, _KIND_STR = b"j:", b"p:", b"b:", b"s:"
+_EXACT_INT = 2 ** 53
+
+
+class StdmpiError(RuntimeError):
+    """A request failed; ``reason`` is the shim's explanation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Op:
+    """A reduction operation, e.g. ``stdmpi.SUM``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"stdmpi.{self.name.upper()}"
+
+
+SUM, PROD, MIN, MAX = Op("sum"), Op("prod"), Op("min"), Op("max")
+LAND, LOR, LXOR = Op("land"), Op("lor"), Op("lxor")
+BAND, BOR, BXOR = Op("band"), Op("bor"), Op("bxor")
+MINLOC, MAXLOC = Op("minloc"), Op("maxloc")
+_OPS = {o.name: o for o in (SUM, PROD, MIN, MAX, LAND, LOR, LXOR, BAND, BOR, BXOR, MINLOC, MAXLOC)}
+
+
+class Status:
+    """Source, tag and size of a received or probed message (as mpi4py's)."""
+
+    def __init__(self) -> None:
+        self.source = -1
+        self.tag = -1
+        self.count = 0
+
+    def Get_source(self) -> int:
+        return self.source
+
+    def Get_tag(self) -> int:
+        return self.tag
+
+    def Get_count(self) -> int:
+        """Bytes in the message as it travelled."""
+        return self.count
+
+    def _set(self, reply: str) -> None:
+        src, tag, count = reply.split()
+        self.source, self.tag, self.count = int(src), int(tag), int(count)
+
+    def __repr__(self) -> str:
+        return f"Status(source={self.source}, tag={self.tag}, count={self.count})"
+
+
+class _Channel:
+    """The request/reply pipe pair: requests on fd 1, replies on fd 0."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._started = False
+
+    def _start(self) -> None:
+        if "STDMPI_RANK" not in os.environ:
+            raise StdmpiError(
+                "not running as a stdmpi rank (STDMPI_RANK is not set): start the script "
+                "with stdmpirun, e.g. stdmpirun -n 4 python3 " + (sys.argv[0] or "script.py"))
+        self._started = True
+        # Failed requests answer "@error REASON" (raised here as StdmpiError)
+        # instead of ending the job, so a script can catch them.
+        self.request(b"@mpi errors return")
+
+    def _write(self, data: bytes) -> None:
+        try:
+            sys.stdout.flush()  # the script's own output goes first, in order
+        except (AttributeError, ValueError, OSError):
+            pass
+        view = memoryview(data)
+        while view:
+            n = os.write(1, view)
+            view = view[n:]
+
+    def _fill(self, want: int) -> None:
+        while len(self._buf) < want:
+            chunk = os.read(0, max(65536, want - len(self._buf)))
+            if not chunk:
+                raise StdmpiError("the shim closed stdin: the job is ending")
+            self._buf += chunk
+
+    def readline(self) -> bytes:
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self._buf[:i])
+                del self._buf[: i + 1]
+                return line
+            self._fill(len(self._buf) + 1)
+
+    def readexact(self, n: int) -> bytes:
+        self._fill(n)
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def request(self, line: bytes, payload: Optional[bytes] = None) -> str:
+        """Sends one request (and its raw payload); returns the reply line."""
+        if not self._started:
+            self._start()
+        self._write(line + b"\n" + payload if payload is not None else line + b"\n")
+        reply = self.readline()
+        if reply.startswith(b"@error"):
+            raise StdmpiError(reply[7:].decode("utf-8", "replace"))
+        return reply.decode("utf-8", "surrogateescape")
+
+    def request_bytes(self, line: bytes, payload: Optional[bytes] = None) -> bytes:
+        """Sends a request whose reply is ``N`` + LF + N raw bytes."""
+        header = self.request(line, payload)
+        return self.readexact(int(header))
+
+
+_chan = _Channel()
+
+
+# --- encoding of objects ------------------------------------------------------
+
+def _json_exact(obj: Any) -> bool:
+    """True if JSON gives ``obj`` back with the same types."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return True
+    if isinstance(obj, list):
+        return all(_json_exact(x) for x in obj)
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _json_exact(v) for k, v in obj.items())
+    return False
+
+
+def _encode(obj: Any) -> bytes:
+    if isinstance(obj, str):
+        raw = obj.encode("utf-8", "surrogateescape")
+        return _MARK + _KIND_STR + raw if raw.startswith(_MARK) else raw
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return _MARK + _KIND_BYTES + bytes(obj)
+    if _json_exact(obj):
+        return _MARK + _KIND_JSON + json.dumps(obj, separators=(",", ":")).encode()
+    return _MARK + _KIND_PICKLE + pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(data: bytes) -> Any:
+    if data.startswith(_MARK):
+        kind, body = data[2:4], data[4:]
+        if kind == _KIND_JSON:
+            return json.loads(body)
+        if kind == _KIND_PICKLE:
+            return pickle.loads(body)
+        if kind == _KIND_BYTES:
+            return body
+        if kind == _KIND_STR:
+            return body.decode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _rank_arg(r: int) -> bytes:
+    return b"any" if r == ANY_SOURCE else str(int(r)).encode()
+
+
+def _tag_arg(t: int) -> bytes:
+    return b"any" if t == ANY_TAG else str(int(t)).encode()
+
+
+# --- numbers ------------------------------------------------------------------
+
+def _np():
+    return sys.modules.get("numpy")
+
+
+class _Numbers:
+    """A rank's numbers as the protocol sends them, and how to give them back."""
+
+    def __init__(self, x: Any, dtype: Optional[str], op: Optional[Op]) -> None:
+        np = _np()
+        self.array_shape = None
+        self.scalar = False
+        if np is not None and isinstance(x, np.ndarray):
+            self.array_shape = x.shape
+            if dtype is None:
+                dtype = "i64" if x.dtype.kind in "iub" else "f64"
+            values = x.ravel().tolist()
+        elif isinstance(x, (list, tuple)):
+            values = list(x)
+        else:
+            values = [x]
+            self.scalar = True
+        if op in (BAND, BOR, BXOR):
+            dtype = "i64"
+        self.ints = [isinstance(v, (int,)) for v in values]
+        for v in values:
+            if not isinstance(v, (int, float)) and not (np is not None and isinstance(v, np.generic)):
+                raise TypeError(f"stdmpi: numbers expected, got {type(v).__name__}: {v!r}")
+        self.dtype = dtype or "f64"
+        if self.dtype not in ("f64", "i64"):
+            raise ValueError(f"stdmpi: dtype must be 'f64' or 'i64', not {dtype!r}")
+        conv = int if self.dtype == "i64" else float
+        self.values = [conv(v) for v in values]
+
+    def suffix(self) -> bytes:
+        return b":i64" if self.dtype == "i64" else b""
+
+    def text(self) -> bytes:
+        return " ".join(map(repr, self.values)).encode()
+
+    def parse(self, reply: str, loc: bool = False) -> Any:
+        toks = reply.split()
+        if loc:
+            pairs = [(self._num(toks[i], i // 2), int(toks[i + 1])) for i in range(0, len(toks), 2)]
+            return pairs[0] if self.scalar else pairs
+        vals = [self._num(t, i) for i, t in enumerate(toks)]
+        if self.array_shape is not None:
+            np = _np()
+            return np.array(vals, dtype=np.int64 if self.dtype == "i64" else np.float64).reshape(
+                self.array_shape)
+        return vals[0] if self.scalar else vals
+
+    def _num(self, tok: str, i: int) -> Union[int, float]:
+        if self.dtype == "i64":
+            return int(tok)
+        v = float(tok)
+        # An integer input gives an integer result when the double is exact.
+        if i < len(self.ints) and self.ints[i] and v.is_integer() and abs(v) <= _EXACT_INT:
+            return int(v)
+        return v
+
+
+def _op(op: Union[Op, str]) -> Op:
+    if isinstance(op, Op):
+        return op
+    try:
+        return _OPS[str(op).lower()]
+    except KeyError:
+        raise ValueError(f"stdmpi: unknown op {op!r} (one of {', '.join(_OPS)})") from None
+
+
+# --- the communicator ---------------------------------------------------------
+
+class Comm:
+    """All ranks of the job (``stdmpi.COMM_WORLD``)."""
+
+    @property
+    def rank(self) -> int:
+        """This rank, 0..size-1."""
+        return int(os.environ.get("STDMPI_RANK", "0"))
+
+    @property
+    def size(self) -> int:
+        """Number of ranks in the job."""
+        return int(os.environ.get("STDMPI_SIZE", "1"))
+
+    def Get_rank(self) -> int:
+        return self.rank
+
+    def Get_size(self) -> int:
+        return self.size
+
+    # point to point
+
+    def send(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Sends ``obj`` to rank ``dest``; returns once the message is handed to MPI."""
+        data = _encode(obj)
+        head = b"@mpi send " + _rank_arg(dest) + b" " + _tag_arg(tag)
+        if b"\n" not in data:
+            _chan.request(head + b" " + data)
+        else:
+            _chan.request(b"@mpi sendb " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+                          str(len(data)).encode(), data)
+
+    def recv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+             status: Optional[Status] = None) -> Any:
+        """Receives the next matching message and returns the object sent."""
+        return _decode(self.recv_bytes(source, tag, status))
+
+    def send_bytes(self, data: Union[bytes, bytearray, memoryview], dest: int, tag: int = 0) -> None:
+        """Sends raw bytes, exactly as given (no type marker)."""
+        data = bytes(data)
+        _chan.request(b"@mpi sendb " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+                      str(len(data)).encode(), data)
+
+    def recv_bytes(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+                   status: Optional[Status] = None) -> bytes:
+        """Receives a message as raw bytes."""
+        data = _chan.request_bytes(b"@mpi recvb " + _rank_arg(source) + b" " + _tag_arg(tag))
+        if status is not None:
+            status._set(_chan.request(b"@mpi status"))
+        return data
+
+    def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, source: int = ANY_SOURCE,
+                 recvtag: int = ANY_TAG, status: Optional[Status] = None) -> Any:
+        """Sends and receives at once (no deadlock when two ranks exchange)."""
+        data = _encode(sendobj)
+        if b"\n" in data:
+            raise ValueError("stdmpi: sendrecv carries one line: this object encodes to "
+                             "several; use send and recv")
+        reply = _chan.request(b"@mpi sendrecv " + _rank_arg(dest) + b" " + _tag_arg(sendtag) +
+                              b" " + _rank_arg(source) + b" " + _tag_arg(recvtag) + b" " + data)
+        if status is not None:
+            status._set(_chan.request(b"@mpi status"))
+        return _decode(reply.encode("utf-8", "surrogateescape"))
+
+    def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+              status: Optional[Status] = None) -> bool:
+        """Waits until a matching message is there (without receiving it)."""
+        reply = _chan.request(b"@mpi probe " + _rank_arg(source) + b" " + _tag_arg(tag))
+        if status is not None:
+            status._set(reply)
+        return True
+
+    def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+               status: Optional[Status] = None) -> bool:
+        """True if a matching message is there now."""
+        reply = _chan.request(b"@mpi iprobe " + _rank_arg(source) + b" " + _tag_arg(tag))
+        if reply == "none":
+            return False
+        if status is not None:
+            status._set(reply)
+        return True
+
+    # collectives
+
+    def barrier(self) -> None:
+        """Waits until every rank got here."""
+        _chan.request(b"@mpi barrier")
+
+    Barrier = barrier
+
+    def bcast(self, obj: Any = None, root: int = 0) -> Any:
+        """Returns the root's ``obj`` on every rank."""
+        r = _rank_arg(root)
+        if self.rank == root:
+            data = _encode(obj)
+            if b"\n" not in data:
+                _chan.request(b"@mpi bcast " + r + b" " + data)
+            else:
+                _chan.request_bytes(b"@mpi bcastb " + r + b" " + str(len(data)).encode(), data)
+            return obj
+        return _decode(_chan.request_bytes(b"@mpi bcastb " + r))
+
+    def bcast_bytes(self, data: Optional[bytes] = None, root: int = 0) -> bytes:
+        """Broadcasts raw bytes from the root."""
+        r = _rank_arg(root)
+        if self.rank == root:
+            data = bytes(data or b"")
+            return _chan.request_bytes(b"@mpi bcastb " + r + b" " + str(len(data)).encode(), data)
+        return _chan.request_bytes(b"@mpi bcastb " + r)
+
+    def _reduce(self, verb: bytes, x: Any, op: Union[Op, str], root: Optional[int],
+                dtype: Optional[str]) -> Any:
+        o = _op(op)
+        nums = _Numbers(x, dtype, o)
+        loc = o in (MINLOC, MAXLOC)
+        if loc and nums.scalar and isinstance(x, tuple):
+            raise TypeError("stdmpi: give MINLOC/MAXLOC the value alone; the rank is added")
+        line = b"@mpi " + verb + nums.suffix() + b" " + o.name.encode()
+        if root is not None:
+            line += b" " + _rank_arg(root)
+        reply = _chan.request(line + b" " + nums.text())
+        if reply == "ok":
+            return None
+        return nums.parse(reply, loc)
+
+    def reduce(self, x: Any, op: Union[Op, str] = SUM, root: int = 0,
+               dtype: Optional[str] = None) -> Any:
+        """Element-wise reduction; the result on ``root``, None elsewhere."""
+        return self._reduce(b"reduce", x, op, root, dtype)
+
+    def allreduce(self, x: Any, op: Union[Op, str] = SUM, dtype: Optional[str] = None) -> Any:
+        """Element-wise reduction; the result on every rank.
+
+        MINLOC/MAXLOC return ``(value, rank)`` (a list of them for a list).
+        """
+        return self._reduce(b"allreduce", x, op, None, dtype)
+
+    def scan(self, x: Any, op: Union[Op, str] = SUM, dtype: Optional[str] = None) -> Any:
+        """Inclusive prefix reduction over ranks 0..rank."""
+        return self._reduce(b"scan", x, op, None, dtype)
+
+    def exscan(self, x: Any, op: Union[Op, str] = SUM, dtype: Optional[str] = None) -> Any:
+        """Exclusive prefix reduction over ranks 0..rank-1; None on rank 0."""
+        return self._reduce(b"exscan", x, op, None, dtype)
+
+    def _gather(self, x: Any, root: Optional[int], dtype: Optional[str]) -> Optional[list]:
+        nums = _Numbers(x, dtype, None)
+        # First every rank's shape: 4*count + 2 for a bare number + 1 if all
+        # integers, so each entry comes back as its rank gave it. A rank with
+        # an empty list sends one placeholder number (the protocol needs one).
+        n = len(nums.values)
+        code = 4 * n + (2 if nums.scalar else 0) + (1 if n and all(nums.ints) else 0)
+        verb = b"gather" if root is not None else b"allgather"
+        rootarg = b" " + _rank_arg(root) if root is not None else b""
+        codes = _chan.request(b"@mpi " + verb + b":i64" + rootarg + b" " + str(code).encode())
+        text = nums.text() if n else b"0"
+        reply = _chan.request(b"@mpi " + verb + nums.suffix() + rootarg + b" " + text)
+        if reply == "ok":
+            return None
+        toks = reply.split()
+        out: List[Any] = []
+        i = 0
+        for c in (int(t) for t in codes.split()):
+            count, scalar, ints = c // 4, c & 2, c & 1
+            entry: List[Any] = []
+            for t in toks[i:i + count]:
+                v: Union[int, float] = int(t) if nums.dtype == "i64" else float(t)
+                if ints and isinstance(v, float) and v.is_integer() and abs(v) <= _EXACT_INT:
+                    v = int(v)
+                entry.append(v)
+            i += max(count, 1)
+            out.append(entry[0] if scalar else entry)
+        return out
+
+    def gather(self, x: Any, root: int = 0, dtype: Optional[str] = None) -> Optional[list]:
+        """Root gets a list with every rank's number (or list of numbers)."""
+        return self._gather(x, root, dtype)
+
+    def allgather(self, x: Any, dtype: Optional[str] = None) -> list:
+        """Every rank gets a list with every rank's number (or list of numbers)."""
+        result = self._gather(x, None, dtype)
+        assert result is not None
+        return result
+
+    def scatter(self, x: Optional[Sequence[Any]] = None, root: int = 0,
+                dtype: Optional[str] = None) -> Any:
+        """Root gives one item per rank (numbers, or equal-length lists of numbers)."""
+        r = _rank_arg(root)
+        if self.rank == root:
+            if x is None or len(x) != self.size:
+                raise ValueError(f"stdmpi: scatter needs one item per rank ({self.size}) on the root")
+            as_lists = isinstance(x[0], (list, tuple))
+            parts = [list(it) if isinstance(it, (list, tuple)) else [it] for it in x]
+            if any(len(p) != len(parts[0]) for p in parts):
+                raise ValueError("stdmpi: scatter items must all have the same length")
+            nums = _Numbers([v for p in parts for v in p], dtype, None)
+            ints = bool(nums.values) and all(nums.ints)
+            shape = f"{'list' if as_lists else 'one'} {nums.dtype} {'int' if ints else 'any'}"
+            # The other ranks learn the item shape and number type first.
+            _chan.request(b"@mpi bcast " + r + b" " + shape.encode())
+            reply = _chan.request(b"@mpi scatter" + nums.suffix() + b" " + r + b" " + nums.text())
+        else:
+            shape = _chan.request(b"@mpi bcast " + r)
+            suffix = b":i64" if shape.split()[1] == "i64" else b""
+            reply = _chan.request(b"@mpi scatter" + suffix + b" " + r)
+        kind, dt, ints = shape.split()
+        vals: List[Any] = []
+        for t in reply.split():
+            v: Union[int, float] = int(t) if dt == "i64" else float(t)
+            if ints == "int" and isinstance(v, float) and v.is_integer() and abs(v) <= _EXACT_INT:
+                v = int(v)
+            vals.append(v)
+        return vals if kind == "list" else vals[0]
+
+    def Abort(self, errorcode: int = 1, message: str = "") -> None:
+        """Ends the whole job with exit status ``errorcode``."""
+        line = b"@mpi abort " + str(int(errorcode)).encode()
+        if message:
+            line += b" " + message.replace("\n", " ").encode("utf-8", "replace")
+        if not _chan._started:
+            _chan._started = True
+        _chan._write(line + b"\n")
+        # The shim ends the job; wait for it rather than run on.
+        try:
+            while os.read(0, 65536):
+                pass
+        finally:
+            os._exit(errorcode)
+
+    def __repr__(self) -> str:
+        return f"<stdmpi.Comm rank={self.rank} size={self.size}>"
+
+
+def Wtime() -> float:
+    """Seconds since an arbitrary moment (MPI_Wtime)."""
+    return float(_chan.request(b"@mpi wtime"))
+
+
+COMM_WORLD = Comm()

@@ -1,0 +1,98 @@
+#include "banner_filter.h"
+
+#include <array>
+
+namespace stdmpi {
+
+namespace {
+
+// A box longer than this is not one of Open MPI's: let it through.
+constexpr int kMaxBoxLines = 40;
+
+}  // namespace
+
+bool BannerFilter::IsRule(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() < 60) return false;
+  return line.find_first_not_of('-') == std::string_view::npos;
+}
+
+bool BannerFilter::IsRepeat(std::string_view box) {
+  static constexpr std::array<std::string_view, 4> kRepeats = {
+      // A shim ended the job with MPI_Abort after printing the reason.
+      "MPI_ABORT was invoked on rank",
+      // A shim exited non-zero after printing the reason.
+      "terminated normally, but",
+      "exited with non-zero status, thus causing",
+      "mpirun has exited due to process rank",
+  };
+  for (std::string_view r : kRepeats) {
+    if (box.find(r) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::string BannerFilter::Feed(std::string_view data) {
+  std::string out;
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      if (in_box_) {
+        partial_.append(data);
+      } else {
+        // Outside a box a partial line can go at once, unless it may become a rule.
+        std::string_view head = data;
+        bool maybe_rule = partial_.empty() && head.find_first_not_of('-') == std::string_view::npos;
+        if (maybe_rule) {
+          partial_.append(data);
+        } else {
+          out.append(partial_);
+          partial_.clear();
+          out.append(data);
+        }
+      }
+      return out;
+    }
+    std::string line = partial_;
+    line.append(data.substr(0, nl + 1));
+    partial_.clear();
+    data.remove_prefix(nl + 1);
+    std::string_view body(line.data(), line.size() - 1);
+    if (!in_box_) {
+      if (IsRule(body)) {
+        in_box_ = true;
+        box_ = line;
+        box_lines_ = 1;
+      } else {
+        out.append(line);
+      }
+      continue;
+    }
+    box_.append(line);
+    ++box_lines_;
+    if (IsRule(body)) {
+      if (!IsRepeat(box_)) out.append(box_);
+      box_.clear();
+      in_box_ = false;
+      box_lines_ = 0;
+    } else if (box_lines_ > kMaxBoxLines) {
+      out.append(box_);
+      box_.clear();
+      in_box_ = false;
+      box_lines_ = 0;
+    }
+  }
+  return out;
+}
+
+std::string BannerFilter::Flush() {
+  std::string out = box_;
+  out.append(partial_);
+  box_.clear();
+  partial_.clear();
+  in_box_ = false;
+  box_lines_ = 0;
+  return out;
+}
+
+}  // namespace stdmpi

@@ -1,0 +1,40 @@
+// Drops Open MPI's boxed messages that only repeat what a shim already said.
+//
+// When a rank ends the job, its shim prints one message naming the rank and the
+// reason, then calls MPI_Abort; mpirun follows with a 10-line box ("MPI_ABORT
+// was invoked on rank 1 ... You may or may not see output from other
+// processes"). mpirun's -q would hide that box, but it hides real launch errors
+// too (e.g. "not enough slots" becomes a silent exit 1). So stdmpirun relays
+// mpirun's stderr through this filter, which holds back the lines between two
+// dashed rules and drops the box if it is one of the known repeats.
+// Everything else passes through unchanged and in order.
+#ifndef STDMPI_LAUNCHER_BANNER_FILTER_H_
+#define STDMPI_LAUNCHER_BANNER_FILTER_H_
+
+#include <string>
+#include <string_view>
+
+namespace stdmpi {
+
+class BannerFilter {
+ public:
+  // Feeds bytes; returns what may be written now.
+  std::string Feed(std::string_view data);
+  // End of input, or a box held too long: returns everything held back.
+  std::string Flush();
+  // True while a box is being held back.
+  bool holding() const { return in_box_; }
+
+ private:
+  static bool IsRule(std::string_view line);
+  static bool IsRepeat(std::string_view box);
+
+  std::string partial_;  // a line without its LF yet
+  std::string box_;      // lines of an open box, rules included
+  bool in_box_ = false;
+  int box_lines_ = 0;
+};
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LAUNCHER_BANNER_FILTER_H_

@@ -1,0 +1,305 @@
+#include "launch_options.h"
+
+#include "numbers.h"
+#include "options.h"
+
+namespace stdmpi {
+
+const char* LaunchUsage() {
+  return R"(usage: stdmpirun [OPTIONS] [-n N] COMMAND [ARGS...] [: -n M COMMAND2 [ARGS...]]...
+
+Runs N copies of COMMAND as the ranks of one MPI job. Each rank is a program
+that prints requests such as "@mpi allreduce sum 0.785" on stdout and reads the
+answer on stdin; every other line it prints is ordinary output. Any language
+that can print a line and read a line works (see docs/protocol.md).
+
+examples:
+  stdmpirun -n 4 python3 examples/pi.py 1e8      # 4 ranks of a Python script
+  stdmpirun python3 pi.py                        # one rank per core
+  stdmpirun -n 1 python3 master.py : -n 8 Rscript worker.R   # mixed languages
+  stdmpirun --tag-output -n 2 bash -c 'echo hello'           # "[0] hello", "[1] hello"
+  stdmpirun --dry-run -n 4 python3 pi.py         # show the mpirun command only
+
+ranks:
+  -n, -np, --np N       ranks for the command that follows (default: one per
+                        core of this machine; with a hostfile, its slots)
+  :                     separates the commands of a multi-program job; each
+                        gets its own -n, ranks are numbered in order
+
+output:
+  --tag-output          prefix every line a rank prints with "[RANK] "
+  -q, --quiet           no warnings from stdmpirun itself
+
+limits:
+  --max-line SIZE       longest line a rank may print (default 64M); a longer
+                        line ends the job with a message
+  --max-message SIZE    largest message or byte payload (default 1G)
+  (SIZE: bytes, or with K, M, G as in 64K, 16M, 1G)
+
+placement and the MPI launcher (mpirun):
+  --hostfile FILE       run on the hosts listed in FILE (Open MPI format)
+  --host LIST           run on these hosts, e.g. node1:4,node2:4
+  --oversubscribe       allow more ranks than cores without a warning (stdmpirun
+                        allows it anyway on this machine, with a warning)
+  --mca KEY VALUE       set an Open MPI parameter, e.g. --mca btl tcp,self
+  -x NAME[=VALUE]       export an environment variable to ranks on other hosts
+  --mpirun-arg ARG      pass ARG to mpirun unchanged (repeat for several)
+  --dry-run             print the command stdmpirun would run, and exit
+
+tuning:
+  --spin-us N           microseconds a waiting rank polls MPI before it sleeps
+                        (default: 200 when ranks fit the cores, else 0)
+
+  -h, --help            this text
+  -V, --version         the version
+
+exit status: 0 when every rank's program exited 0; else the status of the
+first program that failed (128+N if killed by signal N), the CODE of
+"@mpi abort CODE", 65 for a malformed request, 126/127 when a command cannot
+be run or is not found, 64 for a bad stdmpirun command line.
+
+As root, stdmpirun adds what Open MPI needs to run (--allow-run-as-root). On
+one machine it selects Open MPI's ob1 transport, which starts ~200 ms faster
+(unless you set a pml with --mca pml or OMPI_MCA_pml).
+)";
+}
+
+namespace {
+
+bool ParseNp(const std::string& v, int* np, std::string* err) {
+  int64_t n;
+  if (!ParseCount(v, 1 << 24, &n) || n < 1) {
+    *err = "-n " + v + ": expected a number of ranks >= 1";
+    return false;
+  }
+  *np = static_cast<int>(n);
+  return true;
+}
+
+}  // namespace
+
+bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, std::string* err) {
+  size_t i = 0;
+  AppContext app;
+  bool first = true;
+  // Splits "--opt=value" into name and value.
+  auto take = [&](std::string* name, std::string* value, bool* inline_value) {
+    const std::string& a = args[i];
+    size_t eq = a.find('=');
+    *inline_value = a.size() > 2 && a[0] == '-' && a[1] == '-' && eq != std::string::npos;
+    *name = *inline_value ? a.substr(0, eq) : a;
+    if (*inline_value) *value = a.substr(eq + 1);
+  };
+  auto need = [&](const std::string& name, std::string* value, bool inline_value) {
+    if (inline_value) return true;
+    if (i + 1 >= args.size()) {
+      *err = name + " needs a value";
+      return false;
+    }
+    *value = args[++i];
+    return true;
+  };
+  while (i < args.size()) {
+    // Options of this app context (all options before the first command).
+    for (; i < args.size(); ++i) {
+      std::string name, value;
+      bool inl = false;
+      take(&name, &value, &inl);
+      if (name == "--") {
+        ++i;
+        break;
+      }
+      if (name.empty() || name[0] != '-' || name == "-") break;  // the command
+      if (name == "-n" || name == "-np" || name == "--np" || name == "--n") {
+        if (!need(name, &value, inl) || !ParseNp(value, &app.np, err)) return false;
+        continue;
+      }
+      if (name.size() > 2 && name[0] == '-' && name[1] == 'n' && name[2] >= '0' &&
+          name[2] <= '9') {  // -n4
+        if (!ParseNp(name.substr(2), &app.np, err)) return false;
+        continue;
+      }
+      if (!first) {
+        *err = "option " + name +
+               " must come before the first command (after \":\" only -n is allowed)";
+        return false;
+      }
+      if (name == "-h" || name == "--help") {
+        opts->help = true;
+        return true;
+      } else if (name == "-V" || name == "--version") {
+        opts->version = true;
+        return true;
+      } else if (name == "--dry-run") {
+        opts->dry_run = true;
+      } else if (name == "--tag-output") {
+        opts->tag_output = true;
+      } else if (name == "--oversubscribe") {
+        opts->oversubscribe = true;
+      } else if (name == "-q" || name == "--quiet") {
+        opts->quiet = true;
+      } else if (name == "--max-line" || name == "--max-message") {
+        if (!need(name, &value, inl)) return false;
+        int64_t n;
+        if (!ParseByteSize(value, &n) || n < 1 || n > kLargestMessage) {
+          *err = name + " " + value + ": expected a size from 1 byte to 2G-1 (e.g. 64M)";
+          return false;
+        }
+        (name == "--max-line" ? opts->max_line : opts->max_message) = n;
+      } else if (name == "--spin-us") {
+        if (!need(name, &value, inl)) return false;
+        int64_t n;
+        if (!ParseCount(value, 10000000, &n)) {
+          *err = "--spin-us " + value + ": expected microseconds (0..10000000)";
+          return false;
+        }
+        opts->spin_us = static_cast<int>(n);
+      } else if (name == "--hostfile" || name == "--machinefile") {
+        if (!need(name, &value, inl)) return false;
+        opts->hostfile = value;
+      } else if (name == "--host" || name == "-H") {
+        if (!need(name, &value, inl)) return false;
+        opts->host = value;
+      } else if (name == "--mca") {
+        if (inl || i + 2 >= args.size()) {
+          *err = "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self";
+          return false;
+        }
+        opts->mca.emplace_back(args[i + 1], args[i + 2]);
+        i += 2;
+      } else if (name == "-x") {
+        if (!need(name, &value, inl)) return false;
+        opts->exports.push_back(value);
+      } else if (name == "--mpirun-arg") {
+        if (!need(name, &value, inl)) return false;
+        opts->mpirun_args.push_back(value);
+      } else {
+        *err = "unknown option " + name + " (pass options to mpirun with --mpirun-arg, see --help)";
+        return false;
+      }
+    }
+    // The command, up to a lone ":".
+    for (; i < args.size() && args[i] != ":"; ++i) app.command.push_back(args[i]);
+    if (app.command.empty()) {
+      *err = first ? "no command given (try: stdmpirun -n 2 python3 script.py)"
+                   : "no command after \":\"";
+      return false;
+    }
+    opts->apps.push_back(std::move(app));
+    app = AppContext{};
+    first = false;
+    if (i < args.size()) ++i;  // skip ":"
+    if (i == args.size() && args.back() == ":") {
+      *err = "no command after \":\"";
+      return false;
+    }
+  }
+  if (opts->apps.empty()) {
+    *err = "no command given (try: stdmpirun -n 2 python3 script.py)";
+    return false;
+  }
+  if (opts->apps.size() > 1) {
+    for (const AppContext& a : opts->apps) {
+      if (a.np == 0) {
+        *err = "every command of a multi-program job needs its own -n (" +
+               DescribeCommand(a.command, 40) + " has none)";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* err) {
+  *plan = Plan{};
+  plan->local = o.hostfile.empty() && o.host.empty();
+  std::vector<int> np;
+  int total = 0;
+  for (const AppContext& a : o.apps) {
+    int n = a.np;
+    if (n == 0 && plan->local) n = f.cores;  // one rank per core here
+    np.push_back(n);
+    total += n;
+  }
+  plan->total_ranks = total;  // 0 only when mpirun picks the count from the hosts
+
+  bool user_pml = f.env_sets_pml;
+  for (const auto& [k, v] : o.mca) {
+    if (k == "pml") user_pml = true;
+  }
+  bool oversubscribed = plan->local && total > f.cores;
+  if (oversubscribed && !o.oversubscribe) {
+    plan->warnings.push_back(std::to_string(total) + " ranks on " + std::to_string(f.cores) +
+                             (f.cores == 1 ? " core" : " cores") +
+                             ": oversubscribing (ranks share cores; fine for testing, slower "
+                             "for real work; --oversubscribe silences this)");
+  }
+
+  std::vector<std::string>& a = plan->argv;
+  a.push_back(f.mpirun);
+  if (f.root) a.push_back("--allow-run-as-root");
+  // Ranks talk to their program through stdin; the job's stdin goes nowhere.
+  a.insert(a.end(), {"--stdin", "none"});
+  if (oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
+  if (plan->local && !user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
+  for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
+  for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
+  if (!o.hostfile.empty()) a.insert(a.end(), {"--hostfile", o.hostfile});
+  if (!o.host.empty()) a.insert(a.end(), {"--host", o.host});
+  a.insert(a.end(), o.mpirun_args.begin(), o.mpirun_args.end());
+
+  std::vector<std::string> shim_opts;
+  if (o.tag_output) shim_opts.push_back("--tag-output");
+  if (o.max_line > 0) shim_opts.insert(shim_opts.end(), {"--max-line", std::to_string(o.max_line)});
+  if (o.max_message > 0) {
+    shim_opts.insert(shim_opts.end(), {"--max-message", std::to_string(o.max_message)});
+  }
+  if (o.spin_us >= 0) shim_opts.insert(shim_opts.end(), {"--spin-us", std::to_string(o.spin_us)});
+
+  for (size_t i = 0; i < o.apps.size(); ++i) {
+    if (i > 0) a.push_back(":");
+    if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});
+    a.push_back(f.shim);
+    a.insert(a.end(), shim_opts.begin(), shim_opts.end());
+    a.push_back("--");
+    a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
+  }
+
+  plan->summary = "launcher: mpirun; ";
+  plan->summary +=
+      plan->local ? "on this machine, " + std::to_string(f.cores) + " cores" : "on the hosts given";
+  if (total > 0) plan->summary += ", " + std::to_string(total) + " ranks";
+  if (oversubscribed) plan->summary += " (oversubscribed)";
+  (void)err;
+  return true;
+}
+
+std::string ShellQuote(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& s : argv) {
+    if (!out.empty()) out += ' ';
+    bool safe = !s.empty();
+    for (char c : s) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':' || c == '=' ||
+                c == '+' || c == '@' || c == '%';
+      if (!ok) safe = false;
+    }
+    if (safe) {
+      out += s;
+      continue;
+    }
+    out += '\'';
+    for (char c : s) {
+      if (c == '\'') {
+        out += "'\\''";
+      } else {
+        out += c;
+      }
+    }
+    out += '\'';
+  }
+  return out;
+}
+
+}  // namespace stdmpi

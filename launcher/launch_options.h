@@ -1,0 +1,69 @@
+// stdmpirun's command line and the launch plan built from it.
+//
+// Pure logic: parsing, and turning options plus a few facts about the machine
+// (root or not, cores, where mpirun and the shim are) into the exact argv of
+// the underlying MPI launcher. The choice of launcher lives in BuildPlan alone.
+#ifndef STDMPI_LAUNCHER_LAUNCH_OPTIONS_H_
+#define STDMPI_LAUNCHER_LAUNCH_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace stdmpi {
+
+// One `-n N COMMAND ARGS...` of a possibly MPMD (`:`-separated) job.
+struct AppContext {
+  int np = 0;  // 0: not given
+  std::vector<std::string> command;
+};
+
+struct LaunchOptions {
+  std::vector<AppContext> apps;
+  bool dry_run = false;
+  bool tag_output = false;
+  bool oversubscribe = false;
+  bool quiet = false;
+  bool help = false;
+  bool version = false;
+  int64_t max_line = 0;     // 0: the shim's default
+  int64_t max_message = 0;  // 0: the shim's default
+  int spin_us = -1;
+  std::string hostfile;
+  std::string host;
+  std::vector<std::pair<std::string, std::string>> mca;
+  std::vector<std::string> exports;      // -x NAME[=VALUE]
+  std::vector<std::string> mpirun_args;  // --mpirun-arg ARG, passed as is
+};
+
+// Parses argv[1..]. On failure returns false and sets *err (one line).
+bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, std::string* err);
+
+// What BuildPlan needs to know about this machine and environment.
+struct Facts {
+  bool root = false;
+  int cores = 1;  // cores this process may run on
+  std::string mpirun = "mpirun";
+  std::string shim = "stdmpi-shim";
+  bool env_sets_pml = false;  // OMPI_MCA_pml is set in the environment
+};
+
+struct Plan {
+  std::vector<std::string> argv;      // the launcher command, argv[0] included
+  std::vector<std::string> warnings;  // one line each, without "stdmpirun: "
+  std::string summary;                // how the launch was decided, for --dry-run
+  int total_ranks = 0;                // 0 when the launcher decides (hostfile slots)
+  bool local = true;                  // all ranks on this machine
+};
+
+bool BuildPlan(const LaunchOptions& opts, const Facts& facts, Plan* plan, std::string* err);
+
+// Quotes argv for a POSIX shell, for display (--dry-run); nothing is run by a shell.
+std::string ShellQuote(const std::vector<std::string>& argv);
+
+const char* LaunchUsage();
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LAUNCHER_LAUNCH_OPTIONS_H_

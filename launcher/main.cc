@@ -1,0 +1,208 @@
+// stdmpirun: runs a command as the ranks of an MPI job (see --help).
+//
+// It parses the options, builds the command of the real MPI launcher
+// (BuildPlan), and runs it as a child in a process group of its own, so that a
+// signal reaches mpirun exactly once: stdmpirun forwards SIGINT, SIGTERM,
+// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2. mpirun's stderr is relayed through
+// BannerFilter; stdout goes straight through. The exit status is mpirun's, or
+// 128 + N if it was killed by signal N.
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "banner_filter.h"
+#include "launch_options.h"
+#include "options.h"
+#include "spawn.h"
+
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+
+void Forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+std::string ExeDir() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return ".";
+  exe[n] = '\0';
+  std::string dir(exe);
+  return dir.substr(0, dir.rfind('/'));
+}
+
+int CountCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
+}
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+int Fail(int code, const std::string& msg) {
+  std::fprintf(stderr, "stdmpirun: %s\n", msg.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace stdmpi;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  LaunchOptions opts;
+  std::string err;
+  if (!ParseLaunchArgs(args, &opts, &err)) {
+    std::fprintf(stderr, "stdmpirun: %s\nTry 'stdmpirun --help'.\n", err.c_str());
+    return kExitUsage;
+  }
+  if (opts.help) {
+    std::fputs(LaunchUsage(), stdout);
+    return 0;
+  }
+  if (opts.version) {
+    std::printf("stdmpirun (stdmpi) %s\n", STDMPI_VERSION);
+    return 0;
+  }
+
+  Facts facts;
+  facts.root = geteuid() == 0;
+  facts.cores = CountCores();
+  facts.env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
+  const char* path_env = getenv("PATH");
+  SpawnFailure failure;
+  if (const char* m = getenv("STDMPI_MPIRUN")) {
+    facts.mpirun = m;
+  } else if (!ResolveExecutable("mpirun", path_env ? path_env : "", &facts.mpirun, &failure)) {
+    return Fail(kExitNotFound,
+                "mpirun not found on PATH: install Open MPI (Debian: apt-get install openmpi-bin)");
+  }
+  if (const char* s = getenv("STDMPI_SHIM")) {
+    facts.shim = s;
+  } else {
+    facts.shim = ExeDir() + "/stdmpi-shim";
+  }
+  if (access(facts.shim.c_str(), X_OK) != 0) {
+    return Fail(kExitNotFound, "cannot find the rank program " + facts.shim +
+                                   " (it is built and installed next to stdmpirun; or set "
+                                   "STDMPI_SHIM)");
+  }
+
+  Plan plan;
+  if (!BuildPlan(opts, facts, &plan, &err)) return Fail(kExitUsage, err);
+
+  // On this machine, a command that cannot run is reported once, here, rather
+  // than once by every rank.
+  if (plan.local) {
+    for (const AppContext& app : opts.apps) {
+      std::string resolved;
+      if (!ResolveExecutable(app.command[0], path_env ? path_env : "", &resolved, &failure)) {
+        return Fail(failure.exit_status, failure.message);
+      }
+    }
+  }
+
+  if (!opts.quiet) {
+    for (const std::string& w : plan.warnings) std::fprintf(stderr, "stdmpirun: %s\n", w.c_str());
+  }
+  if (opts.dry_run) {
+    std::fprintf(stderr, "stdmpirun: %s\n", plan.summary.c_str());
+    std::printf("%s\n", ShellQuote(plan.argv).c_str());
+    return 0;
+  }
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) return Fail(kExitInternal, strerror(errno));
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = Forward;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (int sig : forwarded) sigaction(sig, &sa, nullptr);
+
+  std::vector<char*> cargv;
+  for (std::string& s : plan.argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return Fail(kExitInternal, std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    setpgid(0, 0);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : forwarded) sigaction(sig, &dfl, nullptr);
+    dup2(errpipe[1], 2);
+    execv(cargv[0], cargv.data());
+    std::fprintf(stderr, "stdmpirun: cannot run %s: %s\n", cargv[0], strerror(errno));
+    _exit(kExitNotFound);
+  }
+  g_child = pid;
+  close(errpipe[1]);
+
+  // Relay mpirun's stderr until it closes, then reap mpirun.
+  BannerFilter filter;
+  double box_since = 0;
+  char buf[65536];
+  for (;;) {
+    pollfd p = {errpipe[0], POLLIN, 0};
+    int timeout = filter.holding() ? 250 : -1;
+    int r = poll(&p, 1, timeout);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) {
+      // A box that stays open is not one of Open MPI's messages: let it out.
+      if (filter.holding() && Now() - box_since > 1.0) WriteAll(2, filter.Flush());
+      continue;
+    }
+    ssize_t n = read(errpipe[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    bool was_holding = filter.holding();
+    WriteAll(2, filter.Feed(std::string_view(buf, static_cast<size_t>(n))));
+    if (!was_holding && filter.holding()) box_since = Now();
+  }
+  WriteAll(2, filter.Flush());
+  close(errpipe[0]);
+
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
+  }
+  return JobStatusOf(status);
+}

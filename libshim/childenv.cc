@@ -1,0 +1,89 @@
+#include "childenv.h"
+
+#include <array>
+
+namespace stdmpi {
+
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+
+std::string_view NameOf(std::string_view entry) {
+  return entry.substr(0, entry.find('='));
+}
+
+}  // namespace
+
+bool IsLauncherVariable(std::string_view name) {
+  static constexpr std::array<std::string_view, 8> kPrefixes = {
+      "PMIX_",        "OMPI_COMM_WORLD_", "OMPI_APP_CTX_", "OMPI_MCA_orte_",
+      "OMPI_MCA_ess", "OMPI_MCA_pmix",    "PMI_",          "OMPI_FIRST_RANKS",
+  };
+  static constexpr std::array<std::string_view, 8> kNames = {
+      "OMPI_COMMAND",
+      "OMPI_ARGV",
+      "OMPI_FILE_LOCATION",
+      "OMPI_NUM_APP_CTX",
+      "OMPI_UNIVERSE_SIZE",
+      "OMPI_MCA_initial_wdir",
+      "OMPI_MCA_mpi_oversubscribe",
+      "OMPI_MCA_shmem_RUNTIME_QUERY_hint",
+  };
+  for (std::string_view p : kPrefixes) {
+    if (StartsWith(name, p)) return true;
+  }
+  for (std::string_view n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+void SetEnv(std::vector<std::string>* env, std::string_view name, std::string_view value) {
+  std::string entry = std::string(name) + "=" + std::string(value);
+  for (std::string& e : *env) {
+    if (NameOf(e) == name) {
+      e = std::move(entry);
+      return;
+    }
+  }
+  env->push_back(std::move(entry));
+}
+
+std::string_view GetEnv(const std::vector<std::string>& env, std::string_view name, bool* found) {
+  for (const std::string& e : env) {
+    if (NameOf(e) == name && e.size() > name.size()) {
+      if (found) *found = true;
+      return std::string_view(e).substr(name.size() + 1);
+    }
+  }
+  if (found) *found = false;
+  return {};
+}
+
+std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
+  std::vector<std::string> env;
+  env.reserve(in.base.size() + 8);
+  for (const std::string& e : in.base) {
+    if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e))) continue;
+    env.push_back(e);
+  }
+  SetEnv(&env, "STDMPI_RANK", std::to_string(in.rank));
+  SetEnv(&env, "STDMPI_SIZE", std::to_string(in.size));
+  SetEnv(&env, "STDMPI_LOCAL_RANK", std::to_string(in.local_rank));
+  SetEnv(&env, "STDMPI_LOCAL_SIZE", std::to_string(in.local_size));
+  // Python block-buffers stdout on a pipe: without this a print() before a
+  // request would arrive after it, and a request would never arrive at all.
+  SetEnv(&env, "PYTHONUNBUFFERED", "1");
+  if (!in.share_dir.empty()) {
+    SetEnv(&env, "STDMPI_HOME", in.share_dir);
+    std::string py = in.share_dir + "/python";
+    bool found;
+    std::string_view old = GetEnv(env, "PYTHONPATH", &found);
+    SetEnv(&env, "PYTHONPATH", found && !old.empty() ? py + ":" + std::string(old) : py);
+  }
+  return env;
+}
+
+}  // namespace stdmpi

@@ -1,0 +1,36 @@
+// The environment of a rank's child (PROTOCOL.md, "Environment of the child").
+#ifndef STDMPI_LIBSHIM_CHILDENV_H_
+#define STDMPI_LIBSHIM_CHILDENV_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stdmpi {
+
+struct ChildEnvInput {
+  std::vector<std::string> base;  // the shim's own environment, "NAME=VALUE" each
+  int rank = 0, size = 1, local_rank = 0, local_size = 1;
+  // <prefix>/share/stdmpi with the language bridges, or empty if not found.
+  std::string share_dir;
+};
+
+// True for variables by which the MPI launcher tells the shim which rank it is
+// (PMIX_*, OMPI_COMM_WORLD_*, OMPI_MCA_orte_* ...). The child must not see
+// them: an MPI program started as a child would try to join as the shim's rank.
+bool IsLauncherVariable(std::string_view name);
+
+// The child's environment: the shim's, without launcher variables, plus
+// STDMPI_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE, PYTHONUNBUFFERED=1, STDMPI_HOME and
+// the Python bridge first on PYTHONPATH.
+std::vector<std::string> BuildChildEnv(const ChildEnvInput& in);
+
+// Sets (or replaces) NAME=VALUE in `env`.
+void SetEnv(std::vector<std::string>* env, std::string_view name, std::string_view value);
+// The value of NAME in `env`, or nullptr-like empty view with *found = false.
+std::string_view GetEnv(const std::vector<std::string>& env, std::string_view name,
+                        bool* found = nullptr);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_CHILDENV_H_

@@ -1,0 +1,165 @@
+#include "demux.h"
+
+#include <cstring>
+
+#include "request.h"
+
+namespace stdmpi {
+
+void StdoutDemux::Append(const char* data, size_t n) {
+  if (mode_ == Mode::kSkipPayload) {
+    // Drop what belongs to the skipped payload without ever holding it.
+    size_t drop = static_cast<size_t>(remaining_) < n ? static_cast<size_t>(remaining_) : n;
+    remaining_ -= static_cast<int64_t>(drop);
+    data += drop;
+    n -= drop;
+    if (n == 0) return;
+  }
+  if (mode_ == Mode::kSkipLine) {
+    const void* nl = std::memchr(data, '\n', n);
+    if (nl == nullptr) return;
+    size_t used = static_cast<size_t>(static_cast<const char*>(nl) - data) + 1;
+    mode_ = Mode::kLines;
+    data += used;
+    n -= used;
+  }
+  Compact();
+  if (mode_ == Mode::kPayload) {
+    // Grow once to the whole payload instead of doubling through it.
+    size_t want = pos_ + static_cast<size_t>(remaining_);
+    if (buf_.capacity() < want) buf_.reserve(want);
+  }
+  buf_.append(data, n);
+}
+
+void StdoutDemux::Compact() {
+  if (pos_ == 0) return;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    scan_ = 0;
+    pos_ = 0;
+    return;
+  }
+  // Move the unconsumed tail to the front only when it is cheap relative to
+  // what was consumed, so long payloads are not copied over and over.
+  if (pos_ >= 65536 && pos_ >= buf_.size() / 2) {
+    buf_.erase(0, pos_);
+    scan_ -= pos_;
+    pos_ = 0;
+  }
+}
+
+void StdoutDemux::ExpectPayload(int64_t n, bool discard) {
+  announced_ = n;
+  remaining_ = n;
+  if (!discard) {
+    mode_ = Mode::kPayload;
+    return;
+  }
+  // Drop what is already buffered; the rest is dropped in Append.
+  size_t have = buf_.size() - pos_;
+  size_t drop = static_cast<size_t>(n) < have ? static_cast<size_t>(n) : have;
+  pos_ += drop;
+  scan_ = pos_;
+  remaining_ -= static_cast<int64_t>(drop);
+  mode_ = Mode::kSkipPayload;
+}
+
+StdoutDemux::Item StdoutDemux::Next() {
+  Item item;
+  switch (mode_) {
+    case Mode::kSkipLine:
+      return item;  // Append leaves this mode when the newline arrives
+    case Mode::kSkipPayload:
+      if (remaining_ > 0) {
+        if (eof_) {
+          mode_ = Mode::kLines;
+          item.kind = Kind::kPayloadTruncated;
+          item.got = announced_ - remaining_;
+        }
+        return item;
+      }
+      mode_ = Mode::kLines;
+      item.kind = Kind::kPayloadSkipped;
+      return item;
+    case Mode::kPayload: {
+      size_t have = buf_.size() - pos_;
+      if (have < static_cast<size_t>(remaining_)) {
+        if (eof_) {
+          mode_ = Mode::kLines;
+          item.kind = Kind::kPayloadTruncated;
+          item.got = static_cast<int64_t>(have);
+          pos_ = buf_.size();
+          scan_ = pos_;
+        }
+        return item;
+      }
+      item.kind = Kind::kPayload;
+      item.data = std::string_view(buf_.data() + pos_, static_cast<size_t>(remaining_));
+      pos_ += static_cast<size_t>(remaining_);
+      scan_ = pos_;
+      remaining_ = 0;
+      mode_ = Mode::kLines;
+      return item;
+    }
+    case Mode::kLines:
+      break;
+  }
+
+  const char* base = buf_.data();
+  size_t end = buf_.size();
+  size_t start = pos_;
+  // Gather a run of whole ordinary lines; stop before a request line.
+  size_t line = start;
+  if (scan_ < line) scan_ = line;
+  while (line < end) {
+    const void* nl = std::memchr(base + scan_, '\n', end - scan_);
+    if (nl == nullptr) {
+      size_t len = end - line;
+      if (len > max_line_) {
+        if (line > start) break;  // deliver the whole lines gathered first
+        std::string_view head(base + line, len < 64 ? len : 64);
+        item.kind = IsRequestLine(head.substr(0, 5)) ? Kind::kRequestTooLong : Kind::kOutputTooLong;
+        item.data = head;
+        // Drop the line so far and the rest of it as it arrives. `head` stays
+        // valid: dropping only moves offsets.
+        pos_ = end;
+        scan_ = end;
+        mode_ = Mode::kSkipLine;
+        return item;
+      }
+      if (eof_ && line == start) {
+        // The last line has no LF: it is still a line.
+        std::string_view last(base + line, len);
+        pos_ = end;
+        scan_ = end;
+        item.kind = IsRequestLine(last) ? Kind::kRequest : Kind::kOutput;
+        item.data = last;
+        return item;
+      }
+      scan_ = end;
+      break;
+    }
+    size_t nlpos = static_cast<size_t>(static_cast<const char*>(nl) - base);
+    std::string_view this_line(base + line, nlpos - line);
+    if (IsRequestLine(this_line)) {
+      if (line > start) break;  // deliver the output before it first
+      pos_ = nlpos + 1;
+      scan_ = pos_;
+      item.kind = Kind::kRequest;
+      item.data = this_line;
+      return item;
+    }
+    line = nlpos + 1;
+    scan_ = line;
+  }
+  if (line > start) {
+    item.kind = Kind::kOutput;
+    item.data = std::string_view(base + start, line - start);
+    pos_ = line;
+    if (scan_ < pos_) scan_ = pos_;
+  }
+  return item;
+}
+
+}  // namespace stdmpi

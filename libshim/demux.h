@@ -1,0 +1,76 @@
+// Splits a child's stdout byte stream into ordinary output, request lines and the
+// raw payloads that follow byte-form requests (sendb, bcastb).
+//
+// Pure logic over bytes handed in by the caller, so it is unit-tested byte by
+// byte. Memory is bounded: a line is buffered only up to `max_line` bytes (then
+// the caller gets a *TooLong item), a payload only up to what the caller accepted
+// with ExpectPayload (the shim's --max-message), and a discarded payload or a
+// rejected over-long request is dropped as it streams by.
+#ifndef STDMPI_LIBSHIM_DEMUX_H_
+#define STDMPI_LIBSHIM_DEMUX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace stdmpi {
+
+class StdoutDemux {
+ public:
+  enum class Kind {
+    kNone,              // need more input (or, after Finish(), nothing is left)
+    kOutput,            // one or more whole ordinary lines, with their LFs
+    kRequest,           // one request line, without its LF
+    kPayload,           // the raw bytes announced by ExpectPayload (discard = false)
+    kPayloadSkipped,    // the announced bytes were dropped (discard = true)
+    kPayloadTruncated,  // the stream ended before the announced bytes
+    kRequestTooLong,    // a request line passed max_line; the rest of it is dropped
+    kOutputTooLong,     // an ordinary line passed max_line without a newline
+  };
+
+  struct Item {
+    Kind kind = Kind::kNone;
+    // kOutput, kRequest, kPayload: the bytes, valid until the next call of a
+    // non-const method. kRequestTooLong/kOutputTooLong: the line's first bytes.
+    std::string_view data;
+    // kPayloadTruncated: how many of the announced bytes did arrive.
+    int64_t got = 0;
+  };
+
+  explicit StdoutDemux(size_t max_line) : max_line_(max_line) {}
+
+  void Append(const char* data, size_t n);
+  // The stream ended: a last line without LF is delivered as a line.
+  void Finish() { eof_ = true; }
+
+  Item Next();
+
+  // The next `n` bytes of the stream are a payload: delivered whole as one
+  // kPayload item, or dropped as they arrive and reported as kPayloadSkipped.
+  void ExpectPayload(int64_t n, bool discard);
+
+  // Bytes held in memory right now (for back-pressure decisions and tests).
+  size_t buffered() const { return buf_.size() - pos_; }
+  bool at_eof() const { return eof_; }
+  // True while the stream is inside a payload or a line being skipped.
+  bool mid_item() const { return mode_ != Mode::kLines; }
+
+ private:
+  enum class Mode { kLines, kPayload, kSkipPayload, kSkipLine };
+
+  void Compact();
+
+  size_t max_line_;
+  std::string buf_;
+  size_t pos_ = 0;   // start of unconsumed bytes in buf_
+  size_t scan_ = 0;  // where the newline search of the current line resumes
+  bool eof_ = false;
+  Mode mode_ = Mode::kLines;
+  int64_t remaining_ = 0;  // kPayload/kSkipPayload: bytes still expected
+  int64_t announced_ = 0;  // kPayload/kSkipPayload: bytes announced in total
+};
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_DEMUX_H_

@@ -1,0 +1,832 @@
+#include "engine.h"
+
+#include <cstring>
+#include <vector>
+
+#include "collective.h"
+#include "numbers.h"
+
+namespace stdmpi {
+
+static_assert(sizeof(long) == 8, "MPI_LONG_INT pairs carry int64 values");
+
+struct Engine::Context {
+  MPI_Comm world = MPI_COMM_WORLD;
+  MPI_Comm ctl = MPI_COMM_NULL;  // the shims' own traffic, never the user's tags
+  MPI_Op land_f64 = MPI_OP_NULL, lor_f64 = MPI_OP_NULL, lxor_f64 = MPI_OP_NULL;
+  int64_t max_payload = 0;
+  int rank = 0, size = 1;
+  LastStatus* last_status = nullptr;
+};
+
+std::string MpiErrorString(const char* call, int code) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) {
+    return std::string(call) + " failed with MPI error " + std::to_string(code);
+  }
+  return std::string(call) + " failed: " + std::string(msg, static_cast<size_t>(len));
+}
+
+namespace {
+
+// MPI has MPI_LAND/LOR/LXOR only for integer types; on doubles these give 1 or 0
+// for "both/either/exactly one non-zero" (NaN counts as non-zero).
+void LandF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 && b[i] != 0) ? 1 : 0;
+}
+void LorF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 || b[i] != 0) ? 1 : 0;
+}
+void LxorF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = ((a[i] != 0) != (b[i] != 0)) ? 1 : 0;
+}
+
+struct F64Loc {
+  double value;
+  int rank;
+};
+struct I64Loc {
+  long value;
+  int rank;
+};
+
+bool IsLoc(Op op) {
+  return op == Op::kMinloc || op == Op::kMaxloc;
+}
+bool IsLogical(Op op) {
+  return op == Op::kLand || op == Op::kLor || op == Op::kLxor;
+}
+
+MPI_Datatype ElementType(NumType t, Op op) {
+  if (IsLoc(op)) return t == NumType::kF64 ? MPI_DOUBLE_INT : MPI_LONG_INT;
+  return t == NumType::kF64 ? MPI_DOUBLE : MPI_INT64_T;
+}
+
+MPI_Op MpiOp(Op op, NumType t, const Engine::Context& c) {
+  bool f = t == NumType::kF64;
+  switch (op) {
+    case Op::kSum:
+      return MPI_SUM;
+    case Op::kProd:
+      return MPI_PROD;
+    case Op::kMin:
+      return MPI_MIN;
+    case Op::kMax:
+      return MPI_MAX;
+    case Op::kLand:
+      return f ? c.land_f64 : MPI_LAND;
+    case Op::kLor:
+      return f ? c.lor_f64 : MPI_LOR;
+    case Op::kLxor:
+      return f ? c.lxor_f64 : MPI_LXOR;
+    case Op::kBand:
+      return MPI_BAND;
+    case Op::kBor:
+      return MPI_BOR;
+    case Op::kBxor:
+      return MPI_BXOR;
+    case Op::kMinloc:
+      return MPI_MINLOC;
+    case Op::kMaxloc:
+      return MPI_MAXLOC;
+    case Op::kNone:
+      break;
+  }
+  return MPI_OP_NULL;
+}
+
+// Numbers of one rank in the layout MPI wants for the element type: plain
+// doubles/int64, or (value, rank) pairs for minloc/maxloc.
+class NumberBuffer {
+ public:
+  NumberBuffer() = default;
+  NumberBuffer(NumType t, Op op, size_t n) { Resize(t, op, n); }
+
+  void Resize(NumType t, Op op, size_t n) {
+    type_ = t;
+    op_ = op;
+    n_ = n;
+    size_t elem = IsLoc(op) ? (t == NumType::kF64 ? sizeof(F64Loc) : sizeof(I64Loc)) : 8;
+    bytes_.assign(n * elem, 0);
+  }
+
+  // The send buffer for a request's numbers: the request's own vector, or for
+  // minloc/maxloc this buffer filled with (value, rank) pairs.
+  void* SendData(Request& req, int rank) {
+    if (!IsLoc(req.op)) {
+      return req.type == NumType::kF64 ? static_cast<void*>(req.f64.data())
+                                       : static_cast<void*>(req.i64.data());
+    }
+    Resize(req.type, req.op, req.count());
+    for (size_t i = 0; i < n_; ++i) {
+      if (type_ == NumType::kF64) {
+        reinterpret_cast<F64Loc*>(bytes_.data())[i] = {req.f64[i], rank};
+      } else {
+        reinterpret_cast<I64Loc*>(bytes_.data())[i] = {static_cast<long>(req.i64[i]), rank};
+      }
+    }
+    return bytes_.data();
+  }
+
+  void* data() { return bytes_.data(); }
+  size_t count() const { return n_; }
+
+  // Appends the numbers (offset/count in elements) as a reply line's content.
+  void Append(std::string* out, size_t offset, size_t count) const {
+    const char* p = bytes_.data();
+    for (size_t i = offset; i < offset + count; ++i) {
+      if (i > offset) out->push_back(' ');
+      if (IsLoc(op_)) {
+        if (type_ == NumType::kF64) {
+          const F64Loc& e = reinterpret_cast<const F64Loc*>(p)[i];
+          AppendF64(out, e.value);
+          out->push_back(' ');
+          AppendI64(out, e.rank);
+        } else {
+          const I64Loc& e = reinterpret_cast<const I64Loc*>(p)[i];
+          AppendI64(out, e.value);
+          out->push_back(' ');
+          AppendI64(out, e.rank);
+        }
+      } else if (type_ == NumType::kF64) {
+        double v;
+        std::memcpy(&v, p + i * 8, 8);
+        // A logical op over one rank leaves its input as is; answer 0/1 always.
+        if (IsLogical(op_)) v = v != 0 ? 1 : 0;
+        AppendF64(out, v);
+      } else {
+        int64_t v;
+        std::memcpy(&v, p + i * 8, 8);
+        if (IsLogical(op_)) v = v != 0 ? 1 : 0;
+        AppendI64(out, v);
+      }
+    }
+  }
+
+ private:
+  NumType type_ = NumType::kF64;
+  Op op_ = Op::kNone;
+  size_t n_ = 0;
+  std::vector<char> bytes_;
+};
+
+}  // namespace
+
+class Operation {
+ public:
+  explicit Operation(Engine::Context& c) : c_(c) {}
+  virtual ~Operation() = default;
+  // Advances the operation; returns true once it has finished (outcome set).
+  virtual bool Progress() = 0;
+  virtual std::string Waiting() const = 0;
+  virtual int64_t Bytes() const { return 0; }
+  virtual bool Abandon() { return false; }
+
+  Outcome outcome;
+
+ protected:
+  bool Fail(std::string reason) {
+    outcome.ok = false;
+    outcome.error = std::move(reason);
+    return true;
+  }
+  bool FailMpi(const char* call, int code) { return Fail(MpiErrorString(call, code)); }
+  bool Finish(std::string reply) {
+    outcome.ok = true;
+    outcome.reply = std::move(reply);
+    return true;
+  }
+  // Tests one request: 1 done, 0 pending, -1 failed (outcome set).
+  int Test(MPI_Request* r, MPI_Status* st, const char* what) {
+    int flag = 0;
+    int rc = MPI_Test(r, &flag, st);
+    if (rc != MPI_SUCCESS) {
+      FailMpi(what, rc);
+      return -1;
+    }
+    return flag ? 1 : 0;
+  }
+
+  Engine::Context& c_;
+};
+
+namespace {
+
+std::string PeerName(int rank) {
+  return rank == kAny ? "any rank" : "rank " + std::to_string(rank);
+}
+std::string TagName(int tag) {
+  return tag == kAny ? "any tag" : "tag " + std::to_string(tag);
+}
+
+class ImmediateOp : public Operation {
+ public:
+  ImmediateOp(Engine::Context& c, Outcome o) : Operation(c) { outcome = std::move(o); }
+  bool Progress() override { return true; }
+  std::string Waiting() const override { return "nothing"; }
+};
+
+class SendOp : public Operation {
+ public:
+  SendOp(Engine::Context& c, int dest, int tag, std::string_view data)
+      : Operation(c), dest_(dest), tag_(tag), size_(static_cast<int64_t>(data.size())) {
+    int rc =
+        MPI_Isend(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, c_.world, &req_);
+    if (rc != MPI_SUCCESS) {
+      FailMpi("MPI_Isend", rc);
+      failed_ = true;
+    }
+  }
+  bool Progress() override {
+    if (failed_) return true;
+    int t = Test(&req_, MPI_STATUS_IGNORE, "MPI_Isend");
+    if (t < 0) return true;
+    return t == 1 && Finish("ok\n");
+  }
+  std::string Waiting() const override {
+    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
+           std::to_string(size_) + " bytes)";
+  }
+  int64_t Bytes() const override { return size_; }
+
+ private:
+  int dest_, tag_;
+  int64_t size_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+  bool failed_ = false;
+};
+
+class RecvOp : public Operation {
+ public:
+  enum class Form { kText, kBytes, kProbe, kIprobe };
+
+  RecvOp(Engine::Context& c, Form form, int src, int tag, const char* verb)
+      : Operation(c), form_(form), src_(src), tag_(tag), verb_(verb) {}
+
+  bool Progress() override {
+    if (phase_ == Phase::kProbe) return ProgressProbe();
+    MPI_Status st;
+    int t = Test(&req_, &st, "MPI_Imrecv");
+    if (t <= 0) return t < 0;
+    *c_.last_status = {true, src_found_, tag_found_, bytes_};
+    if (form_ == Form::kText) {
+      if (std::memchr(reply_.data(), '\n', static_cast<size_t>(bytes_)) != nullptr) {
+        return Fail("the message from rank " + std::to_string(src_found_) + " tag " +
+                    std::to_string(tag_found_) + " (" + std::to_string(bytes_) +
+                    " bytes) contains a newline, which a text reply cannot carry: receive it "
+                    "with recvb");
+      }
+    }
+    return Finish(std::move(reply_));
+  }
+
+  std::string Waiting() const override {
+    std::string s = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_);
+    if (phase_ == Phase::kRecv) s += " (receiving " + std::to_string(bytes_) + " bytes)";
+    return s;
+  }
+  int64_t Bytes() const override { return bytes_; }
+  bool Abandon() override { return phase_ == Phase::kProbe; }
+
+ private:
+  enum class Phase { kProbe, kRecv };
+
+  bool ProgressProbe() {
+    int flag = 0;
+    MPI_Status st;
+    int rc = MPI_Iprobe(src_, tag_, c_.world, &flag, &st);
+    if (rc != MPI_SUCCESS) return FailMpi("MPI_Iprobe", rc);
+    if (!flag) return form_ == Form::kIprobe && Finish("none\n");
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    if (form_ == Form::kProbe || form_ == Form::kIprobe) {
+      std::string r;
+      AppendI64(&r, st.MPI_SOURCE);
+      r.push_back(' ');
+      AppendI64(&r, st.MPI_TAG);
+      r.push_back(' ');
+      AppendI64(&r, count);
+      r.push_back('\n');
+      return Finish(std::move(r));
+    }
+    if (count > c_.max_payload) {
+      return Fail("the message from rank " + std::to_string(st.MPI_SOURCE) + " tag " +
+                  std::to_string(st.MPI_TAG) + " has " + std::to_string(count) +
+                  " bytes, over the limit of " + std::to_string(c_.max_payload) +
+                  " (raise it with stdmpirun --max-message); it stays queued");
+    }
+    // Match exactly the message just seen: messages from one source with one
+    // tag never overtake each other, and this process is single-threaded.
+    MPI_Message msg;
+    MPI_Status st2;
+    rc = MPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, c_.world, &flag, &msg, &st2);
+    if (rc != MPI_SUCCESS) return FailMpi("MPI_Improbe", rc);
+    if (!flag) return false;  // cannot happen single-threaded; probe again
+    src_found_ = st.MPI_SOURCE;
+    tag_found_ = st.MPI_TAG;
+    bytes_ = count;
+    size_t offset = 0;
+    if (form_ == Form::kBytes) {
+      AppendI64(&reply_, count);
+      reply_.push_back('\n');
+      offset = reply_.size();
+      reply_.resize(offset + static_cast<size_t>(count));
+    } else {
+      reply_.resize(static_cast<size_t>(count) + 1);
+      reply_[static_cast<size_t>(count)] = '\n';
+    }
+    rc = MPI_Imrecv(reply_.data() + offset, count, MPI_BYTE, &msg, &req_);
+    if (rc != MPI_SUCCESS) return FailMpi("MPI_Imrecv", rc);
+    phase_ = Phase::kRecv;
+    return Progress();
+  }
+
+  Form form_;
+  int src_, tag_;
+  const char* verb_;
+  Phase phase_ = Phase::kProbe;
+  int src_found_ = 0, tag_found_ = 0;
+  int64_t bytes_ = 0;
+  std::string reply_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+};
+
+class SendrecvOp : public Operation {
+ public:
+  SendrecvOp(Engine::Context& c, const Request& r)
+      : Operation(c),
+        send_(c, r.peer, r.tag, r.text),
+        recv_(c, RecvOp::Form::kText, r.peer2, r.tag2, "sendrecv: recv") {}
+
+  bool Progress() override {
+    if (!send_done_) send_done_ = send_.Progress();
+    if (!recv_done_) recv_done_ = recv_.Progress();
+    if (!send_done_ || !recv_done_) return false;
+    if (!send_.outcome.ok) return Fail(send_.outcome.error);
+    outcome = std::move(recv_.outcome);
+    return true;
+  }
+  std::string Waiting() const override {
+    std::string s = "sendrecv: ";
+    if (!send_done_) s += send_.Waiting();
+    if (!send_done_ && !recv_done_) s += " and ";
+    if (!recv_done_) s += recv_.Waiting();
+    return s;
+  }
+  int64_t Bytes() const override { return send_.Bytes() + recv_.Bytes(); }
+
+ private:
+  SendOp send_;
+  RecvOp recv_;
+  bool send_done_ = false, recv_done_ = false;
+};
+
+class CollectiveOp : public Operation {
+ public:
+  // A valid request, or (failed = true) the verb of one that failed locally.
+  CollectiveOp(Engine::Context& c, Request&& r, std::string_view payload, bool fatal)
+      : Operation(c), req_(std::move(r)), payload_(payload), fatal_(fatal) {}
+  CollectiveOp(Engine::Context& c, Verb verb, std::string local_error)
+      : Operation(c), local_error_(std::move(local_error)), failed_(true) {
+    req_.verb = verb;
+    fatal_ = false;
+  }
+
+  void Start() {
+    CheckInput& in = check_in_;
+    in.rank = c_.rank;
+    in.verb = req_.verb;
+    in.type = req_.type;
+    in.op = req_.op;
+    in.root = req_.peer;
+    in.is_root = req_.peer == c_.rank;
+    in.local_error = failed_;
+    in.fatal = fatal_;
+    switch (req_.verb) {
+      case Verb::kBcast:
+        in.count = static_cast<int64_t>(req_.text.size());
+        break;
+      case Verb::kBcastb:
+        in.count = static_cast<int64_t>(payload_.size());
+        break;
+      default:
+        in.count = static_cast<int64_t>(req_.count());
+    }
+    MakeCheckVector(in, check_send_);
+    int rc = MPI_Iallreduce(check_send_, check_recv_, kCheckLen, MPI_INT64_T, MPI_MAX, c_.ctl,
+                            &mpi_req_);
+    if (rc != MPI_SUCCESS) {
+      FailMpi("MPI_Iallreduce (agreement check)", rc);
+      phase_ = Phase::kDone;
+    }
+  }
+
+  bool Progress() override {
+    for (;;) {
+      if (phase_ == Phase::kDone) return true;
+      int t = Test(&mpi_req_, MPI_STATUS_IGNORE, PhaseCall());
+      if (t < 0) return true;
+      if (t == 0) return false;
+      switch (phase_) {
+        case Phase::kCheck:
+          if (AfterCheck()) return true;
+          break;
+        case Phase::kCounts:
+          if (AfterCounts()) return true;
+          break;
+        case Phase::kData:
+          return AfterData();
+        case Phase::kDone:
+          return true;
+      }
+    }
+  }
+
+  std::string Waiting() const override {
+    std::string s = VerbName(req_.verb);
+    if (req_.type == NumType::kI64 && req_.verb != Verb::kBarrier) s += ":i64";
+    if (req_.op != Op::kNone) s += std::string(" ") + OpName(req_.op);
+    switch (req_.verb) {
+      case Verb::kBcast:
+      case Verb::kBcastb:
+      case Verb::kReduce:
+      case Verb::kGather:
+      case Verb::kScatter:
+        s += " root " + std::to_string(req_.peer);
+        break;
+      default:
+        break;
+    }
+    if (phase_ == Phase::kCheck) {
+      s += ", waiting for every rank to reach it";
+    } else {
+      s += ", exchanging data";
+    }
+    return s;
+  }
+
+  int64_t Bytes() const override {
+    return static_cast<int64_t>(payload_.size() + req_.text.size() + req_.count() * 8);
+  }
+
+ private:
+  enum class Phase { kCheck, kCounts, kData, kDone };
+
+  const char* PhaseCall() const {
+    switch (phase_) {
+      case Phase::kCheck:
+        return "MPI_Iallreduce (agreement check)";
+      case Phase::kCounts:
+        return "count exchange";
+      default:
+        return VerbName(req_.verb);
+    }
+  }
+
+  bool Started(int rc, const char* call) {
+    if (rc != MPI_SUCCESS) {
+      phase_ = Phase::kDone;
+      return FailMpi(call, rc);
+    }
+    return false;
+  }
+
+  // Returns true if the operation finished.
+  bool AfterCheck() {
+    CheckOutcome o = ReadCheckVector(check_recv_, check_in_);
+    if (failed_) {
+      phase_ = Phase::kDone;
+      return Fail(local_error_);
+    }
+    if (!o.ok) {
+      phase_ = Phase::kDone;
+      Fail(o.error);
+      // Every rank saw the same disagreement; in fatal mode only the lowest
+      // fatal rank reports it, so the job ends with one message, not one a rank.
+      outcome.report = !fatal_ || o.lowest_fatal_rank == c_.rank;
+      return true;
+    }
+    agreed_count_ = o.count;
+    const bool root = req_.peer == c_.rank;
+    MPI_Datatype dt = ElementType(req_.type, req_.op);
+    phase_ = Phase::kData;
+    switch (req_.verb) {
+      case Verb::kBarrier:
+        return Started(MPI_Ibarrier(c_.world, &mpi_req_), "MPI_Ibarrier");
+      case Verb::kBcast:
+      case Verb::kBcastb: {
+        size_t n = static_cast<size_t>(agreed_count_);
+        char* buf;
+        if (root) {
+          std::string_view src = req_.verb == Verb::kBcast ? req_.text : payload_;
+          buf = const_cast<char*>(src.data());  // the root's buffer is only read
+        } else {
+          reply_offset_ = 0;
+          if (req_.verb == Verb::kBcastb) {
+            AppendI64(&reply_, agreed_count_);
+            reply_.push_back('\n');
+            reply_offset_ = reply_.size();
+          }
+          reply_.resize(reply_offset_ + n);
+          buf = reply_.data() + reply_offset_;
+        }
+        return Started(
+            MPI_Ibcast(buf, static_cast<int>(n), MPI_BYTE, req_.peer, c_.world, &mpi_req_),
+            "MPI_Ibcast");
+      }
+      case Verb::kReduce:
+      case Verb::kAllreduce:
+      case Verb::kScan:
+      case Verb::kExscan: {
+        void* send = send_.SendData(req_, c_.rank);
+        recv_.Resize(req_.type, req_.op, req_.count());
+        int n = static_cast<int>(req_.count());
+        MPI_Op op = MpiOp(req_.op, req_.type, c_);
+        switch (req_.verb) {
+          case Verb::kReduce:
+            return Started(
+                MPI_Ireduce(send, recv_.data(), n, dt, op, req_.peer, c_.world, &mpi_req_),
+                "MPI_Ireduce");
+          case Verb::kAllreduce:
+            return Started(MPI_Iallreduce(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
+                           "MPI_Iallreduce");
+          case Verb::kScan:
+            return Started(MPI_Iscan(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
+                           "MPI_Iscan");
+          default:
+            return Started(MPI_Iexscan(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
+                           "MPI_Iexscan");
+        }
+      }
+      case Verb::kGather:
+      case Verb::kAllgather: {
+        my_count_ = static_cast<int>(req_.count());
+        counts_.assign(static_cast<size_t>(c_.size), 0);
+        phase_ = Phase::kCounts;
+        if (req_.verb == Verb::kGather) {
+          return Started(MPI_Igather(&my_count_, 1, MPI_INT, counts_.data(), 1, MPI_INT, req_.peer,
+                                     c_.ctl, &mpi_req_),
+                         "MPI_Igather (counts)");
+        }
+        return Started(
+            MPI_Iallgather(&my_count_, 1, MPI_INT, counts_.data(), 1, MPI_INT, c_.ctl, &mpi_req_),
+            "MPI_Iallgather (counts)");
+      }
+      case Verb::kScatter: {
+        int k = static_cast<int>(agreed_count_ / c_.size);
+        void* send = root ? send_.SendData(req_, c_.rank) : nullptr;
+        recv_.Resize(req_.type, req_.op, static_cast<size_t>(k));
+        return Started(
+            MPI_Iscatter(send, k, dt, recv_.data(), k, dt, req_.peer, c_.world, &mpi_req_),
+            "MPI_Iscatter");
+      }
+      default:
+        phase_ = Phase::kDone;
+        return Fail("internal error: not a collective");
+    }
+  }
+
+  bool AfterCounts() {
+    const bool all = req_.verb == Verb::kAllgather;
+    const bool root = req_.peer == c_.rank;
+    MPI_Datatype dt = ElementType(req_.type, req_.op);
+    void* send = send_.SendData(req_, c_.rank);
+    displs_.assign(static_cast<size_t>(c_.size), 0);
+    int64_t total = 0;
+    if (all || root) {
+      for (int i = 0; i < c_.size; ++i) {
+        displs_[static_cast<size_t>(i)] = static_cast<int>(total);
+        total += counts_[static_cast<size_t>(i)];
+      }
+      if (total > INT32_MAX) {
+        phase_ = Phase::kDone;
+        return Fail("gather of " + std::to_string(total) + " numbers is over MPI's 2^31 limit");
+      }
+    }
+    recv_.Resize(req_.type, req_.op, static_cast<size_t>(total));
+    phase_ = Phase::kData;
+    if (all) {
+      return Started(MPI_Iallgatherv(send, my_count_, dt, recv_.data(), counts_.data(),
+                                     displs_.data(), dt, c_.world, &mpi_req_),
+                     "MPI_Iallgatherv");
+    }
+    return Started(MPI_Igatherv(send, my_count_, dt, recv_.data(), counts_.data(), displs_.data(),
+                                dt, req_.peer, c_.world, &mpi_req_),
+                   "MPI_Igatherv");
+  }
+
+  bool AfterData() {
+    phase_ = Phase::kDone;
+    const bool root = req_.peer == c_.rank;
+    std::string r;
+    switch (req_.verb) {
+      case Verb::kBarrier:
+        return Finish("ok\n");
+      case Verb::kBcast:
+        if (root) return Finish(std::string(req_.text) + "\n");
+        if (std::memchr(reply_.data(), '\n', reply_.size()) != nullptr) {
+          return Fail("the broadcast from rank " + std::to_string(req_.peer) +
+                      " contains a newline, which a text reply cannot carry: use bcastb");
+        }
+        reply_.push_back('\n');
+        return Finish(std::move(reply_));
+      case Verb::kBcastb:
+        if (root) {
+          AppendI64(&r, static_cast<int64_t>(payload_.size()));
+          r.push_back('\n');
+          r.append(payload_);
+          return Finish(std::move(r));
+        }
+        return Finish(std::move(reply_));
+      case Verb::kReduce:
+      case Verb::kGather:
+        if (!root) return Finish("ok\n");
+        break;
+      case Verb::kExscan:
+        if (c_.rank == 0) return Finish("ok\n");
+        break;
+      default:
+        break;
+    }
+    recv_.Append(&r, 0, recv_.count());
+    r.push_back('\n');
+    return Finish(std::move(r));
+  }
+
+  Request req_;
+  std::string_view payload_;
+  bool fatal_ = true;
+  std::string local_error_;
+  bool failed_ = false;
+
+  Phase phase_ = Phase::kCheck;
+  MPI_Request mpi_req_ = MPI_REQUEST_NULL;
+  CheckInput check_in_;
+  int64_t check_send_[kCheckLen] = {};
+  int64_t check_recv_[kCheckLen] = {};
+  int64_t agreed_count_ = 0;
+  NumberBuffer send_, recv_;
+  int my_count_ = 0;
+  std::vector<int> counts_, displs_;
+  std::string reply_;
+  size_t reply_offset_ = 0;
+};
+
+}  // namespace
+
+Engine::Engine() : ctx_(std::make_unique<Context>()) {}
+Engine::~Engine() = default;
+
+bool Engine::Init(int64_t max_payload, std::string* err) {
+  Context& c = *ctx_;
+  c.max_payload = max_payload;
+  c.last_status = &last_status_;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  c.rank = rank_;
+  c.size = size_;
+  // Errors come back as codes and become error replies, not a crash.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rc = MPI_Comm_dup(MPI_COMM_WORLD, &c.ctl);
+  if (rc != MPI_SUCCESS) {
+    *err = MpiErrorString("MPI_Comm_dup", rc);
+    return false;
+  }
+  MPI_Comm_set_errhandler(c.ctl, MPI_ERRORS_RETURN);
+  MPI_Comm node;
+  rc = MPI_Comm_split_type(c.ctl, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  if (rc != MPI_SUCCESS) {
+    *err = MpiErrorString("MPI_Comm_split_type", rc);
+    return false;
+  }
+  MPI_Comm_rank(node, &local_rank_);
+  MPI_Comm_size(node, &local_size_);
+  MPI_Comm_free(&node);
+  // MPI_Wtime counts from its first call: make that the rank's start, so a
+  // child's first `wtime` is not 0.
+  MPI_Wtime();
+  MPI_Op_create(LandF64, 1, &c.land_f64);
+  MPI_Op_create(LorF64, 1, &c.lor_f64);
+  MPI_Op_create(LxorF64, 1, &c.lxor_f64);
+  return true;
+}
+
+void Engine::Shutdown() {
+  Context& c = *ctx_;
+  op_.reset();
+  if (c.land_f64 != MPI_OP_NULL) MPI_Op_free(&c.land_f64);
+  if (c.lor_f64 != MPI_OP_NULL) MPI_Op_free(&c.lor_f64);
+  if (c.lxor_f64 != MPI_OP_NULL) MPI_Op_free(&c.lxor_f64);
+  if (c.ctl != MPI_COMM_NULL) MPI_Comm_free(&c.ctl);
+}
+
+bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
+  Context& c = *ctx_;
+  done_ = false;
+  Outcome now;
+  std::string r;
+  switch (req.verb) {
+    case Verb::kRank:
+      AppendI64(&r, rank_);
+      now.reply = r + "\n";
+      break;
+    case Verb::kSize:
+      AppendI64(&r, size_);
+      now.reply = r + "\n";
+      break;
+    case Verb::kWtime:
+      AppendF64(&r, MPI_Wtime());
+      now.reply = r + "\n";
+      break;
+    case Verb::kStatus:
+      if (!last_status_.valid) {
+        now.ok = false;
+        now.error = "no receive has completed on this rank yet";
+      } else {
+        AppendI64(&r, last_status_.source);
+        r.push_back(' ');
+        AppendI64(&r, last_status_.tag);
+        r.push_back(' ');
+        AppendI64(&r, last_status_.bytes);
+        now.reply = r + "\n";
+      }
+      break;
+    case Verb::kSend:
+      op_ = std::make_unique<SendOp>(c, req.peer, req.tag, req.text);
+      break;
+    case Verb::kSendb:
+      op_ = std::make_unique<SendOp>(c, req.peer, req.tag, payload);
+      break;
+    case Verb::kRecv:
+      op_ = std::make_unique<RecvOp>(c, RecvOp::Form::kText, req.peer, req.tag, "recv");
+      break;
+    case Verb::kRecvb:
+      op_ = std::make_unique<RecvOp>(c, RecvOp::Form::kBytes, req.peer, req.tag, "recvb");
+      break;
+    case Verb::kProbe:
+      op_ = std::make_unique<RecvOp>(c, RecvOp::Form::kProbe, req.peer, req.tag, "probe");
+      break;
+    case Verb::kIprobe:
+      op_ = std::make_unique<RecvOp>(c, RecvOp::Form::kIprobe, req.peer, req.tag, "iprobe");
+      break;
+    case Verb::kSendrecv:
+      op_ = std::make_unique<SendrecvOp>(c, req);
+      break;
+    case Verb::kErrors:
+    case Verb::kAbort:
+      now.ok = false;
+      now.error = "internal error: errors/abort are handled by the shim";
+      break;
+    default: {
+      auto op = std::make_unique<CollectiveOp>(c, std::move(req), payload, !errors_return);
+      op->Start();
+      op_ = std::move(op);
+    }
+  }
+  if (op_ == nullptr) op_ = std::make_unique<ImmediateOp>(c, std::move(now));
+  return Progress();
+}
+
+bool Engine::StartFailedCollective(Verb verb, std::string error) {
+  done_ = false;
+  auto op = std::make_unique<CollectiveOp>(*ctx_, verb, std::move(error));
+  op->Start();
+  op_ = std::move(op);
+  return Progress();
+}
+
+bool Engine::Progress() {
+  if (op_ == nullptr) return false;
+  if (!done_) done_ = op_->Progress();
+  return done_;
+}
+
+Outcome Engine::Take() {
+  Outcome o = std::move(op_->outcome);
+  op_.reset();
+  done_ = false;
+  return o;
+}
+
+std::string Engine::Waiting() const {
+  return op_ ? op_->Waiting() : "nothing";
+}
+int64_t Engine::PendingBytes() const {
+  return op_ ? op_->Bytes() : 0;
+}
+
+bool Engine::AbandonIfUnmatched() {
+  if (op_ == nullptr || done_) return true;
+  if (!op_->Abandon()) return false;
+  op_.reset();
+  return true;
+}
+
+}  // namespace stdmpi

@@ -1,0 +1,110 @@
+// The MPI side of a rank: turns parsed requests into MPI operations on
+// MPI_COMM_WORLD and finishes them without ever blocking.
+//
+// Every operation is started with non-blocking MPI calls and driven by
+// Progress(), which the shim's event loop calls while the operation is pending
+// (spinning briefly, then sleeping; see shim.cc). So a rank waiting for a message
+// or a collective still notices its child dying, a signal, or a request to report
+// what it waits for, and never pins a core for a long wait.
+//
+// Text and bytes travel as plain MPI_BYTE messages with the user's tag, numbers
+// as plain MPI_DOUBLE / MPI_INT64_T (MPI_DOUBLE_INT / MPI_LONG_INT pairs for
+// minloc/maxloc). The shim's own coordination (the agreement check of
+// collective.h, gather counts) uses a private communicator.
+#ifndef STDMPI_LIBSHIM_ENGINE_H_
+#define STDMPI_LIBSHIM_ENGINE_H_
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "request.h"
+
+namespace stdmpi {
+
+// What a finished operation produced.
+struct Outcome {
+  bool ok = true;
+  // ok: the whole reply for the child (one line, or a header line + raw bytes).
+  std::string reply;
+  // !ok: the reason, phrased for the user.
+  std::string error;
+  // !ok and the job ends: false on the ranks that should stay quiet so that one
+  // rank reports a disagreement all ranks detected.
+  bool report = true;
+};
+
+struct LastStatus {
+  bool valid = false;
+  int source = 0;
+  int tag = 0;
+  int64_t bytes = 0;
+};
+
+class Operation;
+
+class Engine {
+ public:
+  Engine();
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // REQUIRES: MPI is initialized. Creates the private communicator (collective
+  // over MPI_COMM_WORLD) and the user-defined ops. On failure returns false.
+  bool Init(int64_t max_payload, std::string* err);
+  // Frees what Init created. REQUIRES: !busy().
+  void Shutdown();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+
+  // Starts `req` (moved in: collectives send straight from its numbers).
+  // `payload` holds the raw bytes of sendb / bcastb on the root. `req.text` and
+  // `payload` must stay valid until the operation finished.
+  // Returns true if the operation finished at once (take it with Take()).
+  bool Start(Request req, std::string_view payload, bool errors_return);
+
+  // A collective whose request failed to parse on this rank in `errors return`
+  // mode: it still takes part in the agreement check, so that its peers learn of
+  // the failure instead of waiting forever, and finishes with `error`.
+  bool StartFailedCollective(Verb verb, std::string error);
+
+  // Drives the pending operation. Returns true once it has finished.
+  bool Progress();
+  bool busy() const { return op_ != nullptr && !done_; }
+  bool done() const { return op_ != nullptr && done_; }
+  Outcome Take();
+
+  // What the pending operation waits for, e.g. "recv from rank 0 tag 5".
+  std::string Waiting() const;
+  // Bytes the pending operation moves (to let big transfers poll longer).
+  int64_t PendingBytes() const;
+  // Abandons a pending receive or probe that has not matched a message yet
+  // (its child is gone). Returns false if the operation cannot be abandoned.
+  bool AbandonIfUnmatched();
+
+  const LastStatus& last_status() const { return last_status_; }
+
+  // Internal state shared with operations.
+  struct Context;
+
+ private:
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Operation> op_;
+  bool done_ = false;
+  LastStatus last_status_;
+};
+
+// "MPI_Isend: MPI_ERR_TRUNCATE: message truncated" from an MPI error code.
+std::string MpiErrorString(const char* call, int code);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_ENGINE_H_

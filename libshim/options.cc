@@ -1,0 +1,160 @@
+#include "options.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "numbers.h"
+
+namespace stdmpi {
+
+bool ParseByteSize(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  size_t i = 0;
+  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+  if (i == 0) return false;
+  double v;
+  if (!ParseF64(s.substr(0, i), &v) || !(v >= 0)) return false;
+  std::string_view unit = s.substr(i);
+  double mult = 1;
+  if (!unit.empty()) {
+    char u = unit[0];
+    if (u == 'k' || u == 'K') {
+      mult = 1024.0;
+    } else if (u == 'm' || u == 'M') {
+      mult = 1024.0 * 1024;
+    } else if (u == 'g' || u == 'G') {
+      mult = 1024.0 * 1024 * 1024;
+    } else if (u != 'b' && u != 'B') {
+      return false;
+    }
+    std::string_view rest = unit.substr(1);
+    if (u != 'b' && u != 'B' && !rest.empty() && rest != "B" && rest != "iB" && rest != "b") {
+      return false;
+    }
+    if ((u == 'b' || u == 'B') && !rest.empty()) return false;
+  }
+  double bytes = std::floor(v * mult);
+  if (bytes > 9.0e18) return false;
+  *out = static_cast<int64_t>(bytes);
+  return true;
+}
+
+std::string FormatByteSize(int64_t n) {
+  const int64_t kKi = 1024, kMi = kKi * 1024, kGi = kMi * 1024;
+  if (n >= kGi && n % kGi == 0) return std::to_string(n / kGi) + " GiB";
+  if (n >= kMi && n % kMi == 0) return std::to_string(n / kMi) + " MiB";
+  if (n >= kKi && n % kKi == 0) return std::to_string(n / kKi) + " KiB";
+  return std::to_string(n) + " bytes";
+}
+
+const char* ShimUsage() {
+  return "usage: stdmpi-shim [OPTIONS] -- COMMAND [ARGS...]\n"
+         "\n"
+         "One MPI rank of a stdmpi job: starts COMMAND with its stdin/stdout on pipes\n"
+         "and relays the @mpi requests it prints into MPI (see docs/protocol.md).\n"
+         "Normally started by stdmpirun; `mpirun -n 2 stdmpi-shim -- CMD` works too.\n"
+         "\n"
+         "options:\n"
+         "  --tag-output          prefix each forwarded output line with [RANK]\n"
+         "  --max-line BYTES      longest stdout line (default 64M)\n"
+         "  --max-message BYTES   largest message or byte payload (default 1G)\n"
+         "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
+         "  -h, --help            this text\n";
+}
+
+bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
+                   std::string* err) {
+  *help = false;
+  size_t i = 0;
+  auto value = [&](const std::string& name, std::string* v) {
+    if (i + 1 >= args.size()) {
+      *err = name + " needs a value";
+      return false;
+    }
+    *v = args[++i];
+    return true;
+  };
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string v;
+    if (a == "--") {
+      ++i;
+      break;
+    } else if (a == "-h" || a == "--help") {
+      *help = true;
+      return true;
+    } else if (a == "--tag-output") {
+      opts->tag_output = true;
+    } else if (a == "--max-line" || a == "--max-message") {
+      if (!value(a, &v)) return false;
+      int64_t n;
+      if (!ParseByteSize(v, &n) || n < 1 || n > kLargestMessage) {
+        *err = a + " " + v + ": expected a size from 1 byte to 2G-1 (e.g. 64M)";
+        return false;
+      }
+      (a == "--max-line" ? opts->max_line : opts->max_message) = n;
+    } else if (a == "--spin-us") {
+      if (!value(a, &v)) return false;
+      int64_t n;
+      if (!ParseCount(v, 10000000, &n)) {
+        *err = "--spin-us " + v + ": expected microseconds (0..10000000)";
+        return false;
+      }
+      opts->spin_us = static_cast<int>(n);
+    } else if (!a.empty() && a[0] == '-') {
+      *err = "unknown option " + a;
+      return false;
+    } else {
+      break;  // the command starts here
+    }
+  }
+  opts->command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  if (opts->command.empty()) {
+    *err = "no command given";
+    return false;
+  }
+  return true;
+}
+
+void AppendPrefixed(std::string* out, std::string_view data, std::string_view prefix,
+                    bool* at_line_start) {
+  while (!data.empty()) {
+    if (*at_line_start) out->append(prefix);
+    size_t nl = data.find('\n');
+    if (nl == std::string_view::npos) {
+      out->append(data);
+      *at_line_start = false;
+      return;
+    }
+    out->append(data.substr(0, nl + 1));
+    data.remove_prefix(nl + 1);
+    *at_line_start = true;
+  }
+}
+
+std::string DescribeCommand(const std::vector<std::string>& argv, size_t max) {
+  std::string s;
+  for (const std::string& a : argv) {
+    if (!s.empty()) s += ' ';
+    bool plain = !a.empty() && a.find_first_of(" \t\n\"'\\$`") == std::string::npos;
+    if (plain) {
+      s += a;
+    } else {
+      s += '"';
+      for (char c : a) {
+        if (c == '"' || c == '\\') s += '\\';
+        s += c;
+      }
+      s += '"';
+    }
+    if (s.size() > max) {
+      s.resize(max);
+      s += "...";
+      break;
+    }
+  }
+  return s;
+}
+
+}  // namespace stdmpi

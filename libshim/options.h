@@ -1,0 +1,61 @@
+// The shim's command line, and small parsing helpers shared with the launcher.
+//
+//   stdmpi-shim [OPTIONS] -- COMMAND [ARGS...]
+//
+// stdmpirun builds this command line for every rank; it is also usable by hand
+// (`mpirun -n 2 stdmpi-shim -- python3 x.py`, or alone as a one-rank job).
+#ifndef STDMPI_LIBSHIM_OPTIONS_H_
+#define STDMPI_LIBSHIM_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stdmpi {
+
+// Exit statuses of stdmpi itself (a child's own status is passed through).
+inline constexpr int kExitUsage = 64;           // bad command line (sysexits EX_USAGE)
+inline constexpr int kExitProtocol = 65;        // a malformed or impossible request (EX_DATAERR)
+inline constexpr int kExitInternal = 70;        // MPI or system failure (EX_SOFTWARE)
+inline constexpr int kExitCannotExecute = 126;  // as shells: found but cannot run
+inline constexpr int kExitNotFound = 127;       // as shells: command not found
+
+inline constexpr int64_t kDefaultMaxLine = int64_t{64} << 20;    // 64 MiB
+inline constexpr int64_t kDefaultMaxMessage = int64_t{1} << 30;  // 1 GiB
+// MPI counts are int: one message holds at most 2^31-1 bytes.
+inline constexpr int64_t kLargestMessage = INT32_MAX;
+
+struct ShimOptions {
+  bool tag_output = false;
+  int64_t max_line = kDefaultMaxLine;
+  int64_t max_message = kDefaultMaxMessage;
+  // Microseconds to poll MPI before sleeping while the child waits for a reply;
+  // -1: automatic (short when this node's ranks fit its cores, 0 when not).
+  int spin_us = -1;
+  std::vector<std::string> command;
+};
+
+// Parses "65536", "64K", "64M", "1G", "64MiB", "1.5G" (binary multiples) into bytes.
+bool ParseByteSize(std::string_view s, int64_t* out);
+// "64 MiB", "1 GiB", "1000 bytes": for messages.
+std::string FormatByteSize(int64_t n);
+
+// Parses the shim's arguments (argv[0] excluded). On failure returns false and
+// sets *err. Sets *help if --help was given.
+bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
+                   std::string* err);
+
+const char* ShimUsage();
+
+// Appends `data` to `out`, starting every line with `prefix`. *at_line_start
+// carries the state across calls (true before the first call).
+void AppendPrefixed(std::string* out, std::string_view data, std::string_view prefix,
+                    bool* at_line_start);
+
+// Joins argv for messages: `python3 -u "my script.py"` (quoted only for reading).
+std::string DescribeCommand(const std::vector<std::string>& argv, size_t max = 200);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_OPTIONS_H_

@@ -1,0 +1,451 @@
+#include "request.h"
+
+#include <algorithm>
+#include <array>
+
+#include "numbers.h"
+
+namespace stdmpi {
+
+namespace {
+
+struct VerbInfo {
+  const char* name;
+  Verb verb;
+  bool numeric;       // takes the :i64 / :f64 suffix
+  const char* usage;  // shown with argument errors
+};
+
+constexpr std::array<VerbInfo, 23> kVerbs = {{
+    {"rank", Verb::kRank, false, "@mpi rank"},
+    {"size", Verb::kSize, false, "@mpi size"},
+    {"wtime", Verb::kWtime, false, "@mpi wtime"},
+    {"barrier", Verb::kBarrier, false, "@mpi barrier"},
+    {"send", Verb::kSend, false, "@mpi send DEST TAG TEXT"},
+    {"recv", Verb::kRecv, false, "@mpi recv SRC TAG"},
+    {"sendrecv", Verb::kSendrecv, false, "@mpi sendrecv DEST SENDTAG SRC RECVTAG TEXT"},
+    {"status", Verb::kStatus, false, "@mpi status"},
+    {"probe", Verb::kProbe, false, "@mpi probe SRC TAG"},
+    {"iprobe", Verb::kIprobe, false, "@mpi iprobe SRC TAG"},
+    {"bcast", Verb::kBcast, false, "@mpi bcast ROOT [TEXT]"},
+    {"reduce", Verb::kReduce, true, "@mpi reduce OP ROOT X ..."},
+    {"allreduce", Verb::kAllreduce, true, "@mpi allreduce OP X ..."},
+    {"scan", Verb::kScan, true, "@mpi scan OP X ..."},
+    {"exscan", Verb::kExscan, true, "@mpi exscan OP X ..."},
+    {"gather", Verb::kGather, true, "@mpi gather ROOT X ..."},
+    {"allgather", Verb::kAllgather, true, "@mpi allgather X ..."},
+    {"scatter", Verb::kScatter, true, "@mpi scatter ROOT [X ...]"},
+    {"sendb", Verb::kSendb, false, "@mpi sendb DEST TAG N, then N raw bytes"},
+    {"recvb", Verb::kRecvb, false, "@mpi recvb SRC TAG"},
+    {"bcastb", Verb::kBcastb, false, "@mpi bcastb ROOT [N], then N raw bytes on the root"},
+    {"errors", Verb::kErrors, false, "@mpi errors return|fatal"},
+    {"abort", Verb::kAbort, false, "@mpi abort CODE [TEXT]"},
+}};
+
+const VerbInfo& InfoOf(Verb v) {
+  return kVerbs[static_cast<size_t>(v)];
+}
+
+struct OpInfo {
+  const char* name;
+  Op op;
+};
+
+constexpr std::array<OpInfo, 12> kOps = {{
+    {"sum", Op::kSum},
+    {"prod", Op::kProd},
+    {"min", Op::kMin},
+    {"max", Op::kMax},
+    {"land", Op::kLand},
+    {"lor", Op::kLor},
+    {"lxor", Op::kLxor},
+    {"band", Op::kBand},
+    {"bor", Op::kBor},
+    {"bxor", Op::kBxor},
+    {"minloc", Op::kMinloc},
+    {"maxloc", Op::kMaxloc},
+}};
+
+// Walks the space-separated arguments of a request. Fields are separated by
+// single spaces; TEXT is whatever follows the space after the last argument.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view rest, bool has_rest) : rest_(rest), has_rest_(has_rest) {}
+
+  // Takes the next field. Returns false if the line has no more fields.
+  bool Next(std::string_view* field) {
+    if (!has_rest_) return false;
+    size_t sp = rest_.find(' ');
+    if (sp == std::string_view::npos) {
+      *field = rest_;
+      rest_ = {};
+      has_rest_ = false;
+    } else {
+      *field = rest_.substr(0, sp);
+      rest_ = rest_.substr(sp + 1);
+    }
+    return true;
+  }
+
+  // Everything after the last field taken (TEXT). `present` is false when the
+  // line ended right after that field (no separating space).
+  std::string_view Text(bool* present) const {
+    *present = has_rest_;
+    return rest_;
+  }
+
+  // For verbs without TEXT: true if nothing but spaces remains.
+  bool OnlySpacesLeft() const {
+    return !has_rest_ || rest_.find_first_not_of(' ') == std::string_view::npos;
+  }
+  std::string_view Leftover() const {
+    size_t i = rest_.find_first_not_of(' ');
+    return i == std::string_view::npos ? std::string_view{} : rest_.substr(i);
+  }
+
+ private:
+  std::string_view rest_;
+  bool has_rest_;
+};
+
+std::string RankRange(int size) {
+  if (size == 1) return "the only rank is 0";
+  return "ranks are 0.." + std::to_string(size - 1);
+}
+
+class Parser {
+ public:
+  Parser(const ParseContext& ctx, Request* req, ParseResult* res, Cursor* cur, const VerbInfo& vi)
+      : ctx_(ctx), req_(req), res_(res), cur_(cur), vi_(vi) {}
+
+  bool Fail(std::string reason) {
+    res_->error = std::move(reason);
+    return false;
+  }
+
+  bool Missing(const char* what) {
+    return Fail(std::string("missing ") + what + " (usage: " + vi_.usage + ")");
+  }
+
+  // A rank argument: 0..size-1, or `any` if allowed.
+  bool Rank(const char* what, bool allow_any, int* out) {
+    std::string_view f;
+    if (!cur_->Next(&f)) return Missing(what);
+    if (allow_any && f == "any") {
+      *out = kAny;
+      return true;
+    }
+    int64_t v;
+    if (!ParseCount(f, INT32_MAX, &v)) {
+      return Fail(std::string("bad ") + what + " " + QuoteForMessage(f, 40) + ": expected a rank" +
+                  (allow_any ? " or any" : "") + " (" + RankRange(ctx_.size) + ")");
+    }
+    if (v >= ctx_.size) {
+      return Fail(std::string(what) + " " + std::to_string(v) +
+                  " out of range: " + RankRange(ctx_.size));
+    }
+    *out = static_cast<int>(v);
+    return true;
+  }
+
+  bool Tag(const char* what, bool allow_any, int* out) {
+    std::string_view f;
+    if (!cur_->Next(&f)) return Missing(what);
+    if (allow_any && f == "any") {
+      *out = kAny;
+      return true;
+    }
+    int64_t v;
+    if (!ParseCount(f, kMaxTag, &v)) {
+      return Fail(std::string("bad ") + what + " " + QuoteForMessage(f, 40) +
+                  ": expected 0..32767" + (allow_any ? " or any" : ""));
+    }
+    *out = static_cast<int>(v);
+    return true;
+  }
+
+  bool OpArg() {
+    std::string_view f;
+    if (!cur_->Next(&f)) return Missing("OP");
+    for (const OpInfo& o : kOps) {
+      if (f == o.name) {
+        req_->op = o.op;
+        bool bitwise = o.op == Op::kBand || o.op == Op::kBor || o.op == Op::kBxor;
+        if (bitwise && req_->type != NumType::kI64) {
+          return Fail(std::string("op ") + o.name + " works on integers only: use " + vi_.name +
+                      ":i64");
+        }
+        return true;
+      }
+    }
+    return Fail("unknown op " + QuoteForMessage(f, 40) +
+                " (sum prod min max land lor lxor minloc maxloc; band bor bxor with :i64)");
+  }
+
+  bool Numbers() {
+    bool present;
+    std::string_view text = cur_->Text(&present);
+    std::string err;
+    bool ok = req_->type == NumType::kF64 ? ParseF64List(text, &req_->f64, &err)
+                                          : ParseI64List(text, &req_->i64, &err);
+    if (!ok) return Fail(err == "no numbers given" ? err + " (usage: " + vi_.usage + ")" : err);
+    return true;
+  }
+
+  bool TextArg() {
+    bool present;
+    req_->text = cur_->Text(&present);
+    return true;
+  }
+
+  bool ByteCount(int64_t* out) {
+    std::string_view f;
+    if (!cur_->Next(&f)) return Missing("N");
+    int64_t v;
+    if (!ParseCount(f, INT64_MAX / 2, &v)) {
+      return Fail("bad byte count " + QuoteForMessage(f, 40) + ": expected a number of bytes >= 0");
+    }
+    *out = v;
+    return true;
+  }
+
+  bool PayloadWithinLimit(int64_t n) {
+    if (n > ctx_.max_payload) {
+      return Fail("byte count " + std::to_string(n) + " over the limit of " +
+                  std::to_string(ctx_.max_payload) +
+                  " bytes (raise it with stdmpirun --max-message, or send in pieces)");
+    }
+    return true;
+  }
+
+  bool End() {
+    if (cur_->OnlySpacesLeft()) return true;
+    return Fail("unexpected argument " + QuoteForMessage(cur_->Leftover(), 40) +
+                " (usage: " + vi_.usage + ")");
+  }
+
+  bool Run();
+
+ private:
+  const ParseContext& ctx_;
+  Request* req_;
+  ParseResult* res_;
+  Cursor* cur_;
+  const VerbInfo& vi_;
+};
+
+bool Parser::Run() {
+  Request& r = *req_;
+  switch (r.verb) {
+    case Verb::kRank:
+    case Verb::kSize:
+    case Verb::kWtime:
+    case Verb::kBarrier:
+    case Verb::kStatus:
+      return End();
+    case Verb::kSend:
+      return Rank("DEST", false, &r.peer) && Tag("TAG", false, &r.tag) && TextArg();
+    case Verb::kRecv:
+    case Verb::kProbe:
+    case Verb::kIprobe:
+    case Verb::kRecvb:
+      return Rank("SRC", true, &r.peer) && Tag("TAG", true, &r.tag) && End();
+    case Verb::kSendrecv:
+      return Rank("DEST", false, &r.peer) && Tag("SENDTAG", false, &r.tag) &&
+             Rank("SRC", true, &r.peer2) && Tag("RECVTAG", true, &r.tag2) && TextArg();
+    case Verb::kBcast:
+      return Rank("ROOT", false, &r.peer) && TextArg();
+    case Verb::kReduce:
+      return OpArg() && Rank("ROOT", false, &r.peer) && Numbers();
+    case Verb::kAllreduce:
+    case Verb::kScan:
+    case Verb::kExscan:
+      return OpArg() && Numbers();
+    case Verb::kGather:
+      return Rank("ROOT", false, &r.peer) && Numbers();
+    case Verb::kAllgather:
+      return Numbers();
+    case Verb::kScatter: {
+      if (!Rank("ROOT", false, &r.peer)) return false;
+      if (r.peer != ctx_.rank) return true;  // non-roots' numbers are ignored
+      if (!Numbers()) return false;
+      size_t n = r.count();
+      if (n % static_cast<size_t>(ctx_.size) != 0) {
+        return Fail("scatter root gives " + std::to_string(n) + " numbers, not a multiple of the " +
+                    std::to_string(ctx_.size) + " ranks");
+      }
+      return true;
+    }
+    case Verb::kSendb: {
+      // Learn N first: even a request with a bad DEST is followed by N raw
+      // bytes, which the reader must skip to stay in step with the child.
+      Cursor peek = *cur_;
+      std::string_view f;
+      int64_t n;
+      if (peek.Next(&f) && peek.Next(&f) && peek.Next(&f) && ParseCount(f, INT64_MAX / 2, &n)) {
+        r.payload_bytes = n;
+      }
+      if (!Rank("DEST", false, &r.peer) || !Tag("TAG", false, &r.tag) || !ByteCount(&n)) {
+        return false;
+      }
+      return End() && PayloadWithinLimit(n);
+    }
+    case Verb::kBcastb: {
+      if (!Rank("ROOT", false, &r.peer)) return false;
+      bool root = r.peer == ctx_.rank;
+      if (cur_->OnlySpacesLeft()) {
+        if (root) return Missing("N (the root gives the byte count)");
+        return true;
+      }
+      int64_t n;
+      if (!ByteCount(&n)) return false;
+      if (!root) return End();  // non-roots' N is ignored, and no bytes follow
+      r.payload_bytes = n;
+      return End() && PayloadWithinLimit(n);
+    }
+    case Verb::kErrors: {
+      std::string_view f;
+      if (!cur_->Next(&f)) return Missing("mode");
+      if (f == "return") {
+        r.errors_return = true;
+      } else if (f == "fatal") {
+        r.errors_return = false;
+      } else {
+        return Fail("bad mode " + QuoteForMessage(f, 40) + " (usage: " + vi_.usage + ")");
+      }
+      return End();
+    }
+    case Verb::kAbort: {
+      std::string_view f;
+      if (!cur_->Next(&f)) return Missing("CODE");
+      int64_t v;
+      if (!ParseCount(f, 255, &v)) {
+        return Fail("bad exit code " + QuoteForMessage(f, 40) + ": expected 0..255");
+      }
+      r.abort_code = static_cast<int>(v);
+      return TextArg();
+    }
+  }
+  return Fail("internal error: unhandled verb");
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+const char* VerbName(Verb v) {
+  return InfoOf(v).name;
+}
+
+const char* OpName(Op op) {
+  for (const OpInfo& o : kOps) {
+    if (o.op == op) return o.name;
+  }
+  return "none";
+}
+
+bool IsCollective(Verb v) {
+  switch (v) {
+    case Verb::kBarrier:
+    case Verb::kBcast:
+    case Verb::kBcastb:
+    case Verb::kReduce:
+    case Verb::kAllreduce:
+    case Verb::kScan:
+    case Verb::kExscan:
+    case Verb::kGather:
+    case Verb::kAllgather:
+    case Verb::kScatter:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsRequestLine(std::string_view line) {
+  if (line.size() < 4 || line.compare(0, 4, "@mpi") != 0) return false;
+  return line.size() == 4 || line[4] == ' ' || (line[4] == '\r' && line.size() == 5);
+}
+
+std::string UnknownVerbReason(std::string_view verb) {
+  std::string reason = "unknown verb " + QuoteForMessage(verb, 40);
+  const char* best = nullptr;
+  size_t best_d = 3;
+  for (const VerbInfo& vi : kVerbs) {
+    size_t d = EditDistance(verb, vi.name);
+    if (d < best_d) {
+      best_d = d;
+      best = vi.name;
+    }
+  }
+  if (best != nullptr) reason += std::string(" (did you mean \"") + best + "\"?)";
+  return reason;
+}
+
+ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request* req) {
+  ParseResult res;
+  *req = Request{};
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!IsRequestLine(line)) {
+    res.error = "not a request line";
+    return res;
+  }
+  if (line.size() <= 5 || line[5] == ' ') {
+    res.error = line.size() <= 5 ? "empty request: no verb after @mpi"
+                                 : "empty verb: fields are separated by single spaces";
+    return res;
+  }
+  std::string_view rest = line.substr(5);
+  size_t sp = rest.find(' ');
+  std::string_view word = rest.substr(0, sp);
+  bool has_rest = sp != std::string_view::npos;
+  rest = has_rest ? rest.substr(sp + 1) : std::string_view{};
+
+  std::string_view name = word, suffix;
+  size_t colon = word.find(':');
+  if (colon != std::string_view::npos) {
+    name = word.substr(0, colon);
+    suffix = word.substr(colon);
+  }
+  const VerbInfo* vi = nullptr;
+  for (const VerbInfo& v : kVerbs) {
+    if (name == v.name) vi = &v;
+  }
+  if (vi == nullptr) {
+    res.error = UnknownVerbReason(word);
+    return res;
+  }
+  req->verb = vi->verb;
+  res.verb_known = true;
+  if (!suffix.empty()) {
+    if (!vi->numeric) {
+      res.error = std::string("verb \"") + vi->name + "\" takes no type suffix (" +
+                  QuoteForMessage(suffix, 20) + ")";
+      return res;
+    }
+    if (suffix == ":i64") {
+      req->type = NumType::kI64;
+    } else if (suffix != ":f64") {
+      res.error = "unknown type suffix " + QuoteForMessage(suffix, 20) + " (use :i64 or :f64)";
+      return res;
+    }
+  }
+  Cursor cur(rest, has_rest);
+  Parser p(ctx, req, &res, &cur, *vi);
+  res.ok = p.Run();
+  return res;
+}
+
+}  // namespace stdmpi

@@ -1,0 +1,125 @@
+// Request lines of the stdmpi line protocol (PROTOCOL.md, version 1): the model
+// of one request and the parser that turns a child's stdout line into it.
+//
+// Pure logic: no MPI, no I/O. Everything a request can get wrong is found here,
+// with a reason a user can act on; what is left for MPI to reject is only what
+// depends on other ranks (count mismatches, mismatched collectives).
+#ifndef STDMPI_LIBSHIM_REQUEST_H_
+#define STDMPI_LIBSHIM_REQUEST_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stdmpi {
+
+enum class Verb : uint8_t {
+  kRank,
+  kSize,
+  kWtime,
+  kBarrier,
+  kSend,
+  kRecv,
+  kSendrecv,
+  kStatus,
+  kProbe,
+  kIprobe,
+  kBcast,
+  kReduce,
+  kAllreduce,
+  kScan,
+  kExscan,
+  kGather,
+  kAllgather,
+  kScatter,
+  kSendb,
+  kRecvb,
+  kBcastb,
+  kErrors,
+  kAbort,
+};
+
+enum class NumType : uint8_t { kF64, kI64 };
+
+enum class Op : uint8_t {
+  kNone,
+  kSum,
+  kProd,
+  kMin,
+  kMax,
+  kLand,
+  kLor,
+  kLxor,
+  kBand,
+  kBor,
+  kBxor,
+  kMinloc,
+  kMaxloc,
+};
+
+// A rank or tag argument that may be `any` in a receive.
+inline constexpr int kAny = -1;
+// Largest tag the protocol accepts (MPI guarantees MPI_TAG_UB >= 32767).
+inline constexpr int kMaxTag = 32767;
+
+const char* VerbName(Verb v);
+const char* OpName(Op op);
+
+// True for verbs every rank must call together (they go through the agreement
+// check of collective.h before touching MPI_COMM_WORLD).
+bool IsCollective(Verb v);
+
+struct Request {
+  Verb verb = Verb::kRank;
+  NumType type = NumType::kF64;
+  Op op = Op::kNone;
+  int peer = 0;   // DEST, SRC or ROOT (kAny for `any`)
+  int tag = 0;    // TAG or SENDTAG (kAny for `any`)
+  int peer2 = 0;  // sendrecv: SRC
+  int tag2 = 0;   // sendrecv: RECVTAG
+  // TEXT: a view into the parsed line, valid as long as the line is.
+  std::string_view text;
+  std::vector<double> f64;
+  std::vector<int64_t> i64;
+  // Raw bytes that follow the request line on stdout (sendb, bcastb on the root).
+  // Set as soon as the line announces them, even when the request is otherwise
+  // invalid, so the reader can skip them and stay in step with the child.
+  int64_t payload_bytes = 0;
+  bool errors_return = false;  // `errors return` (true) or `errors fatal`
+  int abort_code = 0;
+
+  size_t count() const { return type == NumType::kF64 ? f64.size() : i64.size(); }
+};
+
+struct ParseContext {
+  int rank = 0;
+  int size = 1;
+  // Largest byte count accepted in sendb/bcastb (the shim's --max-message).
+  int64_t max_payload = int64_t{1} << 30;
+};
+
+// True if `line` (without its LF) is a request: it starts with "@mpi" followed by
+// a space, a CR or the end of the line. "@mpix" and " @mpi" are ordinary output.
+bool IsRequestLine(std::string_view line);
+
+struct ParseResult {
+  bool ok = false;
+  // The verb was recognised (even if its arguments were not), so `req.verb` is
+  // meaningful: a bad collective must still take part in the agreement check
+  // when errors are returned, or its peers would wait forever.
+  bool verb_known = false;
+  std::string error;  // reason, when !ok
+};
+
+// Parses one request line (without the LF; a trailing CR is dropped). `req` is
+// filled as far as parsing got; its `text` views into `line`.
+ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request* req);
+
+// The reason for an unknown verb, with a suggestion when one verb is close:
+// "unknown verb \"allreduc\" (did you mean \"allreduce\"?)".
+std::string UnknownVerbReason(std::string_view verb);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_REQUEST_H_

@@ -1,0 +1,848 @@
+#include "shim.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <mpi.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "childenv.h"
+#include "demux.h"
+#include "engine.h"
+#include "numbers.h"
+#include "request.h"
+#include "spawn.h"
+
+extern char** environ;
+
+namespace stdmpi {
+
+namespace {
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Output queued beyond this pauses reading from the child (back-pressure).
+constexpr size_t kHighWater = size_t{4} << 20;
+// How long a rank polls MPI busily by default when its node's ranks fit its cores.
+constexpr double kDefaultSpin = 200e-6;
+// Sleeping poll: first interval and cap.
+constexpr long kFirstSleepNs = 10'000;
+constexpr long kMaxSleepNs = 1'000'000;
+// After the child exited: how long to wait for its pipes to close when nothing
+// more arrives (something it started may still hold them).
+constexpr double kDrainIdle = 2.0;
+// Grace between SIGTERM and SIGKILL for the child's process group.
+constexpr uint64_t kKillGraceMs = 500;
+
+int CountAllowedCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
+}
+
+// <dir of this executable>/../share/stdmpi, if it holds the bridges.
+std::string FindShareDir() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return {};
+  exe[n] = '\0';
+  std::string dir(exe);
+  dir.erase(dir.rfind('/'));
+  std::string share = dir + "/../share/stdmpi";
+  char real[PATH_MAX];
+  if (realpath(share.c_str(), real) == nullptr) return {};
+  struct stat st;
+  if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) return {};
+  return real;
+}
+
+// A destination for bytes: the shim's stdout/stderr or the child's stdin.
+// Streams (pipes, ttys) are written without blocking and report how much is
+// queued, so the reader feeding them can pause; regular files are written
+// directly.
+class Sink {
+ public:
+  void Open(uv_loop_t* loop, int fd, std::function<void()> on_drain) {
+    fd_ = fd;
+    on_drain_ = std::move(on_drain);
+    uv_handle_type t = uv_guess_handle(fd);
+    if (t == UV_TTY && uv_tty_init(loop, &h_.tty, fd, 0) == 0) {
+      stream_ = reinterpret_cast<uv_stream_t*>(&h_.tty);
+    } else if (t == UV_NAMED_PIPE && uv_pipe_init(loop, &h_.pipe, 0) == 0) {
+      if (uv_pipe_open(&h_.pipe, fd) == 0) {
+        stream_ = reinterpret_cast<uv_stream_t*>(&h_.pipe);
+      } else {
+        uv_close(reinterpret_cast<uv_handle_t*>(&h_.pipe), nullptr);
+      }
+    }
+    open_ = true;
+  }
+
+  void Write(std::string data) {
+    if (data.empty() || broken_ || !open_) return;
+    if (stream_ == nullptr) {
+      WriteBlocking(data.data(), data.size());
+      return;
+    }
+    uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+    int n = uv_try_write(stream_, &b, 1);
+    if (n == static_cast<int>(data.size())) return;
+    if (n < 0 && n != UV_EAGAIN) {
+      broken_ = true;
+      return;
+    }
+    if (n > 0) data.erase(0, static_cast<size_t>(n));
+    auto* w = new WriteReq;
+    w->sink = this;
+    w->data = std::move(data);
+    b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    queued_ += w->data.size();
+    if (uv_write(&w->req, stream_, &b, 1, &Sink::OnWritten) != 0) {
+      queued_ -= w->data.size();
+      delete w;
+      broken_ = true;
+    }
+  }
+
+  size_t queued() const { return queued_; }
+
+  // Stops writing (the reader is gone); queued writes are cancelled.
+  void Close() {
+    if (!open_) return;
+    open_ = false;
+    if (stream_ != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(stream_), nullptr);
+    stream_ = nullptr;
+  }
+
+ private:
+  struct WriteReq {
+    uv_write_t req;
+    Sink* sink;
+    std::string data;
+  };
+
+  static void OnWritten(uv_write_t* req, int status) {
+    auto* w = reinterpret_cast<WriteReq*>(req);
+    Sink* s = w->sink;
+    s->queued_ -= w->data.size();
+    delete w;
+    if (status < 0) s->broken_ = true;
+    if (s->on_drain_) s->on_drain_();
+  }
+
+  void WriteBlocking(const char* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        broken_ = true;
+        return;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  }
+
+  int fd_ = -1;
+  union {
+    uv_tty_t tty;
+    uv_pipe_t pipe;
+  } h_;
+  uv_stream_t* stream_ = nullptr;
+  std::function<void()> on_drain_;
+  size_t queued_ = 0;
+  bool broken_ = false;
+  bool open_ = false;
+};
+
+class Shim {
+ public:
+  explicit Shim(const ShimOptions& o) : opts_(o), demux_(static_cast<size_t>(o.max_line)) {}
+
+  int Run();
+
+ private:
+  template <typename H>
+  static Shim* Self(H* h) {
+    return static_cast<Shim*>(reinterpret_cast<uv_handle_t*>(h)->data);
+  }
+  template <typename H>
+  void InitData(H* h) {
+    reinterpret_cast<uv_handle_t*>(h)->data = this;
+  }
+
+  std::string Prefix() const {
+    return "stdmpi: rank " + std::to_string(engine_.rank()) + " (" +
+           DescribeCommand(opts_.command, 80) + "): ";
+  }
+
+  // --- the child's stdout ---------------------------------------------------
+  void ProcessStdout();
+  void HandleRequestLine(std::string_view line);
+  void RequestFailed(const std::string& reason, std::optional<Verb> collective);
+  void ForwardOutput(std::string_view data);
+  void UpdateReading();
+
+  // --- MPI operations -------------------------------------------------------
+  void StartOp(Request req, std::string_view payload);
+  void StartFailedCollective(Verb verb, const std::string& reason);
+  void OpStarted(bool done);
+  void FinishOp();
+  void StartPolling();
+  void StopPolling();
+  void ArmSleep();
+  void OnIdle();
+  void OnSleepTimer();
+  void ReplyToChild(std::string reply) { child_in_.Write(std::move(reply)); }
+
+  // --- ending ---------------------------------------------------------------
+  void FatalRequest(const std::string& reason, bool report);
+  void BeginEnding(int code, std::string message, bool quiet = false);
+  void OnChildExit(int wstatus);
+  void OnTermSignal(int sig);
+  void MaybeFinish();
+  void ForceEof(const char* why);
+  [[noreturn]] void EndNow();
+  void FlushSinks(double seconds);
+  void KillChildGroup(int sig) {
+    if (child_pid_ > 0) kill(-child_pid_, sig);
+  }
+
+  const ShimOptions& opts_;
+  Engine engine_;
+  ParseContext pctx_;
+  StdoutDemux demux_;
+
+  uv_loop_t loop_;
+  uv_pipe_t out_pipe_, err_pipe_;
+  bool reading_out_ = false, reading_err_ = false;
+  bool stdout_eof_ = false, stderr_eof_ = false;
+  Sink out_sink_, err_sink_, child_in_;
+  uv_signal_t sig_chld_, sig_term_, sig_int_, sig_hup_;
+  uv_idle_t idle_;
+  uv_poll_t sleep_poll_;
+  int timer_fd_ = -1;
+  bool sleep_armed_ = false;
+  uv_timer_t kill_timer_, end_timer_, drain_timer_, flush_timer_;
+  char readbuf_[256 * 1024];
+
+  pid_t child_pid_ = -1;
+  bool child_exited_ = false;
+  int child_status_ = 0;
+  double last_activity_ = 0;
+
+  bool errors_return_ = false;
+  std::string current_request_;  // the request being handled, quoted for messages
+  std::optional<Request> payload_req_;
+  std::string deferred_error_;
+  std::optional<Verb> deferred_verb_;
+  bool stdout_at_line_start_ = true, stderr_at_line_start_ = true;
+  std::string tag_;
+
+  double spin_budget_ = kDefaultSpin;
+  double spin_until_ = 0;
+  long sleep_ns_ = kFirstSleepNs;
+
+  bool ending_ = false;     // the job ends: drain, report, MPI_Abort
+  bool signalled_ = false;  // a terminating signal: drain briefly, _exit
+  bool end_deadline_passed_ = false;
+  bool quiet_ = false;
+  int end_code_ = 0;
+  std::string end_message_;
+  bool finished_ = false;
+};
+
+int Shim::Run() {
+  uv_loop_init(&loop_);
+  std::string err;
+  if (!engine_.Init(opts_.max_message, &err)) {
+    std::fprintf(stderr, "stdmpi: %s\n", err.c_str());
+    MPI_Abort(MPI_COMM_WORLD, kExitInternal);
+    _exit(kExitInternal);
+  }
+  pctx_.rank = engine_.rank();
+  pctx_.size = engine_.size();
+  pctx_.max_payload = opts_.max_message;
+  tag_ = "[" + std::to_string(engine_.rank()) + "] ";
+  if (opts_.spin_us >= 0) {
+    spin_budget_ = opts_.spin_us * 1e-6;
+  } else {
+    // More ranks than cores on this node: a polling shim would steal the core a
+    // computing rank needs, so sleep-poll from the start.
+    spin_budget_ = engine_.local_size() <= CountAllowedCpus() ? kDefaultSpin : 0;
+  }
+
+  // Signals first, so that not even a child that exits at once is missed.
+  uv_signal_init(&loop_, &sig_chld_);
+  InitData(&sig_chld_);
+  uv_signal_start(
+      &sig_chld_,
+      [](uv_signal_t* h, int) {
+        Shim* s = Self(h);
+        int st;
+        if (s->child_pid_ > 0 && !s->child_exited_ && waitpid(s->child_pid_, &st, WNOHANG) > 0) {
+          s->OnChildExit(st);
+        }
+      },
+      SIGCHLD);
+  uv_signal_t* term_handles[] = {&sig_term_, &sig_int_, &sig_hup_};
+  int term_sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; ++i) {
+    uv_signal_init(&loop_, term_handles[i]);
+    InitData(term_handles[i]);
+    uv_signal_start(
+        term_handles[i], [](uv_signal_t* h, int sig) { Self(h)->OnTermSignal(sig); }, term_sigs[i]);
+  }
+  uv_idle_init(&loop_, &idle_);
+  InitData(&idle_);
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  uv_poll_init(&loop_, &sleep_poll_, timer_fd_);
+  InitData(&sleep_poll_);
+  for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_}) {
+    uv_timer_init(&loop_, t);
+    InitData(t);
+  }
+
+  out_sink_.Open(&loop_, 1, [this] {
+    UpdateReading();
+    MaybeFinish();
+  });
+  err_sink_.Open(&loop_, 2, [this] {
+    UpdateReading();
+    MaybeFinish();
+  });
+
+  int in[2], out[2], errp[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "%scannot create pipes: %s\n", Prefix().c_str(), strerror(errno));
+    MPI_Abort(MPI_COMM_WORLD, kExitInternal);
+    _exit(kExitInternal);
+  }
+  // Bigger pipes mean fewer wake-ups for large payloads and floods; the kernel
+  // may refuse (pipe-max-size), which is fine.
+  fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+  fcntl(in[1], F_SETPIPE_SZ, 1 << 20);
+
+  ChildEnvInput ce;
+  for (char** e = environ; *e != nullptr; ++e) ce.base.emplace_back(*e);
+  ce.rank = engine_.rank();
+  ce.size = engine_.size();
+  ce.local_rank = engine_.local_rank();
+  ce.local_size = engine_.local_size();
+  ce.share_dir = FindShareDir();
+  SpawnRequest sr;
+  sr.argv = opts_.command;
+  sr.env = BuildChildEnv(ce);
+  sr.stdin_fd = in[0];
+  sr.stdout_fd = out[1];
+  sr.stderr_fd = errp[1];
+  SpawnFailure failure;
+  child_pid_ = Spawn(sr, &failure);
+  close(in[0]);
+  close(out[1]);
+  close(errp[1]);
+
+  child_in_.Open(&loop_, in[1], nullptr);
+  uv_pipe_init(&loop_, &out_pipe_, 0);
+  uv_pipe_open(&out_pipe_, out[0]);
+  InitData(&out_pipe_);
+  uv_pipe_init(&loop_, &err_pipe_, 0);
+  uv_pipe_open(&err_pipe_, errp[0]);
+  InitData(&err_pipe_);
+
+  if (child_pid_ < 0) {
+    child_exited_ = true;
+    stdout_eof_ = stderr_eof_ = true;
+    BeginEnding(failure.exit_status,
+                Prefix() + "cannot start the command: " + failure.message + "\n");
+  } else {
+    last_activity_ = Now();
+    UpdateReading();
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  // The rank ended normally. Anything the child left running in its process
+  // group goes with it.
+  KillChildGroup(SIGTERM);
+  StopPolling();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  close(timer_fd_);
+  engine_.Shutdown();
+  return 0;
+}
+
+// --- the child's stdout -----------------------------------------------------
+
+void Shim::UpdateReading() {
+  bool want_out =
+      !stdout_eof_ && out_sink_.queued() < kHighWater && (ending_ || signalled_ || !engine_.busy());
+  if (want_out != reading_out_) {
+    reading_out_ = want_out;
+    if (want_out) {
+      uv_read_start(
+          reinterpret_cast<uv_stream_t*>(&out_pipe_),
+          [](uv_handle_t* h, size_t, uv_buf_t* b) {
+            Shim* s = Self(h);
+            *b = uv_buf_init(s->readbuf_, sizeof(s->readbuf_));
+          },
+          [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+            Shim* s = Self(st);
+            if (n > 0) {
+              s->last_activity_ = Now();
+              s->demux_.Append(b->base, static_cast<size_t>(n));
+            } else if (n < 0) {
+              s->stdout_eof_ = true;
+              s->demux_.Finish();
+              uv_read_stop(st);
+              s->reading_out_ = false;
+            }
+            s->ProcessStdout();
+            s->MaybeFinish();
+          });
+    } else {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&out_pipe_));
+    }
+  }
+  bool want_err = !stderr_eof_ && err_sink_.queued() < kHighWater;
+  if (want_err != reading_err_) {
+    reading_err_ = want_err;
+    if (want_err) {
+      uv_read_start(
+          reinterpret_cast<uv_stream_t*>(&err_pipe_),
+          [](uv_handle_t* h, size_t, uv_buf_t* b) {
+            Shim* s = Self(h);
+            *b = uv_buf_init(s->readbuf_, sizeof(s->readbuf_));
+          },
+          [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+            Shim* s = Self(st);
+            if (n > 0) {
+              s->last_activity_ = Now();
+              std::string_view data(b->base, static_cast<size_t>(n));
+              if (s->opts_.tag_output) {
+                std::string tagged;
+                AppendPrefixed(&tagged, data, s->tag_, &s->stderr_at_line_start_);
+                s->err_sink_.Write(std::move(tagged));
+              } else {
+                s->err_sink_.Write(std::string(data));
+              }
+              s->UpdateReading();
+            } else if (n < 0) {
+              s->stderr_eof_ = true;
+              uv_read_stop(st);
+              s->reading_err_ = false;
+              s->MaybeFinish();
+            }
+          });
+    } else {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&err_pipe_));
+    }
+  }
+}
+
+void Shim::ForwardOutput(std::string_view data) {
+  if (opts_.tag_output) {
+    std::string tagged;
+    AppendPrefixed(&tagged, data, tag_, &stdout_at_line_start_);
+    out_sink_.Write(std::move(tagged));
+  } else {
+    out_sink_.Write(std::string(data));
+  }
+}
+
+void Shim::ProcessStdout() {
+  // While an operation is pending its request may point into the demux buffer,
+  // so nothing more is taken from it (reading is paused too) until it finished.
+  while (ending_ || signalled_ || !engine_.busy()) {
+    StdoutDemux::Item it = demux_.Next();
+    const bool dropping = ending_ || signalled_;  // only output matters now
+    switch (it.kind) {
+      case StdoutDemux::Kind::kNone:
+        UpdateReading();
+        return;
+      case StdoutDemux::Kind::kOutput:
+        ForwardOutput(it.data);
+        break;
+      case StdoutDemux::Kind::kRequest:
+        if (!dropping) HandleRequestLine(it.data);
+        break;
+      case StdoutDemux::Kind::kPayload:
+        if (!dropping && payload_req_) {
+          Request req = std::move(*payload_req_);
+          payload_req_.reset();
+          StartOp(std::move(req), it.data);
+        }
+        break;
+      case StdoutDemux::Kind::kPayloadSkipped:
+        if (!dropping) RequestFailed(deferred_error_, deferred_verb_);
+        break;
+      case StdoutDemux::Kind::kPayloadTruncated:
+        if (!dropping) {
+          payload_req_.reset();
+          RequestFailed("the request announced raw bytes, but the command's stdout ended after " +
+                            std::to_string(it.got) + " of them",
+                        std::nullopt);
+        }
+        break;
+      case StdoutDemux::Kind::kRequestTooLong:
+        if (!dropping) {
+          current_request_ = QuoteForMessage(it.data, 60);
+          RequestFailed("request line longer than the limit of " + FormatByteSize(opts_.max_line) +
+                            " (raise it with stdmpirun --max-line)",
+                        std::nullopt);
+        }
+        break;
+      case StdoutDemux::Kind::kOutputTooLong:
+        BeginEnding(kExitProtocol,
+                    Prefix() + "an output line grew past the limit of " +
+                        FormatByteSize(opts_.max_line) + " without a newline (it starts " +
+                        QuoteForMessage(it.data, 40) +
+                        "); end lines with a newline, or raise the limit with stdmpirun "
+                        "--max-line\n");
+        break;
+    }
+  }
+  UpdateReading();
+}
+
+void Shim::HandleRequestLine(std::string_view line) {
+  current_request_ = QuoteForMessage(line, 160);
+  Request req;
+  ParseResult pr = ParseRequest(line, pctx_, &req);
+  if (!pr.ok) {
+    std::optional<Verb> coll;
+    if (pr.verb_known && IsCollective(req.verb)) coll = req.verb;
+    if (req.payload_bytes > 0) {
+      // The announced bytes follow anyway: skip them, then answer.
+      deferred_error_ = pr.error;
+      deferred_verb_ = coll;
+      demux_.ExpectPayload(req.payload_bytes, true);
+      return;
+    }
+    RequestFailed(pr.error, coll);
+    return;
+  }
+  switch (req.verb) {
+    case Verb::kErrors:
+      errors_return_ = req.errors_return;
+      ReplyToChild("ok\n");
+      return;
+    case Verb::kAbort: {
+      std::string msg = Prefix() + "called abort with code " + std::to_string(req.abort_code);
+      if (!req.text.empty()) msg += ": " + std::string(req.text);
+      BeginEnding(req.abort_code, msg + "\n");
+      return;
+    }
+    default:
+      break;
+  }
+  if (req.payload_bytes > 0) {
+    int64_t n = req.payload_bytes;
+    payload_req_ = std::move(req);
+    demux_.ExpectPayload(n, false);
+    return;
+  }
+  StartOp(std::move(req), {});
+}
+
+void Shim::RequestFailed(const std::string& reason, std::optional<Verb> collective) {
+  if (!errors_return_) {
+    FatalRequest(reason, true);
+    return;
+  }
+  if (collective) {
+    StartFailedCollective(*collective, reason);
+    return;
+  }
+  ReplyToChild("@error " + reason + "\n");
+}
+
+// --- MPI operations ---------------------------------------------------------
+
+void Shim::StartOp(Request req, std::string_view payload) {
+  OpStarted(engine_.Start(std::move(req), payload, errors_return_));
+}
+
+void Shim::StartFailedCollective(Verb verb, const std::string& reason) {
+  OpStarted(engine_.StartFailedCollective(verb, reason));
+}
+
+void Shim::OpStarted(bool done) {
+  if (done) {
+    FinishOp();
+    return;
+  }
+  UpdateReading();
+  StartPolling();
+}
+
+void Shim::FinishOp() {
+  StopPolling();
+  Outcome o = engine_.Take();
+  if (o.ok) {
+    ReplyToChild(std::move(o.reply));
+  } else if (errors_return_) {
+    ReplyToChild("@error " + o.error + "\n");
+  } else {
+    FatalRequest(o.error, o.report);
+  }
+}
+
+void Shim::StartPolling() {
+  spin_until_ = Now() + spin_budget_ + static_cast<double>(engine_.PendingBytes()) * 1e-9;
+  sleep_ns_ = kFirstSleepNs;
+  uv_idle_start(&idle_, [](uv_idle_t* h) { Self(h)->OnIdle(); });
+}
+
+void Shim::StopPolling() {
+  uv_idle_stop(&idle_);
+  if (sleep_armed_) {
+    itimerspec off = {};
+    timerfd_settime(timer_fd_, 0, &off, nullptr);
+    uv_poll_stop(&sleep_poll_);
+    sleep_armed_ = false;
+  }
+}
+
+void Shim::OnIdle() {
+  // Poll in slices of a few microseconds between turns of the event loop.
+  double t = Now();
+  const double slice_end = t + 10e-6;
+  do {
+    if (engine_.Progress()) {
+      FinishOp();
+      ProcessStdout();
+      MaybeFinish();
+      return;
+    }
+    t = Now();
+  } while (t < slice_end && t < spin_until_);
+  if (t >= spin_until_) {
+    uv_idle_stop(&idle_);
+    ArmSleep();
+  }
+}
+
+void Shim::ArmSleep() {
+  itimerspec its = {};
+  its.it_value.tv_sec = sleep_ns_ / 1'000'000'000;
+  its.it_value.tv_nsec = sleep_ns_ % 1'000'000'000;
+  timerfd_settime(timer_fd_, 0, &its, nullptr);
+  if (!sleep_armed_) {
+    uv_poll_start(&sleep_poll_, UV_READABLE,
+                  [](uv_poll_t* h, int, int) { Self(h)->OnSleepTimer(); });
+    sleep_armed_ = true;
+  }
+}
+
+void Shim::OnSleepTimer() {
+  uint64_t expirations;
+  ssize_t ignored = read(timer_fd_, &expirations, sizeof(expirations));
+  (void)ignored;
+  if (engine_.Progress()) {
+    FinishOp();
+    ProcessStdout();
+    MaybeFinish();
+    return;
+  }
+  sleep_ns_ = sleep_ns_ * 2 < kMaxSleepNs ? sleep_ns_ * 2 : kMaxSleepNs;
+  ArmSleep();
+}
+
+// --- ending -----------------------------------------------------------------
+
+void Shim::FatalRequest(const std::string& reason, bool report) {
+  std::string msg;
+  if (report) {
+    msg = Prefix() + "request failed: " + reason + "\n" +
+          "stdmpi:   the request: " + current_request_ + "\n" +
+          "stdmpi:   (a failed request ends the job; after \"@mpi errors return\" it is "
+          "answered \"@error REASON\" instead)\n";
+  }
+  BeginEnding(kExitProtocol, msg, !report);
+}
+
+void Shim::BeginEnding(int code, std::string message, bool quiet) {
+  if (ending_ || signalled_) return;
+  ending_ = true;
+  end_code_ = code;
+  end_message_ = std::move(message);
+  quiet_ = quiet;
+  StopPolling();
+  child_in_.Close();  // the child reads EOF instead of a reply
+  if (!child_exited_) {
+    KillChildGroup(SIGTERM);
+    uv_timer_start(
+        &kill_timer_, [](uv_timer_t* t) { Self(t)->KillChildGroup(SIGKILL); }, kKillGraceMs, 0);
+  }
+  // Whatever happens, the job ends within a bounded time.
+  uv_timer_start(
+      &end_timer_,
+      [](uv_timer_t* t) {
+        Shim* s = Self(t);
+        s->end_deadline_passed_ = true;
+        s->MaybeFinish();
+      },
+      2000, 0);
+  UpdateReading();
+  MaybeFinish();
+}
+
+void Shim::OnChildExit(int wstatus) {
+  child_exited_ = true;
+  child_status_ = wstatus;
+  uv_timer_stop(&kill_timer_);
+  child_in_.Close();
+  if (!ending_ && !signalled_) {
+    int code = JobStatusOf(wstatus);
+    if (code != 0) {
+      BeginEnding(code, Prefix() + DescribeWaitStatus(wstatus) + "; ending the job\n");
+      return;
+    }
+    // Exited 0. A receive or probe still waiting for a match has nobody to
+    // answer; a send or collective must finish for the other ranks' sake.
+    if (engine_.busy() && engine_.AbandonIfUnmatched()) {
+      StopPolling();
+      ProcessStdout();
+    }
+    // Wait for the pipes to close, but not for ever.
+    uv_timer_start(
+        &drain_timer_,
+        [](uv_timer_t* t) {
+          Shim* s = Self(t);
+          if (Now() - s->last_activity_ >= kDrainIdle) {
+            s->ForceEof(
+                "the command exited, but a process it started still holds its output "
+                "open; not waiting for it");
+          }
+        },
+        500, 500);
+  }
+  UpdateReading();
+  MaybeFinish();
+}
+
+void Shim::ForceEof(const char* why) {
+  uv_timer_stop(&drain_timer_);
+  if (!stdout_eof_ || !stderr_eof_) {
+    err_sink_.Write(Prefix() + why + "\n");
+  }
+  if (!stdout_eof_) {
+    stdout_eof_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&out_pipe_));
+    reading_out_ = false;
+    demux_.Finish();
+    ProcessStdout();
+  }
+  if (!stderr_eof_) {
+    stderr_eof_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&err_pipe_));
+    reading_err_ = false;
+  }
+  MaybeFinish();
+}
+
+void Shim::OnTermSignal(int sig) {
+  if (signalled_) {
+    // A second signal: no more grace.
+    KillChildGroup(SIGKILL);
+    _exit(128 + sig);
+  }
+  signalled_ = true;
+  end_code_ = 128 + sig;
+  StopPolling();
+  if (!child_exited_) {
+    KillChildGroup(sig);
+    uv_timer_start(
+        &kill_timer_, [](uv_timer_t* t) { Self(t)->KillChildGroup(SIGKILL); }, kKillGraceMs, 0);
+  }
+  // The launcher follows SIGTERM with SIGKILL after about a second.
+  uv_timer_start(
+      &end_timer_,
+      [](uv_timer_t* t) {
+        Shim* s = Self(t);
+        s->end_deadline_passed_ = true;
+        s->MaybeFinish();
+      },
+      800, 0);
+  UpdateReading();
+  MaybeFinish();
+}
+
+void Shim::MaybeFinish() {
+  if (finished_) return;
+  if (ending_ || signalled_) {
+    if (!child_exited_ && !end_deadline_passed_) return;
+    if ((!stdout_eof_ || !stderr_eof_) && !end_deadline_passed_) return;
+    EndNow();
+  }
+  if (!child_exited_ || engine_.busy() || payload_req_) return;
+  if (!stdout_eof_ || !stderr_eof_) return;
+  if (out_sink_.queued() > 0 || err_sink_.queued() > 0) return;
+  finished_ = true;
+  uv_timer_stop(&drain_timer_);
+  uv_stop(&loop_);
+}
+
+void Shim::FlushSinks(double seconds) {
+  const double deadline = Now() + seconds;
+  uv_timer_start(
+      &flush_timer_, [](uv_timer_t*) {}, 10, 10);
+  while ((out_sink_.queued() > 0 || err_sink_.queued() > 0) && Now() < deadline) {
+    uv_run(&loop_, UV_RUN_ONCE);
+  }
+  uv_timer_stop(&flush_timer_);
+}
+
+void Shim::EndNow() {
+  finished_ = true;
+  if (signalled_) {
+    KillChildGroup(SIGKILL);
+    FlushSinks(0.1);
+    _exit(end_code_);
+  }
+  if (!end_message_.empty()) err_sink_.Write(end_message_);
+  KillChildGroup(SIGKILL);
+  FlushSinks(1.0);
+  if (quiet_) {
+    // Another rank reports the same failure and aborts the job; give its
+    // message time to get out before this rank's abort could cut it off.
+    sleep(3);
+  }
+  MPI_Abort(MPI_COMM_WORLD, end_code_);
+  _exit(end_code_);
+}
+
+}  // namespace
+
+int RunShim(const ShimOptions& opts) {
+  auto shim = std::make_unique<Shim>(opts);  // holds a 256 KiB read buffer
+  return shim->Run();
+}
+
+}  // namespace stdmpi

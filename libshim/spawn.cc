@@ -1,0 +1,272 @@
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace stdmpi {
+
+namespace {
+
+// Signals that were SIG_IGN at process start (bit i for signal i).
+unsigned long long g_initially_ignored = 0;
+
+// What the child needs, all prepared before clone(): after clone(CLONE_VM) the
+// child shares the parent's memory and must not allocate.
+struct ChildArgs {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: keep
+  int fds[3];
+  bool new_process_group;
+  int parent_death_signal;
+  pid_t parent_pid;
+  int error_fd;          // write end of the CLOEXEC error pipe
+  sigset_t parent_mask;  // restored (then emptied) in the child
+};
+
+// Reports the failing step and errno to the parent, then exits.
+[[noreturn]] void ChildFail(int error_fd, int step) {
+  int msg[2] = {step, errno};
+  ssize_t ignored = write(error_fd, msg, sizeof(msg));
+  (void)ignored;
+  _exit(127);
+}
+
+enum ChildStep { kStepSetup = 1, kStepDup = 2, kStepChdir = 3, kStepExec = 4 };
+
+int ChildMain(void* arg) {
+  const ChildArgs* a = static_cast<const ChildArgs*>(arg);
+  // Signal handlers belong to the shim; the child starts with the dispositions
+  // the shim itself was started with and no signals blocked.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof(sa));
+    bool ignored = sig < 64 && (g_initially_ignored >> sig) & 1;
+    sa.sa_handler = ignored ? SIG_IGN : SIG_DFL;
+    sigaction(sig, &sa, nullptr);
+  }
+  if (a->new_process_group && setpgid(0, 0) != 0) ChildFail(a->error_fd, kStepSetup);
+  if (a->parent_death_signal != 0) {
+    if (prctl(PR_SET_PDEATHSIG, a->parent_death_signal) != 0) ChildFail(a->error_fd, kStepSetup);
+    // The shim may have died between clone() and prctl().
+    if (getppid() != a->parent_pid) _exit(128 + a->parent_death_signal);
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (a->fds[i] == i) {
+      // dup2 to itself would keep FD_CLOEXEC; clear it instead.
+      int fl = fcntl(i, F_GETFD);
+      if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) ChildFail(a->error_fd, kStepDup);
+    } else if (dup2(a->fds[i], i) < 0) {
+      ChildFail(a->error_fd, kStepDup);
+    }
+  }
+  if (a->cwd != nullptr && chdir(a->cwd) != 0) ChildFail(a->error_fd, kStepChdir);
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  execve(a->path, a->argv, a->envp);
+  ChildFail(a->error_fd, kStepExec);
+}
+
+std::vector<char*> CStrings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string FindEnv(const std::vector<std::string>& env, const char* name) {
+  size_t n = std::strlen(name);
+  for (const std::string& e : env) {
+    if (e.size() > n && e.compare(0, n, name) == 0 && e[n] == '=') return e.substr(n + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+void RecordInitialSignalDispositions() {
+  g_initially_ignored = 0;
+  for (int sig = 1; sig < NSIG && sig < 64; ++sig) {
+    struct sigaction sa;
+    if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+      g_initially_ignored |= 1ULL << sig;
+    }
+  }
+}
+
+bool ResolveExecutable(const std::string& name, const std::string& path_env, std::string* path,
+                       SpawnFailure* failure) {
+  if (name.empty()) {
+    *failure = {127, "empty command name"};
+    return false;
+  }
+  auto check = [](const std::string& p, std::string* why) {
+    struct stat st;
+    if (stat(p.c_str(), &st) != 0) {
+      *why = strerror(errno);
+      return ENOENT;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      *why = "is a directory";
+      return EISDIR;
+    }
+    if (access(p.c_str(), X_OK) != 0) {
+      *why = "permission denied (not executable)";
+      return EACCES;
+    }
+    return 0;
+  };
+  std::string why;
+  if (name.find('/') != std::string::npos) {
+    int e = check(name, &why);
+    if (e == 0) {
+      *path = name;
+      return true;
+    }
+    *failure = {e == ENOENT ? 127 : 126, name + ": " + why};
+    return false;
+  }
+  std::string dirs = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
+  std::string denied;
+  size_t start = 0;
+  for (;;) {
+    size_t colon = dirs.find(':', start);
+    std::string dir = dirs.substr(start, colon == std::string::npos ? colon : colon - start);
+    if (dir.empty()) dir = ".";  // POSIX: an empty PATH entry is the current directory
+    std::string candidate = dir + "/" + name;
+    int e = check(candidate, &why);
+    if (e == 0) {
+      *path = candidate;
+      return true;
+    }
+    if (e != ENOENT && denied.empty()) denied = candidate + ": " + why;
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (!denied.empty()) {
+    *failure = {126, denied};
+  } else {
+    *failure = {127, "command not found: " + name + " (searched PATH=" + dirs + ")"};
+  }
+  return false;
+}
+
+pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
+  if (req.argv.empty()) {
+    *failure = {127, "no command given"};
+    return -1;
+  }
+  std::string path;
+  if (!ResolveExecutable(req.argv[0], FindEnv(req.env, "PATH"), &path, failure)) return -1;
+
+  std::vector<char*> argv = CStrings(req.argv);
+  std::vector<char*> envp = CStrings(req.env);
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    *failure = {126, std::string("pipe2: ") + strerror(errno)};
+    return -1;
+  }
+  ChildArgs a;
+  a.path = path.c_str();
+  a.argv = argv.data();
+  a.envp = envp.data();
+  a.cwd = req.cwd.empty() ? nullptr : req.cwd.c_str();
+  a.fds[0] = req.stdin_fd;
+  a.fds[1] = req.stdout_fd;
+  a.fds[2] = req.stderr_fd;
+  a.new_process_group = req.new_process_group;
+  a.parent_death_signal = req.parent_death_signal;
+  a.parent_pid = getpid();
+  a.error_fd = errpipe[1];
+
+  // The child runs on its own small stack while the parent is suspended.
+  const size_t kStack = 256 * 1024;
+  void* stack =
+      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    close(errpipe[0]);
+    close(errpipe[1]);
+    *failure = {126, std::string("mmap: ") + strerror(errno)};
+    return -1;
+  }
+  // No signal handler of the shim may run in the child before it resets them.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &a.parent_mask);
+  pid_t pid =
+      clone(ChildMain, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &a.parent_mask, nullptr);
+  munmap(stack, kStack);
+  close(errpipe[1]);
+  if (pid < 0) {
+    close(errpipe[0]);
+    *failure = {126, std::string("clone: ") + strerror(clone_errno)};
+    return -1;
+  }
+  int msg[2];
+  ssize_t n;
+  do {
+    n = read(errpipe[0], msg, sizeof(msg));
+  } while (n < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (n == static_cast<ssize_t>(sizeof(msg))) {
+    // exec (or a step before it) failed; the child has exited with 127.
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    const char* step = msg[0] == kStepExec    ? "exec"
+                       : msg[0] == kStepChdir ? "chdir"
+                       : msg[0] == kStepDup   ? "dup2"
+                                              : "setup";
+    int status_code = 126;
+    std::string detail = strerror(msg[1]);
+    if (msg[0] == kStepExec && msg[1] == ENOEXEC) {
+      detail = "not a binary, and no #! line to run it with";
+    } else if (msg[0] == kStepExec && msg[1] == ENOENT) {
+      // The file exists (we checked), so its #! interpreter does not.
+      detail = "its interpreter (the #! line) was not found";
+      status_code = 127;
+    } else if (msg[0] == kStepChdir) {
+      detail = req.cwd + ": " + detail;
+    }
+    *failure = {status_code, std::string("cannot run ") + path + ": " + step + ": " + detail};
+    return -1;
+  }
+  return pid;
+}
+
+std::string DescribeWaitStatus(int wstatus) {
+  if (WIFEXITED(wstatus)) return "exited with status " + std::to_string(WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) {
+    int sig = WTERMSIG(wstatus);
+    const char* abbrev = sigabbrev_np(sig);
+    std::string s = "killed by signal " + std::to_string(sig);
+    if (abbrev != nullptr) s += std::string(" (SIG") + abbrev + ")";
+    if (WCOREDUMP(wstatus)) s += ", core dumped";
+    return s;
+  }
+  return "ended with wait status " + std::to_string(wstatus);
+}
+
+int JobStatusOf(int wstatus) {
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
+  return 1;
+}
+
+}  // namespace stdmpi

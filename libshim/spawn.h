@@ -1,0 +1,62 @@
+// Starting a rank's child process.
+//
+// Spawn() is the one place that turns a SpawnRequest into a running child; the
+// container engine plugs in here. The shim is an MPI process (threads, possibly
+// gigabytes of touched memory), so the child is made with
+// clone(CLONE_VM | CLONE_VFORK): no page tables are copied and the parent waits
+// only until exec. Everything the child needs (argv, envp, the resolved path) is
+// prepared before the clone; the child only resets signals, moves file
+// descriptors and execs, and reports an exec failure through a CLOEXEC pipe.
+#ifndef STDMPI_LIBSHIM_SPAWN_H_
+#define STDMPI_LIBSHIM_SPAWN_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace stdmpi {
+
+struct SpawnRequest {
+  // argv[0] is looked up in the child's PATH unless it contains a '/'.
+  std::vector<std::string> argv;
+  // The child's whole environment, "NAME=VALUE" each.
+  std::vector<std::string> env;
+  // Working directory; empty: the shim's.
+  std::string cwd;
+  // The child's stdin/stdout/stderr (the shim's ends stay with the shim).
+  int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  // Put the child in a process group of its own, so that everything it starts
+  // can be signalled at once (kill(-pid, ...)).
+  bool new_process_group = true;
+  // Sent to the child by the kernel if the shim dies first (0: none).
+  int parent_death_signal = 9;
+};
+
+struct SpawnFailure {
+  int exit_status = 0;  // what a shell would report: 127 not found, 126 cannot execute
+  std::string message;  // names the path and what was looked for
+};
+
+// Looks `name` up the way execvp does (PATH from `path_env`, "" meaning the
+// default /usr/local/bin:/usr/bin:/bin). On success sets *path. On failure fills
+// *failure (127 if nothing was found, 126 if only non-executable files were).
+bool ResolveExecutable(const std::string& name, const std::string& path_env, std::string* path,
+                       SpawnFailure* failure);
+
+// Starts the child. Returns its pid, or -1 with *failure filled.
+pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure);
+
+// Records which signals were ignored when the process started (e.g. SIGHUP
+// under nohup), so children get those dispositions and defaults for the rest,
+// whatever handlers the shim installs later. Call first thing in main().
+void RecordInitialSignalDispositions();
+
+// "exited with status 3", "killed by signal 9 (SIGKILL)"; and the job status
+// PROTOCOL.md gives it: the exit status, or 128 + signal.
+std::string DescribeWaitStatus(int wstatus);
+int JobStatusOf(int wstatus);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_SPAWN_H_
