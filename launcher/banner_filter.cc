@@ -37,19 +37,11 @@ std::string BannerFilter::Feed(std::string_view data) {
   while (!data.empty()) {
     size_t nl = data.find('\n');
     if (nl == std::string_view::npos) {
-      if (in_box_) {
-        partial_.append(data);
-      } else {
-        // Outside a box a partial line can go at once, unless it may become a rule.
-        std::string_view head = data;
-        bool maybe_rule = partial_.empty() && head.find_first_not_of('-') == std::string_view::npos;
-        if (maybe_rule) {
-          partial_.append(data);
-        } else {
-          out.append(partial_);
-          partial_.clear();
-          out.append(data);
-        }
+      partial_.append(data);
+      // Outside a box a partial line goes out at once, unless it may become a rule.
+      if (!in_box_ && partial_.find_first_not_of('-') != std::string::npos) {
+        out.append(partial_);
+        partial_.clear();
       }
       return out;
     }

@@ -31,7 +31,8 @@ bool ParseF64(std::string_view token, double* out) {
   auto [ptr, ec] = std::from_chars(first, last, *out);
   if (ec == std::errc() && ptr == last) return true;
   // from_chars refuses '+', hex floats and out-of-range values; strtod is the
-  // reference, so ask it.
+  // reference, so ask it (on a C string: a NUL inside would end it early).
+  if (token.find('\0') != std::string_view::npos) return false;
   return WithCString(token, [&](const char* s) {
     char* end = nullptr;
     errno = 0;
@@ -48,6 +49,7 @@ IntParse ParseI64(std::string_view token, int64_t* out) {
   const char* last = first + token.size();
   auto [ptr, ec] = std::from_chars(first, last, *out, 10);
   if (ec == std::errc() && ptr == last) return IntParse::kOk;
+  if (token.find('\0') != std::string_view::npos) return IntParse::kNotInteger;
   return WithCString(token, [&](const char* s) {
     char* end = nullptr;
     errno = 0;

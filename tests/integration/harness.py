@@ -1,0 +1,65 @@
+"""Helpers for the integration tests: run real stdmpi jobs and look at them.
+
+Every job runs with a time limit, so a hang fails the test instead of blocking
+CTest (which has its own TIMEOUT on top).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+BUILD = os.environ.get("STDMPI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(BUILD, "bin")
+STDMPIRUN = os.path.join(BIN, "stdmpirun")
+SHIM = os.path.join(BIN, "stdmpi-shim")
+PROTOCLIENT = os.path.join(BUILD, "tests", "protoclient")
+# Debian's python3: the one python3-mpi4py is built for, and quick to start.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+@dataclass
+class Job:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    stdout_bytes: bytes = b""
+
+    def describe(self) -> str:
+        return (f"exit status {self.rc} after {self.seconds:.2f} s\n--- stdout ---\n"
+                f"{self.stdout[-4000:]}\n--- stderr ---\n{self.stderr[-4000:]}")
+
+
+def run(args: Sequence[str], timeout: float = 60, env: Optional[Dict[str, str]] = None,
+        cwd: Optional[str] = None, stdin: Optional[bytes] = None) -> Job:
+    """Runs a command (usually stdmpirun ...) and returns what it did."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    start = time.monotonic()
+    try:
+        p = subprocess.run(list(args), capture_output=True, timeout=timeout, env=full_env, cwd=cwd,
+                           input=stdin if stdin is not None else b"")
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode("utf-8", "replace")
+        err = (e.stderr or b"").decode("utf-8", "replace")
+        raise AssertionError(f"timed out after {timeout} s: {' '.join(args)}\n--- stdout ---\n"
+                             f"{out[-3000:]}\n--- stderr ---\n{err[-3000:]}") from None
+    seconds = time.monotonic() - start
+    return Job(p.returncode, p.stdout.decode("utf-8", "replace"),
+               p.stderr.decode("utf-8", "replace"), seconds, p.stdout)
+
+
+def stdmpirun(*args: str, **kw) -> Job:
+    return run([STDMPIRUN, *args], **kw)
+
+
+def lines_of_rank(stdout: str, rank: int) -> List[str]:
+    """The lines of one rank from --tag-output output, without the tag."""
+    tag = f"[{rank}] "
+    return [line[len(tag):] for line in stdout.splitlines() if line.startswith(tag)]

@@ -1,0 +1,57 @@
+#include "banner_filter.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stdmpi;
+
+namespace {
+const std::string kRule(74, '-');
+
+std::string Abort() {
+  return kRule +
+         "\nMPI_ABORT was invoked on rank 1 in communicator MPI_COMM_WORLD\nwith errorcode "
+         "3.\n\nNOTE: invoking MPI_ABORT causes Open MPI to kill all MPI processes.\n" +
+         kRule + "\n";
+}
+}  // namespace
+
+TEST_CASE("the MPI_ABORT box is dropped, the rest passes in order") {
+  BannerFilter f;
+  std::string out = f.Feed("before\n" + Abort() + "after\n");
+  out += f.Flush();
+  CHECK(out == "before\nafter\n");
+}
+
+TEST_CASE("other boxes pass through unchanged") {
+  BannerFilter f;
+  std::string box = kRule + "\nThere are not enough slots available in the system\n" + kRule + "\n";
+  std::string out = f.Feed(box);
+  out += f.Flush();
+  CHECK(out == box);
+}
+
+TEST_CASE("boxes split across reads, byte by byte") {
+  BannerFilter f;
+  std::string in = "x\n" + Abort() + "y\n";
+  std::string out;
+  for (char c : in) out += f.Feed(std::string(1, c));
+  out += f.Flush();
+  CHECK(out == "x\ny\n");
+}
+
+TEST_CASE("a partial ordinary line passes at once") {
+  BannerFilter f;
+  CHECK(f.Feed("progress 50%") == "progress 50%");
+  CHECK(f.Feed(" done\n") == " done\n");
+  CHECK(f.Feed("---") == "");  // could be a rule: held
+  CHECK(f.Feed(" not a rule\n") == "--- not a rule\n");
+}
+
+TEST_CASE("an unclosed box comes out at the end") {
+  BannerFilter f;
+  std::string in = kRule + "\nsomething\n";
+  std::string out = f.Feed(in);
+  CHECK(out.empty());
+  CHECK(f.holding());
+  CHECK(f.Flush() == in);
+}

@@ -1,0 +1,65 @@
+#include "childenv.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stdmpi;
+
+TEST_CASE("the child gets the rank variables and not the launcher's") {
+  ChildEnvInput in;
+  in.base = {"PATH=/usr/bin",
+             "HOME=/root",
+             "PMIX_RANK=3",
+             "PMIX_SERVER_URI4=x",
+             "OMPI_COMM_WORLD_RANK=3",
+             "OMPI_MCA_orte_hnp_uri=y",
+             "OMPI_MCA_ess_base_vpid=3",
+             "OMPI_MCA_pml=ob1",
+             "OMPI_ALLOW_RUN_AS_ROOT=1",
+             "OMPI_UNIVERSE_SIZE=4",
+             "PYTHONPATH=/mine",
+             "NOEQUALS"};
+  in.rank = 3;
+  in.size = 4;
+  in.local_rank = 1;
+  in.local_size = 2;
+  in.share_dir = "/opt/stdmpi/share/stdmpi";
+  auto env = BuildChildEnv(in);
+  CHECK(GetEnv(env, "PATH") == "/usr/bin");
+  CHECK(GetEnv(env, "STDMPI_RANK") == "3");
+  CHECK(GetEnv(env, "STDMPI_SIZE") == "4");
+  CHECK(GetEnv(env, "STDMPI_LOCAL_RANK") == "1");
+  CHECK(GetEnv(env, "STDMPI_LOCAL_SIZE") == "2");
+  CHECK(GetEnv(env, "PYTHONUNBUFFERED") == "1");
+  CHECK(GetEnv(env, "STDMPI_HOME") == "/opt/stdmpi/share/stdmpi");
+  CHECK(GetEnv(env, "PYTHONPATH") == "/opt/stdmpi/share/stdmpi/python:/mine");
+  bool found;
+  GetEnv(env, "PMIX_RANK", &found);
+  CHECK_FALSE(found);
+  GetEnv(env, "OMPI_COMM_WORLD_RANK", &found);
+  CHECK_FALSE(found);
+  GetEnv(env, "OMPI_MCA_orte_hnp_uri", &found);
+  CHECK_FALSE(found);
+  GetEnv(env, "OMPI_UNIVERSE_SIZE", &found);
+  CHECK_FALSE(found);
+  CHECK(GetEnv(env, "OMPI_MCA_pml") == "ob1");  // the user's tuning stays
+  CHECK(GetEnv(env, "OMPI_ALLOW_RUN_AS_ROOT") == "1");
+  for (const auto& e : env) CHECK(e.find('=') != std::string::npos);
+}
+
+TEST_CASE("PYTHONPATH is set when there was none, and nothing without a share dir") {
+  ChildEnvInput in;
+  in.share_dir = "/s";
+  CHECK(GetEnv(BuildChildEnv(in), "PYTHONPATH") == "/s/python");
+  ChildEnvInput none;
+  bool found;
+  GetEnv(BuildChildEnv(none), "PYTHONPATH", &found);
+  CHECK_FALSE(found);
+}
+
+TEST_CASE("SetEnv replaces in place") {
+  std::vector<std::string> env = {"A=1", "AB=2"};
+  SetEnv(&env, "A", "3");
+  CHECK(env == std::vector<std::string>{"A=3", "AB=2"});
+  SetEnv(&env, "C", "");
+  CHECK(env.back() == "C=");
+}

@@ -1,0 +1,139 @@
+#include "launch_options.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stdmpi;
+
+namespace {
+
+LaunchOptions Parse(std::vector<std::string> args) {
+  LaunchOptions o;
+  std::string err;
+  INFO(err);
+  REQUIRE(ParseLaunchArgs(args, &o, &err));
+  return o;
+}
+
+std::string Error(std::vector<std::string> args) {
+  LaunchOptions o;
+  std::string err;
+  REQUIRE_FALSE(ParseLaunchArgs(args, &o, &err));
+  return err;
+}
+
+Facts Here(int cores = 2, bool root = false) {
+  Facts f;
+  f.cores = cores;
+  f.root = root;
+  f.mpirun = "/usr/bin/mpirun";
+  f.shim = "/opt/bin/stdmpi-shim";
+  return f;
+}
+
+std::string Cmd(const LaunchOptions& o, const Facts& f, Plan* plan = nullptr) {
+  Plan p;
+  std::string err;
+  REQUIRE(BuildPlan(o, f, &p, &err));
+  if (plan) *plan = p;
+  return ShellQuote(p.argv);
+}
+
+}  // namespace
+
+TEST_CASE("the command starts at the first non-option and keeps its options") {
+  LaunchOptions o = Parse({"-n", "4", "--tag-output", "python3", "-u", "x.py", "--tag-output"});
+  REQUIRE(o.apps.size() == 1);
+  CHECK(o.apps[0].np == 4);
+  CHECK(o.tag_output);
+  CHECK(o.apps[0].command == std::vector<std::string>{"python3", "-u", "x.py", "--tag-output"});
+  CHECK(Parse({"-np", "3", "a"}).apps[0].np == 3);
+  CHECK(Parse({"--np=5", "a"}).apps[0].np == 5);
+  CHECK(Parse({"-n2", "a"}).apps[0].np == 2);
+  CHECK(Parse({"--", "-weird-name"}).apps[0].command == std::vector<std::string>{"-weird-name"});
+  CHECK(Parse({"a"}).apps[0].np == 0);
+}
+
+TEST_CASE("multi-program jobs") {
+  LaunchOptions o = Parse({"-n", "1", "python3", "m.py", ":", "-n", "8", "Rscript", "w.R"});
+  REQUIRE(o.apps.size() == 2);
+  CHECK(o.apps[1].np == 8);
+  CHECK(o.apps[1].command == std::vector<std::string>{"Rscript", "w.R"});
+  CHECK(Error({"-n", "1", "a", ":", "b"}) ==
+        "every command of a multi-program job needs its own -n (b has none)");
+  CHECK(Error({"-n", "1", "a", ":"}) == "no command after \":\"");
+  CHECK(Error({"-n", "1", "a", ":", "--tag-output", "-n", "1", "b"}) ==
+        "option --tag-output must come before the first command (after \":\" only -n is "
+        "allowed)");
+}
+
+TEST_CASE("option errors say what is wrong") {
+  CHECK(Error({}) == "no command given (try: stdmpirun -n 2 python3 script.py)");
+  CHECK(Error({"-n", "4"}) == "no command given (try: stdmpirun -n 2 python3 script.py)");
+  CHECK(Error({"-n", "0", "a"}) == "-n 0: expected a number of ranks >= 1");
+  CHECK(Error({"-n", "x", "a"}) == "-n x: expected a number of ranks >= 1");
+  CHECK(Error({"-n"}) == "-n needs a value");
+  CHECK(Error({"--frob", "a"}) ==
+        "unknown option --frob (pass options to mpirun with --mpirun-arg, see --help)");
+  CHECK(Error({"--max-line", "huge", "a"}) ==
+        "--max-line huge: expected a size from 1 byte to 2G-1 (e.g. 64M)");
+  CHECK(Error({"--mca", "btl"}) == "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
+  CHECK(Parse({"--help"}).help);
+  CHECK(Parse({"-V"}).version);
+}
+
+TEST_CASE("the mpirun command for a local job") {
+  LaunchOptions o = Parse({"-n", "2", "python3", "my script.py"});
+  Plan p;
+  CHECK(Cmd(o, Here(), &p) ==
+        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 2 /opt/bin/stdmpi-shim -- python3 "
+        "'my script.py'");
+  CHECK(p.warnings.empty());
+  CHECK(p.total_ranks == 2);
+  CHECK(p.local);
+}
+
+TEST_CASE("root, oversubscription and the user's pml") {
+  LaunchOptions o = Parse({"-n", "3", "--tag-output", "--max-line", "1K", "a"});
+  Plan p;
+  CHECK(Cmd(o, Here(2, true), &p) ==
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --oversubscribe --mca pml ob1 -n 3 "
+        "/opt/bin/stdmpi-shim --tag-output --max-line 1024 -- a");
+  REQUIRE(p.warnings.size() == 1);
+  CHECK(p.warnings[0] ==
+        "3 ranks on 2 cores: oversubscribing (ranks share cores; fine for testing, slower for "
+        "real work; --oversubscribe silences this)");
+  o = Parse({"-n", "3", "--oversubscribe", "--mca", "pml", "ucx", "a"});
+  CHECK(Cmd(o, Here(2), &p) ==
+        "/usr/bin/mpirun --stdin none --oversubscribe --mca pml ucx -n 3 /opt/bin/stdmpi-shim -- "
+        "a");
+  CHECK(p.warnings.empty());
+  Facts f = Here();
+  f.env_sets_pml = true;
+  CHECK(Cmd(Parse({"-n", "1", "a"}), f) ==
+        "/usr/bin/mpirun --stdin none -n 1 /opt/bin/stdmpi-shim -- a");
+}
+
+TEST_CASE("default rank count, hostfiles and pass-through arguments") {
+  Plan p;
+  CHECK(Cmd(Parse({"a"}), Here(8), &p) ==
+        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 8 /opt/bin/stdmpi-shim -- a");
+  CHECK(p.total_ranks == 8);
+  LaunchOptions o = Parse({"--hostfile", "hosts", "-x", "FOO=1", "--mpirun-arg", "--bind-to",
+                           "--mpirun-arg", "none", "a"});
+  CHECK(Cmd(o, Here(2), &p) ==
+        "/usr/bin/mpirun --stdin none -x FOO=1 --hostfile hosts --bind-to none "
+        "/opt/bin/stdmpi-shim -- a");
+  CHECK_FALSE(p.local);
+  CHECK(p.total_ranks == 0);
+}
+
+TEST_CASE("MPMD jobs give each command its own shim") {
+  LaunchOptions o = Parse({"-n", "1", "python3", "m.py", ":", "-n", "2", "Rscript", "w.R"});
+  CHECK(Cmd(o, Here(4)) ==
+        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim -- python3 m.py : "
+        "-n 2 /opt/bin/stdmpi-shim -- Rscript w.R");
+}
+
+TEST_CASE("shell quoting for display") {
+  CHECK(ShellQuote({"a", "b c", "it's", "", "$HOME"}) == "a 'b c' 'it'\\''s' '' '$HOME'");
+}

@@ -1,0 +1,73 @@
+#include "options.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stdmpi;
+
+TEST_CASE("byte sizes") {
+  int64_t n;
+  CHECK((ParseByteSize("65536", &n) && n == 65536));
+  CHECK((ParseByteSize("64K", &n) && n == 65536));
+  CHECK((ParseByteSize("64M", &n) && n == 64 << 20));
+  CHECK((ParseByteSize("64MiB", &n) && n == 64 << 20));
+  CHECK((ParseByteSize("1G", &n) && n == 1 << 30));
+  CHECK((ParseByteSize("1.5k", &n) && n == 1536));
+  CHECK((ParseByteSize("100B", &n) && n == 100));
+  CHECK_FALSE(ParseByteSize("", &n));
+  CHECK_FALSE(ParseByteSize("M", &n));
+  CHECK_FALSE(ParseByteSize("10X", &n));
+  CHECK_FALSE(ParseByteSize("-1", &n));
+  CHECK_FALSE(ParseByteSize("10MBx", &n));
+  CHECK(FormatByteSize(64 << 20) == "64 MiB");
+  CHECK(FormatByteSize(1 << 30) == "1 GiB");
+  CHECK(FormatByteSize(1024) == "1 KiB");
+  CHECK(FormatByteSize(1000) == "1000 bytes");
+}
+
+TEST_CASE("shim arguments") {
+  ShimOptions o;
+  bool help;
+  std::string err;
+  REQUIRE(ParseShimArgs({"--tag-output", "--max-line", "1K", "--", "python3", "-u", "x.py"}, &o,
+                        &help, &err));
+  CHECK(o.tag_output);
+  CHECK(o.max_line == 1024);
+  CHECK(o.max_message == kDefaultMaxMessage);
+  CHECK(o.command == std::vector<std::string>{"python3", "-u", "x.py"});
+
+  ShimOptions p;
+  REQUIRE(ParseShimArgs({"bash", "--tag-output"}, &p, &help, &err));  // options of the command
+  CHECK_FALSE(p.tag_output);
+  CHECK(p.command == std::vector<std::string>{"bash", "--tag-output"});
+
+  ShimOptions q;
+  CHECK_FALSE(ParseShimArgs({"--max-line", "3G", "--", "x"}, &q, &help, &err));
+  CHECK(err == "--max-line 3G: expected a size from 1 byte to 2G-1 (e.g. 64M)");
+  CHECK_FALSE(ParseShimArgs({"--bogus", "x"}, &q, &help, &err));
+  CHECK(err == "unknown option --bogus");
+  CHECK_FALSE(ParseShimArgs({"--"}, &q, &help, &err));
+  CHECK(err == "no command given");
+  CHECK_FALSE(ParseShimArgs({"--spin-us"}, &q, &help, &err));
+  CHECK(err == "--spin-us needs a value");
+  REQUIRE(ParseShimArgs({"--help"}, &q, &help, &err));
+  CHECK(help);
+}
+
+TEST_CASE("prefixing lines across chunks") {
+  std::string out;
+  bool start = true;
+  AppendPrefixed(&out, "a\nb", "[1] ", &start);
+  CHECK(out == "[1] a\n[1] b");
+  CHECK_FALSE(start);
+  AppendPrefixed(&out, "c\n", "[1] ", &start);
+  CHECK(out == "[1] a\n[1] bc\n");
+  CHECK(start);
+  AppendPrefixed(&out, "", "[1] ", &start);
+  CHECK(out == "[1] a\n[1] bc\n");
+}
+
+TEST_CASE("commands are described readably") {
+  CHECK(DescribeCommand({"python3", "-u", "my script.py"}) == "python3 -u \"my script.py\"");
+  CHECK(DescribeCommand({"echo", ""}) == "echo \"\"");
+  CHECK(DescribeCommand({"aaaaaaaaaa", "bbbbbbbbbb"}, 12) == "aaaaaaaaaa b...");
+}

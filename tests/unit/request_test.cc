@@ -1,0 +1,235 @@
+#include "request.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stdmpi;
+
+namespace {
+
+ParseContext Ctx(int rank = 0, int size = 4, int64_t max_payload = 1 << 20) {
+  ParseContext c;
+  c.rank = rank;
+  c.size = size;
+  c.max_payload = max_payload;
+  return c;
+}
+
+Request Parse(std::string_view line, const ParseContext& c = Ctx()) {
+  Request r;
+  ParseResult pr = ParseRequest(line, c, &r);
+  INFO(line << " -> " << pr.error);
+  REQUIRE(pr.ok);
+  return r;
+}
+
+std::string Error(std::string_view line, const ParseContext& c = Ctx()) {
+  Request r;
+  ParseResult pr = ParseRequest(line, c, &r);
+  INFO(line);
+  REQUIRE_FALSE(pr.ok);
+  return pr.error;
+}
+
+}  // namespace
+
+TEST_CASE("which lines are requests") {
+  CHECK(IsRequestLine("@mpi rank"));
+  CHECK(IsRequestLine("@mpi"));
+  CHECK(IsRequestLine("@mpi\r"));
+  CHECK(IsRequestLine("@mpi "));
+  CHECK_FALSE(IsRequestLine("@mpix rank"));
+  CHECK_FALSE(IsRequestLine(" @mpi rank"));
+  CHECK_FALSE(IsRequestLine("@mp"));
+  CHECK_FALSE(IsRequestLine("@MPI rank"));
+  CHECK_FALSE(IsRequestLine("@mpi\trank"));
+  CHECK_FALSE(IsRequestLine("@mpi\rx"));
+  CHECK_FALSE(IsRequestLine(""));
+}
+
+TEST_CASE("verbs without arguments") {
+  for (auto [line, verb] : {std::pair{"@mpi rank", Verb::kRank},
+                            {"@mpi size", Verb::kSize},
+                            {"@mpi wtime", Verb::kWtime},
+                            {"@mpi barrier", Verb::kBarrier},
+                            {"@mpi status", Verb::kStatus}}) {
+    CHECK(Parse(line).verb == verb);
+  }
+  CHECK(Parse("@mpi rank\r").verb == Verb::kRank);
+  CHECK(Parse("@mpi rank  ").verb == Verb::kRank);  // trailing spaces are harmless
+  CHECK(Error("@mpi rank 1") == "unexpected argument \"1\" (usage: @mpi rank)");
+  CHECK(Error("@mpi") == "empty request: no verb after @mpi");
+  CHECK(Error("@mpi ") == "empty request: no verb after @mpi");
+  CHECK(Error("@mpi  rank") == "empty verb: fields are separated by single spaces");
+}
+
+TEST_CASE("send keeps TEXT byte for byte") {
+  Request r = Parse("@mpi send 2 7 hello  world ");
+  CHECK(r.verb == Verb::kSend);
+  CHECK(r.peer == 2);
+  CHECK(r.tag == 7);
+  CHECK(r.text == "hello  world ");
+  CHECK(Parse("@mpi send 1 0").text.empty());
+  CHECK(Parse("@mpi send 1 0 ").text.empty());
+  CHECK(Parse("@mpi send 1 0  x").text == " x");
+  CHECK(Parse("@mpi send 1 0 a\rb\r").text == "a\rb");  // only the trailing CR goes
+  CHECK(Parse(std::string_view("@mpi send 1 0 a\0b", 17)).text == std::string_view("a\0b", 3));
+  CHECK(Parse("@mpi send 1 32767 x").tag == 32767);
+}
+
+TEST_CASE("rank and tag arguments") {
+  CHECK(Error("@mpi send 4 0 x") == "DEST 4 out of range: ranks are 0..3");
+  CHECK(Error("@mpi send 1 0 x", Ctx(0, 1)) == "DEST 1 out of range: the only rank is 0");
+  CHECK(Error("@mpi send x 0 y") == "bad DEST \"x\": expected a rank (ranks are 0..3)");
+  CHECK(Error("@mpi send any 0 y") == "bad DEST \"any\": expected a rank (ranks are 0..3)");
+  CHECK(Error("@mpi send +1 0 y") == "bad DEST \"+1\": expected a rank (ranks are 0..3)");
+  CHECK(Error("@mpi send 1 32768 y") == "bad TAG \"32768\": expected 0..32767");
+  CHECK(Error("@mpi send 1 any y") == "bad TAG \"any\": expected 0..32767");
+  CHECK(Error("@mpi send") == "missing DEST (usage: @mpi send DEST TAG TEXT)");
+  CHECK(Error("@mpi send 1") == "missing TAG (usage: @mpi send DEST TAG TEXT)");
+  Request r = Parse("@mpi recv any any");
+  CHECK(r.peer == kAny);
+  CHECK(r.tag == kAny);
+  CHECK(Parse("@mpi recv 3 5").peer == 3);
+  CHECK(Error("@mpi recv 0 x") == "bad TAG \"x\": expected 0..32767 or any");
+  CHECK(Error("@mpi recv 0 1 2") == "unexpected argument \"2\" (usage: @mpi recv SRC TAG)");
+  CHECK(Error("@mpi recv 9 1") == "SRC 9 out of range: ranks are 0..3");
+  CHECK(Parse("@mpi probe any 3").verb == Verb::kProbe);
+  CHECK(Parse("@mpi iprobe 1 any").verb == Verb::kIprobe);
+  CHECK(Parse("@mpi recvb any any").verb == Verb::kRecvb);
+}
+
+TEST_CASE("sendrecv") {
+  Request r = Parse("@mpi sendrecv 1 2 any 4 a b");
+  CHECK(r.peer == 1);
+  CHECK(r.tag == 2);
+  CHECK(r.peer2 == kAny);
+  CHECK(r.tag2 == 4);
+  CHECK(r.text == "a b");
+  CHECK(Error("@mpi sendrecv 1 2 3") ==
+        "missing RECVTAG (usage: @mpi sendrecv DEST SENDTAG SRC RECVTAG TEXT)");
+}
+
+TEST_CASE("numeric verbs: ops, types, numbers") {
+  Request r = Parse("@mpi allreduce sum 1 2.5 -3");
+  CHECK(r.verb == Verb::kAllreduce);
+  CHECK(r.op == Op::kSum);
+  CHECK(r.type == NumType::kF64);
+  CHECK(r.f64 == std::vector<double>{1, 2.5, -3});
+  r = Parse("@mpi allreduce:i64 bxor 5 6");
+  CHECK(r.type == NumType::kI64);
+  CHECK(r.op == Op::kBxor);
+  CHECK(r.i64 == std::vector<int64_t>{5, 6});
+  CHECK(Parse("@mpi allreduce:f64 max 1").type == NumType::kF64);
+  r = Parse("@mpi reduce minloc 3 7");
+  CHECK(r.verb == Verb::kReduce);
+  CHECK(r.op == Op::kMinloc);
+  CHECK(r.peer == 3);
+  CHECK(r.f64 == std::vector<double>{7});
+  for (const char* op : {"sum", "prod", "min", "max", "land", "lor", "lxor", "minloc", "maxloc"}) {
+    CHECK(Parse(std::string("@mpi scan ") + op + " 1").verb == Verb::kScan);
+    CHECK(Parse(std::string("@mpi exscan:i64 ") + op + " 1").verb == Verb::kExscan);
+  }
+  CHECK(Error("@mpi allreduce band 1") == "op band works on integers only: use allreduce:i64");
+  CHECK(Error("@mpi reduce bor 0 1") == "op bor works on integers only: use reduce:i64");
+  CHECK(Error("@mpi allreduce sum") == "no numbers given (usage: @mpi allreduce OP X ...)");
+  CHECK(Error("@mpi allreduce") == "missing OP (usage: @mpi allreduce OP X ...)");
+  CHECK(Error("@mpi allreduce avg 1") ==
+        "unknown op \"avg\" (sum prod min max land lor lxor minloc maxloc; band bor bxor with "
+        ":i64)");
+  CHECK(Error("@mpi allreduce sum 1 x") == "not a number: \"x\"");
+  CHECK(Error("@mpi allreduce:i64 sum 1.0") == "not an integer: \"1.0\"");
+  CHECK(Error("@mpi allreduce:u8 sum 1") == "unknown type suffix \":u8\" (use :i64 or :f64)");
+  CHECK(Error("@mpi recv:i64 0 0") == "verb \"recv\" takes no type suffix (\":i64\")");
+  CHECK(Error("@mpi reduce sum 4 1") == "ROOT 4 out of range: ranks are 0..3");
+}
+
+TEST_CASE("gather, allgather, scatter") {
+  Request r = Parse("@mpi gather 2 1 2 3");
+  CHECK(r.peer == 2);
+  CHECK(r.count() == 3);
+  CHECK(Parse("@mpi allgather:i64 5").i64 == std::vector<int64_t>{5});
+  r = Parse("@mpi scatter 0 1 2 3 4 5 6 7 8");
+  CHECK(r.count() == 8);
+  CHECK(Error("@mpi scatter 0 1 2 3") ==
+        "scatter root gives 3 numbers, not a multiple of the 4 ranks");
+  CHECK(Error("@mpi scatter 0") == "no numbers given (usage: @mpi scatter ROOT [X ...])");
+  // Non-roots give no numbers, and whatever they give is ignored unread.
+  CHECK(Parse("@mpi scatter 0", Ctx(1)).count() == 0);
+  CHECK(Parse("@mpi scatter 0 junk", Ctx(1)).count() == 0);
+}
+
+TEST_CASE("bcast and byte forms") {
+  Request r = Parse("@mpi bcast 1 some text");
+  CHECK(r.peer == 1);
+  CHECK(r.text == "some text");
+  CHECK(Parse("@mpi bcast 0").text.empty());
+  r = Parse("@mpi sendb 1 3 1000");
+  CHECK(r.payload_bytes == 1000);
+  CHECK(Parse("@mpi sendb 1 3 0").payload_bytes == 0);
+  r = Parse("@mpi bcastb 0 12");  // root (rank 0): bytes follow
+  CHECK(r.payload_bytes == 12);
+  r = Parse("@mpi bcastb 0 12", Ctx(1));  // non-root: N ignored, no bytes follow
+  CHECK(r.payload_bytes == 0);
+  CHECK(Parse("@mpi bcastb 0", Ctx(1)).payload_bytes == 0);
+  CHECK(Error("@mpi bcastb 0") ==
+        "missing N (the root gives the byte count) (usage: @mpi bcastb ROOT [N], then N raw bytes "
+        "on the root)");
+  CHECK(Error("@mpi sendb 1 3 -1") == "bad byte count \"-1\": expected a number of bytes >= 0");
+  CHECK(Error("@mpi sendb 1 3 1x") == "bad byte count \"1x\": expected a number of bytes >= 0");
+}
+
+TEST_CASE("a bad byte request still says how many bytes follow") {
+  Request r;
+  ParseContext c = Ctx(0, 4, 100);
+  ParseResult pr = ParseRequest("@mpi sendb 1 3 1000", c, &r);
+  CHECK_FALSE(pr.ok);
+  CHECK(pr.error ==
+        "byte count 1000 over the limit of 100 bytes (raise it with stdmpirun --max-message, or "
+        "send in pieces)");
+  CHECK(r.payload_bytes == 1000);
+  pr = ParseRequest("@mpi sendb 9 3 50", c, &r);
+  CHECK(pr.error == "DEST 9 out of range: ranks are 0..3");
+  CHECK(r.payload_bytes == 50);
+  pr = ParseRequest("@mpi sendb 1 x 50", c, &r);
+  CHECK(r.payload_bytes == 50);
+  pr = ParseRequest("@mpi bcastb 0 500", c, &r);
+  CHECK_FALSE(pr.ok);
+  CHECK(r.payload_bytes == 500);
+  CHECK(pr.verb_known);
+  CHECK(IsCollective(r.verb));
+}
+
+TEST_CASE("errors and abort") {
+  CHECK(Parse("@mpi errors return").errors_return);
+  CHECK_FALSE(Parse("@mpi errors fatal").errors_return);
+  CHECK(Error("@mpi errors") == "missing mode (usage: @mpi errors return|fatal)");
+  CHECK(Error("@mpi errors soft") == "bad mode \"soft\" (usage: @mpi errors return|fatal)");
+  Request r = Parse("@mpi abort 7 out of cheese");
+  CHECK(r.abort_code == 7);
+  CHECK(r.text == "out of cheese");
+  CHECK(Parse("@mpi abort 0").abort_code == 0);
+  CHECK(Parse("@mpi abort 255").abort_code == 255);
+  CHECK(Error("@mpi abort 256") == "bad exit code \"256\": expected 0..255");
+  CHECK(Error("@mpi abort -1") == "bad exit code \"-1\": expected 0..255");
+}
+
+TEST_CASE("unknown verbs suggest the nearest one") {
+  CHECK(Error("@mpi allreduc sum 1") == "unknown verb \"allreduc\" (did you mean \"allreduce\"?)");
+  CHECK(Error("@mpi Send 1 0 x") == "unknown verb \"Send\" (did you mean \"send\"?)");
+  CHECK(Error("@mpi frobnicate") == "unknown verb \"frobnicate\"");
+  Request r;
+  ParseResult pr = ParseRequest("@mpi nope", Ctx(), &r);
+  CHECK_FALSE(pr.verb_known);
+}
+
+TEST_CASE("verb names line up with the enum") {
+  CHECK(std::string(VerbName(Verb::kRank)) == "rank");
+  CHECK(std::string(VerbName(Verb::kAllreduce)) == "allreduce");
+  CHECK(std::string(VerbName(Verb::kBcastb)) == "bcastb");
+  CHECK(std::string(VerbName(Verb::kAbort)) == "abort");
+  CHECK(std::string(OpName(Op::kMaxloc)) == "maxloc");
+  CHECK(IsCollective(Verb::kBarrier));
+  CHECK(IsCollective(Verb::kScatter));
+  CHECK_FALSE(IsCollective(Verb::kSend));
+  CHECK_FALSE(IsCollective(Verb::kSendrecv));
+}

@@ -1,0 +1,209 @@
+// Spawn starts real processes; each test waits for them with a bound.
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+using namespace stdmpi;
+
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/stdmpi-spawn-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream(path) << text;
+  chmod(path.c_str(), mode);
+}
+
+int WaitFor(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 1000; ++i) {  // 10 s at most
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  FAIL("child did not exit");
+  return -1;
+}
+
+std::string ReadAll(int fd) {
+  std::string s;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) s.append(buf, static_cast<size_t>(n));
+  return s;
+}
+
+SpawnRequest Sh(const std::string& script) {
+  SpawnRequest r;
+  r.argv = {"sh", "-c", script};
+  r.env = {"PATH=/usr/bin:/bin", "GREETING=hi there"};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("PATH lookup like execvp, with shell exit statuses") {
+  std::string dir = TempDir();
+  WriteFile(dir + "/tool", "#!/bin/sh\nexit 0\n", 0755);
+  WriteFile(dir + "/data", "not a program\n", 0644);
+  mkdir((dir + "/adir").c_str(), 0755);
+  std::string path;
+  SpawnFailure f;
+  REQUIRE(ResolveExecutable("tool", "/nonexistent:" + dir, &path, &f));
+  CHECK(path == dir + "/tool");
+  REQUIRE(ResolveExecutable("sh", "", &path, &f));  // the default PATH
+  CHECK_FALSE(ResolveExecutable("no-such-tool-xyz", dir, &path, &f));
+  CHECK(f.exit_status == 127);
+  CHECK(f.message == "command not found: no-such-tool-xyz (searched PATH=" + dir + ")");
+  CHECK_FALSE(ResolveExecutable("data", dir, &path, &f));
+  CHECK(f.exit_status == 126);
+  CHECK(f.message == dir + "/data: permission denied (not executable)");
+  CHECK_FALSE(ResolveExecutable(dir + "/adir", "", &path, &f));
+  CHECK(f.exit_status == 126);
+  CHECK(f.message == dir + "/adir: is a directory");
+  CHECK_FALSE(ResolveExecutable(dir + "/missing", "", &path, &f));
+  CHECK(f.exit_status == 127);
+  CHECK_FALSE(ResolveExecutable("", "", &path, &f));
+  CHECK(f.exit_status == 127);
+}
+
+TEST_CASE("a spawned child gets its argv, env, cwd and pipes, and exits as it says") {
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  SpawnRequest r = Sh("echo \"$GREETING\" \"$0\" $(pwd); exit 3");
+  r.cwd = "/tmp";
+  r.stdout_fd = out[1];
+  SpawnFailure f;
+  pid_t pid = Spawn(r, &f);
+  REQUIRE(pid > 0);
+  close(out[1]);
+  CHECK(ReadAll(out[0]) == "hi there sh /tmp\n");
+  close(out[0]);
+  int st = WaitFor(pid);
+  CHECK(JobStatusOf(st) == 3);
+  CHECK(DescribeWaitStatus(st) == "exited with status 3");
+}
+
+TEST_CASE("a killed child is 128 + signal") {
+  SpawnFailure f;
+  pid_t pid = Spawn(Sh("kill -9 $$"), &f);
+  REQUIRE(pid > 0);
+  int st = WaitFor(pid);
+  CHECK(JobStatusOf(st) == 137);
+  CHECK(DescribeWaitStatus(st) == "killed by signal 9 (SIGKILL)");
+}
+
+TEST_CASE("exec failures are reported, not run") {
+  std::string dir = TempDir();
+  WriteFile(dir + "/noshebang", "echo hi\n", 0755);
+  WriteFile(dir + "/badinterp", "#!/no/such/interpreter\n", 0755);
+  SpawnFailure f;
+  SpawnRequest r;
+  r.env = {"PATH=" + dir};
+  r.argv = {"noshebang"};
+  CHECK(Spawn(r, &f) == -1);
+  CHECK(f.exit_status == 126);
+  CHECK(f.message ==
+        "cannot run " + dir + "/noshebang: exec: not a binary, and no #! line to run it with");
+  r.argv = {"badinterp"};
+  CHECK(Spawn(r, &f) == -1);
+  CHECK(f.exit_status == 127);
+  CHECK(f.message ==
+        "cannot run " + dir + "/badinterp: exec: its interpreter (the #! line) was not found");
+  r.argv = {"nothing-here"};
+  CHECK(Spawn(r, &f) == -1);
+  CHECK(f.exit_status == 127);
+  r = Sh("true");
+  r.cwd = dir + "/missing";
+  CHECK(Spawn(r, &f) == -1);
+  CHECK(f.message.find("chdir: " + dir + "/missing: No such file or directory") !=
+        std::string::npos);
+}
+
+TEST_CASE("the child leads its own process group") {
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  SpawnRequest r = Sh("ps -o pgid= -p $$ | tr -d ' '");
+  r.stdout_fd = out[1];
+  SpawnFailure f;
+  pid_t pid = Spawn(r, &f);
+  REQUIRE(pid > 0);
+  close(out[1]);
+  std::string pgid = ReadAll(out[0]);
+  close(out[0]);
+  WaitFor(pid);
+  CHECK(pgid == std::to_string(pid) + "\n");
+}
+
+TEST_CASE("the child starts with default signal handling and none blocked") {
+  struct sigaction sa = {};
+  sa.sa_handler = [](int) {};
+  sigaction(SIGUSR1, &sa, nullptr);  // a handler of the parent's
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &block, nullptr);
+  SpawnFailure f;
+  pid_t pid = Spawn(Sh("kill -USR1 $$; sleep 5"), &f);
+  REQUIRE(pid > 0);
+  int st = WaitFor(pid);
+  CHECK(DescribeWaitStatus(st) == "killed by signal 10 (SIGUSR1)");
+  pid = Spawn(Sh("grep -q '^SigBlk:\t0*$' /proc/self/status"), &f);
+  CHECK(JobStatusOf(WaitFor(pid)) == 0);
+  sigprocmask(SIG_UNBLOCK, &block, nullptr);
+  signal(SIGUSR1, SIG_DFL);
+}
+
+TEST_CASE("the child dies with its parent") {
+  // A middle process spawns a sleeper, passes its pid on once it runs, and
+  // exits; the kernel must then kill the sleeper.
+  int to_middle[2], to_test[2];
+  REQUIRE(pipe(to_middle) == 0);
+  REQUIRE(pipe(to_test) == 0);
+  pid_t middle = fork();
+  REQUIRE(middle >= 0);
+  if (middle == 0) {
+    SpawnRequest r = Sh("echo $$; exec sleep 30");
+    r.stdout_fd = to_middle[1];
+    SpawnFailure f;
+    pid_t p = Spawn(r, &f);
+    close(to_middle[1]);
+    std::string pid;
+    char c;
+    while (read(to_middle[0], &c, 1) == 1 && c != '\n') pid += c;  // one line: the pid
+    ssize_t w = write(to_test[1], pid.data(), pid.size());
+    (void)w;
+    _exit(p > 0 ? 0 : 1);
+  }
+  close(to_middle[0]);
+  close(to_middle[1]);
+  close(to_test[1]);
+  std::string pid_text = ReadAll(to_test[0]);
+  close(to_test[0]);
+  WaitFor(middle);
+  pid_t sleeper = std::atoi(pid_text.c_str());
+  REQUIRE(sleeper > 0);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
+    std::string s;
+    std::getline(stat, s);
+    gone = !stat || s.empty() || s.find(") Z ") != std::string::npos;  // a zombie is gone too
+    if (!gone) usleep(10000);
+  }
+  CHECK(gone);
+}
