@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
     for (const AppContext& app : opts.apps) {
       std::string resolved;
       if (!ResolveExecutable(app.command[0], path_env ? path_env : "", &resolved, &failure)) {
-        return Fail(failure.exit_status, failure.message);
+        if (!opts.dry_run) return Fail(failure.exit_status, failure.message);
+        plan.warnings.push_back("the job would fail here: " + failure.message);
       }
     }
   }
@@ -157,10 +159,14 @@ int main(int argc, char** argv) {
   std::vector<char*> cargv;
   for (std::string& s : plan.argv) cargv.push_back(s.data());
   cargv.push_back(nullptr);
+  const pid_t self = getpid();
   pid_t pid = fork();
   if (pid < 0) return Fail(kExitInternal, std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);
+    // If stdmpirun is killed outright, mpirun still ends the job.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != self) _exit(kExitInternal);  // died already
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;

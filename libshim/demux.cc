@@ -142,6 +142,17 @@ StdoutDemux::Item StdoutDemux::Next() {
     }
     size_t nlpos = static_cast<size_t>(static_cast<const char*>(nl) - base);
     std::string_view this_line(base + line, nlpos - line);
+    if (this_line.size() > max_line_) {
+      // Too long even though it arrived whole: the limit must not depend on
+      // how the bytes happened to be read.
+      if (line > start) break;
+      item.kind = IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong
+                                                        : Kind::kOutputTooLong;
+      item.data = this_line.substr(0, 64);
+      pos_ = nlpos + 1;
+      scan_ = pos_;
+      return item;
+    }
     if (IsRequestLine(this_line)) {
       if (line > start) break;  // deliver the output before it first
       pos_ = nlpos + 1;

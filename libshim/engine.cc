@@ -759,11 +759,26 @@ bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
       }
       break;
     case Verb::kSend:
-      op_ = std::make_unique<SendOp>(c, req.peer, req.tag, req.text);
+    case Verb::kSendb: {
+      std::string_view data = req.verb == Verb::kSend ? req.text : payload;
+      if (req.peer != rank_) {
+        op_ = std::make_unique<SendOp>(c, req.peer, req.tag, data);
+        break;
+      }
+      auto s = std::make_unique<SelfSend>();
+      s->data.assign(data);
+      s->tag = req.tag;
+      int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, rank_,
+                         req.tag, c.world, &s->req);
+      if (rc != MPI_SUCCESS) {
+        now.ok = false;
+        now.error = MpiErrorString("MPI_Isend", rc);
+      } else {
+        self_sends_.push_back(std::move(s));
+        now.reply = "ok\n";
+      }
       break;
-    case Verb::kSendb:
-      op_ = std::make_unique<SendOp>(c, req.peer, req.tag, payload);
-      break;
+    }
     case Verb::kRecv:
       op_ = std::make_unique<RecvOp>(c, RecvOp::Form::kText, req.peer, req.tag, "recv");
       break;
@@ -805,7 +820,32 @@ bool Engine::StartFailedCollective(Verb verb, std::string error) {
 bool Engine::Progress() {
   if (op_ == nullptr) return false;
   if (!done_) done_ = op_->Progress();
+  if (done_ && !self_sends_.empty()) UnreceivedSelfSends();  // frees the received ones
   return done_;
+}
+
+std::vector<int> Engine::UnreceivedSelfSends() {
+  std::vector<int> tags;
+  for (auto it = self_sends_.begin(); it != self_sends_.end();) {
+    int flag = 0;
+    MPI_Test(&(*it)->req, &flag, MPI_STATUS_IGNORE);
+    if (flag) {
+      it = self_sends_.erase(it);
+    } else {
+      tags.push_back((*it)->tag);
+      ++it;
+    }
+  }
+  return tags;
+}
+
+void Engine::DropSelfSends() {
+  // The buffers must outlive the requests MPI still holds: keep them.
+  for (auto& s : self_sends_) {
+    MPI_Request_free(&s->req);
+    dropped_.push_back(std::move(s->data));
+  }
+  self_sends_.clear();
 }
 
 Outcome Engine::Take() {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "request.h"
 
@@ -91,6 +92,14 @@ class Engine {
 
   const LastStatus& last_status() const { return last_status_; }
 
+  // Sends to this rank itself are buffered: MPI_Send to self deadlocks above
+  // the eager size until the rank posts the receive, which its child can only
+  // do after the reply. So they are answered `ok` at once and complete when
+  // the child receives them. These are the tags of those not received yet.
+  std::vector<int> UnreceivedSelfSends();
+  // Lets go of unreceived sends to self (before MPI_Finalize).
+  void DropSelfSends();
+
   // Internal state shared with operations.
   struct Context;
 
@@ -100,6 +109,13 @@ class Engine {
   std::unique_ptr<Operation> op_;
   bool done_ = false;
   LastStatus last_status_;
+  struct SelfSend {
+    std::string data;
+    int tag;
+    MPI_Request req;
+  };
+  std::vector<std::unique_ptr<SelfSend>> self_sends_;
+  std::vector<std::string> dropped_;
 };
 
 // "MPI_Isend: MPI_ERR_TRUNCATE: message truncated" from an MPI error code.

@@ -43,9 +43,12 @@ double Now() {
 constexpr size_t kHighWater = size_t{4} << 20;
 // How long a rank polls MPI busily by default when its node's ranks fit its cores.
 constexpr double kDefaultSpin = 200e-6;
-// Sleeping poll: first interval and cap.
+// Sleeping poll: the first interval doubles up to a cap that grows with the
+// time already waited (5% of it, between 1 and 10 ms): a reply that comes late
+// is at most 5% later for it, and a long wait costs almost no CPU.
 constexpr long kFirstSleepNs = 10'000;
-constexpr long kMaxSleepNs = 1'000'000;
+constexpr long kMinCapNs = 1'000'000;
+constexpr long kMaxCapNs = 10'000'000;
 // After the child exited: how long to wait for its pipes to close when nothing
 // more arrives (something it started may still hold them).
 constexpr double kDrainIdle = 2.0;
@@ -260,6 +263,7 @@ class Shim {
 
   double spin_budget_ = kDefaultSpin;
   double spin_until_ = 0;
+  double op_started_ = 0;
   long sleep_ns_ = kFirstSleepNs;
 
   bool ending_ = false;     // the job ends: drain, report, MPI_Abort
@@ -383,6 +387,14 @@ int Shim::Run() {
   // The rank ended normally. Anything the child left running in its process
   // group goes with it.
   KillChildGroup(SIGTERM);
+  std::vector<int> unreceived = engine_.UnreceivedSelfSends();
+  if (!unreceived.empty()) {
+    std::string tags;
+    for (int t : unreceived) tags += (tags.empty() ? "" : ", ") + std::to_string(t);
+    std::fprintf(stderr, "%swarning: %zu message(s) this rank sent to itself were never received "
+                 "(tag %s)\n", Prefix().c_str(), unreceived.size(), tags.c_str());
+    engine_.DropSelfSends();
+  }
   StopPolling();
   uv_walk(
       &loop_,
@@ -614,7 +626,8 @@ void Shim::FinishOp() {
 }
 
 void Shim::StartPolling() {
-  spin_until_ = Now() + spin_budget_ + static_cast<double>(engine_.PendingBytes()) * 1e-9;
+  op_started_ = Now();
+  spin_until_ = op_started_ + spin_budget_ + static_cast<double>(engine_.PendingBytes()) * 1e-9;
   sleep_ns_ = kFirstSleepNs;
   uv_idle_start(&idle_, [](uv_idle_t* h) { Self(h)->OnIdle(); });
 }
@@ -670,7 +683,9 @@ void Shim::OnSleepTimer() {
     MaybeFinish();
     return;
   }
-  sleep_ns_ = sleep_ns_ * 2 < kMaxSleepNs ? sleep_ns_ * 2 : kMaxSleepNs;
+  long cap = static_cast<long>((Now() - op_started_) * 0.05 * 1e9);
+  cap = cap < kMinCapNs ? kMinCapNs : cap > kMaxCapNs ? kMaxCapNs : cap;
+  sleep_ns_ = sleep_ns_ * 2 < cap ? sleep_ns_ * 2 : cap;
   ArmSleep();
 }
 

@@ -190,3 +190,16 @@ TEST_CASE("a flood of output is compacted, not kept") {
   }
   CHECK(total == 20000 * line.size());
 }
+
+TEST_CASE("a whole line over max_line is too long as well") {
+  StdoutDemux d(8);
+  std::string in = "ok\n0123456789\n@mpi send 1 0 xxxxx\nafter\n";
+  d.Append(in.data(), in.size());
+  auto items = Drain(d);
+  REQUIRE(items.size() == 4);
+  CHECK(items[0].data == "ok\n");
+  CHECK(items[1].kind == Kind::kOutputTooLong);
+  CHECK(items[1].data == "0123456789");
+  CHECK(items[2].kind == Kind::kRequestTooLong);
+  CHECK(items[3].data == "after\n");
+}

@@ -1,0 +1,184 @@
+"""PROTOCOL.md's failure semantics on real jobs: the job's status, one message
+naming the rank and the reason, nothing left running, nobody left waiting."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import PROTOCLIENT, stdmpirun
+
+
+def scenario(text: str) -> str:
+    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+def processes_matching(pattern: str):
+    # Zombies (stat Z) are dead already, waiting for a parent to reap them.
+    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines()
+            if pattern in l and "ps -eo" not in l and l.split()[1][0] != "Z"]
+
+
+class ChildFailures(unittest.TestCase):
+    def test_exit_3_while_others_wait_in_allreduce(self):
+        s = scenario("0,2,3 @mpi allreduce sum 1\n1 sleep 0.3\n1 exit 3\n")
+        job = stdmpirun("-n", "4", "--oversubscribe", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 3, job.describe())
+        self.assertLess(job.seconds, 10, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 1 \(\S*protoclient \S+\): exited with status 3; "
+                                     r"ending the job")
+        # Open MPI's own MPI_ABORT box repeats it: filtered out.
+        self.assertNotIn("MPI_ABORT was invoked", job.stderr)
+        self.assertEqual(job.stderr.count("stdmpi: rank"), 1, job.describe())
+
+    def test_exit_while_peer_waits_in_recv(self):
+        s = scenario("0 @mpi recv 1 0\n1 exit 2\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 2, job.describe())
+        self.assertIn("stdmpi: rank 1 (", job.stderr)
+
+    def test_killed_by_signal(self):
+        s = scenario("* @mpi barrier\n0 kill 9\n1 @mpi recv 0 0\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 137, job.describe())
+        self.assertIn("stdmpi: rank 0 (", job.stderr)
+        self.assertIn("killed by signal 9 (SIGKILL); ending the job", job.stderr)
+
+    def test_output_printed_before_a_failure_is_kept(self):
+        lines = "".join(f"1 print line {i}\n" for i in range(200))
+        s = scenario(lines + "1 eprint about to fail\n1 exit 4\n0 @mpi barrier\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 4, job.describe())
+        self.assertEqual([l for l in job.stdout.splitlines() if l.startswith("line ")],
+                         [f"line {i}" for i in range(200)])
+        # The child's last words come before stdmpi's message.
+        self.assertLess(job.stderr.index("about to fail"), job.stderr.index("stdmpi: rank 1"))
+
+    def test_a_rank_that_exits_0_early_does_not_fail_the_job(self):
+        s = scenario("0 exit 0\n1 sleep 0.5\n1 print still here\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("still here", job.stdout)
+
+    def test_nothing_is_left_running(self):
+        # Each rank's program starts a background process in its process group;
+        # the job fails; both sleepers must be gone afterwards.
+        marker = "387.25"
+        prog = f"sleep {marker} & echo '@mpi rank'; read r; if [ $r = 1 ]; then exit 5; fi; " \
+               f"echo '@mpi barrier'; read x"
+        job = stdmpirun("-n", "2", "bash", "-c", prog, timeout=30)
+        self.assertEqual(job.rc, 5, job.describe())
+        deadline = time.time() + 5
+        while processes_matching(f"sleep {marker}") and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(processes_matching(f"sleep {marker}"), [])
+
+    def test_sigterm_to_stdmpirun_ends_every_child(self):
+        marker = "391.5"
+        prog = f"sleep {marker} & echo '@mpi barrier'; read x; sleep {marker}"
+        p = subprocess.Popen([harness.STDMPIRUN, "-n", "2", "bash", "-c", prog],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while len(processes_matching(f"sleep {marker}")) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(processes_matching(f"sleep {marker}")), 4)
+        start = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            self.fail("stdmpirun did not end within 10 s of SIGTERM")
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertNotEqual(p.returncode, 0)
+        time.sleep(0.2)
+        self.assertEqual(processes_matching(f"sleep {marker}"), [])
+        self.assertEqual(processes_matching("stdmpi-shim"), [])
+
+
+class FatalRequests(unittest.TestCase):
+    def test_bad_request_names_rank_reason_and_request(self):
+        s = scenario("0 @mpi barrier\n1 @mpi allreduc sum 1\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 1 \(.*\): request failed: unknown verb "
+                                     r"\"allreduc\" \(did you mean \"allreduce\"\?\)")
+        self.assertIn('the request: "@mpi allreduc sum 1"', job.stderr)
+        self.assertIn('"@mpi errors return"', job.stderr)
+
+    def test_disagreement_is_reported_once(self):
+        s = scenario("0 @mpi allreduce sum 1 2\n1-3 @mpi allreduce sum 1\n")
+        job = stdmpirun("-n", "4", "--oversubscribe", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertEqual(len(re.findall("request failed", job.stderr)), 1, job.describe())
+        self.assertIn("stdmpi: rank 0 (", job.stderr)
+        self.assertIn("count mismatch in allreduce sum: this rank gave 2 numbers, the ranks gave "
+                      "between 1 and 2", job.stderr)
+
+    def test_abort_verb_sets_the_status(self):
+        s = scenario("0 @mpi recv 1 0\n1 @mpi abort 7 out of cheese\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 7, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 1 \(.*\): called abort with code 7: out of cheese")
+        self.assertLess(job.seconds, 10)
+
+    def test_abort_0(self):
+        s = scenario("0 @mpi abort 0\n1 @mpi barrier\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("called abort with code 0", job.stderr)
+
+    def test_output_line_too_long(self):
+        s = scenario("0 print " + "x" * 3000 + "\n")
+        job = stdmpirun("-n", "1", "--max-line", "1K", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("an output line grew past the limit of 1 KiB without a newline", job.stderr)
+
+    def test_request_too_long_is_an_error_reply_in_return_mode(self):
+        s = scenario("0 @mpi errors return => ok\n"
+                     "0 @mpi send 0 0 " + "y" * 3000 + " =~ ^@error request line longer than the "
+                     "limit of 1 KiB \\(raise it with stdmpirun --max-line\\)$\n"
+                     "0 @mpi rank => 0\n")
+        job = stdmpirun("-n", "1", "--max-line", "1K", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+
+    def test_promised_bytes_that_never_come(self):
+        s = scenario("0 raw @mpi sendb 0 0 100\\nonly this\n0 exit 0\n")
+        job = stdmpirun("-n", "1", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("the request announced raw bytes, but the command's stdout ended after 9 "
+                      "of them", job.stderr)
+
+
+class CannotRun(unittest.TestCase):
+    def test_command_not_found(self):
+        job = stdmpirun("-n", "2", "no-such-command-xyz", timeout=30)
+        self.assertEqual(job.rc, 127, job.describe())
+        self.assertIn("command not found: no-such-command-xyz", job.stderr)
+
+    def test_not_executable(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
+            f.write("echo hi\n")
+        job = stdmpirun("-n", "1", f.name, timeout=30)
+        self.assertEqual(job.rc, 126, job.describe())
+        self.assertIn(f"{f.name}: permission denied (not executable)", job.stderr)
+
+    def test_shim_reports_when_started_without_stdmpirun(self):
+        args = ["mpirun", "--oversubscribe", "-n", "2", harness.SHIM, "--", "/nonexistent/prog"]
+        if os.geteuid() == 0:
+            args.insert(1, "--allow-run-as-root")
+        job = harness.run(args, timeout=30, env={"OMPI_MCA_pml": "ob1"})
+        self.assertEqual(job.rc, 127, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank [01] \(/nonexistent/prog\): cannot start the "
+                                     r"command: /nonexistent/prog: No such file or directory")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,86 @@
+"""Ordinary output: forwarded unchanged, in order, complete, tagged when asked."""
+import tempfile
+import unittest
+
+import harness
+from harness import PROTOCLIENT, PYTHON, stdmpirun
+
+
+def scenario(text: str) -> str:
+    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
+class Output(unittest.TestCase):
+    def test_order_of_each_rank_is_kept_around_requests(self):
+        body = ""
+        for i in range(300):
+            body += f"* print rank {{rank}} line {i}\n"
+            if i % 7 == 0:
+                body += "* @mpi allreduce sum 1 => 3\n"
+            if i % 50 == 0:
+                body += "* @mpi barrier => ok\n"
+        job = stdmpirun("-n", "3", "--oversubscribe", "--tag-output", PROTOCLIENT, scenario(body),
+                        timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        for r in range(3):
+            self.assertEqual(harness.lines_of_rank(job.stdout, r),
+                             [f"rank {r} line {i}" for i in range(300)])
+
+    def test_bytes_pass_unchanged(self):
+        # Lines that look almost like requests, CRs, odd bytes, no final newline.
+        prog = (r"printf '@mpix not a request\n @mpi neither\n@mpi-like\ncr\r\n\tx\x01\xff\n'; "
+                r"echo '@mpi rank'; read r; printf 'last line without newline'")
+        job = stdmpirun("-n", "1", "bash", "-c", prog, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout_bytes,
+                         b"@mpix not a request\n @mpi neither\n@mpi-like\ncr\r\n\tx\x01\xff\n"
+                         b"last line without newline")
+
+    def test_tag_output_prefixes_stdout_and_stderr(self):
+        job = stdmpirun("-n", "2", "--tag-output", "bash", "-c",
+                        'echo out; echo err >&2; printf "a\\nb"', timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        for r in (0, 1):
+            self.assertIn(f"[{r}] out\n", job.stdout)
+            self.assertIn(f"[{r}] a\n", job.stdout)
+            self.assertIn(f"[{r}] b", job.stdout)
+            self.assertIn(f"[{r}] err\n", job.stderr)
+
+    def test_a_flood_of_output_arrives_complete(self):
+        # 18 MB from each of two ranks at once. Open MPI's forwarding may cut
+        # lines of different ranks where its chunks end, so each rank writes
+        # with its own alphabet: its stream is then recovered byte for byte.
+        prog = ("import sys, stdmpi\n"
+                "r = stdmpi.COMM_WORLD.rank\n"
+                "digits = 'abcdefghij' if r == 0 else 'klmnopqrst'\n"
+                "fill = 'x' if r == 0 else 'y'\n"
+                "for i in range(200000):\n"
+                "    num = ''.join(digits[int(c)] for c in f'{i:08d}')\n"
+                "    sys.stdout.write(num + fill * 80 + '\\n')\n"
+                "sys.stdout.flush()\n"
+                "stdmpi.COMM_WORLD.barrier()\n")
+        job = stdmpirun("-n", "2", PYTHON, "-c", prog, timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        out = job.stdout_bytes
+        self.assertEqual(out.count(b"\n"), 400000)
+        for digits, fill in (("abcdefghij", "x"), ("klmnopqrst", "y")):
+            alphabet = set((digits + fill).encode())
+            got = bytes(b for b in out if b in alphabet)
+            want = "".join("".join(digits[int(c)] for c in f"{i:08d}") + fill * 80
+                           for i in range(200000)).encode()
+            self.assertEqual(len(got), len(want))
+            self.assertTrue(got == want, "a rank's output was reordered or changed")
+
+    def test_stderr_is_forwarded(self):
+        job = stdmpirun("-n", "1", PROTOCLIENT, scenario("0 eprint to stderr\n0 print to stdout\n"),
+                        timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, "to stdout\n")
+        self.assertEqual(job.stderr, "to stderr\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

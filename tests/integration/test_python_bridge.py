@@ -1,0 +1,77 @@
+"""The Python bridge in real jobs of 1 to 4 ranks, and the pi example."""
+import math
+import os
+import re
+import subprocess
+import unittest
+
+import harness
+from harness import PYTHON, stdmpirun
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Bridge(unittest.TestCase):
+    def test_every_function_with_1_to_4_ranks(self):
+        for n in (1, 2, 3, 4):
+            with self.subTest(ranks=n):
+                job = stdmpirun("-n", str(n), "--oversubscribe", PYTHON,
+                                os.path.join(HERE, "bridge_check.py"), timeout=120)
+                self.assertEqual(job.rc, 0, job.describe())
+                self.assertEqual(sorted(re.findall(r"rank (\d+) bridge ok", job.stdout)),
+                                 [str(r) for r in range(n)])
+
+    def test_import_needs_nothing_installed(self):
+        # PYTHONPATH is the shim's doing; the rank sees the build's bridge.
+        prog = "import stdmpi, os; print(stdmpi.__file__); print(os.environ['STDMPI_HOME'])"
+        job = stdmpirun("-n", "1", PYTHON, "-c", prog, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        path, home = job.stdout.split()
+        self.assertTrue(path.startswith(home + "/python/stdmpi/"), job.stdout)
+
+    def test_outside_a_job_the_error_says_how_to_start(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.path.join(harness.BUILD, "share", "stdmpi", "python")
+        env.pop("STDMPI_RANK", None)
+        p = subprocess.run([PYTHON, "-c", "import stdmpi; stdmpi.COMM_WORLD.allreduce(1)"],
+                           capture_output=True, text=True, env=env, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("not running as a stdmpi rank (STDMPI_RANK is not set): start the script "
+                      "with stdmpirun", p.stderr)
+
+    def test_an_uncaught_error_ends_the_job_with_its_reason(self):
+        job = stdmpirun("-n", "2", PYTHON, "-c",
+                        "import stdmpi; stdmpi.COMM_WORLD.send('x', dest=5)", timeout=30)
+        self.assertEqual(job.rc, 1, job.describe())
+        self.assertIn("stdmpi.StdmpiError: DEST 5 out of range: ranks are 0..1", job.stderr)
+        self.assertIn("exited with status 1; ending the job", job.stderr)
+
+    def test_abort(self):
+        job = stdmpirun("-n", "2", PYTHON, "-c",
+                        "import stdmpi, time\n"
+                        "c = stdmpi.COMM_WORLD\n"
+                        "c.Abort(9, 'bad input') if c.rank == 1 else time.sleep(30)", timeout=30)
+        self.assertEqual(job.rc, 9, job.describe())
+        self.assertIn("called abort with code 9: bad input", job.stderr)
+        self.assertLess(job.seconds, 10)
+
+
+class PiExample(unittest.TestCase):
+    def test_pi_is_the_same_on_any_number_of_ranks(self):
+        values = {}
+        for n in (1, 2, 3, 4):
+            job = stdmpirun("-n", str(n), "--oversubscribe", PYTHON,
+                            os.path.join(harness.SOURCE, "examples", "pi.py"), "200000",
+                            timeout=120)
+            self.assertEqual(job.rc, 0, job.describe())
+            m = re.match(r"pi = (\S+)  \(200000 terms, (\d) ranks, compute [0-9.]+ s\)\n$", job.stdout)
+            self.assertIsNotNone(m, job.stdout)
+            self.assertEqual(int(m.group(2)), n)
+            values[n] = float(m.group(1))
+        for n, v in values.items():
+            self.assertLess(abs(v - math.pi), 1e-12, (n, v))
+            self.assertLess(abs(v - values[1]), 1e-14, (n, v))
+
+
+if __name__ == "__main__":
+    unittest.main()
