@@ -32,6 +32,14 @@ bool BannerFilter::IsRepeat(std::string_view box) {
   return false;
 }
 
+bool BannerFilter::IsNoiseLine(std::string_view line) {
+  // Open MPI 4.1 logs this when two ranks end the job at the same moment and
+  // their help messages cross during teardown; each rank has already said why.
+  return line.find("ORTE_ERROR_LOG: Data unpack would read past end of buffer") !=
+             std::string_view::npos &&
+         line.find("show_help.c") != std::string_view::npos;
+}
+
 std::string BannerFilter::Feed(std::string_view data) {
   std::string out;
   while (!data.empty()) {
@@ -51,6 +59,7 @@ std::string BannerFilter::Feed(std::string_view data) {
     data.remove_prefix(nl + 1);
     std::string_view body(line.data(), line.size() - 1);
     if (!in_box_) {
+      if (IsNoiseLine(body)) continue;
       if (IsRule(body)) {
         in_box_ = true;
         box_ = line;

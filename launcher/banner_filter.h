@@ -6,7 +6,8 @@
 // processes"). mpirun's -q would hide that box, but it hides real launch errors
 // too (e.g. "not enough slots" becomes a silent exit 1). So stdmpirun relays
 // mpirun's stderr through this filter, which holds back the lines between two
-// dashed rules and drops the box if it is one of the known repeats.
+// dashed rules and drops the box if it is one of the known repeats, and drops
+// one known line of teardown noise.
 // Everything else passes through unchanged and in order.
 #ifndef STDMPI_LAUNCHER_BANNER_FILTER_H_
 #define STDMPI_LAUNCHER_BANNER_FILTER_H_
@@ -28,6 +29,7 @@ class BannerFilter {
  private:
   static bool IsRule(std::string_view line);
   static bool IsRepeat(std::string_view box);
+  static bool IsNoiseLine(std::string_view line);
 
   std::string partial_;  // a line without its LF yet
   std::string box_;      // lines of an open box, rules included

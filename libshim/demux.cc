@@ -146,8 +146,8 @@ StdoutDemux::Item StdoutDemux::Next() {
       // Too long even though it arrived whole: the limit must not depend on
       // how the bytes happened to be read.
       if (line > start) break;
-      item.kind = IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong
-                                                        : Kind::kOutputTooLong;
+      item.kind =
+          IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong : Kind::kOutputTooLong;
       item.data = this_line.substr(0, 64);
       pos_ = nlpos + 1;
       scan_ = pos_;

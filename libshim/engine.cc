@@ -768,8 +768,8 @@ bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
       auto s = std::make_unique<SelfSend>();
       s->data.assign(data);
       s->tag = req.tag;
-      int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, rank_,
-                         req.tag, c.world, &s->req);
+      int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, rank_, req.tag,
+                         c.world, &s->req);
       if (rc != MPI_SUCCESS) {
         now.ok = false;
         now.error = MpiErrorString("MPI_Isend", rc);

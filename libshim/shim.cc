@@ -391,8 +391,10 @@ int Shim::Run() {
   if (!unreceived.empty()) {
     std::string tags;
     for (int t : unreceived) tags += (tags.empty() ? "" : ", ") + std::to_string(t);
-    std::fprintf(stderr, "%swarning: %zu message(s) this rank sent to itself were never received "
-                 "(tag %s)\n", Prefix().c_str(), unreceived.size(), tags.c_str());
+    std::fprintf(stderr,
+                 "%swarning: %zu message(s) this rank sent to itself were never received "
+                 "(tag %s)\n",
+                 Prefix().c_str(), unreceived.size(), tags.c_str());
     engine_.DropSelfSends();
   }
   StopPolling();

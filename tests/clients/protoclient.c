@@ -139,6 +139,7 @@ static void fill(size_t want) {
 
 static char* read_line(size_t* n) {
   size_t scanned = 0;
+  if (g_len == 0) fill(1);
   for (;;) {
     char* nl = memchr(g_buf + scanned, '\n', g_len - scanned);
     if (nl) {

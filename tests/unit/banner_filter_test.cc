@@ -55,3 +55,13 @@ TEST_CASE("an unclosed box comes out at the end") {
   CHECK(f.holding());
   CHECK(f.Flush() == in);
 }
+
+TEST_CASE("Open MPI's teardown noise line is dropped") {
+  BannerFilter f;
+  std::string out = f.Feed(
+      "a\n[vm:13768] [[22838,0],0] ORTE_ERROR_LOG: Data unpack would read past end of buffer in "
+      "file ../../../orte/util/show_help.c at line 507\nb\n");
+  CHECK(out == "a\nb\n");
+  CHECK(f.Feed("ORTE_ERROR_LOG: Not found in file base.c\n") ==
+        "ORTE_ERROR_LOG: Not found in file base.c\n");
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages stdmpi needs, only those missing.
+#
+#   scripts/setup.sh            what building and running need
+#   scripts/setup.sh test       ... and what the tests need
+#   scripts/setup.sh bench      ... and what the benchmarks compare against
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev hwloc
+      libuv1-dev libmsgpack-cxx-dev python3 procps)
+case "${1:-}" in
+  test) pkgs+=(catch2 passwd util-linux) ;;
+  bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+  "${missing[@]}" >/dev/null

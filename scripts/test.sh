@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need (apt), builds, and runs every test: the Catch2
+# unit tests and the integration tests, which run real jobs through mpirun.
+# Then the same suite again under AddressSanitizer and UBSan.
+#
+#   scripts/test.sh           everything
+#   scripts/test.sh quick     the normal build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+scripts/setup.sh test
+scripts/build.sh build
+jobs=$(nproc)
+(cd build && ctest --output-on-failure -j "$jobs")
+
+if [ "${1:-}" != quick ]; then
+  # The sanitizer options are set per test by CTest (tests/CMakeLists.txt).
+  scripts/build.sh build-asan -DSTDMPI_SANITIZE=ON -DSTDMPI_BUILD_BENCH=OFF
+  (cd build-asan && ctest --output-on-failure -j "$jobs")
+fi
+echo "all tests passed in $(( $(date +%s) - start )) s"
