@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include <sched.h>
+
 #include <cstring>
 #include <vector>
 
@@ -708,6 +710,16 @@ bool Engine::Init(int64_t max_payload, std::string* err) {
   }
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
+  // The cores this node's ranks may use between them: the union of their
+  // affinity masks (one rank bound by the launcher sees only its own core;
+  // under SLURM or a cgroup the union is the job's share of the node).
+  cpu_set_t mine, all;
+  CPU_ZERO(&mine);
+  CPU_ZERO(&all);
+  sched_getaffinity(0, sizeof(mine), &mine);
+  static_assert(sizeof(cpu_set_t) % sizeof(uint64_t) == 0, "cpu_set_t as uint64 words");
+  MPI_Allreduce(&mine, &all, sizeof(cpu_set_t) / sizeof(uint64_t), MPI_UINT64_T, MPI_BOR, node);
+  node_cpus_ = CPU_COUNT(&all) > 0 ? CPU_COUNT(&all) : 1;
   MPI_Comm_free(&node);
   // MPI_Wtime counts from its first call: make that the rank's start, so a
   // child's first `wtime` is not 0.

@@ -64,6 +64,8 @@ class Engine {
   int size() const { return size_; }
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
+  // Cores this node's ranks may run on, together.
+  int node_cpus() const { return node_cpus_; }
 
   // Starts `req` (moved in: collectives send straight from its numbers).
   // `payload` holds the raw bytes of sendb / bcastb on the root. `req.text` and
@@ -104,7 +106,7 @@ class Engine {
   struct Context;
 
  private:
-  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, node_cpus_ = 1;
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Operation> op_;
   bool done_ = false;

@@ -1,0 +1,150 @@
+/* relay_client: a C rank that times protocol round trips through its shim.
+ *
+ *   relay_client pingpong ITER BYTES   rank 0 <-> rank 1, text (BYTES <= 0: "x")
+ *   relay_client pingpongb ITER BYTES  the same with sendb/recvb
+ *   relay_client bcastreduce ITER      one bcast + one reduce per round
+ *   relay_client allreduce ITER COUNT  allreduce of COUNT doubles
+ *
+ * Rank 0 prints "MODE us_per_iteration" (one way for ping-pong).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char* buf;
+static size_t cap, len;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void put(const char* s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(1, s, n);
+    if (w <= 0) exit(2);
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void fill(size_t want) {
+  while (len < want) {
+    if (cap < want + 65536) {
+      cap = (want + 65536) * 2;
+      buf = realloc(buf, cap);
+    }
+    ssize_t r = read(0, buf + len, cap - len);
+    if (r <= 0) exit(3);
+    len += (size_t)r;
+  }
+}
+
+/* Reads one reply line; returns its length (the line stays at buf). */
+static size_t line(void) {
+  size_t scanned = 0;
+  if (len == 0) fill(1);
+  for (;;) {
+    char* nl = memchr(buf + scanned, '\n', len - scanned);
+    if (nl) return (size_t)(nl - buf);
+    scanned = len;
+    fill(len + 1);
+  }
+}
+
+static void consume(size_t n) {
+  memmove(buf, buf + n, len - n);
+  len -= n;
+}
+
+static void request(const char* req, size_t n) {
+  put(req, n);
+  size_t l = line();
+  if (l >= 6 && memcmp(buf, "@error", 6) == 0) {
+    fprintf(stderr, "relay_client: %.*s\n", (int)l, buf);
+    exit(4);
+  }
+  consume(l + 1);
+}
+
+static void request_bytes(const char* req, size_t n) {
+  put(req, n);
+  size_t l = line();
+  size_t count = strtoull(buf, NULL, 10);
+  consume(l + 1);
+  fill(count);
+  consume(count);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 1;
+  const char* mode = argv[1];
+  long iter = atol(argv[2]);
+  long arg = argc > 3 ? atol(argv[3]) : 0;
+  int rank = atoi(getenv("STDMPI_RANK"));
+  char req[256];
+  double t0 = 0;
+  if (!strcmp(mode, "pingpong") || !strcmp(mode, "pingpongb")) {
+    int bytes = !strcmp(mode, "pingpongb");
+    size_t n = arg > 0 ? (size_t)arg : 1;
+    char* payload = malloc(n + 64);
+    memset(payload, 'x', n);
+    char* msg = malloc(n + 64);
+    int peer = 1 - rank;
+    int hl = bytes ? snprintf(msg, 64, "@mpi sendb %d 0 %zu\n", peer, n)
+                   : snprintf(msg, 64, "@mpi send %d 0 ", peer);
+    memcpy(msg + hl, payload, n);
+    size_t ml = hl + n;
+    if (!bytes) msg[ml++] = '\n';
+    char rq[64];
+    int rl = snprintf(rq, sizeof rq, bytes ? "@mpi recvb %d 0\n" : "@mpi recv %d 0\n", peer);
+    request("@mpi barrier\n", 13);
+    t0 = now();
+    for (long i = 0; i < iter; ++i) {
+      if (rank == 0) {
+        request(msg, ml);
+        if (bytes) request_bytes(rq, rl); else request(rq, rl);
+      } else {
+        if (bytes) request_bytes(rq, rl); else request(rq, rl);
+        request(msg, ml);
+      }
+    }
+    if (rank == 0) printf("%s %ld %.3f\n", mode, (long)n, (now() - t0) / iter / 2 * 1e6);
+  } else if (!strcmp(mode, "bcastreduce")) {
+    request("@mpi barrier\n", 13);
+    t0 = now();
+    for (long i = 0; i < iter; ++i) {
+      int n = rank == 0 ? snprintf(req, sizeof req, "@mpi bcast 0 %ld\n", i)
+                        : snprintf(req, sizeof req, "@mpi bcast 0\n");
+      request(req, n);
+      n = snprintf(req, sizeof req, "@mpi reduce sum 0 %d.5\n", rank);
+      request(req, n);
+    }
+    if (rank == 0) printf("bcastreduce %.3f\n", (now() - t0) / iter * 1e6);
+  } else if (!strcmp(mode, "bcast") || !strcmp(mode, "reduce")) {
+    request("@mpi barrier\n", 13);
+    t0 = now();
+    for (long i = 0; i < iter; ++i) {
+      int n = mode[0] == 'b' ? snprintf(req, sizeof req, "@mpi bcast 0 %ld\n", i)
+                             : snprintf(req, sizeof req, "@mpi reduce sum 0 %d.5\n", rank);
+      request(req, n);
+    }
+    if (rank == 0) printf("%s %.3f\n", mode, (now() - t0) / iter * 1e6);
+  } else if (!strcmp(mode, "allreduce")) {
+    long count = arg > 0 ? arg : 1;
+    char* r = malloc(count * 4 + 64);
+    size_t n = (size_t)sprintf(r, "@mpi allreduce sum");
+    for (long i = 0; i < count; ++i) n += (size_t)sprintf(r + n, " %ld.5", i % 100);
+    r[n++] = '\n';
+    request("@mpi barrier\n", 13);
+    t0 = now();
+    for (long i = 0; i < iter; ++i) request(r, n);
+    if (rank == 0) printf("allreduce %ld %.3f\n", count, (now() - t0) / iter * 1e6);
+  }
+  fflush(stdout);
+  return 0;
+}
