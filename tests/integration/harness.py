@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -63,3 +64,13 @@ def lines_of_rank(stdout: str, rank: int) -> List[str]:
     """The lines of one rank from --tag-output output, without the tag."""
     tag = f"[{rank}] "
     return [line[len(tag):] for line in stdout.splitlines() if line.startswith(tag)]
+
+
+def scenario(text: str) -> str:
+    """Writes a protocol scenario (see tests/clients/protoclient.c) to a
+    temporary file anyone can read, and returns its path."""
+    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f.write(text)
+    f.close()
+    os.chmod(f.name, 0o644)
+    return f.name

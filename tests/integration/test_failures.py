@@ -9,14 +9,9 @@ import time
 import unittest
 
 import harness
-from harness import PROTOCLIENT, stdmpirun
+from harness import PROTOCLIENT, scenario, stdmpirun
 
 
-def scenario(text: str) -> str:
-    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    f.write(text)
-    f.close()
-    return f.name
 
 
 def processes_matching(pattern: str):

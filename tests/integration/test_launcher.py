@@ -4,21 +4,14 @@ import os
 import pwd
 import shutil
 import subprocess
-import tempfile
 import unittest
 
 import harness
-from harness import PROTOCLIENT, stdmpirun
+from harness import PROTOCLIENT, scenario, stdmpirun
 
 CORES = len(os.sched_getaffinity(0))
 
 
-def scenario(text: str) -> str:
-    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    f.write(text)
-    f.close()
-    os.chmod(f.name, 0o644)
-    return f.name
 
 
 class Help(unittest.TestCase):

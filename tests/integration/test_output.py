@@ -1,16 +1,10 @@
 """Ordinary output: forwarded unchanged, in order, complete, tagged when asked."""
-import tempfile
 import unittest
 
 import harness
-from harness import PROTOCLIENT, PYTHON, stdmpirun
+from harness import PROTOCLIENT, PYTHON, scenario, stdmpirun
 
 
-def scenario(text: str) -> str:
-    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    f.write(text)
-    f.close()
-    return f.name
 
 
 class Output(unittest.TestCase):
