@@ -5,7 +5,8 @@
 // signal reaches mpirun exactly once: stdmpirun forwards SIGINT, SIGTERM,
 // SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2. mpirun's stderr is relayed through
 // BannerFilter; stdout goes straight through. The exit status is mpirun's, or
-// 128 + N if it was killed by signal N.
+// 128 + N if it was killed by signal N or the job was stopped by a signal N sent
+// to stdmpirun.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,8 +33,10 @@
 namespace {
 
 volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_terminated_by = 0;  // a terminating signal we forwarded
 
 void Forward(int sig) {
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) g_terminated_by = sig;
   if (g_child > 0) kill(g_child, sig);
 }
 
@@ -210,5 +213,7 @@ int main(int argc, char** argv) {
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
   }
+  // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
+  if (g_terminated_by != 0 && JobStatusOf(status) != 0) return 128 + g_terminated_by;
   return JobStatusOf(status);
 }

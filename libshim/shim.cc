@@ -58,18 +58,25 @@ constexpr long kMaxCapNs = 10'000'000;
 // After the child exited: how long to wait for its pipes to close when nothing
 // more arrives (something it started may still hold them).
 constexpr double kDrainIdle = 2.0;
-// Grace between SIGTERM and SIGKILL for the child's process group.
-constexpr uint64_t kKillGraceMs = 500;
+// The child is stdmpi-init, which forwards SIGTERM to the command's group and
+// escalates to SIGKILL itself after 500 ms; the shim kills it outright only if
+// it is still there well after that.
+constexpr uint64_t kKillGraceMs = 1500;
 
-// <dir of this executable>/../share/stdmpi, if it holds the bridges.
-std::string FindShareDir() {
+// The directory of this executable.
+std::string ExeDir() {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0) return {};
+  if (n <= 0) return ".";
   exe[n] = '\0';
   std::string dir(exe);
   dir.erase(dir.rfind('/'));
-  std::string share = dir + "/../share/stdmpi";
+  return dir;
+}
+
+// <dir of this executable>/../share/stdmpi, if it holds the bridges.
+std::string FindShareDir() {
+  std::string share = ExeDir() + "/../share/stdmpi";
   char real[PATH_MAX];
   if (realpath(share.c_str(), real) == nullptr) return {};
   struct stat st;
@@ -224,6 +231,8 @@ class Shim {
   void MaybeFinish();
   void ForceEof(const char* why);
   [[noreturn]] void EndNow();
+  // Makes sure the child is gone: SIGTERM, up to 1 s, then SIGKILL.
+  void StopChild();
   void FlushSinks(double seconds);
   void KillChildGroup(int sig) {
     if (child_pid_ > 0) kill(-child_pid_, sig);
@@ -354,6 +363,14 @@ int Shim::Run() {
   sr.stdin_fd = in[0];
   sr.stdout_fd = out[1];
   sr.stderr_fd = errp[1];
+  sr.init_path = ExeDir() + "/stdmpi-init";
+  if (access(sr.init_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr,
+                 "%swarning: %s is missing (reinstall stdmpi): processes the command starts "
+                 "in the background may outlive the job\n",
+                 Prefix().c_str(), sr.init_path.c_str());
+    sr.init_path.clear();
+  }
   SpawnFailure failure;
   child_pid_ = Spawn(sr, &failure);
   close(in[0]);
@@ -832,15 +849,28 @@ void Shim::FlushSinks(double seconds) {
   uv_timer_stop(&flush_timer_);
 }
 
+void Shim::StopChild() {
+  if (child_exited_ || child_pid_ <= 0) return;
+  KillChildGroup(SIGTERM);  // stdmpi-init ends the command's whole group
+  for (int i = 0; i < 100; ++i) {
+    int st;
+    if (waitpid(child_pid_, &st, WNOHANG) == child_pid_) {
+      child_exited_ = true;
+      return;
+    }
+    usleep(10000);
+  }
+  KillChildGroup(SIGKILL);
+}
+
 void Shim::EndNow() {
   finished_ = true;
+  StopChild();
   if (signalled_) {
-    KillChildGroup(SIGKILL);
     FlushSinks(0.1);
     _exit(end_code_);
   }
   if (!end_message_.empty()) err_sink_.Write(end_message_);
-  KillChildGroup(SIGKILL);
   FlushSinks(1.0);
   if (quiet_) {
     // Another rank reports the same failure and aborts the job; give its

@@ -32,6 +32,7 @@ struct ChildArgs {
   int parent_death_signal;
   pid_t parent_pid;
   int error_fd;          // write end of the CLOEXEC error pipe
+  bool pass_error_fd;    // keep error_fd open across exec (for stdmpi-init)
   sigset_t parent_mask;  // restored (then emptied) in the child
 };
 
@@ -77,6 +78,13 @@ STDMPI_CHILD_CODE int ChildMain(void* arg) {
     }
   }
   if (a->cwd != nullptr && chdir(a->cwd) != 0) ChildFail(a->error_fd, kStepChdir);
+  if (a->pass_error_fd) {
+    // The supervisor reports the command's exec through it, then closes it.
+    int fl = fcntl(a->error_fd, F_GETFD);
+    if (fl < 0 || fcntl(a->error_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) {
+      ChildFail(a->error_fd, kStepSetup);
+    }
+  }
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
@@ -177,15 +185,24 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   std::string path;
   if (!ResolveExecutable(req.argv[0], FindEnv(req.env, "PATH"), &path, failure)) return -1;
 
-  std::vector<char*> argv = CStrings(req.argv);
-  std::vector<char*> envp = CStrings(req.env);
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) != 0) {
     *failure = {126, std::string("pipe2: ") + strerror(errno)};
     return -1;
   }
+  // Under the supervisor: exec it with the error pipe's number, the resolved
+  // command and its argv.
+  std::vector<std::string> full_argv;
+  std::string exec_path = path;
+  if (!req.init_path.empty()) {
+    exec_path = req.init_path;
+    full_argv = {req.init_path, std::to_string(errpipe[1]), path};
+  }
+  full_argv.insert(full_argv.end(), req.argv.begin(), req.argv.end());
+  std::vector<char*> argv = CStrings(full_argv);
+  std::vector<char*> envp = CStrings(req.env);
   ChildArgs a;
-  a.path = path.c_str();
+  a.path = exec_path.c_str();
   a.argv = argv.data();
   a.envp = envp.data();
   a.cwd = req.cwd.empty() ? nullptr : req.cwd.c_str();
@@ -193,7 +210,8 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   a.fds[1] = req.stdout_fd;
   a.fds[2] = req.stderr_fd;
   a.new_process_group = req.new_process_group;
-  a.parent_death_signal = req.parent_death_signal;
+  a.parent_death_signal = req.init_path.empty() ? req.parent_death_signal : SIGTERM;
+  a.pass_error_fd = !req.init_path.empty();
   a.parent_pid = getpid();
   a.error_fd = errpipe[1];
 

@@ -31,6 +31,12 @@ struct SpawnRequest {
   bool new_process_group = true;
   // Sent to the child by the kernel if the shim dies first (0: none).
   int parent_death_signal = 9;
+  // The supervisor (stdmpi-init) to run the command under, or empty to exec
+  // the command directly. Under it, the child Spawn returns is the supervisor,
+  // which mirrors the command's exit status, forwards signals to the command's
+  // process group, and ends every descendant when the shim dies (it then gets
+  // SIGTERM instead of parent_death_signal).
+  std::string init_path;
 };
 
 struct SpawnFailure {

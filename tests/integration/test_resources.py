@@ -4,9 +4,13 @@ import unittest
 from harness import stdmpirun
 
 # Rank 0 waits in recv for 3 s while rank 1 sleeps, then reads how much CPU its
-# shim (its parent) used in the meantime from /proc.
+# shim used in the meantime from /proc. The program's parent is stdmpi-init,
+# whose parent is the shim.
 PROG = r'''
-cpu() { read -r -a f < /proc/$PPID/stat; echo $(( ${f[13]} + ${f[14]} )); }
+read -r -a init < /proc/$PPID/stat
+shim=${init[3]}
+grep -q stdmpi-shim /proc/$shim/cmdline || { echo "no shim found at pid $shim"; exit 1; }
+cpu() { read -r -a f < /proc/$shim/stat; echo $(( ${f[13]} + ${f[14]} )); }
 echo "@mpi rank"; read -r r
 if [ "$r" = 0 ]; then
   before=$(cpu)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -206,4 +207,100 @@ TEST_CASE("the child dies with its parent") {
     if (!gone) usleep(10000);
   }
   CHECK(gone);
+}
+
+namespace {
+
+SpawnRequest UnderInit(const std::string& script) {
+  SpawnRequest r = Sh(script);
+  r.init_path = STDMPI_INIT_PATH;
+  return r;
+}
+
+bool GoneWithin(pid_t pid, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string s;
+    std::getline(stat, s);
+    if (!stat || s.empty() || s.find(") Z ") != std::string::npos) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("under stdmpi-init the command's own status comes back") {
+  SpawnFailure f;
+  pid_t pid = Spawn(UnderInit("exit 3"), &f);
+  REQUIRE(pid > 0);
+  CHECK(DescribeWaitStatus(WaitFor(pid)) == "exited with status 3");
+  pid = Spawn(UnderInit("kill -9 $$"), &f);
+  REQUIRE(pid > 0);
+  CHECK(DescribeWaitStatus(WaitFor(pid)) == "killed by signal 9 (SIGKILL)");
+  pid = Spawn(UnderInit("kill -SEGV $$"), &f);
+  REQUIRE(pid > 0);
+  CHECK(JobStatusOf(WaitFor(pid)) == 128 + SIGSEGV);
+}
+
+TEST_CASE("under stdmpi-init exec failures are reported as without it") {
+  std::string dir = TempDir();
+  WriteFile(dir + "/noshebang", "echo hi\n", 0755);
+  SpawnRequest r;
+  r.env = {"PATH=" + dir};
+  r.argv = {"noshebang"};
+  r.init_path = STDMPI_INIT_PATH;
+  SpawnFailure f;
+  CHECK(Spawn(r, &f) == -1);
+  CHECK(f.exit_status == 126);
+  CHECK(f.message ==
+        "cannot run " + dir + "/noshebang: exec: not a binary, and no #! line to run it with");
+}
+
+TEST_CASE("a signal to stdmpi-init reaches the command's whole group") {
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  SpawnRequest r = UnderInit("sleep 30 & echo $!; trap 'exit 7' TERM; wait");
+  r.stdout_fd = out[1];
+  SpawnFailure f;
+  pid_t init = Spawn(r, &f);
+  REQUIRE(init > 0);
+  close(out[1]);
+  std::string line;
+  char c;
+  while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);
+  pid_t sleeper = std::atoi(line.c_str());
+  REQUIRE(sleeper > 0);
+  kill(init, SIGTERM);
+  CHECK(DescribeWaitStatus(WaitFor(init)) == "exited with status 7");
+  CHECK(GoneWithin(sleeper, 2000));
+}
+
+TEST_CASE("when the shim is SIGKILLed, stdmpi-init ends everything the command started") {
+  // A stand-in for the shim spawns a command under init that starts a
+  // background process, reports both pids, and is then SIGKILLed.
+  int to_test[2];
+  REQUIRE(pipe(to_test) == 0);
+  pid_t shim = fork();
+  REQUIRE(shim >= 0);
+  if (shim == 0) {
+    SpawnRequest r = UnderInit("sleep 30 & echo $$ $!; exec sleep 30");
+    r.stdout_fd = to_test[1];
+    SpawnFailure f;
+    Spawn(r, &f);
+    pause();
+    _exit(0);
+  }
+  close(to_test[1]);
+  std::string line;
+  char c;
+  while (read(to_test[0], &c, 1) == 1 && c != '\n') line += c;
+  close(to_test[0]);
+  int command = 0, background = 0;
+  REQUIRE(std::sscanf(line.c_str(), "%d %d", &command, &background) == 2);
+  kill(shim, SIGKILL);
+  WaitFor(shim);
+  CHECK(GoneWithin(command, 3000));
+  CHECK(GoneWithin(background, 3000));
 }
