@@ -260,7 +260,7 @@ TEST_CASE("under stdmpi-init exec failures are reported as without it") {
 TEST_CASE("a signal to stdmpi-init reaches the command's whole group") {
   int out[2];
   REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-  SpawnRequest r = UnderInit("sleep 30 & echo $!; trap 'exit 7' TERM; wait");
+  SpawnRequest r = UnderInit("trap 'exit 7' TERM; sleep 30 & echo $!; wait");
   r.stdout_fd = out[1];
   SpawnFailure f;
   pid_t init = Spawn(r, &f);
