@@ -33,11 +33,23 @@ bool BannerFilter::IsRepeat(std::string_view box) {
 }
 
 bool BannerFilter::IsNoiseLine(std::string_view line) {
-  // Open MPI 4.1 logs this when two ranks end the job at the same moment and
-  // their help messages cross during teardown; each rank has already said why.
-  return line.find("ORTE_ERROR_LOG: Data unpack would read past end of buffer") !=
-             std::string_view::npos &&
-         line.find("show_help.c") != std::string_view::npos;
+  auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
+  // Open MPI 4.1 logs errors of its own help-message machinery when several
+  // ranks end the job at the same moment and their messages cross during
+  // teardown ("Data unpack would read past end of buffer", "Out of resource"
+  // in show_help.c); each rank has already said why it ended.
+  if (has("ORTE_ERROR_LOG:") && has("show_help.c")) return true;
+  // mpirun's count of the MPI_ABORT boxes it did not print (dropped anyway).
+  if (has("more process") && has("sent help message help-mpi-api.txt / mpi-abort")) {
+    drop_aggregate_hint_ = true;
+    return true;
+  }
+  if (drop_aggregate_hint_ && has("Set MCA parameter \"orte_base_help_aggregate\" to 0")) {
+    drop_aggregate_hint_ = false;
+    return true;
+  }
+  drop_aggregate_hint_ = false;
+  return false;
 }
 
 std::string BannerFilter::Feed(std::string_view data) {

@@ -29,12 +29,13 @@ class BannerFilter {
  private:
   static bool IsRule(std::string_view line);
   static bool IsRepeat(std::string_view box);
-  static bool IsNoiseLine(std::string_view line);
+  bool IsNoiseLine(std::string_view line);
 
   std::string partial_;  // a line without its LF yet
   std::string box_;      // lines of an open box, rules included
   bool in_box_ = false;
   int box_lines_ = 0;
+  bool drop_aggregate_hint_ = false;  // the line after a dropped aggregate count
 };
 
 }  // namespace stdmpi

@@ -28,6 +28,9 @@ ranks:
 
 output:
   --tag-output          prefix every line a rank prints with "[RANK] "
+  --line-buffered       make each program's C stdio (and gfortran) output
+                        line-buffered, for programs that print requests without
+                        flushing (stdmpi does this for NCL by itself)
   -q, --quiet           no warnings from stdmpirun itself
 
 limits:
@@ -134,6 +137,8 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
         opts->dry_run = true;
       } else if (name == "--tag-output") {
         opts->tag_output = true;
+      } else if (name == "--line-buffered") {
+        opts->line_buffered = true;
       } else if (name == "--oversubscribe") {
         opts->oversubscribe = true;
       } else if (name == "-q" || name == "--quiet") {
@@ -250,6 +255,7 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
 
   std::vector<std::string> shim_opts;
   if (o.tag_output) shim_opts.push_back("--tag-output");
+  if (o.line_buffered) shim_opts.push_back("--line-buffered");
   if (o.max_line > 0) shim_opts.insert(shim_opts.end(), {"--max-line", std::to_string(o.max_line)});
   if (o.max_message > 0) {
     shim_opts.insert(shim_opts.end(), {"--max-message", std::to_string(o.max_message)});

@@ -23,6 +23,7 @@ struct LaunchOptions {
   std::vector<AppContext> apps;
   bool dry_run = false;
   bool tag_output = false;
+  bool line_buffered = false;
   bool oversubscribe = false;
   bool quiet = false;
   bool help = false;

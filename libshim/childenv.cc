@@ -76,12 +76,25 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   // Python block-buffers stdout on a pipe: without this a print() before a
   // request would arrive after it, and a request would never arrive at all.
   SetEnv(&env, "PYTHONUNBUFFERED", "1");
+  // Prepends `first` to a colon-separated list variable.
+  auto prepend = [&env](std::string_view name, const std::string& first) {
+    bool found;
+    std::string_view old = GetEnv(env, name, &found);
+    SetEnv(&env, name, found && !old.empty() ? first + ":" + std::string(old) : first);
+  };
   if (!in.share_dir.empty()) {
     SetEnv(&env, "STDMPI_HOME", in.share_dir);
-    std::string py = in.share_dir + "/python";
-    bool found;
-    std::string_view old = GetEnv(env, "PYTHONPATH", &found);
-    SetEnv(&env, "PYTHONPATH", found && !old.empty() ? py + ":" + std::string(old) : py);
+    SetEnv(&env, "STDMPI_NCL", in.share_dir + "/ncl/stdmpi.ncl");
+    SetEnv(&env, "STDMPI_BASH", in.share_dir + "/bash/stdmpi.sh");
+    SetEnv(&env, "STDMPI_AWK", in.share_dir + "/awk/stdmpi.awk");
+    prepend("PYTHONPATH", in.share_dir + "/python");
+    prepend("R_LIBS", in.share_dir + "/R");
+  }
+  if (!in.preload_lib.empty()) {
+    prepend("LD_PRELOAD", in.preload_lib);
+    SetEnv(&env, "STDMPI_LINEBUF", "1");
+    // gfortran does its own buffering; this makes its stdout unbuffered.
+    SetEnv(&env, "GFORTRAN_UNBUFFERED_PRECONNECTED", "y");
   }
   return env;
 }

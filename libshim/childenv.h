@@ -13,6 +13,8 @@ struct ChildEnvInput {
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
   // <prefix>/share/stdmpi with the language bridges, or empty if not found.
   std::string share_dir;
+  // The line-buffering library to preload, or empty.
+  std::string preload_lib;
 };
 
 // True for variables by which the MPI launcher tells the shim which rank it is
@@ -21,8 +23,10 @@ struct ChildEnvInput {
 bool IsLauncherVariable(std::string_view name);
 
 // The child's environment: the shim's, without launcher variables, plus
-// STDMPI_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE, PYTHONUNBUFFERED=1, STDMPI_HOME and
-// the Python bridge first on PYTHONPATH.
+// STDMPI_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE, PYTHONUNBUFFERED=1, STDMPI_HOME, the
+// bridges' paths (STDMPI_NCL, STDMPI_BASH, STDMPI_AWK), the Python bridge first
+// on PYTHONPATH and the R package first on R_LIBS; with `preload_lib`, also
+// LD_PRELOAD of it, STDMPI_LINEBUF=1 and GFORTRAN_UNBUFFERED_PRECONNECTED=y.
 std::vector<std::string> BuildChildEnv(const ChildEnvInput& in);
 
 // Sets (or replaces) NAME=VALUE in `env`.

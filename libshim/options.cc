@@ -57,6 +57,7 @@ const char* ShimUsage() {
          "\n"
          "options:\n"
          "  --tag-output          prefix each forwarded output line with [RANK]\n"
+         "  --line-buffered       make the command's C stdio output line-buffered\n"
          "  --max-line BYTES      longest stdout line (default 64M)\n"
          "  --max-message BYTES   largest message or byte payload (default 1G)\n"
          "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
@@ -86,6 +87,8 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
       return true;
     } else if (a == "--tag-output") {
       opts->tag_output = true;
+    } else if (a == "--line-buffered") {
+      opts->line_buffered = true;
     } else if (a == "--max-line" || a == "--max-message") {
       if (!value(a, &v)) return false;
       int64_t n;

@@ -28,6 +28,7 @@ inline constexpr int64_t kLargestMessage = INT32_MAX;
 
 struct ShimOptions {
   bool tag_output = false;
+  bool line_buffered = false;  // line-buffer the command's C stdio output
   int64_t max_line = kDefaultMaxLine;
   int64_t max_message = kDefaultMaxMessage;
   // Microseconds to poll MPI before sleeping while the child waits for a reply;

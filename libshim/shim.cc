@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "adapt.h"
 #include "childenv.h"
 #include "demux.h"
 #include "engine.h"
@@ -72,6 +74,39 @@ std::string ExeDir() {
   std::string dir(exe);
   dir.erase(dir.rfind('/'));
   return dir;
+}
+
+// <dir of this executable>/../lib/stdmpi/libstdmpi-preload.so, if it is there.
+std::string FindPreloadLib() {
+  std::string lib = ExeDir() + "/../lib/stdmpi/libstdmpi-preload.so";
+  char real[PATH_MAX];
+  if (realpath(lib.c_str(), real) == nullptr) return {};
+  return real;
+}
+
+// The pid of the command: the only child of stdmpi-init (or `pid` itself
+// when the command runs without it), or -1.
+pid_t CommandPid(pid_t pid, bool under_init) {
+  if (!under_init) return pid;
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return -1;
+  int child = -1;
+  if (std::fscanf(f, "%d", &child) != 1) child = -1;
+  std::fclose(f);
+  return child;
+}
+
+// True if `pid` is blocked in read(0, ...): reading its own stdin.
+bool BlockedReadingStdin(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  long nr = -1;
+  unsigned long fd = 1;
+  bool ok = std::fscanf(f, "%ld %lx", &nr, &fd) == 2;
+  std::fclose(f);
+  return ok && nr == SYS_read && fd == 0;
 }
 
 // <dir of this executable>/../share/stdmpi, if it holds the bridges.
@@ -209,6 +244,7 @@ class Shim {
   void HandleRequestLine(std::string_view line);
   void RequestFailed(const std::string& reason, std::optional<Verb> collective);
   void ForwardOutput(std::string_view data);
+  void CheckScriptEnded();
   void UpdateReading();
 
   // --- MPI operations -------------------------------------------------------
@@ -257,6 +293,10 @@ class Shim {
   char readbuf_[256 * 1024];
 
   pid_t child_pid_ = -1;
+  bool under_init_ = false;
+  Adaptation adapt_;
+  uv_timer_t ncl_timer_;
+  std::string fatal_line_;  // NCL: the first "fatal:" line it printed
   bool child_exited_ = false;
   int child_status_ = 0;
   double last_activity_ = 0;
@@ -325,7 +365,7 @@ int Shim::Run() {
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   uv_poll_init(&loop_, &sleep_poll_, timer_fd_);
   InitData(&sleep_poll_);
-  for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_}) {
+  for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_}) {
     uv_timer_init(&loop_, t);
     InitData(t);
   }
@@ -358,7 +398,28 @@ int Shim::Run() {
   ce.local_size = engine_.local_size();
   ce.share_dir = FindShareDir();
   SpawnRequest sr;
-  sr.argv = opts_.command;
+  SpawnFailure failure;
+  std::string path;
+  const char* path_env = getenv("PATH");
+  bool found = ResolveExecutable(opts_.command[0], path_env ? path_env : "", &path, &failure);
+  if (found) {
+    char real[PATH_MAX];
+    Lang lang = DetectLanguage(realpath(path.c_str(), real) ? real : path.c_str());
+    adapt_ = AdaptCommand(opts_.command, lang, opts_.line_buffered);
+    if (adapt_.line_buffered) {
+      ce.preload_lib = FindPreloadLib();
+      if (ce.preload_lib.empty()) {
+        std::fprintf(stderr,
+                     "%swarning: libstdmpi-preload.so is missing (reinstall stdmpi): "
+                     "the command's output is not line-buffered\n",
+                     Prefix().c_str());
+      }
+    }
+  } else {
+    adapt_.argv = opts_.command;
+  }
+  sr.argv = adapt_.argv;
+  sr.path = path;
   sr.env = BuildChildEnv(ce);
   sr.stdin_fd = in[0];
   sr.stdout_fd = out[1];
@@ -371,8 +432,10 @@ int Shim::Run() {
                  Prefix().c_str(), sr.init_path.c_str());
     sr.init_path.clear();
   }
-  SpawnFailure failure;
-  child_pid_ = Spawn(sr, &failure);
+  under_init_ = !sr.init_path.empty();
+  if (found) {
+    child_pid_ = Spawn(sr, &failure);
+  }
   close(in[0]);
   close(out[1]);
   close(errp[1]);
@@ -393,6 +456,10 @@ int Shim::Run() {
   } else {
     last_activity_ = Now();
     UpdateReading();
+    if (adapt_.ends_by_reading_stdin) {
+      uv_timer_start(
+          &ncl_timer_, [](uv_timer_t* t) { Self(t)->CheckScriptEnded(); }, 200, 200);
+    }
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
 
@@ -491,7 +558,21 @@ void Shim::UpdateReading() {
   }
 }
 
+void Shim::CheckScriptEnded() {
+  // NCL reads its own stdin only after its script ended (replies come through
+  // a file it opens as /dev/stdin), to take further commands from the reply
+  // pipe; and it executes them only at EOF. Nothing pending and NCL reading
+  // fd 0 means the script is done: close the pipe, and NCL exits.
+  if (child_exited_ || ending_ || signalled_ || engine_.busy() || payload_req_) return;
+  pid_t pid = CommandPid(child_pid_, under_init_);
+  if (pid > 0 && BlockedReadingStdin(pid)) {
+    child_in_.Close();
+    uv_timer_stop(&ncl_timer_);
+  }
+}
+
 void Shim::ForwardOutput(std::string_view data) {
+  if (adapt_.fatal_lines && fatal_line_.empty()) FindFatalLine(data, &fatal_line_);
   if (opts_.tag_output) {
     std::string tagged;
     AppendPrefixed(&tagged, data, tag_, &stdout_at_line_start_);
@@ -748,6 +829,7 @@ void Shim::OnChildExit(int wstatus) {
   child_status_ = wstatus;
   uv_timer_stop(&kill_timer_);
   child_in_.Close();
+  uv_timer_stop(&ncl_timer_);
   if (!ending_ && !signalled_) {
     int code = JobStatusOf(wstatus);
     if (code != 0) {
@@ -833,6 +915,13 @@ void Shim::MaybeFinish() {
   }
   if (!child_exited_ || engine_.busy() || payload_req_) return;
   if (!stdout_eof_ || !stderr_eof_) return;
+  if (!fatal_line_.empty()) {
+    // NCL stops a script at an error but exits 0 (the line may have come
+    // after its exit was noticed).
+    BeginEnding(1, Prefix() + "NCL reported an error (" + QuoteForMessage(fatal_line_, 200) +
+                       "); ending the job\n");
+    return;
+  }
   if (out_sink_.queued() > 0 || err_sink_.queued() > 0) return;
   finished_ = true;
   uv_timer_stop(&drain_timer_);

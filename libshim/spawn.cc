@@ -182,8 +182,10 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
     *failure = {127, "no command given"};
     return -1;
   }
-  std::string path;
-  if (!ResolveExecutable(req.argv[0], FindEnv(req.env, "PATH"), &path, failure)) return -1;
+  std::string path = req.path;
+  if (path.empty() && !ResolveExecutable(req.argv[0], FindEnv(req.env, "PATH"), &path, failure)) {
+    return -1;
+  }
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) != 0) {

@@ -18,8 +18,11 @@
 namespace stdmpi {
 
 struct SpawnRequest {
-  // argv[0] is looked up in the child's PATH unless it contains a '/'.
+  // argv[0] is looked up in the child's PATH unless it contains a '/' or
+  // `path` is given.
   std::vector<std::string> argv;
+  // The executable, when the caller resolved it already.
+  std::string path;
   // The child's whole environment, "NAME=VALUE" each.
   std::vector<std::string> env;
   // Working directory; empty: the shim's.

@@ -65,3 +65,23 @@ TEST_CASE("Open MPI's teardown noise line is dropped") {
   CHECK(f.Feed("ORTE_ERROR_LOG: Not found in file base.c\n") ==
         "ORTE_ERROR_LOG: Not found in file base.c\n");
 }
+
+TEST_CASE("help-machinery errors and the abort aggregate count are dropped") {
+  BannerFilter f;
+  std::string out = f.Feed(
+      "[vm:02070] [[25832,0],0] ORTE_ERROR_LOG: Out of resource in file "
+      "../../../orte/util/show_help.c at line 501\n"
+      "[vm:00490] 1 more process has sent help message help-mpi-api.txt / mpi-abort\n"
+      "[vm:00490] Set MCA parameter \"orte_base_help_aggregate\" to 0 to see all help / error "
+      "messages\n"
+      "kept\n"
+      "[vm:00491] 3 more processes have sent help message help-mpi-api.txt / mpi-abort\n");
+  CHECK(out == "kept\n");
+  // The hint stays when it follows another aggregate.
+  CHECK(f.Feed("[vm:1] 2 more processes have sent help message help-foo.txt / bar\n"
+               "[vm:1] Set MCA parameter \"orte_base_help_aggregate\" to 0 to see all help / "
+               "error messages\n") ==
+        "[vm:1] 2 more processes have sent help message help-foo.txt / bar\n"
+        "[vm:1] Set MCA parameter \"orte_base_help_aggregate\" to 0 to see all help / error "
+        "messages\n");
+}
