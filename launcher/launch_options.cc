@@ -25,6 +25,10 @@ ranks:
                         core of this machine; with a hostfile, its slots)
   :                     separates the commands of a multi-program job; each
                         gets its own -n, ranks are numbered in order
+  --native              the command that follows is an MPI program of its own
+                        (C, Fortran, mpi4py...): mpirun starts it as is and it
+                        talks to the other ranks with plain MPI calls, e.g.
+                        stdmpirun -n 1 --native ./solver : -n 8 python3 w.py
 
 output:
   --tag-output          prefix every line a rank prints with "[RANK] "
@@ -122,9 +126,14 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
         if (!ParseNp(name.substr(2), &app.np, err)) return false;
         continue;
       }
+      if (name == "--native") {
+        app.native = true;
+        continue;
+      }
       if (!first) {
         *err = "option " + name +
-               " must come before the first command (after \":\" only -n is allowed)";
+               " must come before the first command (after \":\" only -n and --native are "
+               "allowed)";
         return false;
       }
       if (name == "-h" || name == "--help") {
@@ -203,11 +212,14 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
     *err = "no command given (try: stdmpirun -n 2 python3 script.py)";
     return false;
   }
-  if (opts->apps.size() > 1) {
+  bool any_native = false;
+  for (const AppContext& a : opts->apps) any_native |= a.native;
+  if (opts->apps.size() > 1 || any_native) {
     for (const AppContext& a : opts->apps) {
       if (a.np == 0) {
-        *err = "every command of a multi-program job needs its own -n (" +
-               DescribeCommand(a.command, 40) + " has none)";
+        *err = std::string(any_native ? "a job with --native programs"
+                                      : "every command of a multi-program job") +
+               " needs -n for each command (" + DescribeCommand(a.command, 40) + " has none)";
         return false;
       }
     }
@@ -262,12 +274,24 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
   }
   if (o.spin_us >= 0) shim_opts.insert(shim_opts.end(), {"--spin-us", std::to_string(o.spin_us)});
 
+  // World ranks are numbered through the commands in order; the shims must
+  // know which belong to native programs.
+  std::vector<int> native_ranks;
+  for (size_t i = 0, first = 0; i < o.apps.size(); first += static_cast<size_t>(np[i]), ++i) {
+    if (!o.apps[i].native) continue;
+    for (int r = 0; r < np[i]; ++r) native_ranks.push_back(static_cast<int>(first) + r);
+  }
+  if (!native_ranks.empty()) {
+    shim_opts.insert(shim_opts.end(), {"--native-ranks", FormatRankList(native_ranks)});
+  }
   for (size_t i = 0; i < o.apps.size(); ++i) {
     if (i > 0) a.push_back(":");
     if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});
-    a.push_back(f.shim);
-    a.insert(a.end(), shim_opts.begin(), shim_opts.end());
-    a.push_back("--");
+    if (!o.apps[i].native) {
+      a.push_back(f.shim);
+      a.insert(a.end(), shim_opts.begin(), shim_opts.end());
+      a.push_back("--");
+    }
     a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
   }
 

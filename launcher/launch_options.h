@@ -15,7 +15,8 @@ namespace stdmpi {
 
 // One `-n N COMMAND ARGS...` of a possibly MPMD (`:`-separated) job.
 struct AppContext {
-  int np = 0;  // 0: not given
+  int np = 0;           // 0: not given
+  bool native = false;  // a native MPI program, started by mpirun without a shim
   std::vector<std::string> command;
 };
 

@@ -18,6 +18,7 @@ struct Engine::Context {
   MPI_Op land_f64 = MPI_OP_NULL, lor_f64 = MPI_OP_NULL, lxor_f64 = MPI_OP_NULL;
   int64_t max_payload = 0;
   int rank = 0, size = 1;
+  std::vector<bool> native;  // by world rank: a native MPI program, no shim
   LastStatus* last_status = nullptr;
 };
 
@@ -431,24 +432,17 @@ class CollectiveOp : public Operation {
   }
 
   bool Progress() override {
-    for (;;) {
-      if (phase_ == Phase::kDone) return true;
-      int t = Test(&mpi_req_, MPI_STATUS_IGNORE, PhaseCall());
-      if (t < 0) return true;
-      if (t == 0) return false;
-      switch (phase_) {
-        case Phase::kCheck:
-          if (AfterCheck()) return true;
-          break;
-        case Phase::kCounts:
-          if (AfterCounts()) return true;
-          break;
-        case Phase::kData:
-          return AfterData();
-        case Phase::kDone:
-          return true;
-      }
+    if (phase_ == Phase::kDone) return true;
+    int t = Test(&mpi_req_, MPI_STATUS_IGNORE, "MPI_Iallreduce (agreement check)");
+    if (t < 0) {
+      phase_ = Phase::kDone;
+      return true;
     }
+    if (t == 0) return false;
+    phase_ = Phase::kData;
+    AfterCheck();
+    phase_ = Phase::kDone;
+    return true;
   }
 
   std::string Waiting() const override {
@@ -479,69 +473,83 @@ class CollectiveOp : public Operation {
   }
 
  private:
-  enum class Phase { kCheck, kCounts, kData, kDone };
+  // kCheck: the agreement check runs (non-blocking, polled). kData: the
+  // collective itself runs (blocking, see AfterCheck). kDone: outcome set.
+  enum class Phase { kCheck, kData, kDone };
 
-  const char* PhaseCall() const {
-    switch (phase_) {
-      case Phase::kCheck:
-        return "MPI_Iallreduce (agreement check)";
-      case Phase::kCounts:
-        return "count exchange";
-      default:
-        return VerbName(req_.verb);
-    }
+  bool Called(int rc, const char* call) {
+    if (rc != MPI_SUCCESS) FailMpi(call, rc);
+    return rc == MPI_SUCCESS;
   }
 
-  bool Started(int rc, const char* call) {
-    if (rc != MPI_SUCCESS) {
-      phase_ = Phase::kDone;
-      return FailMpi(call, rc);
-    }
-    return false;
-  }
-
-  // Returns true if the operation finished.
-  bool AfterCheck() {
+  // The check passed on every shim (or failed alike on every one). The
+  // collective itself is one plain *blocking* MPI call on MPI_COMM_WORLD:
+  // MPI does not match a non-blocking collective with a blocking one, and a
+  // native MPI program in the job calls the blocking one. Every shim enters it
+  // right after its own check completes, so the wait is short; only a native
+  // rank that arrives late holds the shims in MPI.
+  void AfterCheck() {
     CheckOutcome o = ReadCheckVector(check_recv_, check_in_);
     if (failed_) {
-      phase_ = Phase::kDone;
-      return Fail(local_error_);
+      Fail(local_error_);
+      return;
     }
     if (!o.ok) {
-      phase_ = Phase::kDone;
       Fail(o.error);
       // Every rank saw the same disagreement; in fatal mode only the lowest
       // fatal rank reports it, so the job ends with one message, not one a rank.
       outcome.report = !fatal_ || o.lowest_fatal_rank == c_.rank;
-      return true;
+      return;
     }
-    agreed_count_ = o.count;
     const bool root = req_.peer == c_.rank;
     MPI_Datatype dt = ElementType(req_.type, req_.op);
-    phase_ = Phase::kData;
     switch (req_.verb) {
       case Verb::kBarrier:
-        return Started(MPI_Ibarrier(c_.world, &mpi_req_), "MPI_Ibarrier");
+        if (Called(MPI_Barrier(c_.world), "MPI_Barrier")) Finish("ok\n");
+        return;
       case Verb::kBcast:
       case Verb::kBcastb: {
-        size_t n = static_cast<size_t>(agreed_count_);
-        char* buf;
+        size_t n = static_cast<size_t>(o.count);
         if (root) {
           std::string_view src = req_.verb == Verb::kBcast ? req_.text : payload_;
-          buf = const_cast<char*>(src.data());  // the root's buffer is only read
-        } else {
-          reply_offset_ = 0;
-          if (req_.verb == Verb::kBcastb) {
-            AppendI64(&reply_, agreed_count_);
-            reply_.push_back('\n');
-            reply_offset_ = reply_.size();
+          // The root's buffer is only read.
+          if (!Called(MPI_Bcast(const_cast<char*>(src.data()), static_cast<int>(n), MPI_BYTE,
+                                req_.peer, c_.world),
+                      "MPI_Bcast")) {
+            return;
           }
-          reply_.resize(reply_offset_ + n);
-          buf = reply_.data() + reply_offset_;
+          std::string r;
+          if (req_.verb == Verb::kBcastb) {
+            AppendI64(&r, static_cast<int64_t>(n));
+            r.push_back('\n');
+          }
+          r.append(src);
+          if (req_.verb == Verb::kBcast) r.push_back('\n');
+          Finish(std::move(r));
+          return;
         }
-        return Started(
-            MPI_Ibcast(buf, static_cast<int>(n), MPI_BYTE, req_.peer, c_.world, &mpi_req_),
-            "MPI_Ibcast");
+        std::string r;
+        if (req_.verb == Verb::kBcastb) {
+          AppendI64(&r, o.count);
+          r.push_back('\n');
+        }
+        size_t offset = r.size();
+        r.resize(offset + n);
+        if (!Called(
+                MPI_Bcast(r.data() + offset, static_cast<int>(n), MPI_BYTE, req_.peer, c_.world),
+                "MPI_Bcast")) {
+          return;
+        }
+        if (req_.verb == Verb::kBcast) {
+          if (std::memchr(r.data(), '\n', r.size()) != nullptr) {
+            Fail("the broadcast from rank " + std::to_string(req_.peer) +
+                 " contains a newline, which a text reply cannot carry: use bcastb");
+            return;
+          }
+          r.push_back('\n');
+        }
+        Finish(std::move(r));
+        return;
       }
       case Verb::kReduce:
       case Verb::kAllreduce:
@@ -551,115 +559,94 @@ class CollectiveOp : public Operation {
         recv_.Resize(req_.type, req_.op, req_.count());
         int n = static_cast<int>(req_.count());
         MPI_Op op = MpiOp(req_.op, req_.type, c_);
+        int rc;
+        const char* call;
         switch (req_.verb) {
           case Verb::kReduce:
-            return Started(
-                MPI_Ireduce(send, recv_.data(), n, dt, op, req_.peer, c_.world, &mpi_req_),
-                "MPI_Ireduce");
+            rc = MPI_Reduce(send, recv_.data(), n, dt, op, req_.peer, c_.world);
+            call = "MPI_Reduce";
+            break;
           case Verb::kAllreduce:
-            return Started(MPI_Iallreduce(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
-                           "MPI_Iallreduce");
+            rc = MPI_Allreduce(send, recv_.data(), n, dt, op, c_.world);
+            call = "MPI_Allreduce";
+            break;
           case Verb::kScan:
-            return Started(MPI_Iscan(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
-                           "MPI_Iscan");
+            rc = MPI_Scan(send, recv_.data(), n, dt, op, c_.world);
+            call = "MPI_Scan";
+            break;
           default:
-            return Started(MPI_Iexscan(send, recv_.data(), n, dt, op, c_.world, &mpi_req_),
-                           "MPI_Iexscan");
+            rc = MPI_Exscan(send, recv_.data(), n, dt, op, c_.world);
+            call = "MPI_Exscan";
         }
+        if (!Called(rc, call)) return;
+        if ((req_.verb == Verb::kReduce && !root) || (req_.verb == Verb::kExscan && c_.rank == 0)) {
+          Finish("ok\n");
+          return;
+        }
+        FinishNumbers();
+        return;
       }
       case Verb::kGather:
       case Verb::kAllgather: {
-        my_count_ = static_cast<int>(req_.count());
-        counts_.assign(static_cast<size_t>(c_.size), 0);
-        phase_ = Phase::kCounts;
-        if (req_.verb == Verb::kGather) {
-          return Started(MPI_Igather(&my_count_, 1, MPI_INT, counts_.data(), 1, MPI_INT, req_.peer,
-                                     c_.ctl, &mpi_req_),
-                         "MPI_Igather (counts)");
+        // Counts first, over MPI_COMM_WORLD (one MPI_INT a rank), so that a
+        // native rank can take part: MPI_Gather of its count, then MPI_Gatherv.
+        const bool all = req_.verb == Verb::kAllgather;
+        int mine = static_cast<int>(req_.count());
+        std::vector<int> counts(static_cast<size_t>(c_.size), 0), displs(counts.size(), 0);
+        int rc =
+            all ? MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_.world)
+                : MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, req_.peer, c_.world);
+        if (!Called(rc, all ? "MPI_Allgather (counts)" : "MPI_Gather (counts)")) return;
+        int64_t total = 0;
+        if (all || root) {
+          for (size_t i = 0; i < counts.size(); ++i) {
+            displs[i] = static_cast<int>(total);
+            total += counts[i];
+          }
+          if (total > INT32_MAX) {
+            // Still take part, with nothing to receive, so no rank waits.
+            std::fill(counts.begin(), counts.end(), 0);
+          }
         }
-        return Started(
-            MPI_Iallgather(&my_count_, 1, MPI_INT, counts_.data(), 1, MPI_INT, c_.ctl, &mpi_req_),
-            "MPI_Iallgather (counts)");
+        void* send = send_.SendData(req_, c_.rank);
+        recv_.Resize(req_.type, req_.op, static_cast<size_t>(total > INT32_MAX ? 0 : total));
+        rc = all ? MPI_Allgatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt,
+                                  c_.world)
+                 : MPI_Gatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt,
+                               req_.peer, c_.world);
+        if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
+        if (total > INT32_MAX) {
+          Fail("gather of " + std::to_string(total) + " numbers is over MPI's 2^31 limit");
+          return;
+        }
+        if (!all && !root) {
+          Finish("ok\n");
+          return;
+        }
+        FinishNumbers();
+        return;
       }
       case Verb::kScatter: {
-        int k = static_cast<int>(agreed_count_ / c_.size);
+        int k = static_cast<int>(o.count / c_.size);
         void* send = root ? send_.SendData(req_, c_.rank) : nullptr;
         recv_.Resize(req_.type, req_.op, static_cast<size_t>(k));
-        return Started(
-            MPI_Iscatter(send, k, dt, recv_.data(), k, dt, req_.peer, c_.world, &mpi_req_),
-            "MPI_Iscatter");
+        if (!Called(MPI_Scatter(send, k, dt, recv_.data(), k, dt, req_.peer, c_.world),
+                    "MPI_Scatter")) {
+          return;
+        }
+        FinishNumbers();
+        return;
       }
       default:
-        phase_ = Phase::kDone;
-        return Fail("internal error: not a collective");
+        Fail("internal error: not a collective");
     }
   }
 
-  bool AfterCounts() {
-    const bool all = req_.verb == Verb::kAllgather;
-    const bool root = req_.peer == c_.rank;
-    MPI_Datatype dt = ElementType(req_.type, req_.op);
-    void* send = send_.SendData(req_, c_.rank);
-    displs_.assign(static_cast<size_t>(c_.size), 0);
-    int64_t total = 0;
-    if (all || root) {
-      for (int i = 0; i < c_.size; ++i) {
-        displs_[static_cast<size_t>(i)] = static_cast<int>(total);
-        total += counts_[static_cast<size_t>(i)];
-      }
-      if (total > INT32_MAX) {
-        phase_ = Phase::kDone;
-        return Fail("gather of " + std::to_string(total) + " numbers is over MPI's 2^31 limit");
-      }
-    }
-    recv_.Resize(req_.type, req_.op, static_cast<size_t>(total));
-    phase_ = Phase::kData;
-    if (all) {
-      return Started(MPI_Iallgatherv(send, my_count_, dt, recv_.data(), counts_.data(),
-                                     displs_.data(), dt, c_.world, &mpi_req_),
-                     "MPI_Iallgatherv");
-    }
-    return Started(MPI_Igatherv(send, my_count_, dt, recv_.data(), counts_.data(), displs_.data(),
-                                dt, req_.peer, c_.world, &mpi_req_),
-                   "MPI_Igatherv");
-  }
-
-  bool AfterData() {
-    phase_ = Phase::kDone;
-    const bool root = req_.peer == c_.rank;
+  void FinishNumbers() {
     std::string r;
-    switch (req_.verb) {
-      case Verb::kBarrier:
-        return Finish("ok\n");
-      case Verb::kBcast:
-        if (root) return Finish(std::string(req_.text) + "\n");
-        if (std::memchr(reply_.data(), '\n', reply_.size()) != nullptr) {
-          return Fail("the broadcast from rank " + std::to_string(req_.peer) +
-                      " contains a newline, which a text reply cannot carry: use bcastb");
-        }
-        reply_.push_back('\n');
-        return Finish(std::move(reply_));
-      case Verb::kBcastb:
-        if (root) {
-          AppendI64(&r, static_cast<int64_t>(payload_.size()));
-          r.push_back('\n');
-          r.append(payload_);
-          return Finish(std::move(r));
-        }
-        return Finish(std::move(reply_));
-      case Verb::kReduce:
-      case Verb::kGather:
-        if (!root) return Finish("ok\n");
-        break;
-      case Verb::kExscan:
-        if (c_.rank == 0) return Finish("ok\n");
-        break;
-      default:
-        break;
-    }
     recv_.Append(&r, 0, recv_.count());
     r.push_back('\n');
-    return Finish(std::move(r));
+    Finish(std::move(r));
   }
 
   Request req_;
@@ -673,12 +660,7 @@ class CollectiveOp : public Operation {
   CheckInput check_in_;
   int64_t check_send_[kCheckLen] = {};
   int64_t check_recv_[kCheckLen] = {};
-  int64_t agreed_count_ = 0;
   NumberBuffer send_, recv_;
-  int my_count_ = 0;
-  std::vector<int> counts_, displs_;
-  std::string reply_;
-  size_t reply_offset_ = 0;
 };
 
 }  // namespace
@@ -686,7 +668,7 @@ class CollectiveOp : public Operation {
 Engine::Engine() : ctx_(std::make_unique<Context>()) {}
 Engine::~Engine() = default;
 
-bool Engine::Init(int64_t max_payload, std::string* err) {
+bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std::string* err) {
   Context& c = *ctx_;
   c.max_payload = max_payload;
   c.last_status = &last_status_;
@@ -694,11 +676,28 @@ bool Engine::Init(int64_t max_payload, std::string* err) {
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   c.rank = rank_;
   c.size = size_;
+  c.native.assign(static_cast<size_t>(size_), false);
+  for (int r : native_ranks) {
+    if (r < 0 || r >= size_) {
+      *err = "--native-ranks names rank " + std::to_string(r) + " but the job has " +
+             std::to_string(size_) + " ranks";
+      return false;
+    }
+    c.native[static_cast<size_t>(r)] = true;
+  }
   // Errors come back as codes and become error replies, not a crash.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  int rc = MPI_Comm_dup(MPI_COMM_WORLD, &c.ctl);
+  // The shims' own communicator: collective only over the shims, so native
+  // ranks need not know about it.
+  MPI_Group world_group, shim_group;
+  MPI_Comm_group(MPI_COMM_WORLD, &world_group);
+  std::vector<int> natives(native_ranks.begin(), native_ranks.end());
+  MPI_Group_excl(world_group, static_cast<int>(natives.size()), natives.data(), &shim_group);
+  int rc = MPI_Comm_create_group(MPI_COMM_WORLD, shim_group, 0x5d1, &c.ctl);
+  MPI_Group_free(&shim_group);
+  MPI_Group_free(&world_group);
   if (rc != MPI_SUCCESS) {
-    *err = MpiErrorString("MPI_Comm_dup", rc);
+    *err = MpiErrorString("MPI_Comm_create_group", rc);
     return false;
   }
   MPI_Comm_set_errhandler(c.ctl, MPI_ERRORS_RETURN);
@@ -812,6 +811,16 @@ bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
       now.error = "internal error: errors/abort are handled by the shim";
       break;
     default: {
+      bool sized_by_root =
+          req.verb == Verb::kBcast || req.verb == Verb::kBcastb || req.verb == Verb::kScatter;
+      if (sized_by_root && c.native[static_cast<size_t>(req.peer)]) {
+        // Every shim decides this alike, with no communication: none waits.
+        now.ok = false;
+        now.error = std::string(VerbName(req.verb)) + " root " + std::to_string(req.peer) +
+                    " is a native MPI rank: the other ranks cannot learn the size of what it "
+                    "sends; send it point to point instead";
+        break;
+      }
       auto op = std::make_unique<CollectiveOp>(c, std::move(req), payload, !errors_return);
       op->Start();
       op_ = std::move(op);

@@ -54,9 +54,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // REQUIRES: MPI is initialized. Creates the private communicator (collective
-  // over MPI_COMM_WORLD) and the user-defined ops. On failure returns false.
-  bool Init(int64_t max_payload, std::string* err);
+  // REQUIRES: MPI is initialized. Creates the private communicator of the
+  // shims (collective over the world ranks not in `native_ranks`: native MPI
+  // programs in the job take no part) and the user-defined ops. On failure
+  // returns false.
+  bool Init(int64_t max_payload, const std::vector<int>& native_ranks, std::string* err);
   // Frees what Init created. REQUIRES: !busy().
   void Shutdown();
 

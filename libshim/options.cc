@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -61,7 +62,47 @@ const char* ShimUsage() {
          "  --max-line BYTES      longest stdout line (default 64M)\n"
          "  --max-message BYTES   largest message or byte payload (default 1G)\n"
          "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
+         "  --native-ranks LIST   these world ranks are native MPI programs (no shim)\n"
          "  -h, --help            this text\n";
+}
+
+bool ParseRankList(std::string_view s, std::vector<int>* out) {
+  out->clear();
+  if (s.empty()) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = s.find(',', start);
+    std::string_view part =
+        s.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    size_t dash = part.find('-');
+    int64_t a, b;
+    if (dash == std::string_view::npos) {
+      if (!ParseCount(part, INT32_MAX, &a)) return false;
+      b = a;
+    } else if (!ParseCount(part.substr(0, dash), INT32_MAX, &a) ||
+               !ParseCount(part.substr(dash + 1), INT32_MAX, &b) || b < a || b - a > 10000000) {
+      return false;
+    }
+    for (int64_t r = a; r <= b; ++r) out->push_back(static_cast<int>(r));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+  return true;
+}
+
+std::string FormatRankList(const std::vector<int>& ranks) {
+  std::string s;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    if (!s.empty()) s += ',';
+    s += std::to_string(ranks[i]);
+    if (j > i) s += "-" + std::to_string(ranks[j]);
+    i = j + 1;
+  }
+  return s;
 }
 
 bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
@@ -97,6 +138,12 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
         return false;
       }
       (a == "--max-line" ? opts->max_line : opts->max_message) = n;
+    } else if (a == "--native-ranks") {
+      if (!value(a, &v)) return false;
+      if (!ParseRankList(v, &opts->native_ranks)) {
+        *err = "--native-ranks " + v + ": expected ranks such as 0 or 0,2-3";
+        return false;
+      }
     } else if (a == "--spin-us") {
       if (!value(a, &v)) return false;
       int64_t n;

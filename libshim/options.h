@@ -34,8 +34,15 @@ struct ShimOptions {
   // Microseconds to poll MPI before sleeping while the child waits for a reply;
   // -1: automatic (short when this node's ranks fit its cores, 0 when not).
   int spin_us = -1;
+  // World ranks that are native MPI programs (no shim) in this job.
+  std::vector<int> native_ranks;
   std::vector<std::string> command;
 };
+
+// Parses a rank list such as "0", "0,2" or "1-3,7" (sorted, no duplicates).
+bool ParseRankList(std::string_view s, std::vector<int>* out);
+// Formats a rank list compactly: {0,1,2,5} -> "0-2,5".
+std::string FormatRankList(const std::vector<int>& ranks);
 
 // Parses "65536", "64K", "64M", "1G", "64MiB", "1.5G" (binary multiples) into bytes.
 bool ParseByteSize(std::string_view s, int64_t* out);

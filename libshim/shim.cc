@@ -327,7 +327,7 @@ class Shim {
 int Shim::Run() {
   uv_loop_init(&loop_);
   std::string err;
-  if (!engine_.Init(opts_.max_message, &err)) {
+  if (!engine_.Init(opts_.max_message, opts_.native_ranks, &err)) {
     std::fprintf(stderr, "stdmpi: %s\n", err.c_str());
     MPI_Abort(MPI_COMM_WORLD, kExitInternal);
     _exit(kExitInternal);

@@ -32,6 +32,13 @@ TEST_CASE("the child gets the rank variables and not the launcher's") {
   CHECK(GetEnv(env, "PYTHONUNBUFFERED") == "1");
   CHECK(GetEnv(env, "STDMPI_HOME") == "/opt/stdmpi/share/stdmpi");
   CHECK(GetEnv(env, "PYTHONPATH") == "/opt/stdmpi/share/stdmpi/python:/mine");
+  CHECK(GetEnv(env, "R_LIBS") == "/opt/stdmpi/share/stdmpi/R");
+  CHECK(GetEnv(env, "STDMPI_NCL") == "/opt/stdmpi/share/stdmpi/ncl/stdmpi.ncl");
+  CHECK(GetEnv(env, "STDMPI_BASH") == "/opt/stdmpi/share/stdmpi/bash/stdmpi.sh");
+  CHECK(GetEnv(env, "STDMPI_AWK") == "/opt/stdmpi/share/stdmpi/awk/stdmpi.awk");
+  bool preloaded;
+  GetEnv(env, "LD_PRELOAD", &preloaded);
+  CHECK_FALSE(preloaded);
   bool found;
   GetEnv(env, "PMIX_RANK", &found);
   CHECK_FALSE(found);
@@ -62,4 +69,14 @@ TEST_CASE("SetEnv replaces in place") {
   CHECK(env == std::vector<std::string>{"A=3", "AB=2"});
   SetEnv(&env, "C", "");
   CHECK(env.back() == "C=");
+}
+
+TEST_CASE("line buffering preloads the library in front of the user's") {
+  ChildEnvInput in;
+  in.base = {"LD_PRELOAD=/usr/lib/libmine.so"};
+  in.preload_lib = "/s/lib/stdmpi/libstdmpi-preload.so";
+  auto env = BuildChildEnv(in);
+  CHECK(GetEnv(env, "LD_PRELOAD") == "/s/lib/stdmpi/libstdmpi-preload.so:/usr/lib/libmine.so");
+  CHECK(GetEnv(env, "STDMPI_LINEBUF") == "1");
+  CHECK(GetEnv(env, "GFORTRAN_UNBUFFERED_PRECONNECTED") == "y");
 }

@@ -59,11 +59,11 @@ TEST_CASE("multi-program jobs") {
   CHECK(o.apps[1].np == 8);
   CHECK(o.apps[1].command == std::vector<std::string>{"Rscript", "w.R"});
   CHECK(Error({"-n", "1", "a", ":", "b"}) ==
-        "every command of a multi-program job needs its own -n (b has none)");
+        "every command of a multi-program job needs -n for each command (b has none)");
   CHECK(Error({"-n", "1", "a", ":"}) == "no command after \":\"");
   CHECK(Error({"-n", "1", "a", ":", "--tag-output", "-n", "1", "b"}) ==
-        "option --tag-output must come before the first command (after \":\" only -n is "
-        "allowed)");
+        "option --tag-output must come before the first command (after \":\" only -n and "
+        "--native are allowed)");
 }
 
 TEST_CASE("option errors say what is wrong") {
@@ -136,4 +136,18 @@ TEST_CASE("MPMD jobs give each command its own shim") {
 
 TEST_CASE("shell quoting for display") {
   CHECK(ShellQuote({"a", "b c", "it's", "", "$HOME"}) == "a 'b c' 'it'\\''s' '' '$HOME'");
+}
+
+TEST_CASE("native MPI programs run without a shim, and the shims know their ranks") {
+  LaunchOptions o = Parse({"-n", "1", "python3", "m.py", ":", "-n", "2", "--native", "./solver",
+                           "--x", ":", "-n", "3", "Rscript", "w.R"});
+  REQUIRE(o.apps.size() == 3);
+  CHECK(o.apps[1].native);
+  CHECK(o.apps[1].command == std::vector<std::string>{"./solver", "--x"});
+  CHECK(Cmd(o, Here(8)) ==
+        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim --native-ranks 1-2 "
+        "-- python3 m.py : -n 2 ./solver --x : -n 3 /opt/bin/stdmpi-shim --native-ranks 1-2 -- "
+        "Rscript w.R");
+  CHECK(Error({"--native", "./solver"}) ==
+        "a job with --native programs needs -n for each command (./solver has none)");
 }

@@ -71,3 +71,22 @@ TEST_CASE("commands are described readably") {
   CHECK(DescribeCommand({"echo", ""}) == "echo \"\"");
   CHECK(DescribeCommand({"aaaaaaaaaa", "bbbbbbbbbb"}, 12) == "aaaaaaaaaa b...");
 }
+
+TEST_CASE("rank lists") {
+  std::vector<int> r;
+  REQUIRE(ParseRankList("0", &r));
+  CHECK(r == std::vector<int>{0});
+  REQUIRE(ParseRankList("5,1-3,2", &r));
+  CHECK(r == std::vector<int>{1, 2, 3, 5});
+  CHECK_FALSE(ParseRankList("", &r));
+  CHECK_FALSE(ParseRankList("3-1", &r));
+  CHECK_FALSE(ParseRankList("a", &r));
+  CHECK_FALSE(ParseRankList("1,,2", &r));
+  CHECK(FormatRankList({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8");
+  CHECK(FormatRankList({}) == "");
+  ShimOptions o;
+  bool help;
+  std::string err;
+  REQUIRE(ParseShimArgs({"--native-ranks", "0,3", "--", "x"}, &o, &help, &err));
+  CHECK(o.native_ranks == std::vector<int>{0, 3});
+}
