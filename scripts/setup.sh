@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev hwloc
       libuv1-dev libmsgpack-cxx-dev python3 procps)
 case "${1:-}" in
-  test) pkgs+=(catch2 passwd util-linux) ;;
+  test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk) ;;
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;

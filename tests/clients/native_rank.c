@@ -5,6 +5,8 @@
  *   - joins an MPI_Allreduce of 2 doubles (sum) and an MPI_Barrier;
  *   - joins a gather: MPI_Gather of its count (MPI_INT), then MPI_Gatherv.
  * Prints "native ok" or exits 1 with what differed.
+ *
+ *   native_rank idle     only MPI_Init and MPI_Finalize
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -16,6 +18,10 @@ int main(int argc, char** argv) {
   int rank, size, bad = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (argc > 1 && strcmp(argv[1], "idle") == 0) {
+    MPI_Finalize();
+    return 0;
+  }
   for (int r = 0; r < size; ++r) {
     if (r == rank) continue;
     char msg[64];
