@@ -1,6 +1,7 @@
 #include "childenv.h"
 
 #include <array>
+#include <cctype>
 
 namespace stdmpi {
 
@@ -97,6 +98,49 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
     SetEnv(&env, "GFORTRAN_UNBUFFERED_PRECONNECTED", "y");
   }
   return env;
+}
+
+}  // namespace stdmpi
+
+namespace stdmpi {
+
+std::vector<std::string> ExpandStdmpiVariables(const std::vector<std::string>& argv,
+                                               const std::vector<std::string>& env) {
+  std::vector<std::string> out;
+  out.reserve(argv.size());
+  for (const std::string& arg : argv) {
+    std::string r;
+    size_t i = 0;
+    while (i < arg.size()) {
+      size_t dollar = arg.find('$', i);
+      if (dollar == std::string::npos) {
+        r.append(arg, i, std::string::npos);
+        break;
+      }
+      r.append(arg, i, dollar - i);
+      bool braced = dollar + 1 < arg.size() && arg[dollar + 1] == '{';
+      size_t start = dollar + (braced ? 2 : 1);
+      size_t end = start;
+      while (end < arg.size() &&
+             (std::isalnum(static_cast<unsigned char>(arg[end])) || arg[end] == '_')) {
+        ++end;
+      }
+      std::string_view name(arg.data() + start, end - start);
+      bool closed = !braced || (end < arg.size() && arg[end] == '}');
+      bool found = false;
+      std::string_view value;
+      if (closed && name.substr(0, 7) == "STDMPI_") value = GetEnv(env, name, &found);
+      if (found) {
+        r.append(value);
+        i = end + (braced ? 1 : 0);
+      } else {
+        r.push_back('$');
+        i = dollar + 1;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace stdmpi

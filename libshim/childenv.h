@@ -29,6 +29,14 @@ bool IsLauncherVariable(std::string_view name);
 // LD_PRELOAD of it, STDMPI_LINEBUF=1 and GFORTRAN_UNBUFFERED_PRECONNECTED=y.
 std::vector<std::string> BuildChildEnv(const ChildEnvInput& in);
 
+// Replaces $STDMPI_NAME and ${STDMPI_NAME} in each argument with the value
+// from `env` (unknown names stay as they are). So that
+//   stdmpirun -n 2 awk -f '$STDMPI_AWK' -f prog.awk
+// works: the variable exists only in the rank, not in the user's shell. No
+// shell is involved and nothing else is expanded.
+std::vector<std::string> ExpandStdmpiVariables(const std::vector<std::string>& argv,
+                                               const std::vector<std::string>& env);
+
 // Sets (or replaces) NAME=VALUE in `env`.
 void SetEnv(std::vector<std::string>* env, std::string_view name, std::string_view value);
 // The value of NAME in `env`, or nullptr-like empty view with *found = false.

@@ -418,9 +418,9 @@ int Shim::Run() {
   } else {
     adapt_.argv = opts_.command;
   }
-  sr.argv = adapt_.argv;
-  sr.path = path;
   sr.env = BuildChildEnv(ce);
+  sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
+  sr.path = path;
   sr.stdin_fd = in[0];
   sr.stdout_fd = out[1];
   sr.stderr_fd = errp[1];

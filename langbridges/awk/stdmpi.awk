@@ -1,6 +1,6 @@
 # stdmpi.awk: MPI for awk programs run as ranks by stdmpirun (gawk and mawk).
 #
-#   stdmpirun -n 4 awk -f "$STDMPI_AWK" -f prog.awk
+#   stdmpirun -n 4 awk -f '$STDMPI_AWK' -f prog.awk   (the shim fills it in)
 #
 #   BEGIN {
 #     r = mpi_rank(); n = mpi_size()

@@ -143,6 +143,17 @@ class Awk(unittest.TestCase):
                         timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
 
+    def test_the_documented_entry_point(self):
+        # awk -f "$STDMPI_AWK": the literal variable, as a shell-less launcher
+        # or single quotes pass it, is filled in by the shim.
+        need("awk")
+        job = stdmpirun("-n", "2", "awk", "-f", "$STDMPI_AWK", "-f",
+                        os.path.join(BRIDGES, "check.awk"), timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        job = stdmpirun("-n", "2", "sh", "-c",
+                        f'awk -f "$STDMPI_AWK" -f {os.path.join(BRIDGES, "check.awk")}', timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+
     def test_mawk_with_the_option_already_given(self):
         need("mawk")
         job = stdmpirun("-n", "2", "mawk", "-W", "interactive", "-f", AWK_LIB, "-f",

@@ -80,3 +80,12 @@ TEST_CASE("line buffering preloads the library in front of the user's") {
   CHECK(GetEnv(env, "STDMPI_LINEBUF") == "1");
   CHECK(GetEnv(env, "GFORTRAN_UNBUFFERED_PRECONNECTED") == "y");
 }
+
+TEST_CASE("$STDMPI_ variables in arguments come from the rank's environment") {
+  std::vector<std::string> env = {"STDMPI_AWK=/s/awk/stdmpi.awk", "HOME=/root", "STDMPI_RANK=3"};
+  auto out = ExpandStdmpiVariables({"awk", "-f", "$STDMPI_AWK", "-v", "r=${STDMPI_RANK}x", "$HOME",
+                                    "$STDMPI_NOPE", "${STDMPI_AWK", "cost $5", "$"},
+                                   env);
+  CHECK(out == std::vector<std::string>{"awk", "-f", "/s/awk/stdmpi.awk", "-v", "r=3x", "$HOME",
+                                        "$STDMPI_NOPE", "${STDMPI_AWK", "cost $5", "$"});
+}
