@@ -47,6 +47,11 @@ function mpi_send(dest, tag, text) { return _stdmpi_request("@mpi send " dest " 
 # mpi_recv(src, tag): the text of the next matching message (src/tag < 0: any).
 function mpi_recv(src, tag) { return _stdmpi_request("@mpi recv " _stdmpi_any(src) " " _stdmpi_any(tag)) }
 
+# mpi_sendrecv(dest, sendtag, text, src, recvtag): sends and receives at once.
+function mpi_sendrecv(dest, sendtag, text, src, recvtag) {
+  return _stdmpi_request("@mpi sendrecv " dest " " sendtag " " _stdmpi_any(src) " " _stdmpi_any(recvtag) " " text)
+}
+
 # mpi_status(): "SOURCE TAG BYTES" of the last receive.
 function mpi_status() { return _stdmpi_request("@mpi status") }
 

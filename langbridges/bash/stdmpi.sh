@@ -87,6 +87,21 @@ mpi_recv() {
   _stdmpi_request "@mpi recv $1 $_stdmpi_t" && printf -v "$2" '%s' "$_stdmpi_reply"
 }
 
+# mpi_sendrecv [-t SENDTAG] [-T RECVTAG|any] DEST TEXT SRC|any VAR: sends TEXT
+# to DEST and receives from SRC into VAR at once (no deadlock when two swap).
+mpi_sendrecv() {
+  local sendtag=0 recvtag=any
+  while (( $# > 0 )); do
+    case $1 in
+      -t) sendtag=$2; shift 2 ;;
+      -T) recvtag=$2; shift 2 ;;
+      --) shift; break ;;
+      *) break ;;
+    esac
+  done
+  _stdmpi_request "@mpi sendrecv $1 $sendtag $3 $recvtag $2" && printf -v "$4" '%s' "$_stdmpi_reply"
+}
+
 # mpi_status VAR: "SOURCE TAG BYTES" of the last receive.
 mpi_status() { _stdmpi_request "@mpi status" && printf -v "$1" '%s' "$_stdmpi_reply"; }
 

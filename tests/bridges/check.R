@@ -39,6 +39,9 @@ if (n >= 2) {
     send("back", 0, 6L)
   }
 }
+got <- sendrecv(paste("ring", r), rank.dest = (r + 1) %% n, send.tag = 8L,
+                rank.source = (r + n - 1) %% n, recv.tag = 8L)
+stopifnot(got == paste("ring", (r + n - 1) %% n))
 g <- gather(as.numeric(rep(r, r + 1)), rank.dest = 0)
 if (r == 0) stopifnot(identical(g, lapply(0:(n - 1), function(k) as.numeric(rep(k, k + 1)))))
 ag <- allgather(as.integer(r))

@@ -21,6 +21,8 @@ BEGIN {
       if (mpi_iprobe(0, 4) != "none") fail("iprobe")
     }
   }
+  got = mpi_sendrecv((r + 1) % n, 8, "ring " r, (r + n - 1) % n, 8)
+  if (got != "ring " ((r + n - 1) % n)) fail("sendrecv " got)
   ag = mpi_allgather(r)
   want = "0"; for (k = 1; k < n; k++) want = want " " k
   if (ag != want) fail("allgather " ag)

@@ -29,6 +29,8 @@ if (( size >= 2 )); then
     if mpi_iprobe 0 none; then fail iprobe; fi
   fi
 fi
+mpi_sendrecv -t 8 -T 8 $(( (rank + 1) % size )) "ring $rank" $(( (rank + size - 1) % size )) got
+[[ $got == "ring $(( (rank + size - 1) % size ))" ]] || fail "sendrecv [$got]"
 mpi_gather -r 0 "$rank $rank" g
 if (( rank == 0 )); then [[ $(wc -w <<< "$g") == $(( 2 * size )) ]] || fail "gather [$g]"; fi
 mpi_allgather "$rank" ag

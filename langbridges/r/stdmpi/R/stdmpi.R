@@ -257,6 +257,17 @@ recv <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
   .decode(.request_bytes(paste("@mpi recvb", .arg(rank.source), .arg(tag))))
 }
 
+#' Sends x to rank.dest and receives from rank.source at once (no deadlock
+#' when two ranks swap); returns the object received. Text only: x must
+#' encode to one line.
+sendrecv <- function(x, rank.dest, send.tag = 0L, rank.source = ANY_SOURCE, recv.tag = ANY_TAG) {
+  data <- .encode(x)
+  if (any(data == as.raw(10))) stop("stdmpi: sendrecv carries one line of text", call. = FALSE)
+  reply <- .request(paste0("@mpi sendrecv ", .arg(rank.dest), " ", .arg(send.tag), " ",
+                           .arg(rank.source), " ", .arg(recv.tag), " ", rawToChar(data)))
+  .decode(charToRaw(reply))
+}
+
 #' Raw bytes, exactly as given (no marker).
 send.bytes <- function(x, rank.dest, tag = 0L) {
   x <- as.raw(x)
