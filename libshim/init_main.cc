@@ -105,6 +105,11 @@ int main(int argc, char** argv) {
     if (getppid() != self) _exit(137);
     fcntl(errfd, F_SETFD, FD_CLOEXEC);  // closed by a successful exec
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // The command's LD_PRELOAD, kept away from this process (see spawn.cc).
+    if (const char* preload = getenv("STDMPI_INIT_LD_PRELOAD")) {
+      setenv("LD_PRELOAD", preload, 1);
+      unsetenv("STDMPI_INIT_LD_PRELOAD");
+    }
     execv(path, cmd_argv);
     ExecFailed(errfd);
   }

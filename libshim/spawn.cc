@@ -202,7 +202,16 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   }
   full_argv.insert(full_argv.end(), req.argv.begin(), req.argv.end());
   std::vector<char*> argv = CStrings(full_argv);
-  std::vector<char*> envp = CStrings(req.env);
+  // The supervisor itself must not get the command's LD_PRELOAD (a preloaded
+  // library would precede a sanitizer runtime in a sanitized build, and has no
+  // business in it anyway); it hands the value on to the command.
+  std::vector<std::string> env = req.env;
+  if (!req.init_path.empty()) {
+    for (std::string& e : env) {
+      if (e.compare(0, 11, "LD_PRELOAD=") == 0) e = "STDMPI_INIT_LD_PRELOAD=" + e.substr(11);
+    }
+  }
+  std::vector<char*> envp = CStrings(env);
   ChildArgs a;
   a.path = exec_path.c_str();
   a.argv = argv.data();

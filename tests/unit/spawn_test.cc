@@ -304,3 +304,22 @@ TEST_CASE("when the shim is SIGKILLed, stdmpi-init ends everything the command s
   CHECK(GoneWithin(command, 3000));
   CHECK(GoneWithin(background, 3000));
 }
+
+TEST_CASE("the command under stdmpi-init gets LD_PRELOAD, stdmpi-init itself does not") {
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  // libc itself is a harmless library to preload.
+  SpawnRequest r = UnderInit(
+      "echo \"cmd=$LD_PRELOAD\"; tr '\\0' '\\n' < /proc/$PPID/environ | grep -c '^LD_PRELOAD=' "
+      "|| true; echo \"left=${STDMPI_INIT_LD_PRELOAD-unset}\"");
+  r.env.push_back("LD_PRELOAD=libc.so.6");
+  r.stdout_fd = out[1];
+  SpawnFailure f;
+  pid_t pid = Spawn(r, &f);
+  REQUIRE(pid > 0);
+  close(out[1]);
+  std::string got = ReadAll(out[0]);
+  close(out[0]);
+  WaitFor(pid);
+  CHECK(got == "cmd=libc.so.6\n0\nleft=unset\n");
+}
