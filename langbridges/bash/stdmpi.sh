@@ -34,6 +34,16 @@ _stdmpi_request() {
   return 0
 }
 
+# _stdmpi_set VAR: VAR gets the reply as it is (text may well be "ok").
+_stdmpi_set() { printf -v "$1" '%s' "$_stdmpi_reply"; }
+
+# _stdmpi_result VAR: for reduce, exscan and gather, where the reply "ok" means
+# that there is no result on this rank: VAR gets "" then.
+_stdmpi_result() {
+  [[ $_stdmpi_reply == ok ]] && _stdmpi_reply=
+  _stdmpi_set "$1"
+}
+
 # _stdmpi_opts "OTR" "$@": takes the leading -O OP, -t TAG, -r ROOT (those named
 # in the first argument) into _stdmpi_O/_t/_r; _stdmpi_shift is how many
 # arguments they were. Anything else, a negative number too, ends the options;
@@ -66,7 +76,7 @@ mpi_comm_rank() { printf -v "$1" '%s' "${STDMPI_RANK:?not running under stdmpiru
 mpi_comm_size() { printf -v "$1" '%s' "${STDMPI_SIZE:?not running under stdmpirun}"; }
 
 # mpi_wtime VAR: seconds (MPI_Wtime).
-mpi_wtime() { _stdmpi_request "@mpi wtime" && printf -v "$1" '%s' "$_stdmpi_reply"; }
+mpi_wtime() { _stdmpi_request "@mpi wtime" && _stdmpi_set "$1"; }
 
 # mpi_barrier: waits until every rank got here.
 mpi_barrier() { _stdmpi_request "@mpi barrier"; }
@@ -84,7 +94,7 @@ mpi_send() {
 mpi_recv() {
   _stdmpi_opts T "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi recv $1 $_stdmpi_t" && printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi recv $1 $_stdmpi_t" && _stdmpi_set "$2"
 }
 
 # mpi_sendrecv [-t SENDTAG] [-T RECVTAG|any] DEST TEXT SRC|any VAR: sends TEXT
@@ -99,25 +109,25 @@ mpi_sendrecv() {
       *) break ;;
     esac
   done
-  _stdmpi_request "@mpi sendrecv $1 $sendtag $3 $recvtag $2" && printf -v "$4" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi sendrecv $1 $sendtag $3 $recvtag $2" && _stdmpi_set "$4"
 }
 
 # mpi_status VAR: "SOURCE TAG BYTES" of the last receive.
-mpi_status() { _stdmpi_request "@mpi status" && printf -v "$1" '%s' "$_stdmpi_reply"; }
+mpi_status() { _stdmpi_request "@mpi status" && _stdmpi_set "$1"; }
 
 # mpi_probe [-t TAG|any] RANK|any VAR: waits for a matching message; VAR gets
 # "SOURCE TAG BYTES". mpi_iprobe: the same at once, or returns 1 if none.
 mpi_probe() {
   _stdmpi_opts T "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi probe $1 $_stdmpi_t" && printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi probe $1 $_stdmpi_t" && _stdmpi_set "$2"
 }
 mpi_iprobe() {
   _stdmpi_opts T "$@" || return
   shift "$_stdmpi_shift"
   _stdmpi_request "@mpi iprobe $1 $_stdmpi_t" || return
   [[ $_stdmpi_reply != none ]] || return 1
-  printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_set "$2"
 }
 
 # mpi_bcast [-r ROOT] [TEXT] VAR: VAR gets the root's TEXT on every rank
@@ -127,10 +137,10 @@ mpi_bcast() {
   shift "$_stdmpi_shift"
   if (( $# >= 2 )); then
     _stdmpi_request "@mpi bcast $_stdmpi_r $1" || return
-    printf -v "$2" '%s' "$_stdmpi_reply"
+    _stdmpi_set "$2"
   else
     _stdmpi_request "@mpi bcast $_stdmpi_r" || return
-    printf -v "$1" '%s' "$_stdmpi_reply"
+    _stdmpi_set "$1"
   fi
 }
 
@@ -139,7 +149,7 @@ mpi_bcast() {
 mpi_allreduce() {
   _stdmpi_opts O "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi allreduce $_stdmpi_O $1" && printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi allreduce $_stdmpi_O $1" && _stdmpi_set "$2"
 }
 
 # mpi_reduce [-O OP] [-r ROOT] VALUE VAR: the result in VAR on the root; VAR
@@ -147,25 +157,21 @@ mpi_allreduce() {
 mpi_reduce() {
   _stdmpi_opts OR "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi reduce $_stdmpi_O $_stdmpi_r $1" || return
-  [[ $_stdmpi_reply == ok ]] && _stdmpi_reply=
-  printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi reduce $_stdmpi_O $_stdmpi_r $1" && _stdmpi_result "$2"
 }
 
 # mpi_scan [-O OP] VALUE VAR: OP over ranks 0..this one.
 mpi_scan() {
   _stdmpi_opts O "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi scan $_stdmpi_O $1" && printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi scan $_stdmpi_O $1" && _stdmpi_set "$2"
 }
 
 # mpi_exscan [-O OP] VALUE VAR: OP over ranks 0..this one - 1 (empty on rank 0).
 mpi_exscan() {
   _stdmpi_opts O "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi exscan $_stdmpi_O $1" || return
-  [[ $_stdmpi_reply == ok ]] && _stdmpi_reply=
-  printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi exscan $_stdmpi_O $1" && _stdmpi_result "$2"
 }
 
 # mpi_gather [-r ROOT] VALUE VAR: the root's VAR gets every rank's numbers in
@@ -173,11 +179,9 @@ mpi_exscan() {
 mpi_gather() {
   _stdmpi_opts R "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi gather $_stdmpi_r $1" || return
-  [[ $_stdmpi_reply == ok ]] && _stdmpi_reply=
-  printf -v "$2" '%s' "$_stdmpi_reply"
+  _stdmpi_request "@mpi gather $_stdmpi_r $1" && _stdmpi_result "$2"
 }
-mpi_allgather() { _stdmpi_request "@mpi allgather $1" && printf -v "$2" '%s' "$_stdmpi_reply"; }
+mpi_allgather() { _stdmpi_request "@mpi allgather $1" && _stdmpi_set "$2"; }
 
 # mpi_scatter [-r ROOT] [VALUES] VAR: the root gives size*k numbers; every
 # rank's VAR gets its k.
@@ -185,9 +189,9 @@ mpi_scatter() {
   _stdmpi_opts R "$@" || return
   shift "$_stdmpi_shift"
   if (( $# >= 2 )); then
-    _stdmpi_request "@mpi scatter $_stdmpi_r $1" && printf -v "$2" '%s' "$_stdmpi_reply"
+    _stdmpi_request "@mpi scatter $_stdmpi_r $1" && _stdmpi_set "$2"
   else
-    _stdmpi_request "@mpi scatter $_stdmpi_r" && printf -v "$1" '%s' "$_stdmpi_reply"
+    _stdmpi_request "@mpi scatter $_stdmpi_r" && _stdmpi_set "$1"
   fi
 }
 

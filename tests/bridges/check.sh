@@ -20,12 +20,13 @@ last=$(( size - 1 ))
 if (( rank == last )); then mpi_bcast -r "$last" "from last" b2; else mpi_bcast -r "$last" b2; fi
 [[ $b2 == "from last" ]] || fail "bcast from last [$b2]"
 if (( size >= 2 )); then
-  if (( rank == 0 )); then mpi_send -t 5 1 "hello  bash"; mpi_send 1 "default tag"; fi
+  if (( rank == 0 )); then mpi_send -t 5 1 "hello  bash"; mpi_send 1 "default tag"; mpi_send -t 6 1 ok; fi
   if (( rank == 1 )); then
     mpi_probe -t 5 0 p; [[ $p == "0 5 11" ]] || fail "probe [$p]"
     mpi_recv -t 5 0 msg; [[ $msg == "hello  bash" ]] || fail "recv [$msg]"
     mpi_status st; [[ $st == "0 5 11" ]] || fail "status [$st]"
     mpi_recv -t any any msg2; [[ $msg2 == "default tag" ]] || fail "recv any [$msg2]"
+    mpi_recv -t 6 0 msg3; [[ $msg3 == ok ]] || fail "a message reading ok [$msg3]"
     if mpi_iprobe 0 none; then fail iprobe; fi
   fi
 fi
