@@ -14,7 +14,11 @@ class Install(unittest.TestCase):
         try:
             subprocess.run(["cmake", "--install", harness.BUILD, "--prefix", prefix], check=True,
                            capture_output=True, timeout=120)
-            for f in ("bin/stdmpirun", "bin/stdmpi-shim", "share/stdmpi/python/stdmpi/__init__.py"):
+            for f in ("bin/stdmpirun", "bin/stdmpi-shim", "bin/stdmpi-init",
+                      "lib/stdmpi/libstdmpi-preload.so", "include/stdmpi.h",
+                      "share/stdmpi/python/stdmpi/__init__.py", "share/stdmpi/ncl/stdmpi.ncl",
+                      "share/stdmpi/bash/stdmpi.sh", "share/stdmpi/awk/stdmpi.awk",
+                      "share/stdmpi/R/stdmpi/DESCRIPTION"):
                 self.assertTrue(os.path.exists(os.path.join(prefix, f)), f)
             job = harness.run([os.path.join(prefix, "bin", "stdmpirun"), "-n", "2", harness.PYTHON,
                                "-c", "import stdmpi; c = stdmpi.COMM_WORLD; "
@@ -23,6 +27,16 @@ class Install(unittest.TestCase):
             self.assertEqual(job.rc, 0, job.describe())
             want = f"2 {prefix}/share/stdmpi/python/stdmpi/__init__.py"
             self.assertEqual(job.stdout.splitlines(), [want, want])
+            # Every bridge resolves to the installed tree.
+            prog = ('echo "$STDMPI_NCL $STDMPI_BASH $STDMPI_AWK"; '
+                    'Rscript -e "library(stdmpi); cat(find.package(\'stdmpi\'), allreduce(1), \'\\n\')"')
+            job = harness.run([os.path.join(prefix, "bin", "stdmpirun"), "-n", "2", "bash", "-c",
+                               prog], timeout=120, cwd="/")
+            self.assertEqual(job.rc, 0, job.describe())
+            share = os.path.realpath(os.path.join(prefix, "share", "stdmpi"))
+            self.assertIn(f"{share}/ncl/stdmpi.ncl {share}/bash/stdmpi.sh {share}/awk/stdmpi.awk",
+                          job.stdout)
+            self.assertIn(f"{share}/R/stdmpi 2", job.stdout)
         finally:
             shutil.rmtree(prefix, ignore_errors=True)
 
