@@ -34,6 +34,21 @@ bool BannerFilter::IsRepeat(std::string_view box) {
 
 bool BannerFilter::IsNoiseLine(std::string_view line) {
   auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
+  auto starts = [line](std::string_view s) { return line.substr(0, s.size()) == s; };
+  if (starts("stdmpi: rank ")) rank_reported_ = true;
+  if (rank_reported_) {
+    // srun and slurmstepd tearing down the step a shim has ended. Their other
+    // lines (Out Of Memory, a node failure, a time limit) pass.
+    if (starts("srun: Job step aborted: Waiting up to")) return true;
+    if (starts("srun: launch/slurm: _step_signal: Terminating StepId=")) return true;
+    if (starts("slurmstepd") && has("*** STEP ") && has(" CANCELLED AT ")) return true;
+    if (starts("srun: error: ") && has(": task ") &&
+        (has(": Exited with exit code ") ||
+         line.substr(line.size() >= 8 ? line.size() - 8 : 0) == ": Killed" ||
+         has(": Terminated"))) {
+      return true;
+    }
+  }
   // Open MPI 4.1 logs errors of its own help-message machinery when several
   // ranks end the job at the same moment and their messages cross during
   // teardown ("Data unpack would read past end of buffer", "Out of resource"

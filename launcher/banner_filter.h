@@ -7,7 +7,9 @@
 // too (e.g. "not enough slots" becomes a silent exit 1). So stdmpirun relays
 // mpirun's stderr through this filter, which holds back the lines between two
 // dashed rules and drops the box if it is one of the known repeats, and drops
-// one known line of teardown noise.
+// one known line of teardown noise. Under srun, once a shim has reported why it
+// ends the job, srun's and slurmstepd's lines that only say the step was ended
+// (task N: Exited with exit code 3 / Killed, STEP CANCELLED) are dropped too.
 // Everything else passes through unchanged and in order.
 #ifndef STDMPI_LAUNCHER_BANNER_FILTER_H_
 #define STDMPI_LAUNCHER_BANNER_FILTER_H_
@@ -36,6 +38,7 @@ class BannerFilter {
   bool in_box_ = false;
   int box_lines_ = 0;
   bool drop_aggregate_hint_ = false;  // the line after a dropped aggregate count
+  bool rank_reported_ = false;        // a shim has said why it ends the job
 };
 
 }  // namespace stdmpi

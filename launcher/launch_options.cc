@@ -43,14 +43,24 @@ limits:
   --max-message SIZE    largest message or byte payload (default 1G)
   (SIZE: bytes, or with K, M, G as in 64K, 16M, 1G)
 
-placement and the MPI launcher (mpirun):
-  --hostfile FILE       run on the hosts listed in FILE (Open MPI format)
+batch systems and hosts:
+  Inside a SLURM job (SLURM_JOB_ID is set) ranks start with
+  "srun --mpi=pmix", -n defaulting to the job's task count; inside a PBS job
+  (PBS_NODEFILE) or an LSF job (LSB_DJOB_HOSTFILE, LSB_MCPU_HOSTS) with
+  mpirun on the job's hosts, -n defaulting to its slots; elsewhere with
+  mpirun on this machine. So in a job script "stdmpirun python3 pi.py" is all
+  it takes; --dry-run shows what was decided.
+  --launcher WHICH      auto (the default), mpirun or srun
+  --hostfile FILE       run on the hosts listed in FILE (Open MPI format:
+                        "node1 slots=4" per line); mpirun starts remote ranks
+                        over ssh (or OMPI_MCA_plm_rsh_agent)
   --host LIST           run on these hosts, e.g. node1:4,node2:4
   --oversubscribe       allow more ranks than cores without a warning (stdmpirun
                         allows it anyway on this machine, with a warning)
   --mca KEY VALUE       set an Open MPI parameter, e.g. --mca btl tcp,self
   -x NAME[=VALUE]       export an environment variable to ranks on other hosts
-  --mpirun-arg ARG      pass ARG to mpirun unchanged (repeat for several)
+  --launcher-arg ARG    pass ARG to mpirun or srun unchanged (repeat for
+                        several; --mpirun-arg is the same)
   --dry-run             print the command stdmpirun would run, and exit
 
 tuning:
@@ -184,11 +194,24 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
       } else if (name == "-x") {
         if (!need(name, &value, inl)) return false;
         opts->exports.push_back(value);
-      } else if (name == "--mpirun-arg") {
+      } else if (name == "--launcher-arg" || name == "--mpirun-arg") {
         if (!need(name, &value, inl)) return false;
-        opts->mpirun_args.push_back(value);
+        opts->launcher_args.push_back(value);
+      } else if (name == "--launcher") {
+        if (!need(name, &value, inl)) return false;
+        if (value == "auto") {
+          opts->launcher = LauncherChoice::kAuto;
+        } else if (value == "mpirun") {
+          opts->launcher = LauncherChoice::kMpirun;
+        } else if (value == "srun") {
+          opts->launcher = LauncherChoice::kSrun;
+        } else {
+          *err = "--launcher " + value + ": expected auto, mpirun or srun";
+          return false;
+        }
       } else {
-        *err = "unknown option " + name + " (pass options to mpirun with --mpirun-arg, see --help)";
+        *err = "unknown option " + name +
+               " (pass options to mpirun or srun with --launcher-arg, see --help)";
         return false;
       }
     }
@@ -227,14 +250,85 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
   return true;
 }
 
+namespace {
+
+// The shim's own options, the same for every rank.
+std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
+                                        const std::vector<int>& native_ranks) {
+  std::vector<std::string> s;
+  if (o.tag_output) s.push_back("--tag-output");
+  if (o.line_buffered) s.push_back("--line-buffered");
+  if (o.max_line > 0) s.insert(s.end(), {"--max-line", std::to_string(o.max_line)});
+  if (o.max_message > 0) s.insert(s.end(), {"--max-message", std::to_string(o.max_message)});
+  if (o.spin_us >= 0) s.insert(s.end(), {"--spin-us", std::to_string(o.spin_us)});
+  if (!native_ranks.empty()) s.insert(s.end(), {"--native-ranks", FormatRankList(native_ranks)});
+  return s;
+}
+
+std::string Plural(int n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+}  // namespace
+
 bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* err) {
   *plan = Plan{};
-  plan->local = o.hostfile.empty() && o.host.empty();
+  const Scheduler& sched = f.scheduler;
+  const bool user_hosts = !o.hostfile.empty() || !o.host.empty();
+  const bool in_slurm = sched.kind == Scheduler::Kind::kSlurm;
+
+  // Which launcher: srun inside a SLURM allocation (unless the user named
+  // hosts), mpirun everywhere else; --launcher overrides.
+  bool use_srun = false;
+  if (o.launcher == LauncherChoice::kSrun) {
+    if (f.srun.empty()) {
+      *err = "--launcher srun: srun not found on PATH";
+      return false;
+    }
+    if (user_hosts) {
+      *err = "--hostfile and --host are mpirun options; srun takes its hosts from the allocation";
+      return false;
+    }
+    use_srun = true;
+  } else if (o.launcher == LauncherChoice::kAuto && in_slurm && !user_hosts && !f.srun.empty()) {
+    use_srun = true;
+  }
+  if (!use_srun && f.mpirun.empty()) {
+    *err = in_slurm ? "mpirun not found on PATH and srun is not usable: install Open MPI "
+                      "(Debian: apt-get install openmpi-bin)"
+                    : "mpirun not found on PATH: install Open MPI (Debian: apt-get install "
+                      "openmpi-bin)";
+    return false;
+  }
+  plan->srun = use_srun;
+
+  // Where the ranks run, and how many there are by default.
+  std::string hostfile = o.hostfile, host = o.host;
+  bool from_allocation = false;
+  if (!user_hosts && sched.kind != Scheduler::Kind::kNone) {
+    bool all_counted = true;
+    for (const AppContext& app : o.apps) all_counted = all_counted && app.np > 0;
+    if (sched.slots <= 0 && !all_counted) {
+      *err = std::string("inside a ") + sched.name() + " job but " + sched.problem +
+             "; give -n N (and --hostfile FILE for mpirun)";
+      return false;
+    }
+    from_allocation = true;
+    if (sched.kind != Scheduler::Kind::kSlurm && !use_srun) {
+      hostfile = sched.hostfile;
+      if (hostfile.empty()) host = sched.host_list;
+    }
+  }
+  const bool single_node = from_allocation ? sched.nodes == 1 : !user_hosts;
+  plan->local = single_node && (!from_allocation || in_slurm);
+  // The default rank count: the allocation's tasks, else this machine's cores,
+  // else (a hostfile) whatever mpirun finds there.
+  int default_np = from_allocation ? sched.slots : (user_hosts ? 0 : f.cores);
+
   std::vector<int> np;
   int total = 0;
   for (const AppContext& a : o.apps) {
-    int n = a.np;
-    if (n == 0 && plan->local) n = f.cores;  // one rank per core here
+    int n = a.np == 0 ? default_np : a.np;
     np.push_back(n);
     total += n;
   }
@@ -244,35 +338,15 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
   for (const auto& [k, v] : o.mca) {
     if (k == "pml") user_pml = true;
   }
-  bool oversubscribed = plan->local && total > f.cores;
+  // Oversubscription is ours to judge only on this machine outside a batch job;
+  // in a job the allocation and the launcher decide.
+  bool oversubscribed = !from_allocation && !user_hosts && total > f.cores;
   if (oversubscribed && !o.oversubscribe) {
     plan->warnings.push_back(std::to_string(total) + " ranks on " + std::to_string(f.cores) +
                              (f.cores == 1 ? " core" : " cores") +
                              ": oversubscribing (ranks share cores; fine for testing, slower "
                              "for real work; --oversubscribe silences this)");
   }
-
-  std::vector<std::string>& a = plan->argv;
-  a.push_back(f.mpirun);
-  if (f.root) a.push_back("--allow-run-as-root");
-  // Ranks talk to their program through stdin; the job's stdin goes nowhere.
-  a.insert(a.end(), {"--stdin", "none"});
-  if (oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
-  if (plan->local && !user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
-  for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
-  for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
-  if (!o.hostfile.empty()) a.insert(a.end(), {"--hostfile", o.hostfile});
-  if (!o.host.empty()) a.insert(a.end(), {"--host", o.host});
-  a.insert(a.end(), o.mpirun_args.begin(), o.mpirun_args.end());
-
-  std::vector<std::string> shim_opts;
-  if (o.tag_output) shim_opts.push_back("--tag-output");
-  if (o.line_buffered) shim_opts.push_back("--line-buffered");
-  if (o.max_line > 0) shim_opts.insert(shim_opts.end(), {"--max-line", std::to_string(o.max_line)});
-  if (o.max_message > 0) {
-    shim_opts.insert(shim_opts.end(), {"--max-message", std::to_string(o.max_message)});
-  }
-  if (o.spin_us >= 0) shim_opts.insert(shim_opts.end(), {"--spin-us", std::to_string(o.spin_us)});
 
   // World ranks are numbered through the commands in order; the shims must
   // know which belong to native programs.
@@ -281,26 +355,86 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     if (!o.apps[i].native) continue;
     for (int r = 0; r < np[i]; ++r) native_ranks.push_back(static_cast<int>(first) + r);
   }
-  if (!native_ranks.empty()) {
-    shim_opts.insert(shim_opts.end(), {"--native-ranks", FormatRankList(native_ranks)});
-  }
-  for (size_t i = 0; i < o.apps.size(); ++i) {
-    if (i > 0) a.push_back(":");
-    if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});
-    if (!o.apps[i].native) {
-      a.push_back(f.shim);
-      a.insert(a.end(), shim_opts.begin(), shim_opts.end());
-      a.push_back("--");
+  std::vector<std::string> shim_opts = ShimOptionsFor(o, native_ranks);
+
+  std::vector<std::string>& a = plan->argv;
+  if (use_srun) {
+    // One step of the allocation; --mpi=pmix is the plugin Debian's Open MPI
+    // works with. A failing rank ends the step; one Ctrl-C ends it too.
+    a.insert(a.end(),
+             {f.srun, "--mpi=pmix", "--kill-on-bad-exit=1", "--quit-on-interrupt", "--input=none"});
+    if (total > 0) a.insert(a.end(), {"-n", std::to_string(total)});
+    if (o.oversubscribe) a.push_back("--overcommit");
+    a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
+    // srun hands its environment to the ranks: Open MPI parameters go there.
+    if (single_node && !user_pml) plan->env.emplace_back("OMPI_MCA_pml", "ob1");
+    for (const auto& [k, v] : o.mca) plan->env.emplace_back("OMPI_MCA_" + k, v);
+    for (const std::string& x : o.exports) {
+      size_t eq = x.find('=');
+      if (eq != std::string::npos) plan->env.emplace_back(x.substr(0, eq), x.substr(eq + 1));
     }
-    a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
+    a.push_back(f.shim);
+    a.insert(a.end(), shim_opts.begin(), shim_opts.end());
+    // srun runs one program for every task: with several commands, each shim
+    // picks its own by rank (--apps) and execs a native program directly.
+    if (o.apps.size() > 1 || !native_ranks.empty()) {
+      std::string spec;
+      for (size_t i = 0; i < o.apps.size(); ++i) {
+        if (i > 0) spec += ',';
+        spec += std::to_string(np[i]) + ":" + std::to_string(o.apps[i].command.size()) +
+                (o.apps[i].native ? ":native" : "");
+      }
+      a.insert(a.end(), {"--apps", spec});
+    }
+    a.push_back("--");
+    // srun would take a lone ":" for a heterogeneous-job separator: the
+    // commands follow each other, and --apps counts their words.
+    for (const AppContext& app : o.apps) a.insert(a.end(), app.command.begin(), app.command.end());
+  } else {
+    // PMIx prefers munge authentication whenever libmunge is installed (SLURM
+    // brings it) and, with no munged running, retries for 2.3 s before every
+    // job. mpirun's daemons and ranks all run as this user: the plain
+    // peer-credential check is the right one.
+    if (!f.env_sets_psec) plan->env.emplace_back("PMIX_MCA_psec", "native");
+    a.push_back(f.mpirun);
+    if (f.root) a.push_back("--allow-run-as-root");
+    // Ranks talk to their program through stdin; the job's stdin goes nowhere.
+    a.insert(a.end(), {"--stdin", "none"});
+    if (oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
+    if (single_node && !user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
+    for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
+    for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
+    if (!hostfile.empty()) a.insert(a.end(), {"--hostfile", hostfile});
+    if (!host.empty()) a.insert(a.end(), {"--host", host});
+    a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
+    for (size_t i = 0; i < o.apps.size(); ++i) {
+      if (i > 0) a.push_back(":");
+      if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});
+      if (!o.apps[i].native) {
+        a.push_back(f.shim);
+        a.insert(a.end(), shim_opts.begin(), shim_opts.end());
+        a.push_back("--");
+      }
+      a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
+    }
   }
 
-  plan->summary = "launcher: mpirun; ";
-  plan->summary +=
-      plan->local ? "on this machine, " + std::to_string(f.cores) + " cores" : "on the hosts given";
-  if (total > 0) plan->summary += ", " + std::to_string(total) + " ranks";
-  if (oversubscribed) plan->summary += " (oversubscribed)";
-  (void)err;
+  std::string& s = plan->summary;
+  s = std::string("launcher: ") + (use_srun ? "srun" : "mpirun") + "; ";
+  if (from_allocation) {
+    s += std::string("inside ") + sched.name() + " job " +
+         (sched.job_id.empty() ? "(no id)" : sched.job_id);
+    if (sched.slots > 0) s += ", " + Plural(sched.slots, "task", "tasks");
+    if (sched.nodes > 0) s += " on " + Plural(sched.nodes, "node", "nodes");
+    if (!use_srun && !hostfile.empty()) s += ", hosts from " + hostfile;
+    if (!use_srun && !host.empty()) s += ", hosts " + host;
+  } else if (user_hosts) {
+    s += "on the hosts given";
+  } else {
+    s += "on this machine, " + Plural(f.cores, "core", "cores");
+  }
+  if (total > 0) s += ", " + Plural(total, "rank", "ranks");
+  if (oversubscribed) s += " (oversubscribed)";
   return true;
 }
 

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "scheduler.h"
+
 namespace stdmpi {
 
 // One `-n N COMMAND ARGS...` of a possibly MPMD (`:`-separated) job.
@@ -20,8 +22,11 @@ struct AppContext {
   std::vector<std::string> command;
 };
 
+enum class LauncherChoice { kAuto, kMpirun, kSrun };
+
 struct LaunchOptions {
   std::vector<AppContext> apps;
+  LauncherChoice launcher = LauncherChoice::kAuto;
   bool dry_run = false;
   bool tag_output = false;
   bool line_buffered = false;
@@ -35,8 +40,8 @@ struct LaunchOptions {
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;
-  std::vector<std::string> exports;      // -x NAME[=VALUE]
-  std::vector<std::string> mpirun_args;  // --mpirun-arg ARG, passed as is
+  std::vector<std::string> exports;        // -x NAME[=VALUE]
+  std::vector<std::string> launcher_args;  // --launcher-arg ARG, passed as is
 };
 
 // Parses argv[1..]. On failure returns false and sets *err (one line).
@@ -45,18 +50,24 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
 // What BuildPlan needs to know about this machine and environment.
 struct Facts {
   bool root = false;
-  int cores = 1;  // cores this process may run on
-  std::string mpirun = "mpirun";
+  int cores = 1;                  // cores this process may run on
+  std::string mpirun = "mpirun";  // empty: not found
+  std::string srun;               // empty: not found
   std::string shim = "stdmpi-shim";
-  bool env_sets_pml = false;  // OMPI_MCA_pml is set in the environment
+  bool env_sets_pml = false;   // OMPI_MCA_pml is set in the environment
+  bool env_sets_psec = false;  // PMIX_MCA_psec is set in the environment
+  Scheduler scheduler;         // the batch system this runs under, if any
 };
 
 struct Plan {
-  std::vector<std::string> argv;      // the launcher command, argv[0] included
+  std::vector<std::string> argv;  // the launcher command, argv[0] included
+  // Variables to set for the launcher (srun hands its environment to the ranks).
+  std::vector<std::pair<std::string, std::string>> env;
   std::vector<std::string> warnings;  // one line each, without "stdmpirun: "
   std::string summary;                // how the launch was decided, for --dry-run
   int total_ranks = 0;                // 0 when the launcher decides (hostfile slots)
   bool local = true;                  // all ranks on this machine
+  bool srun = false;                  // the launcher is srun
 };
 
 bool BuildPlan(const LaunchOptions& opts, const Facts& facts, Plan* plan, std::string* err);

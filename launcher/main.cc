@@ -22,12 +22,15 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "banner_filter.h"
 #include "launch_options.h"
 #include "options.h"
+#include "scheduler.h"
 #include "spawn.h"
 
 namespace {
@@ -76,6 +79,27 @@ void WriteAll(int fd, const std::string& s) {
   }
 }
 
+// The batch system this runs under, from the environment and its node file.
+stdmpi::Scheduler DetectFromEnvironment() {
+  std::map<std::string, std::string> env;
+  for (const std::string& name : stdmpi::SchedulerVariables()) {
+    if (const char* v = getenv(name.c_str())) env[name] = v;
+  }
+  std::vector<std::string> lines;
+  const char* file = nullptr;
+  if (!env.count("SLURM_JOB_ID")) {
+    file = getenv("PBS_NODEFILE");
+    if (file == nullptr) file = getenv("LSB_DJOB_HOSTFILE");
+  }
+  if (file != nullptr) {
+    std::ifstream in(file);
+    std::string line;
+    // A node file has a line per slot; a million is far beyond any machine.
+    while (lines.size() < 1000000 && std::getline(in, line)) lines.push_back(line);
+  }
+  return stdmpi::DetectScheduler(env, lines);
+}
+
 int Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "stdmpirun: %s\n", msg.c_str());
   return code;
@@ -105,14 +129,20 @@ int main(int argc, char** argv) {
   facts.root = geteuid() == 0;
   facts.cores = CountCores();
   facts.env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
+  facts.env_sets_psec = getenv("PMIX_MCA_psec") != nullptr;
   const char* path_env = getenv("PATH");
   SpawnFailure failure;
   if (const char* m = getenv("STDMPI_MPIRUN")) {
     facts.mpirun = m;
   } else if (!ResolveExecutable("mpirun", path_env ? path_env : "", &facts.mpirun, &failure)) {
-    return Fail(kExitNotFound,
-                "mpirun not found on PATH: install Open MPI (Debian: apt-get install openmpi-bin)");
+    facts.mpirun.clear();
   }
+  if (const char* m = getenv("STDMPI_SRUN")) {
+    facts.srun = m;
+  } else if (!ResolveExecutable("srun", path_env ? path_env : "", &facts.srun, &failure)) {
+    facts.srun.clear();
+  }
+  facts.scheduler = DetectFromEnvironment();
   if (const char* s = getenv("STDMPI_SHIM")) {
     facts.shim = s;
   } else {
@@ -125,7 +155,9 @@ int main(int argc, char** argv) {
   }
 
   Plan plan;
-  if (!BuildPlan(opts, facts, &plan, &err)) return Fail(kExitUsage, err);
+  if (!BuildPlan(opts, facts, &plan, &err)) {
+    return Fail(err.find("not found") != std::string::npos ? kExitNotFound : kExitUsage, err);
+  }
 
   // On this machine, a command that cannot run is reported once, here, rather
   // than once by every rank.
@@ -144,6 +176,9 @@ int main(int argc, char** argv) {
   }
   if (opts.dry_run) {
     std::fprintf(stderr, "stdmpirun: %s\n", plan.summary.c_str());
+    for (const auto& [k, v] : plan.env) {
+      std::printf("%s ", ShellQuote({k + "=" + v}).c_str());
+    }
     std::printf("%s\n", ShellQuote(plan.argv).c_str());
     return 0;
   }
@@ -175,6 +210,7 @@ int main(int argc, char** argv) {
     dfl.sa_handler = SIG_DFL;
     for (int sig : forwarded) sigaction(sig, &dfl, nullptr);
     dup2(errpipe[1], 2);
+    for (const auto& [k, v] : plan.env) setenv(k.c_str(), v.c_str(), 1);
     execv(cargv[0], cargv.data());
     std::fprintf(stderr, "stdmpirun: cannot run %s: %s\n", cargv[0], strerror(errno));
     _exit(kExitNotFound);

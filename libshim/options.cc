@@ -63,6 +63,11 @@ const char* ShimUsage() {
          "  --max-message BYTES   largest message or byte payload (default 1G)\n"
          "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
          "  --native-ranks LIST   these world ranks are native MPI programs (no shim)\n"
+         "  --apps SPEC           several programs, for launchers that start one command\n"
+         "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
+         "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
+         "                        ./solver on rank 0 (exec'd as is, an MPI program) and\n"
+         "                        \"python3 w.py\" under the shim on ranks 1-4\n"
          "  -h, --help            this text\n";
 }
 
@@ -144,6 +149,37 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
         *err = "--native-ranks " + v + ": expected ranks such as 0 or 0,2-3";
         return false;
       }
+    } else if (a == "--apps") {
+      // RANKS:WORDS[:native],... (srun takes a lone ":" in its command line
+      // for a heterogeneous-job separator, so the commands are not split by
+      // ":" but counted in words).
+      if (!value(a, &v)) return false;
+      opts->apps.clear();
+      bool ok = !v.empty();
+      size_t p = 0;
+      while (ok && p <= v.size()) {
+        size_t q = v.find(',', p);
+        if (q == std::string::npos) q = v.size();
+        std::string part = v.substr(p, q - p);
+        ShimApp app;
+        if (part.size() > 7 && part.compare(part.size() - 7, 7, ":native") == 0) {
+          app.native = true;
+          part.resize(part.size() - 7);
+        }
+        size_t colon = part.find(':');
+        int64_t n = 0, words = 0;
+        ok = colon != std::string::npos &&
+             ParseCount(std::string_view(part).substr(0, colon), 1 << 24, &n) && n >= 1 &&
+             ParseCount(std::string_view(part).substr(colon + 1), 1 << 20, &words) && words >= 1;
+        app.np = static_cast<int>(n);
+        app.command.resize(static_cast<size_t>(words));
+        opts->apps.push_back(app);
+        p = q + 1;
+      }
+      if (!ok) {
+        *err = "--apps " + v + ": expected RANKS:WORDS[:native],... such as 1:2:native,4:3";
+        return false;
+      }
     } else if (a == "--spin-us") {
       if (!value(a, &v)) return false;
       int64_t n;
@@ -164,7 +200,42 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
     *err = "no command given";
     return false;
   }
+  if (!opts->apps.empty()) {
+    // The commands, one after the other, each as many words as --apps says.
+    size_t at = 0;
+    for (ShimApp& app : opts->apps) {
+      if (at + app.command.size() > opts->command.size()) {
+        at = opts->command.size() + 1;
+        break;
+      }
+      std::copy_n(opts->command.begin() + static_cast<std::ptrdiff_t>(at), app.command.size(),
+                  app.command.begin());
+      at += app.command.size();
+    }
+    if (at != opts->command.size()) {
+      *err = "--apps counts the words of the commands, and they do not add up to the " +
+             std::to_string(opts->command.size()) + " words given";
+      return false;
+    }
+  }
   return true;
+}
+
+bool SelectApp(int rank, ShimOptions* opts, bool* native, std::string* err) {
+  *native = false;
+  if (opts->apps.empty()) return true;
+  int first = 0;
+  for (ShimApp& app : opts->apps) {
+    if (rank >= first && rank < first + app.np) {
+      opts->command = app.command;
+      *native = app.native;
+      return true;
+    }
+    first += app.np;
+  }
+  *err = "rank " + std::to_string(rank) + " is beyond the " + std::to_string(first) +
+         " ranks that --apps gives programs for";
+  return false;
 }
 
 void AppendPrefixed(std::string* out, std::string_view data, std::string_view prefix,

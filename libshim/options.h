@@ -26,6 +26,14 @@ inline constexpr int64_t kDefaultMaxMessage = int64_t{1} << 30;  // 1 GiB
 // MPI counts are int: one message holds at most 2^31-1 bytes.
 inline constexpr int64_t kLargestMessage = INT32_MAX;
 
+// One program of a multi-program job started by a launcher that runs the
+// same command for every task (srun): `--apps 1:native,4 -- A... : B...`.
+struct ShimApp {
+  int np = 0;
+  bool native = false;
+  std::vector<std::string> command;
+};
+
 struct ShimOptions {
   bool tag_output = false;
   bool line_buffered = false;  // line-buffer the command's C stdio output
@@ -36,8 +44,14 @@ struct ShimOptions {
   int spin_us = -1;
   // World ranks that are native MPI programs (no shim) in this job.
   std::vector<int> native_ranks;
+  std::vector<ShimApp> apps;  // empty: one program, `command`
   std::vector<std::string> command;
 };
+
+// With --apps: makes opts->command the program of world rank `rank` and sets
+// *native if it is a native MPI program. False (with *err) if the rank is
+// beyond the ranks --apps names.
+bool SelectApp(int rank, ShimOptions* opts, bool* native, std::string* err);
 
 // Parses a rank list such as "0", "0,2" or "1-3,7" (sorted, no duplicates).
 bool ParseRankList(std::string_view s, std::vector<int>* out);

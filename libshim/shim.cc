@@ -64,6 +64,9 @@ constexpr double kDrainIdle = 2.0;
 // escalates to SIGKILL itself after 500 ms; the shim kills it outright only if
 // it is still there well after that.
 constexpr uint64_t kKillGraceMs = 1500;
+// How long a shim waits before it reports a command killed by SIGKILL (see
+// OnChildExit): long enough for a step-wide kill to reach the shim as well.
+constexpr uint64_t kKilledReportDelayMs = 300;
 
 // The directory of this executable.
 std::string ExeDir() {
@@ -296,7 +299,8 @@ class Shim {
   bool under_init_ = false;
   Adaptation adapt_;
   uv_timer_t ncl_timer_;
-  std::string fatal_line_;  // NCL: the first "fatal:" line it printed
+  uv_timer_t report_timer_;  // a SIGKILLed command's report, held back a moment
+  std::string fatal_line_;   // NCL: the first "fatal:" line it printed
   bool child_exited_ = false;
   int child_status_ = 0;
   double last_activity_ = 0;
@@ -365,7 +369,8 @@ int Shim::Run() {
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   uv_poll_init(&loop_, &sleep_poll_, timer_fd_);
   InitData(&sleep_poll_);
-  for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_}) {
+  for (uv_timer_t* t :
+       {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_, &report_timer_}) {
     uv_timer_init(&loop_, t);
     InitData(t);
   }
@@ -832,6 +837,22 @@ void Shim::OnChildExit(int wstatus) {
   uv_timer_stop(&ncl_timer_);
   if (!ending_ && !signalled_) {
     int code = JobStatusOf(wstatus);
+    if (code != 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) {
+      // A launcher that ends a job by killing every process of it (srun,
+      // slurmstepd) may reach the command a moment before this shim: wait a
+      // moment, so that the job's end is not reported as this rank's failure.
+      uv_timer_start(
+          &report_timer_,
+          [](uv_timer_t* t) {
+            Shim* s = Self(t);
+            if (s->ending_ || s->signalled_) return;
+            s->BeginEnding(
+                JobStatusOf(s->child_status_),
+                s->Prefix() + DescribeWaitStatus(s->child_status_) + "; ending the job\n");
+          },
+          kKilledReportDelayMs, 0);
+      return;
+    }
     if (code != 0) {
       BeginEnding(code, Prefix() + DescribeWaitStatus(wstatus) + "; ending the job\n");
       return;
@@ -908,6 +929,7 @@ void Shim::OnTermSignal(int sig) {
 
 void Shim::MaybeFinish() {
   if (finished_) return;
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&report_timer_))) return;
   if (ending_ || signalled_) {
     if (!child_exited_ && !end_deadline_passed_) return;
     if ((!stdout_eof_ || !stderr_eof_) && !end_deadline_passed_) return;

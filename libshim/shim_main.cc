@@ -1,16 +1,32 @@
 // stdmpi-shim: one MPI rank that runs a command and relays its @mpi requests.
+#include <errno.h>
 #include <fcntl.h>
 #include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "options.h"
 #include "shim.h"
 #include "spawn.h"
+
+namespace {
+
+// This task's world rank before MPI_Init, from what the launcher set.
+int RankFromEnvironment() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "PMI_RANK"}) {
+    const char* v = getenv(name);
+    if (v != nullptr && *v != '\0') return atoi(v);
+  }
+  return -1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   stdmpi::RecordInitialSignalDispositions();
@@ -31,6 +47,33 @@ int main(int argc, char** argv) {
   if (help) {
     std::fputs(stdmpi::ShimUsage(), stdout);
     return 0;
+  }
+  if (!opts.apps.empty()) {
+    bool native = false;
+    int rank = RankFromEnvironment();
+    if (rank < 0) {
+      std::fprintf(stderr,
+                   "stdmpi-shim: --apps needs the task's rank before MPI starts, and none of "
+                   "OMPI_COMM_WORLD_RANK, PMIX_RANK, SLURM_PROCID is set (start it with mpirun "
+                   "or srun)\n");
+      return stdmpi::kExitUsage;
+    }
+    if (!stdmpi::SelectApp(rank, &opts, &native, &err)) {
+      std::fprintf(stderr, "stdmpi-shim: %s\n", err.c_str());
+      return stdmpi::kExitUsage;
+    }
+    if (native) {
+      // A native MPI program is this rank itself: it calls MPI_Init, not us.
+      std::vector<char*> cargv;
+      for (std::string& s : opts.command) cargv.push_back(s.data());
+      cargv.push_back(nullptr);
+      signal(SIGPIPE, SIG_DFL);  // as the launcher gave it
+      execvp(cargv[0], cargv.data());
+      int e = errno;
+      std::fprintf(stderr, "stdmpi-shim: rank %d: cannot run %s: %s\n", rank,
+                   opts.command[0].c_str(), strerror(e));
+      return e == ENOENT ? stdmpi::kExitNotFound : stdmpi::kExitCannotExecute;
+    }
   }
   if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
     std::fprintf(stderr, "stdmpi-shim: MPI_Init failed\n");

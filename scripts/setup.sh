@@ -9,7 +9,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev hwloc
       libuv1-dev libmsgpack-cxx-dev python3 procps)
 case "${1:-}" in
-  test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk) ;;
+  # slurm-wlm and munge: a real SLURM for the batch-system tests; iproute2 and
+  # ethtool: the multi-host tests' network namespaces.
+  test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge
+               iproute2 ethtool) ;;
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;
@@ -31,6 +34,17 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 echo "setup: installing ${missing[*]}" >&2
+# Daemons (munge, slurmctld, slurmd) are not started by the install: the tests
+# start their own. A policy-rc.d that says "no" is the Debian way to ask.
+policy=/usr/sbin/policy-rc.d
+added_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  added_policy=1
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 "${sudo[@]}" apt-get update -q >/dev/null
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
   "${missing[@]}" >/dev/null
+

@@ -45,7 +45,9 @@ class DryRun(unittest.TestCase):
         job = stdmpirun("--dry-run", "-n", "2", "python3", "my script.py", "--flag")
         self.assertEqual(job.rc, 0, job.describe())
         cmd = job.stdout.strip()
-        self.assertTrue(cmd.split()[0].endswith("mpirun"), cmd)
+        # Variables first, as a shell would take them, then mpirun.
+        self.assertTrue(cmd.startswith("PMIX_MCA_psec=native "), cmd)
+        self.assertTrue(cmd.split()[1].endswith("mpirun"), cmd)
         self.assertIn("--stdin none", cmd)
         self.assertIn("--mca pml ob1", cmd)
         self.assertIn(f"-n 2 {harness.SHIM} -- python3 'my script.py' --flag", cmd)
@@ -58,6 +60,8 @@ class DryRun(unittest.TestCase):
         job = stdmpirun("--dry-run", "--mca", "pml", "ucx", "-n", "1", "x")
         self.assertIn("--mca pml ucx", job.stdout)
         self.assertNotIn("ob1", job.stdout)
+        job = stdmpirun("--dry-run", "-n", "1", "x", env={"PMIX_MCA_psec": "munge"})
+        self.assertNotIn("PMIX_MCA_psec", job.stdout)
 
     def test_oversubscription_warns_once_and_is_allowed(self):
         n = str(CORES + 1)

@@ -85,3 +85,25 @@ TEST_CASE("help-machinery errors and the abort aggregate count are dropped") {
         "[vm:1] Set MCA parameter \"orte_base_help_aggregate\" to 0 to see all help / error "
         "messages\n");
 }
+
+TEST_CASE("srun's repeats of a reported failure are dropped, its other news passes") {
+  const std::string teardown =
+      "srun: Job step aborted: Waiting up to 32 seconds for job step to finish.\n"
+      "slurmstepd-vm: error: *** STEP 1.0 ON vm CANCELLED AT 2026-11-22T05:27:09 ***\n"
+      "srun: error: vm: task 0: Killed\n"
+      "srun: launch/slurm: _step_signal: Terminating StepId=1.0\n"
+      "srun: error: vm: task 1: Exited with exit code 3\n";
+  const std::string news = "srun: error: vm: task 2: Out Of Memory\n";
+  BannerFilter f;
+  std::string out =
+      f.Feed("stdmpi: rank 1 (a): exited with status 3; ending the job\n" + teardown + news);
+  out += f.Flush();
+  CHECK(out == "stdmpi: rank 1 (a): exited with status 3; ending the job\n" + news);
+
+  // Without a rank's own report (a native program crashed, scancel), srun's
+  // lines are the only news: they all pass.
+  BannerFilter g;
+  out = g.Feed(teardown);
+  out += g.Flush();
+  CHECK(out == teardown);
+}

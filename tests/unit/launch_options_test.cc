@@ -73,7 +73,7 @@ TEST_CASE("option errors say what is wrong") {
   CHECK(Error({"-n", "x", "a"}) == "-n x: expected a number of ranks >= 1");
   CHECK(Error({"-n"}) == "-n needs a value");
   CHECK(Error({"--frob", "a"}) ==
-        "unknown option --frob (pass options to mpirun with --mpirun-arg, see --help)");
+        "unknown option --frob (pass options to mpirun or srun with --launcher-arg, see --help)");
   CHECK(Error({"--max-line", "huge", "a"}) ==
         "--max-line huge: expected a size from 1 byte to 2G-1 (e.g. 64M)");
   CHECK(Error({"--mca", "btl"}) == "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");

@@ -1,0 +1,355 @@
+"""Real clusters on one machine, for the integration tests.
+
+SlurmCluster: munged, slurmctld and slurmd (SLURM 22.05 from Debian), started
+without systemd in a directory of their own, on free ports, and stopped by pid.
+NamespaceHosts: hosts h1..hN as network namespaces with addresses 10.200.0.1N,
+joined by a bridge or by LatencyHub (a userspace hub that delays every frame,
+since this kernel has no netem), and an rsh agent through which mpirun starts
+processes in them. Everything started is undone in stop(), which the tests
+call from tearDown/addCleanup so a failing test leaves nothing behind.
+
+All of this needs root (namespaces, daemons); the tests skip only when not
+root, and fail when a tool is missing (scripts/setup.sh test installs them).
+"""
+from __future__ import annotations
+
+import heapq
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional
+
+
+def _free_ports(n: int) -> List[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _kill(proc: Optional[subprocess.Popen], timeout: float = 5) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _kill_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            pid = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class SlurmCluster:
+    """A one-node SLURM cluster on this machine (node name: this host's)."""
+
+    def __init__(self) -> None:
+        self.dir = ""
+        self.env: Dict[str, str] = {}
+        self.procs: List[subprocess.Popen] = []
+        self.node = socket.gethostname().split(".")[0]
+
+    def start(self, timeout: float = 60) -> "SlurmCluster":
+        for tool in ["munged", "slurmctld", "slurmd", "sbatch", "srun", "sinfo"]:
+            if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+                raise AssertionError(f"{tool} not found: run scripts/setup.sh test")
+        self.dir = tempfile.mkdtemp(prefix="stdmpi-slurm-")
+        os.chmod(self.dir, 0o755)
+        d = self.dir
+        for sub in ["munge", "state", "spool", "tmpfs", "log"]:
+            os.mkdir(os.path.join(d, sub))
+        # munged runs as the munge user with its own key, socket and files.
+        munge = os.path.join(d, "munge")
+        key = os.path.join(munge, "munge.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(1024))
+        os.chmod(key, 0o600)
+        shutil.chown(munge, "munge", "munge")
+        shutil.chown(key, "munge", "munge")
+        self.socket = os.path.join(munge, "munge.sock")
+        subprocess.run(
+            ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--socket", self.socket,
+             "--key-file", key, "--pid-file", os.path.join(munge, "munged.pid"),
+             "--log-file", os.path.join(munge, "munged.log"),
+             "--seed-file", os.path.join(munge, "munged.seed"), "--force"],
+            check=True, timeout=30)
+        ctl_port, node_port = _free_ports(2)
+        hw = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=30,
+                            check=True).stdout.splitlines()[0]
+        conf = os.path.join(d, "slurm.conf")
+        with open(conf, "w") as f:
+            f.write(f"""ClusterName=stdmpitest
+SlurmctldHost={self.node}(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket={self.socket}
+CredType=cred/munge
+StateSaveLocation={d}/state
+SlurmdSpoolDir={d}/spool
+SlurmctldPidFile={d}/slurmctld.pid
+SlurmdPidFile={d}/slurmd.pid
+SlurmctldLogFile={d}/log/slurmctld.log
+SlurmdLogFile={d}/log/slurmd.log
+TmpFS={d}/tmpfs
+SlurmctldPort={ctl_port}
+SlurmdPort={node_port}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/affinity
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=pmix
+ReturnToService=2
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+SchedulerType=sched/builtin
+{hw} NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
+""")
+        self.env = {"SLURM_CONF": conf}
+        env = dict(os.environ, **self.env)
+        for daemon in ["slurmctld", "slurmd"]:
+            log = open(os.path.join(d, "log", daemon + ".out"), "wb")
+            self.procs.append(subprocess.Popen([daemon, "-D", "-f", conf], env=env, stdout=log,
+                                               stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL))
+            log.close()
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise AssertionError(f"a SLURM daemon exited ({p.args[0]}, status "
+                                         f"{p.returncode}):\n{self.logs()}")
+            r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                               env=env, timeout=30)
+            state = r.stdout.strip()
+            if state == "idle":
+                return self
+            time.sleep(0.2)
+        raise AssertionError(f"SLURM not idle after {timeout} s (state {state!r}):\n"
+                             f"{self.logs()}")
+
+    def logs(self) -> str:
+        out = []
+        for name in ["slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out"]:
+            path = os.path.join(self.dir, "log", name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    out.append(f"--- {name} ---\n" + "".join(f.readlines()[-30:]))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            _kill(p)
+        self.procs = []
+        if self.dir:
+            _kill_pidfile(os.path.join(self.dir, "munge", "munged.pid"))
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = ""
+
+
+class LatencyHub:
+    """Forwards Ethernet frames among interfaces, each after `delay` seconds:
+    a hub with a long wire. Frames it sends itself are not read back."""
+
+    def __init__(self, interfaces: List[str], delay: float) -> None:
+        self.delay = delay
+        self.socks = []
+        for ifname in interfaces:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+            s.bind((ifname, 0))
+            s.setblocking(False)
+            self.socks.append(s)
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        queue: list = []  # (due, seq, out_index, frame)
+        seq = 0
+        fds = [s.fileno() for s in self.socks] + [self.stop_r]
+        while True:
+            wait = None
+            if queue:
+                wait = max(0.0, queue[0][0] - time.monotonic())
+            ready, _, _ = select.select(fds, [], [], wait)
+            if self.stop_r in ready:
+                return
+            now = time.monotonic()
+            for i, s in enumerate(self.socks):
+                if s.fileno() not in ready:
+                    continue
+                while True:
+                    try:
+                        frame, addr = s.recvfrom(65536)
+                    except BlockingIOError:
+                        break
+                    if addr[2] == socket.PACKET_OUTGOING:
+                        continue
+                    for j in range(len(self.socks)):
+                        if j != i:
+                            heapq.heappush(queue, (now + self.delay, seq, j, frame))
+                            seq += 1
+            now = time.monotonic()
+            while queue and queue[0][0] <= now:
+                _, _, j, frame = heapq.heappop(queue)
+                try:
+                    self.socks[j].send(frame)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        os.write(self.stop_w, b"x")
+        self.thread.join(5)
+        for s in self.socks:
+            s.close()
+        os.close(self.stop_r)
+        os.close(self.stop_w)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, timeout=30, capture_output=True)
+
+
+class NamespaceHosts:
+    """Hosts h1..hN as network namespaces on one Ethernet segment; with
+    `latency` (seconds) every frame between them is delayed by that much."""
+
+    def __init__(self, count: int = 3, latency: float = 0.0, prefix: str = "smh") -> None:
+        self.count = count
+        self.latency = latency
+        # Names unique to this process, so two test runs never collide.
+        tag = f"{os.getpid() % 100000}"
+        self.names = [f"{prefix}{tag}n{i + 1}" for i in range(count)]
+        self.addrs = [f"10.200.0.{11 + i}" for i in range(count)]
+        self.bridge = f"{prefix}{tag}br"
+        self.created: List[str] = []
+        self.links: List[str] = []
+        self.hub: Optional[LatencyHub] = None
+        self.dir = ""
+
+    def start(self) -> "NamespaceHosts":
+        for tool in ["ip", "nsenter", "unshare"]:
+            if shutil.which(tool) is None:
+                raise AssertionError(f"{tool} not found: run scripts/setup.sh test")
+        if self.latency > 0 and shutil.which("ethtool") is None:
+            raise AssertionError("ethtool not found: run scripts/setup.sh test")
+        self.dir = tempfile.mkdtemp(prefix="stdmpi-hosts-")
+        os.chmod(self.dir, 0o755)
+        if self.latency == 0:
+            _ip("link", "add", self.bridge, "type", "bridge")
+            self.links.append(self.bridge)
+            _ip("link", "set", self.bridge, "up")
+        outside = []
+        for i, (ns, addr) in enumerate(zip(self.names, self.addrs)):
+            _ip("netns", "add", ns)
+            self.created.append(ns)
+            veth = f"{self.bridge[:-2]}v{i + 1}"
+            _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            self.links.append(veth)
+            outside.append(veth)
+            if self.latency == 0:
+                _ip("link", "set", veth, "master", self.bridge)
+            _ip("link", "set", veth, "up")
+            _ip("-n", ns, "addr", "add", addr + "/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            if self.latency > 0:
+                # Frames leave the namespace complete (the hub copies them as
+                # they are; nothing computes checksums or splits segments later).
+                subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off",
+                                "tso", "off", "gso", "off"], check=True, timeout=30,
+                               capture_output=True)
+        if self.latency > 0:
+            self.hub = LatencyHub(outside, self.latency)
+        # /etc/hosts is shared: names go in a hostfile as addresses instead.
+        self.agent = os.path.join(self.dir, "ns-rsh")
+        with open(self.agent, "w") as f:
+            # mpirun calls "AGENT HOST COMMAND...", COMMAND being one shell string.
+            cases = "\n".join(f"  {a}|{n}) ns={n} ;;" for n, a in zip(self.names, self.addrs))
+            f.write(f"""#!/bin/sh
+# rsh for namespace hosts: runs COMMAND inside the namespace named by HOST.
+host=$1; shift
+case $host in
+{cases}
+  *) echo "ns-rsh: unknown host $host" >&2; exit 255 ;;
+esac
+exec nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
+""")
+        os.chmod(self.agent, 0o755)
+        return self
+
+    def hostfile(self, slots: int = 1) -> str:
+        path = os.path.join(self.dir, f"hosts.{slots}")
+        with open(path, "w") as f:
+            for a in self.addrs:
+                f.write(f"{a} slots={slots}\n")
+        return path
+
+    def mpirun_args(self) -> List[str]:
+        """stdmpirun options that make mpirun reach these hosts."""
+        out = []
+        for k, v in [("plm_rsh_agent", self.agent), ("btl", "tcp,self"),
+                     ("btl_tcp_if_include", "eth0"), ("oob_tcp_if_include", "eth0"),
+                     ("pml", "ob1")]:
+            out += ["--mca", k, v]
+        return out + ["--launcher-arg=--bind-to", "--launcher-arg=none"]
+
+    def run_in(self, host_index: int, args: List[str], **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.names[host_index]}", *args],
+                              **kw)
+
+    def stop(self) -> None:
+        if self.hub:
+            self.hub.stop()
+            self.hub = None
+        # Anything still running inside a namespace would keep it alive.
+        for ns in self.created:
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                               timeout=30)
+            for pid in r.stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+        for ns in self.created:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        for link in self.links:
+            subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=30)
+        self.created, self.links = [], []
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = ""

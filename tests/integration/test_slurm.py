@@ -1,0 +1,130 @@
+"""stdmpirun inside real SLURM jobs: a one-node cluster (munged, slurmctld,
+slurmd) started for these tests, sbatch job scripts that call stdmpirun with
+no -n, through srun (the default there) and through mpirun."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import harness
+from cluster import SlurmCluster
+from harness import PROTOCLIENT, PYTHON, SOURCE, STDMPIRUN
+
+PI = os.path.join(SOURCE, "examples", "pi.py")
+SCENARIO = os.path.join(SOURCE, "tests", "protocol", "basics.txt")
+NATIVE = os.path.join(harness.BUILD, "tests", "native_rank")
+
+
+@unittest.skipUnless(os.geteuid() == 0, "starting SLURM daemons needs root")
+class Slurm(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = SlurmCluster()
+        cls.addClassCleanup(cls.cluster.stop)
+        cls.cluster.start()
+        cls.cpus = int(subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True,
+                                      text=True, env=dict(os.environ, **cls.cluster.env),
+                                      timeout=30, check=True).stdout.split()[0])
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="stdmpi-sbatch-")
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def sbatch(self, body: str, *options: str, timeout: float = 240) -> harness.Job:
+        """Submits a job script, waits for it, and returns its output file's
+        text as stdout, its error file's as stderr and its exit status."""
+        script = os.path.join(self.dir, "job.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nset -u\n" + body)
+        out, err = os.path.join(self.dir, "out"), os.path.join(self.dir, "err")
+        job = harness.run(["sbatch", "--wait", "--chdir", self.dir, "-o", out, "-e", err,
+                           *options, script], env=self.cluster.env, timeout=timeout)
+        texts = []
+        for path in (out, err):
+            try:
+                with open(path, errors="replace") as f:
+                    texts.append(f.read())
+            except FileNotFoundError:
+                texts.append("")
+        m = re.search(r"Submitted batch job (\d+)", job.stdout)
+        self.assertIsNotNone(m, job.describe() + self.cluster.logs())
+        return harness.Job(job.rc, texts[0], texts[1] + job.stderr, job.seconds)
+
+    def env_line(self, **extra) -> str:
+        env = {"STDMPI_BUILD_DIR": harness.BUILD, "PATH": os.environ["PATH"], **extra}
+        return "".join(f"export {k}='{v}'\n" for k, v in env.items())
+
+    def test_srun_is_chosen_and_fills_the_allocation(self):
+        n = min(self.cpus, 2)
+        job = self.sbatch(
+            self.env_line(EXPECT_SIZE=n, LAST_RANK=n - 1) +
+            f"{STDMPIRUN} --dry-run {PYTHON} {PI}\n"
+            f"{STDMPIRUN} --tag-output sh -c 'echo \"rank $STDMPI_RANK of $STDMPI_SIZE\"'\n"
+            f"{STDMPIRUN} {PYTHON} {PI} 1e6\n"
+            f"{STDMPIRUN} {PROTOCLIENT} {SCENARIO} && echo scenario passed\n",
+            "-n", str(n))
+        self.assertEqual(job.rc, 0, job.describe() + self.cluster.logs())
+        self.assertRegex(job.stdout, r"srun --mpi=pmix --kill-on-bad-exit=1 --quit-on-interrupt "
+                         rf"--input=none -n {n} \S+stdmpi-shim -- ")
+        self.assertRegex(job.stderr, rf"launcher: srun; inside SLURM job \d+, {n} tasks? on 1 "
+                         rf"node, {n} ranks?")
+        for r in range(n):
+            self.assertIn(f"[{r}] rank {r} of {n}\n", job.stdout)
+        self.assertIn(f"pi = 3.14159265358979", job.stdout)
+        self.assertIn(f"(1000000 terms, {n} ranks,", job.stdout)
+        self.assertIn("scenario passed", job.stdout)
+
+    def test_mpirun_inside_the_allocation(self):
+        n = min(self.cpus, 2)
+        job = self.sbatch(
+            self.env_line() +
+            f"{STDMPIRUN} --launcher mpirun --dry-run true\n"
+            f"{STDMPIRUN} --launcher mpirun {PYTHON} {PI} 1e6\n", "-n", str(n))
+        self.assertEqual(job.rc, 0, job.describe() + self.cluster.logs())
+        self.assertRegex(job.stdout, rf"mpirun .*--stdin none --mca pml ob1 -n {n} ")
+        self.assertIn(f"(1000000 terms, {n} ranks,", job.stdout)
+
+    def test_srun_mixed_programs_and_a_native_rank(self):
+        # One srun command for all: each shim picks its program by rank, and
+        # the native MPI program's task becomes that program.
+        from test_bridges import NativeRanks
+        script = os.path.join(self.dir, "w.py")
+        with open(script, "w") as f:
+            f.write(NativeRanks.SCRIPT)
+        job = self.sbatch(
+            self.env_line() +
+            f"{STDMPIRUN} --dry-run -n 1 --native {NATIVE} : -n 2 {PYTHON} {script}\n"
+            f"{STDMPIRUN} -n 1 --native {NATIVE} : -n 2 {PYTHON} {script}\n",
+            "-n", "3", "--overcommit")
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("--native-ranks 0 --apps 1:1:native,2:2 -- ", job.stdout)
+        self.assertIn("native ok", job.stdout)
+        for r in (1, 2):
+            self.assertIn(f"script rank {r} ok", job.stdout)
+
+    def test_a_failing_rank_fails_the_job_with_its_message(self):
+        job = self.sbatch(
+            self.env_line() + "start=$(date +%s)\n" +
+            f"{STDMPIRUN} {PYTHON} -c 'import os, sys, time; r = os.environ[\"STDMPI_RANK\"]; "
+            "sys.exit(3) if r == \"1\" else time.sleep(60)'\n"
+            "echo \"stdmpirun exited $? after $(( $(date +%s) - start )) s\"\n", "-n", "2",
+            "--overcommit", timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        m = re.search(r"stdmpirun exited (\d+) after (\d+) s", job.stdout)
+        self.assertIsNotNone(m, job.describe())
+        self.assertEqual(m.group(1), "3", job.describe())
+        self.assertLess(int(m.group(2)), 30, "the job waited for the sleeping rank")
+        self.assertRegex(job.stderr, r"^stdmpi: rank 1 \(.*\): exited with status 3; ending the "
+                         r"job\n$")
+        # srun's and Open MPI's own repeats of the same news are not shown.
+        self.assertNotIn("MPI_ABORT was invoked", job.stderr)
+        self.assertNotIn("CANCELLED AT", job.stderr)
+        self.assertNotIn("srun: error:", job.stderr)
+        self.assertNotIn("Job step aborted", job.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
