@@ -314,10 +314,7 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
       return false;
     }
     from_allocation = true;
-    if (sched.kind != Scheduler::Kind::kSlurm && !use_srun) {
-      hostfile = sched.hostfile;
-      if (hostfile.empty()) host = sched.host_list;
-    }
+    if (sched.kind != Scheduler::Kind::kSlurm && !use_srun) host = sched.host_list;
   }
   const bool single_node = from_allocation ? sched.nodes == 1 : !user_hosts;
   plan->local = single_node && (!from_allocation || in_slurm);
@@ -426,8 +423,7 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
          (sched.job_id.empty() ? "(no id)" : sched.job_id);
     if (sched.slots > 0) s += ", " + Plural(sched.slots, "task", "tasks");
     if (sched.nodes > 0) s += " on " + Plural(sched.nodes, "node", "nodes");
-    if (!use_srun && !hostfile.empty()) s += ", hosts from " + hostfile;
-    if (!use_srun && !host.empty()) s += ", hosts " + host;
+    if (!use_srun && !sched.hostfile.empty()) s += ", hosts from " + sched.hostfile;
   } else if (user_hosts) {
     s += "on the hosts given";
   } else {

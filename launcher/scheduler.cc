@@ -67,19 +67,33 @@ int Int(const std::string& v) {
   return ParseCount(v, 1 << 24, &n) ? static_cast<int>(n) : 0;
 }
 
-// Slots and distinct hosts of a node file (one host per line per slot).
+// Slots and hosts of a node file (one host per line per slot), as an mpirun
+// host list with counts ("n1:2,n2:2", hosts in the order they first appear):
+// mpirun would read a line without "slots=" as all of that host's cores.
 void ReadNodefile(const std::vector<std::string>& lines, Scheduler* s) {
-  std::set<std::string> hosts;
+  std::vector<std::pair<std::string, int>> hosts;
+  std::map<std::string, size_t> index;
   int slots = 0;
   for (const std::string& raw : lines) {
     std::string line = raw;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.pop_back();
+    }
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    std::string host = line.substr(start, line.find_first_of(" \t", start) - start);
     ++slots;
-    hosts.insert(line.substr(0, line.find_first_of(" \t")));
+    auto [it, added] = index.emplace(host, hosts.size());
+    if (added) hosts.emplace_back(host, 0);
+    ++hosts[it->second].second;
   }
   s->slots = slots;
   s->nodes = static_cast<int>(hosts.size());
+  s->host_list.clear();
+  for (const auto& [host, n] : hosts) {
+    if (!s->host_list.empty()) s->host_list += ',';
+    s->host_list += host + ":" + std::to_string(n);
+  }
 }
 
 }  // namespace

@@ -19,8 +19,8 @@ struct Scheduler {
   std::string job_id;
   int slots = 0;          // tasks the allocation gives (0: unknown)
   int nodes = 0;          // hosts in the allocation (0: unknown)
-  std::string hostfile;   // PBS/LSF: the node file, for mpirun --hostfile
-  std::string host_list;  // LSF without a node file: "h1:4,h2:4" for --host
+  std::string hostfile;   // PBS/LSF: the node file the job names
+  std::string host_list;  // PBS/LSF: its hosts and slots, "h1:4,h2:4" for mpirun --host
   std::string problem;    // why the allocation could not be read, if so
 
   const char* name() const;

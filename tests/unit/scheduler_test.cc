@@ -83,6 +83,7 @@ TEST_CASE("detection: SLURM, PBS, LSF, none") {
   CHECK(s.slots == 5);
   CHECK(s.nodes == 3);
   CHECK(s.hostfile == "/var/spool/pbs/aux/9");
+  CHECK(s.host_list == "n1:2,n2:2,n3:1");
   s = DetectScheduler({{"PBS_NODEFILE", "/gone"}, {"PBS_NP", "4"}}, {});
   CHECK(s.slots == 4);
   CHECK(s.problem == "the node file /gone is empty or unreadable");
@@ -198,19 +199,19 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
   CHECK_FALSE(p.srun);
   CHECK_FALSE(p.local);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --hostfile /var/pbs/9 -n 4 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --host n1:2,n2:2 -n 4 "
         "/opt/bin/stdmpi-shim -- python3 pi.py");
   // PMIx would try munge first wherever SLURM's libmunge is installed.
   CHECK(p.env == std::vector<std::pair<std::string, std::string>>{{"PMIX_MCA_psec", "native"}});
   CHECK(p.summary ==
         "launcher: mpirun; inside PBS job 9.srv, 4 tasks on 2 nodes, hosts from /var/pbs/9, 4 "
         "ranks");
-  // A one-node PBS job: still the job's node file (it may not be this host's
-  // name), with the single-node transport.
+  // A one-node PBS job: still the job's hosts (the name may not be this
+  // host's), with the single-node transport.
   Facts pbs1 = InJob({{"PBS_NODEFILE", "/var/pbs/1"}}, {"n1", "n1"});
   CHECK(ShellQuote(PlanOf(Parse({"-n", "1", "a"}), pbs1).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --mca pml ob1 --hostfile /var/pbs/1 "
-        "-n 1 /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --mca pml ob1 --host n1:2 -n 1 "
+        "/opt/bin/stdmpi-shim -- a");
 
   Facts lsf = InJob({{"LSB_MCPU_HOSTS", "a 4 b 2"}, {"LSB_JOBID", "3"}});
   p = PlanOf(Parse({"a"}), lsf);
@@ -219,7 +220,7 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
         "/opt/bin/stdmpi-shim -- a");
   Facts lsf_file = InJob({{"LSB_DJOB_HOSTFILE", "/tmp/h"}}, {"a", "b"});
   CHECK(ShellQuote(PlanOf(Parse({"a"}), lsf_file).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --hostfile /tmp/h -n 2 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --host a:1,b:1 -n 2 "
         "/opt/bin/stdmpi-shim -- a");
   // The user's own hosts win over the job's.
   CHECK(ShellQuote(PlanOf(Parse({"--host", "x:1", "a"}), lsf).argv) ==

@@ -1,0 +1,160 @@
+"""Jobs across hosts: three hosts as network namespaces on one Ethernet
+segment, mpirun reaching them through an rsh agent (tests/integration/cluster.py),
+stdmpirun started on the first as a user on a cluster's head node would.
+
+- the pi example and the whole protocol suite across the hosts (hostfile);
+- PBS and LSF jobs, their variables set as the batch system would, the node
+  file naming the hosts: stdmpirun finds them and the rank count alone;
+- the same with 20 ms between hosts (a userspace hub delays every frame): the
+  job still completes, with the right answers.
+"""
+import glob
+import os
+import re
+import unittest
+
+import harness
+import run_scenario
+from cluster import NamespaceHosts
+from harness import PROTOCLIENT, PYTHON, SOURCE, STDMPIRUN
+
+PI = os.path.join(SOURCE, "examples", "pi.py")
+SCENARIOS = sorted(glob.glob(os.path.join(SOURCE, "tests", "protocol", "*.txt")))
+# Each rank says where it runs, then takes part in one allreduce.
+WHERE = ("echo \"rank $STDMPI_RANK on $(hostname)\"; echo '@mpi allreduce sum 1'; read s; "
+         "echo \"sum $s\"")
+
+
+class HostsCase(unittest.TestCase):
+    LATENCY = 0.0
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("network namespaces need root")
+        cls.hosts = NamespaceHosts(3, latency=cls.LATENCY)
+        cls.addClassCleanup(cls.hosts.stop)
+        cls.hosts.start()
+
+    def on_head(self, *args, env=None, timeout=120) -> harness.Job:
+        """Runs stdmpirun ARGS on the first host (the head node)."""
+        h = self.hosts
+        head = h.names[0]
+        return harness.run(
+            ["nsenter", f"--net=/run/netns/{head}", "unshare", "--uts", "sh", "-c",
+             f"hostname {head} && exec \"$@\"", "sh", STDMPIRUN, *args],
+            env={"OMPI_MCA_plm_rsh_agent": h.agent, **(env or {})}, timeout=timeout)
+
+    def transport(self):
+        return ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "eth0",
+                "--mca", "oob_tcp_if_include", "eth0", "--launcher-arg=--bind-to",
+                "--launcher-arg=none"]
+
+    def check_spread(self, job: harness.Job, n: int) -> None:
+        self.assertEqual(job.rc, 0, job.describe())
+        where = dict(re.findall(r"rank (\d+) on (\S+)", job.stdout))
+        self.assertEqual(sorted(int(r) for r in where), list(range(n)), job.describe())
+        self.assertEqual(set(where.values()), set(self.hosts.names), job.describe())
+        self.assertEqual(job.stdout.count(f"sum {n}\n"), n, job.describe())
+
+
+class Hosts(HostsCase):
+    def test_pi_across_three_hosts(self):
+        hf = self.hosts.hostfile(slots=2)
+        job = self.on_head("--hostfile", hf, *self.transport(), "--launcher-arg=--map-by",
+                           "--launcher-arg=node", "sh", "-c", WHERE)
+        self.check_spread(job, 6)
+        job = self.on_head("--hostfile", hf, *self.transport(), PYTHON, PI, "1e6")
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("pi = 3.14159265358979", job.stdout)
+        self.assertIn("(1000000 terms, 6 ranks,", job.stdout)
+
+    def test_protocol_suite_across_hosts(self):
+        hf = self.hosts.hostfile(slots=2)
+        head = self.hosts.names[0]
+        launch = ["nsenter", f"--net=/run/netns/{head}", "env",
+                  f"OMPI_MCA_plm_rsh_agent={self.hosts.agent}"]
+        failed = []
+        for path in SCENARIOS:
+            # Round-robin over the hosts: ranks 0, 1 and 2 are on different hosts.
+            if run_scenario.run(path, launch=launch,
+                                options=["--hostfile", hf, *self.transport(),
+                                         "--launcher-arg=--map-by", "--launcher-arg=node"]):
+                failed.append(os.path.basename(path))
+        self.assertEqual(failed, [])
+
+    def test_pbs_job(self):
+        nodefile = os.path.join(self.hosts.dir, "pbs_nodefile")
+        with open(nodefile, "w") as f:
+            for a in self.hosts.addrs:  # one line per slot, as PBS writes it
+                f.write(f"{a}\n{a}\n")
+        env = {"PBS_JOBID": "17.pbs", "PBS_NODEFILE": nodefile, "PBS_O_WORKDIR": SOURCE,
+               "PBS_ENVIRONMENT": "PBS_BATCH"}
+        job = self.on_head("--dry-run", "true", env=env)
+        self.assertEqual(job.rc, 0, job.describe())
+        hosts = ",".join(f"{x}:2" for x in self.hosts.addrs)
+        self.assertIn(f"--host {hosts} -n 6 ", job.stdout)
+        self.assertIn(f"launcher: mpirun; inside PBS job 17.pbs, 6 tasks on 3 nodes, hosts from "
+                      f"{nodefile}, 6 ranks", job.stderr)
+        job = self.on_head(*self.transport(), "--launcher-arg=--map-by", "--launcher-arg=node",
+                           "sh", "-c", WHERE, env=env)
+        self.check_spread(job, 6)
+
+    def test_lsf_job(self):
+        a = self.hosts.addrs
+        hostfile = os.path.join(self.hosts.dir, "lsf_hosts")
+        with open(hostfile, "w") as f:
+            f.write("".join(f"{x}\n" for x in a))
+        env = {"LSB_JOBID": "88", "LSB_DJOB_HOSTFILE": hostfile,
+               "LSB_MCPU_HOSTS": " ".join(f"{x} 1" for x in a), "LSB_HOSTS": " ".join(a)}
+        job = self.on_head(*self.transport(), "sh", "-c", WHERE, env=env)
+        self.check_spread(job, 3)
+        # Without the host file: the hosts and slots of LSB_MCPU_HOSTS.
+        env.pop("LSB_DJOB_HOSTFILE")
+        job = self.on_head("--dry-run", "true", env=env)
+        self.assertIn(f"--host {a[0]}:1,{a[1]}:1,{a[2]}:1 -n 3 ", job.stdout)
+        job = self.on_head(*self.transport(), "sh", "-c", WHERE, env=env)
+        self.check_spread(job, 3)
+
+
+class SlowNetwork(HostsCase):
+    LATENCY = 0.020
+
+    def test_jobs_complete_with_20ms_between_hosts(self):
+        hf = self.hosts.hostfile(slots=1)
+        # The delay is really there: 5 allreduce rounds over 3 hosts take at
+        # least 5 x 2 x 20 ms (a round trip at the very least).
+        timing = ("import time, stdmpi\n"
+                  "c = stdmpi.COMM_WORLD\n"
+                  "c.barrier()\n"
+                  "t = time.perf_counter()\n"
+                  "for i in range(5): s = c.allreduce(c.rank + i)\n"
+                  "t = time.perf_counter() - t\n"
+                  "if c.rank == 0: print(f'sum {s} in {t:.3f} s')\n")
+        job = self.on_head("--hostfile", hf, *self.transport(), PYTHON, "-c", timing,
+                           timeout=180)
+        self.assertEqual(job.rc, 0, job.describe())
+        m = re.search(r"sum (\d+) in ([\d.]+) s", job.stdout)
+        self.assertIsNotNone(m, job.describe())
+        self.assertEqual(int(m.group(1)), 0 + 1 + 2 + 3 * 4)
+        self.assertGreaterEqual(float(m.group(2)), 0.2, "the hub did not delay the frames")
+
+        job = self.on_head("--hostfile", hf, *self.transport(), "sh", "-c", WHERE, timeout=180)
+        self.check_spread(job, 3)
+        job = self.on_head("--hostfile", hf, *self.transport(), PYTHON, PI, "3e5", timeout=180)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("pi = 3.14159265358979", job.stdout)
+        self.assertIn("(300000 terms, 3 ranks,", job.stdout)
+        # A protocol scenario with messages of all sizes.
+        head = self.hosts.names[0]
+        launch = ["nsenter", f"--net=/run/netns/{head}", "env",
+                  f"OMPI_MCA_plm_rsh_agent={self.hosts.agent}"]
+        bytes_scenario = os.path.join(SOURCE, "tests", "protocol", "bytes.txt")
+        self.assertEqual(run_scenario.run(bytes_scenario, launch=launch,
+                                          options=["--hostfile", self.hosts.hostfile(slots=2),
+                                                   *self.transport(), "--launcher-arg=--map-by",
+                                                   "--launcher-arg=node"], timeout=180), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
