@@ -14,16 +14,52 @@ root, and fail when a tool is missing (scripts/setup.sh test installs them).
 from __future__ import annotations
 
 import heapq
+import json
 import os
 import select
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from typing import Dict, List, Optional
+
+
+class Reaper:
+    """Undoes what a test set up even if the test process itself is killed
+    (a CTest TIMEOUT): a helper in a session of its own holds a pipe from the
+    test; commands added with add() run, newest first, when the pipe closes
+    without done()."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "reap"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     close_fds=True)
+
+    def add(self, argv: List[str]) -> None:
+        self.proc.stdin.write((json.dumps(argv) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def done(self) -> None:
+        if self.proc.stdin.closed:
+            return
+        self.proc.stdin.write(b"done\n")
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+def _reap() -> None:
+    commands = []
+    for line in sys.stdin:
+        if line.strip() == "done":
+            return
+        commands.append(json.loads(line))
+    for argv in reversed(commands):
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
 
 
 def _free_ports(n: int) -> List[int]:
@@ -79,6 +115,7 @@ class SlurmCluster:
         self.env: Dict[str, str] = {}
         self.procs: List[subprocess.Popen] = []
         self.node = socket.gethostname().split(".")[0]
+        self.reaper: Optional[Reaper] = None
 
     def start(self, timeout: float = 60) -> "SlurmCluster":
         for tool in ["munged", "slurmctld", "slurmd", "sbatch", "srun", "sinfo"]:
@@ -87,6 +124,8 @@ class SlurmCluster:
         self.dir = tempfile.mkdtemp(prefix="stdmpi-slurm-")
         os.chmod(self.dir, 0o755)
         d = self.dir
+        self.reaper = Reaper()
+        self.reaper.add(["rm", "-rf", d])
         for sub in ["munge", "state", "spool", "tmpfs", "log"]:
             os.mkdir(os.path.join(d, sub))
         # munged runs as the munge user with its own key, socket and files.
@@ -104,6 +143,7 @@ class SlurmCluster:
              "--log-file", os.path.join(munge, "munged.log"),
              "--seed-file", os.path.join(munge, "munged.seed"), "--force"],
             check=True, timeout=30)
+        self.reaper.add(["sh", "-c", 'kill $(cat "$1")', "sh", os.path.join(munge, "munged.pid")])
         ctl_port, node_port = _free_ports(2)
         hw = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=30,
                             check=True).stdout.splitlines()[0]
@@ -146,6 +186,7 @@ PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
                                                stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL))
             log.close()
+            self.reaper.add(["kill", "-9", str(self.procs[-1].pid)])
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
@@ -179,6 +220,9 @@ PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
             _kill_pidfile(os.path.join(self.dir, "munge", "munged.pid"))
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = ""
+        if self.reaper:
+            self.reaper.done()
+            self.reaper = None
 
 
 class LatencyHub:
@@ -260,6 +304,7 @@ class NamespaceHosts:
         self.links: List[str] = []
         self.hub: Optional[LatencyHub] = None
         self.dir = ""
+        self.reaper: Optional[Reaper] = None
 
     def start(self) -> "NamespaceHosts":
         for tool in ["ip", "nsenter", "unshare"]:
@@ -269,12 +314,18 @@ class NamespaceHosts:
             raise AssertionError("ethtool not found: run scripts/setup.sh test")
         self.dir = tempfile.mkdtemp(prefix="stdmpi-hosts-")
         os.chmod(self.dir, 0o755)
+        self.reaper = Reaper()
+        self.reaper.add(["rm", "-rf", self.dir])
         if self.latency == 0:
+            self.reaper.add(["ip", "link", "del", self.bridge])
             _ip("link", "add", self.bridge, "type", "bridge")
             self.links.append(self.bridge)
             _ip("link", "set", self.bridge, "up")
         outside = []
         for i, (ns, addr) in enumerate(zip(self.names, self.addrs)):
+            # Whatever still runs in it first, then the namespace.
+            self.reaper.add(["ip", "netns", "del", ns])
+            self.reaper.add(["sh", "-c", 'kill -9 $(ip netns pids "$1")', "sh", ns])
             _ip("netns", "add", ns)
             self.created.append(ns)
             veth = f"{self.bridge[:-2]}v{i + 1}"
@@ -353,3 +404,10 @@ exec nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = ""
+        if self.reaper:
+            self.reaper.done()
+            self.reaper = None
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["reap"]:
+    _reap()

@@ -36,13 +36,13 @@ class HostsCase(unittest.TestCase):
         cls.addClassCleanup(cls.hosts.stop)
         cls.hosts.start()
 
-    def on_head(self, *args, env=None, timeout=120) -> harness.Job:
+    def on_head(self, *args, env=None, timeout=120, program=STDMPIRUN) -> harness.Job:
         """Runs stdmpirun ARGS on the first host (the head node)."""
         h = self.hosts
         head = h.names[0]
         return harness.run(
             ["nsenter", f"--net=/run/netns/{head}", "unshare", "--uts", "sh", "-c",
-             f"hostname {head} && exec \"$@\"", "sh", STDMPIRUN, *args],
+             f"hostname {head} && exec \"$@\"", "sh", program, *args],
             env={"OMPI_MCA_plm_rsh_agent": h.agent, **(env or {})}, timeout=timeout)
 
     def transport(self):
@@ -99,6 +99,15 @@ class Hosts(HostsCase):
         job = self.on_head(*self.transport(), "--launcher-arg=--map-by", "--launcher-arg=node",
                            "sh", "-c", WHERE, env=env)
         self.check_spread(job, 6)
+        # examples/pi.pbs as qsub would run it; the transport through the
+        # environment, as a site's Open MPI configuration would set it.
+        site = {"OMPI_MCA_btl": "tcp,self", "OMPI_MCA_btl_tcp_if_include": "eth0",
+                "OMPI_MCA_oob_tcp_if_include": "eth0", "OMPI_MCA_hwloc_base_binding_policy": "none",
+                "STDMPI_PREFIX": harness.BUILD, "PI_TERMS": "1e6"}
+        job = self.on_head(os.path.join(SOURCE, "examples", "pi.pbs"), env={**env, **site},
+                           program="/bin/bash")
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("(1000000 terms, 6 ranks,", job.stdout)
 
     def test_lsf_job(self):
         a = self.hosts.addrs

@@ -125,6 +125,20 @@ class Slurm(unittest.TestCase):
         self.assertNotIn("srun: error:", job.stderr)
         self.assertNotIn("Job step aborted", job.stderr)
 
+    def test_the_example_job_script(self):
+        # examples/pi.sbatch as users submit it, resized to this one-node cluster.
+        out = os.path.join(self.dir, "pi.out")
+        n = min(self.cpus, 2)
+        job = harness.run(["sbatch", "--wait", "--chdir", SOURCE, "-o", out, "--nodes=1",
+                           f"--ntasks-per-node={n}", os.path.join(SOURCE, "examples", "pi.sbatch")],
+                          env={**self.cluster.env, "STDMPI_PREFIX": harness.BUILD,
+                               "PI_TERMS": "1e6"}, timeout=240)
+        with open(out) as f:
+            text = f.read()
+        self.assertEqual(job.rc, 0, job.describe() + text)
+        self.assertIn(f"pi = 3.14159265358979", text)
+        self.assertIn(f"(1000000 terms, {n} ranks,", text)
+
 
 if __name__ == "__main__":
     unittest.main()
