@@ -13,6 +13,7 @@ root, and fail when a tool is missing (scripts/setup.sh test installs them).
 """
 from __future__ import annotations
 
+import glob
 import heapq
 import json
 import os
@@ -108,13 +109,22 @@ def _kill_pidfile(path: str) -> None:
 
 
 class SlurmCluster:
-    """A one-node SLURM cluster on this machine (node name: this host's)."""
+    """A SLURM cluster: one node, this machine under its own name, or with
+    `hosts` (a started NamespaceHosts) one node per namespace host, the
+    controller on the first. Commands that talk to the controller run with
+    `client` before them (entering the first host's network)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hosts: Optional["NamespaceHosts"] = None) -> None:
         self.dir = ""
         self.env: Dict[str, str] = {}
         self.procs: List[subprocess.Popen] = []
-        self.node = socket.gethostname().split(".")[0]
+        self.hosts = hosts
+        if hosts:
+            self.nodes = list(zip(hosts.names, hosts.addrs))
+            self.client = ["nsenter", f"--net=/run/netns/{hosts.names[0]}"]
+        else:
+            self.nodes = [(socket.gethostname().split(".")[0], "127.0.0.1")]
+            self.client = []
         self.reaper: Optional[Reaper] = None
 
     def start(self, timeout: float = 60) -> "SlurmCluster":
@@ -147,21 +157,28 @@ class SlurmCluster:
         ctl_port, node_port = _free_ports(2)
         hw = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, timeout=30,
                             check=True).stdout.splitlines()[0]
+        # "NodeName=vm CPUs=2 ...": every node gets this machine's resources.
+        resources = hw.split(" ", 1)[1] if hw.startswith("NodeName=") else hw
+        node_lines = "".join(f"NodeName={n} {resources} NodeAddr={a} State=UNKNOWN\n"
+                             for n, a in self.nodes)
+        ctl_name, ctl_addr = self.nodes[0]
+        for n, _ in self.nodes:
+            os.makedirs(os.path.join(d, "spool", n))
         conf = os.path.join(d, "slurm.conf")
         with open(conf, "w") as f:
             f.write(f"""ClusterName=stdmpitest
-SlurmctldHost={self.node}(127.0.0.1)
+SlurmctldHost={ctl_name}({ctl_addr})
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket={self.socket}
 CredType=cred/munge
 StateSaveLocation={d}/state
-SlurmdSpoolDir={d}/spool
+SlurmdSpoolDir={d}/spool/%n
 SlurmctldPidFile={d}/slurmctld.pid
-SlurmdPidFile={d}/slurmd.pid
+SlurmdPidFile={d}/slurmd-%n.pid
 SlurmctldLogFile={d}/log/slurmctld.log
-SlurmdLogFile={d}/log/slurmd.log
+SlurmdLogFile={d}/log/slurmd-%n.log
 TmpFS={d}/tmpfs
 SlurmctldPort={ctl_port}
 SlurmdPort={node_port}
@@ -175,14 +192,22 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 SchedulerType=sched/builtin
-{hw} NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
+{node_lines}PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
 """)
         self.env = {"SLURM_CONF": conf}
         env = dict(os.environ, **self.env)
-        for daemon in ["slurmctld", "slurmd"]:
-            log = open(os.path.join(d, "log", daemon + ".out"), "wb")
-            self.procs.append(subprocess.Popen([daemon, "-D", "-f", conf], env=env, stdout=log,
+        daemons = [("slurmctld", ["slurmctld", "-D", "-f", conf])]
+        daemons += [(f"slurmd-{n}", ["slurmd", "-D", "-f", conf, "-N", n]) for n, _ in self.nodes]
+        for name, argv in daemons:
+            if self.hosts:
+                # Each node: its host's network, its own hostname, and its own
+                # TmpFS (PMIx keeps per-step directories there).
+                node = self.nodes[0][0] if name == "slurmctld" else name[len("slurmd-"):]
+                mount = "" if name == "slurmctld" else f"mount -t tmpfs tmpfs {d}/tmpfs && "
+                argv = ["nsenter", f"--net=/run/netns/{node}", "unshare", "--uts", "--mount",
+                        "sh", "-c", f"hostname {node} && {mount}exec \"$@\"", "sh", *argv]
+            log = open(os.path.join(d, "log", name + ".out"), "wb")
+            self.procs.append(subprocess.Popen(argv, env=env, stdout=log,
                                                stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL))
             log.close()
@@ -194,10 +219,10 @@ PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
                 if p.poll() is not None:
                     raise AssertionError(f"a SLURM daemon exited ({p.args[0]}, status "
                                          f"{p.returncode}):\n{self.logs()}")
-            r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                               env=env, timeout=30)
+            r = subprocess.run([*self.client, "sinfo", "-h", "-o", "%T %D"], capture_output=True,
+                               text=True, env=env, timeout=30)
             state = r.stdout.strip()
-            if state == "idle":
+            if state == f"idle {len(self.nodes)}":
                 return self
             time.sleep(0.2)
         raise AssertionError(f"SLURM not idle after {timeout} s (state {state!r}):\n"
@@ -205,11 +230,9 @@ PartitionName=debug Nodes=ALL Default=YES State=UP MaxTime=INFINITE
 
     def logs(self) -> str:
         out = []
-        for name in ["slurmctld.log", "slurmd.log", "slurmctld.out", "slurmd.out"]:
-            path = os.path.join(self.dir, "log", name)
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    out.append(f"--- {name} ---\n" + "".join(f.readlines()[-30:]))
+        for path in sorted(glob.glob(os.path.join(self.dir, "log", "*"))):
+            with open(path, errors="replace") as f:
+                out.append(f"--- {os.path.basename(path)} ---\n" + "".join(f.readlines()[-30:]))
         return "\n".join(out)
 
     def stop(self) -> None:
