@@ -40,9 +40,10 @@ bool BannerFilter::IsNoiseLine(std::string_view line) {
     // srun and slurmstepd tearing down the step a shim has ended. Their other
     // lines (Out Of Memory, a node failure, a time limit) pass.
     if (starts("srun: Job step aborted: Waiting up to")) return true;
+    if (starts("srun: forcing job termination")) return true;
     if (starts("srun: launch/slurm: _step_signal: Terminating StepId=")) return true;
     if (starts("slurmstepd") && has("*** STEP ") && has(" CANCELLED AT ")) return true;
-    if (starts("srun: error: ") && has(": task ") &&
+    if (starts("srun: error: ") && has(": task") &&
         (has(": Exited with exit code ") ||
          line.substr(line.size() >= 8 ? line.size() - 8 : 0) == ": Killed" ||
          has(": Terminated"))) {

@@ -27,6 +27,9 @@ class BannerFilter {
   std::string Flush();
   // True while a box is being held back.
   bool holding() const { return in_box_; }
+  // The job is being ended on purpose (stdmpirun got SIGINT or SIGTERM and
+  // said so): the launcher's teardown lines are repeats from now on.
+  void JobEnding() { rank_reported_ = true; }
 
  private:
   static bool IsRule(std::string_view line);

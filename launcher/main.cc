@@ -222,7 +222,15 @@ int main(int argc, char** argv) {
   BannerFilter filter;
   double box_since = 0;
   char buf[65536];
+  bool told_ending = false;
   for (;;) {
+    if (g_terminated_by != 0 && !told_ending) {
+      told_ending = true;
+      filter.JobEnding();
+      std::string msg = std::string("stdmpirun: SIG") + sigabbrev_np(g_terminated_by) +
+                        " received; ending the job\n";
+      WriteAll(2, msg);
+    }
     pollfd p = {errpipe[0], POLLIN, 0};
     int timeout = filter.holding() ? 250 : -1;
     int r = poll(&p, 1, timeout);

@@ -90,12 +90,16 @@ class ChildFailures(unittest.TestCase):
         start = time.monotonic()
         p.send_signal(signal.SIGTERM)
         try:
-            p.communicate(timeout=10)
+            _, err = p.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
             self.fail("stdmpirun did not end within 10 s of SIGTERM")
         self.assertLess(time.monotonic() - start, 5)
         self.assertEqual(p.returncode, 128 + signal.SIGTERM)
+        # One line says what happened; no rank is blamed for it.
+        err = err.decode()
+        self.assertTrue(err.startswith("stdmpirun: SIGTERM received; ending the job\n"), err)
+        self.assertNotIn("stdmpi: rank", err)
         # The marker is in the command line of this job's mpirun, shims, bash
         # and sleepers alike (other tests may be running jobs meanwhile).
         deadline = time.time() + 5

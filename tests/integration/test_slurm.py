@@ -127,6 +127,40 @@ class Slurm(unittest.TestCase):
         self.assertNotIn("srun: error:", job.stderr)
         self.assertNotIn("Job step aborted", job.stderr)
 
+    def test_srun_binding_is_kept_and_sigterm_ends_the_step(self):
+        n = min(self.cpus, 2)
+        job = self.sbatch(
+            self.env_line() +
+            # srun binds each task to a core; the shim and its program keep it.
+            f"{STDMPIRUN} --launcher-arg=--cpu-bind=cores --tag-output "
+            "sh -c 'grep Cpus_allowed_list: /proc/self/status'\n"
+            # SIGTERM to stdmpirun: every rank's program ends, promptly.
+            f"{STDMPIRUN} sh -c 'echo started; exec sleep 97.31' > started &\n"
+            "pid=$!\n"
+            f"i=0; while [ \"$(cat started 2>/dev/null | grep -c started)\" -lt {n} ] && "
+            "[ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
+            "echo \"started: $(grep -c started started)\"\n"
+            "kill -TERM $pid\n"
+            "start=$(date +%s%N)\n"
+            "wait $pid; echo \"stdmpirun exited $?\"\n"
+            "sleep 0.5\n"
+            "echo \"left: $(pgrep -fc 'sleep 97.31')\"\n"
+            "echo \"ms: $(( ($(date +%s%N) - start) / 1000000 ))\"\n",
+            "-n", str(n))
+        self.assertEqual(job.rc, 0, job.describe())
+        cpus = [line.split(":", 1)[1].strip() for line in job.stdout.splitlines()
+                if "Cpus_allowed_list:" in line]
+        self.assertEqual(len(cpus), n, job.describe())
+        for c in cpus:
+            self.assertRegex(c, r"^\d+$", job.describe())  # one core each
+        self.assertEqual(len(set(cpus)), n, job.describe())
+        self.assertIn(f"started: {n}\n", job.stdout)
+        self.assertIn("stdmpirun exited 143", job.stdout)
+        self.assertIn("left: 0\n", job.stdout)
+        self.assertEqual(job.stderr, "stdmpirun: SIGTERM received; ending the job\n")
+        ms = int(re.search(r"ms: (\d+)", job.stdout).group(1))
+        self.assertLess(ms, 2500 + 500, job.describe())
+
     def test_the_example_job_script(self):
         # examples/pi.sbatch as users submit it, resized to this one-node cluster.
         out = os.path.join(self.dir, "pi.out")

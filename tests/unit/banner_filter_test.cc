@@ -107,3 +107,17 @@ TEST_CASE("srun's repeats of a reported failure are dropped, its other news pass
   out += g.Flush();
   CHECK(out == teardown);
 }
+
+TEST_CASE("after stdmpirun announced the end, srun's teardown is dropped") {
+  BannerFilter f;
+  f.JobEnding();
+  std::string out = f.Feed(
+      "srun: forcing job termination\n"
+      "srun: Job step aborted: Waiting up to 32 seconds for job step to finish.\n"
+      "slurmstepd-vm: error: *** STEP 1.1 ON vm CANCELLED AT 2026-11-22T05:41:31 ***\n"
+      "srun: error: vm: tasks 0-1: Killed\n"
+      "srun: launch/slurm: _step_signal: Terminating StepId=1.1\n"
+      "a rank's own line\n");
+  out += f.Flush();
+  CHECK(out == "a rank's own line\n");
+}
