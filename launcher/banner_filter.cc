@@ -36,10 +36,12 @@ bool BannerFilter::IsNoiseLine(std::string_view line) {
   auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
   auto starts = [line](std::string_view s) { return line.substr(0, s.size()) == s; };
   if (starts("stdmpi: rank ")) rank_reported_ = true;
+  // srun announcing that it waits for an aborted step to end: whatever ended
+  // it is said by someone else, before or after (the two arrive in any order).
+  if (starts("srun: Job step aborted: Waiting up to")) return true;
   if (rank_reported_) {
     // srun and slurmstepd tearing down the step a shim has ended. Their other
     // lines (Out Of Memory, a node failure, a time limit) pass.
-    if (starts("srun: Job step aborted: Waiting up to")) return true;
     if (starts("srun: forcing job termination")) return true;
     if (starts("srun: launch/slurm: _step_signal: Terminating StepId=")) return true;
     if (starts("slurmstepd") && has("*** STEP ") && has(" CANCELLED AT ")) return true;

@@ -1,5 +1,7 @@
 #include "launch_options.h"
 
+#include <algorithm>
+
 #include "numbers.h"
 #include "options.h"
 
@@ -62,6 +64,22 @@ batch systems and hosts:
   --launcher-arg ARG    pass ARG to mpirun or srun unchanged (repeat for
                         several; --mpirun-arg is the same)
   --dry-run             print the command stdmpirun would run, and exit
+
+placement (each rank and its program are bound to their own cores):
+  --bind-to WHAT        core (the default when the ranks of a node fit its
+                        cores; no binding, with a notice, when they do not),
+                        l3cache, numa, package (the whole cache, NUMA node or
+                        package holding the rank's cores) or none
+  --cpus-per-rank N     N cores per rank (default 1): for multithreaded
+                        programs; -n defaults to cores / N. Each program gets
+                        OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS
+                        (...) = its cores, unless you set them
+  --report-bindings     print each rank's cores: "stdmpi: rank 0 on node1:
+                        core 0 (PU 0), NUMA 0: [B/./././././././.]"
+  Binding stays within the cpus the process was given (taskset, cgroups,
+  SLURM); where the launcher already placed each rank (srun --cpu-bind, a
+  --launcher-arg=--bind-to), that placement is kept. On machines with several
+  NUMA nodes, memory is bound to the rank's nodes.
 
 tuning:
   --spin-us N           microseconds a waiting rank polls MPI before it sleeps
@@ -170,6 +188,24 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
           return false;
         }
         (name == "--max-line" ? opts->max_line : opts->max_message) = n;
+      } else if (name == "--bind-to") {
+        if (!need(name, &value, inl)) return false;
+        BindTo b;
+        if (!ParseBindTo(value, &b)) {
+          *err = "--bind-to " + value + ": expected core, l3cache, numa, package or none";
+          return false;
+        }
+        opts->bind_to = BindToName(b);
+      } else if (name == "--cpus-per-rank" || name == "--cpus-per-proc") {
+        if (!need(name, &value, inl)) return false;
+        int64_t n;
+        if (!ParseCount(value, 1 << 16, &n) || n < 1) {
+          *err = name + " " + value + ": expected a number of cores >= 1";
+          return false;
+        }
+        opts->cpus_per_rank = static_cast<int>(n);
+      } else if (name == "--report-bindings") {
+        opts->report_bindings = true;
       } else if (name == "--spin-us") {
         if (!need(name, &value, inl)) return false;
         int64_t n;
@@ -254,8 +290,14 @@ namespace {
 
 // The shim's own options, the same for every rank.
 std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
-                                        const std::vector<int>& native_ranks) {
+                                        const std::vector<int>& native_ranks, bool quiet) {
   std::vector<std::string> s;
+  if (!o.bind_to.empty()) s.insert(s.end(), {"--bind-to", o.bind_to});
+  if (o.cpus_per_rank > 0) {
+    s.insert(s.end(), {"--cpus-per-rank", std::to_string(o.cpus_per_rank)});
+  }
+  if (o.report_bindings) s.push_back("--report-bindings");
+  if (quiet) s.push_back("--quiet");
   if (o.tag_output) s.push_back("--tag-output");
   if (o.line_buffered) s.push_back("--line-buffered");
   if (o.max_line > 0) s.insert(s.end(), {"--max-line", std::to_string(o.max_line)});
@@ -320,7 +362,8 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
   plan->local = single_node && (!from_allocation || in_slurm);
   // The default rank count: the allocation's tasks, else this machine's cores,
   // else (a hostfile) whatever mpirun finds there.
-  int default_np = from_allocation ? sched.slots : (user_hosts ? 0 : f.cores);
+  const int cpr = o.cpus_per_rank > 0 ? o.cpus_per_rank : 1;
+  int default_np = from_allocation ? sched.slots : (user_hosts ? 0 : std::max(1, f.cores / cpr));
 
   std::vector<int> np;
   int total = 0;
@@ -337,12 +380,14 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
   }
   // Oversubscription is ours to judge only on this machine outside a batch job;
   // in a job the allocation and the launcher decide.
-  bool oversubscribed = !from_allocation && !user_hosts && total > f.cores;
+  bool oversubscribed =
+      !from_allocation && !user_hosts && static_cast<int64_t>(total) * cpr > f.cores;
   if (oversubscribed && !o.oversubscribe) {
-    plan->warnings.push_back(std::to_string(total) + " ranks on " + std::to_string(f.cores) +
-                             (f.cores == 1 ? " core" : " cores") +
-                             ": oversubscribing (ranks share cores; fine for testing, slower "
-                             "for real work; --oversubscribe silences this)");
+    plan->warnings.push_back(
+        std::to_string(total) + " ranks" + (cpr > 1 ? " x " + std::to_string(cpr) + " cores" : "") +
+        " on " + std::to_string(f.cores) + (f.cores == 1 ? " core" : " cores") +
+        ": oversubscribing, ranks not bound to cores (they share cores; fine for testing, "
+        "slower for real work; --oversubscribe silences this)");
   }
 
   // World ranks are numbered through the commands in order; the shims must
@@ -352,7 +397,15 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     if (!o.apps[i].native) continue;
     for (int r = 0; r < np[i]; ++r) native_ranks.push_back(static_cast<int>(first) + r);
   }
-  std::vector<std::string> shim_opts = ShimOptionsFor(o, native_ranks);
+  // The shims say when a node is oversubscribed, unless stdmpirun just did.
+  std::vector<std::string> shim_opts =
+      ShimOptionsFor(o, native_ranks, o.quiet || oversubscribed || o.oversubscribe);
+  // Whether the user gave the launcher a binding of its own.
+  bool user_binding = false;
+  for (const std::string& x : o.launcher_args) {
+    user_binding |= x.rfind("--bind-to", 0) == 0 || x.rfind("--cpu-bind", 0) == 0 ||
+                    x.rfind("--cpu_bind", 0) == 0;
+  }
 
   std::vector<std::string>& a = plan->argv;
   if (use_srun) {
@@ -361,6 +414,7 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     a.insert(a.end(),
              {f.srun, "--mpi=pmix", "--kill-on-bad-exit=1", "--quit-on-interrupt", "--input=none"});
     if (total > 0) a.insert(a.end(), {"-n", std::to_string(total)});
+    if (o.cpus_per_rank > 0) a.push_back("--cpus-per-task=" + std::to_string(o.cpus_per_rank));
     if (o.oversubscribe) a.push_back("--overcommit");
     a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
     // srun hands its environment to the ranks: Open MPI parameters go there.
@@ -398,6 +452,8 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     // Ranks talk to their program through stdin; the job's stdin goes nowhere.
     a.insert(a.end(), {"--stdin", "none"});
     if (oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
+    // The shims bind (--bind-to): mpirun must not bind them first.
+    if (!user_binding) a.insert(a.end(), {"--bind-to", "none"});
     if (single_node && !user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
     for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
     for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});

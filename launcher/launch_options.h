@@ -37,6 +37,9 @@ struct LaunchOptions {
   int64_t max_line = 0;     // 0: the shim's default
   int64_t max_message = 0;  // 0: the shim's default
   int spin_us = -1;
+  std::string bind_to;    // empty: the shim's default
+  int cpus_per_rank = 0;  // 0: not given
+  bool report_bindings = false;
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

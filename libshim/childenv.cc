@@ -63,6 +63,14 @@ std::string_view GetEnv(const std::vector<std::string>& env, std::string_view na
   return {};
 }
 
+const std::vector<std::string>& ThreadCountVariables() {
+  static const std::vector<std::string> kVars = {
+      "OMP_NUM_THREADS",  "OPENBLAS_NUM_THREADS",   "MKL_NUM_THREADS",
+      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+  };
+  return kVars;
+}
+
 std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   std::vector<std::string> env;
   env.reserve(in.base.size() + 8);
@@ -96,6 +104,13 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
     SetEnv(&env, "STDMPI_LINEBUF", "1");
     // gfortran does its own buffering; this makes its stdout unbuffered.
     SetEnv(&env, "GFORTRAN_UNBUFFERED_PRECONNECTED", "y");
+  }
+  if (in.threads > 0) {
+    for (const std::string& name : ThreadCountVariables()) {
+      bool set = false;
+      GetEnv(env, name, &set);
+      if (!set) SetEnv(&env, name, std::to_string(in.threads));
+    }
   }
   return env;
 }

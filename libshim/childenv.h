@@ -15,7 +15,13 @@ struct ChildEnvInput {
   std::string share_dir;
   // The line-buffering library to preload, or empty.
   std::string preload_lib;
+  // Threads the command should use (its cores): OMP_NUM_THREADS and the
+  // BLAS libraries' variables, each unless already set. 0: none set.
+  int threads = 0;
 };
+
+// The variables that set thread counts of OpenMP and the BLAS libraries.
+const std::vector<std::string>& ThreadCountVariables();
 
 // True for variables by which the MPI launcher tells the shim which rank it is
 // (PMIX_*, OMPI_COMM_WORLD_*, OMPI_MCA_orte_* ...). The child must not see

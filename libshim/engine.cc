@@ -719,6 +719,11 @@ bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std
   static_assert(sizeof(cpu_set_t) % sizeof(uint64_t) == 0, "cpu_set_t as uint64 words");
   MPI_Allreduce(&mine, &all, sizeof(cpu_set_t) / sizeof(uint64_t), MPI_UINT64_T, MPI_BOR, node);
   node_cpus_ = CPU_COUNT(&all) > 0 ? CPU_COUNT(&all) : 1;
+  node_mask_ = all;
+  cpu_set_t common;
+  CPU_ZERO(&common);
+  MPI_Allreduce(&mine, &common, sizeof(cpu_set_t) / sizeof(uint64_t), MPI_UINT64_T, MPI_BAND, node);
+  masks_differ_ = !CPU_EQUAL(&common, &all);
   MPI_Comm_free(&node);
   // MPI_Wtime counts from its first call: make that the rank's start, so a
   // child's first `wtime` is not 0.

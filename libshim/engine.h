@@ -15,6 +15,7 @@
 #define STDMPI_LIBSHIM_ENGINE_H_
 
 #include <mpi.h>
+#include <sched.h>
 
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,10 @@ class Engine {
   int local_size() const { return local_size_; }
   // Cores this node's ranks may run on, together.
   int node_cpus() const { return node_cpus_; }
+  // The PUs this node's ranks may run on, together (the union of their
+  // affinity masks), and whether their masks differ (the launcher placed them).
+  const cpu_set_t& node_mask() const { return node_mask_; }
+  bool masks_differ() const { return masks_differ_; }
 
   // Starts `req` (moved in: collectives send straight from its numbers).
   // `payload` holds the raw bytes of sendb / bcastb on the root. `req.text` and
@@ -109,6 +114,8 @@ class Engine {
 
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, node_cpus_ = 1;
+  cpu_set_t node_mask_{};
+  bool masks_differ_ = false;
   std::unique_ptr<Context> ctx_;
   std::unique_ptr<Operation> op_;
   bool done_ = false;

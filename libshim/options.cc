@@ -63,6 +63,11 @@ const char* ShimUsage() {
          "  --max-message BYTES   largest message or byte payload (default 1G)\n"
          "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
          "  --native-ranks LIST   these world ranks are native MPI programs (no shim)\n"
+         "  --bind-to WHAT        core (default when the node's ranks fit its cores),\n"
+         "                        l3cache, numa, package or none\n"
+         "  --cpus-per-rank N     cores for each rank (and its thread count)\n"
+         "  --report-bindings     print where each rank runs\n"
+         "  --quiet               no notices\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -149,6 +154,25 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
         *err = "--native-ranks " + v + ": expected ranks such as 0 or 0,2-3";
         return false;
       }
+    } else if (a == "--bind-to") {
+      if (!value(a, &v)) return false;
+      if (!ParseBindTo(v, &opts->bind_to)) {
+        *err = "--bind-to " + v + ": expected core, l3cache, numa, package or none";
+        return false;
+      }
+      opts->bind_to_given = true;
+    } else if (a == "--cpus-per-rank") {
+      if (!value(a, &v)) return false;
+      int64_t n;
+      if (!ParseCount(v, 1 << 16, &n) || n < 1) {
+        *err = "--cpus-per-rank " + v + ": expected a number of cores >= 1";
+        return false;
+      }
+      opts->cpus_per_rank = static_cast<int>(n);
+    } else if (a == "--report-bindings") {
+      opts->report_bindings = true;
+    } else if (a == "--quiet") {
+      opts->quiet = true;
     } else if (a == "--apps") {
       // RANKS:WORDS[:native],... (srun takes a lone ":" in its command line
       // for a heterogeneous-job separator, so the commands are not split by

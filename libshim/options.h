@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "placement.h"
+
 namespace stdmpi {
 
 // Exit statuses of stdmpi itself (a child's own status is passed through).
@@ -45,6 +47,11 @@ struct ShimOptions {
   // World ranks that are native MPI programs (no shim) in this job.
   std::vector<int> native_ranks;
   std::vector<ShimApp> apps;  // empty: one program, `command`
+  BindTo bind_to = BindTo::kCore;
+  bool bind_to_given = false;
+  int cpus_per_rank = 0;  // 0: not given (one core)
+  bool report_bindings = false;
+  bool quiet = false;  // no notices (stdmpirun -q, or it said it already)
   std::vector<std::string> command;
 };
 

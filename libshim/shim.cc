@@ -1,5 +1,6 @@
 #include "shim.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
@@ -26,6 +27,7 @@
 #include "demux.h"
 #include "engine.h"
 #include "numbers.h"
+#include "placement.h"
 #include "request.h"
 #include "spawn.h"
 
@@ -237,6 +239,10 @@ class Shim {
     reinterpret_cast<uv_handle_t*>(h)->data = this;
   }
 
+  // Binds this shim (and so the command it starts) to its cores, per
+  // --bind-to and --cpus-per-rank; returns the command's thread count.
+  int PlaceRank();
+
   std::string Prefix() const {
     return "stdmpi: rank " + std::to_string(engine_.rank()) + " (" +
            DescribeCommand(opts_.command, 80) + "): ";
@@ -328,6 +334,65 @@ class Shim {
   bool finished_ = false;
 };
 
+int Shim::PlaceRank() {
+  hwloc_topology_t topo;
+  if (hwloc_topology_init(&topo) != 0) return 0;
+  if (hwloc_topology_load(topo) != 0) {
+    hwloc_topology_destroy(topo);
+    std::fprintf(stderr, "%swarning: cannot read this machine's topology (hwloc): not binding\n",
+                 Prefix().c_str());
+    return 0;
+  }
+  Bitmap own = NewBitmap(), node = NewBitmap();
+  hwloc_get_cpubind(topo, own.get(), HWLOC_CPUBIND_PROCESS);
+  const cpu_set_t& mask = engine_.node_mask();
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &mask)) hwloc_bitmap_set(node.get(), static_cast<unsigned>(cpu));
+  }
+  if (hwloc_bitmap_iszero(own.get())) hwloc_bitmap_copy(own.get(), node.get());
+  PlacementInput in;
+  in.bind_to = opts_.bind_to;
+  in.bind_to_given = opts_.bind_to_given;
+  in.cpus_per_rank = opts_.cpus_per_rank;
+  in.local_rank = engine_.local_rank();
+  in.local_size = engine_.local_size();
+  in.own = own.get();
+  in.node = node.get();
+  in.launcher_bound = engine_.masks_differ();
+  Placement p = Place(topo, in);
+  char host[256] = "?";
+  gethostname(host, sizeof(host) - 1);
+  const std::string where =
+      "stdmpi: rank " + std::to_string(engine_.rank()) + " on " + std::string(host) + ": ";
+  if (p.cpuset && hwloc_set_cpubind(topo, p.cpuset.get(), HWLOC_CPUBIND_PROCESS) != 0) {
+    std::fprintf(stderr, "%swarning: cannot bind to PUs %s (%s): running unbound\n",
+                 Prefix().c_str(), ListOf(p.cpuset.get()).c_str(), strerror(errno));
+    p.unbound_reason = "binding failed";
+    p.cpuset.reset();
+  }
+  // Memory of the command (it inherits this thread's policy) on its NUMA nodes.
+  if (p.cpuset && p.nodeset &&
+      hwloc_set_membind(topo, p.nodeset.get(), HWLOC_MEMBIND_BIND,
+                        HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0) {
+    std::fprintf(stderr, "%swarning: cannot bind memory to NUMA node(s) %s (%s)\n",
+                 Prefix().c_str(), ListOf(p.nodeset.get()).c_str(), strerror(errno));
+  }
+  if (p.oversubscribed && !p.cpuset && opts_.bind_to != BindTo::kNone && !opts_.quiet &&
+      engine_.local_rank() == 0 && !engine_.masks_differ()) {
+    std::fprintf(stderr, "stdmpi: %s: %s: ranks are not bound to cores\n", host,
+                 p.unbound_reason.c_str());
+  }
+  if (opts_.report_bindings) {
+    Bitmap now = NewBitmap();
+    hwloc_get_cpubind(topo, now.get(), HWLOC_CPUBIND_PROCESS);
+    std::string line = where + DescribeBinding(topo, now.get());
+    if (!p.cpuset) line += " (not bound: " + p.unbound_reason + ")";
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  hwloc_topology_destroy(topo);
+  return p.threads;
+}
+
 int Shim::Run() {
   uv_loop_init(&loop_);
   std::string err;
@@ -396,6 +461,7 @@ int Shim::Run() {
   fcntl(in[1], F_SETPIPE_SZ, 1 << 20);
 
   ChildEnvInput ce;
+  ce.threads = PlaceRank();
   for (char** e = environ; *e != nullptr; ++e) ce.base.emplace_back(*e);
   ce.rank = engine_.rank();
   ce.size = engine_.size();

@@ -86,7 +86,7 @@ class Slurm(unittest.TestCase):
             f"{STDMPIRUN} --launcher mpirun --dry-run true\n"
             f"{STDMPIRUN} --launcher mpirun {PYTHON} {PI} 1e6\n", "-n", str(n))
         self.assertEqual(job.rc, 0, job.describe() + self.cluster.logs())
-        self.assertRegex(job.stdout, rf"mpirun .*--stdin none --mca pml ob1 -n {n} ")
+        self.assertRegex(job.stdout, rf"mpirun .*--stdin none --bind-to none --mca pml ob1 -n {n} ")
         self.assertIn(f"(1000000 terms, {n} ranks,", job.stdout)
 
     def test_srun_mixed_programs_and_a_native_rank(self):
@@ -110,7 +110,7 @@ class Slurm(unittest.TestCase):
     def test_a_failing_rank_fails_the_job_with_its_message(self):
         job = self.sbatch(
             self.env_line() + "start=$(date +%s)\n" +
-            f"{STDMPIRUN} {PYTHON} -c 'import os, sys, time; r = os.environ[\"STDMPI_RANK\"]; "
+            f"{STDMPIRUN} -q {PYTHON} -c 'import os, sys, time; r = os.environ[\"STDMPI_RANK\"]; "
             "sys.exit(3) if r == \"1\" else time.sleep(60)'\n"
             "echo \"stdmpirun exited $? after $(( $(date +%s) - start )) s\"\n", "-n", "2",
             "--overcommit", timeout=120)
@@ -134,6 +134,9 @@ class Slurm(unittest.TestCase):
             # srun binds each task to a core; the shim and its program keep it.
             f"{STDMPIRUN} --launcher-arg=--cpu-bind=cores --tag-output "
             "sh -c 'grep Cpus_allowed_list: /proc/self/status'\n"
+            # Without it, the shims bind within the step's cpus themselves.
+            f"{STDMPIRUN} --tag-output --report-bindings "
+            "sh -c 'grep Cpus_allowed_list: /proc/self/status | sed s/Cpus/Shim-bound/'\n"
             # SIGTERM to stdmpirun: every rank's program ends, promptly.
             f"{STDMPIRUN} sh -c 'echo started; exec sleep 97.31' > started &\n"
             "pid=$!\n"
@@ -154,10 +157,19 @@ class Slurm(unittest.TestCase):
         for c in cpus:
             self.assertRegex(c, r"^\d+$", job.describe())  # one core each
         self.assertEqual(len(set(cpus)), n, job.describe())
+        cpus = [line.split(":", 1)[1].strip() for line in job.stdout.splitlines()
+                if "Shim-bound_allowed_list:" in line]
+        self.assertEqual(len(cpus), n, job.describe())
+        self.assertEqual(len(set(cpus)), n, job.describe())
+        for c in cpus:
+            self.assertRegex(c, r"^\d+$", job.describe())
         self.assertIn(f"started: {n}\n", job.stdout)
         self.assertIn("stdmpirun exited 143", job.stdout)
         self.assertIn("left: 0\n", job.stdout)
-        self.assertEqual(job.stderr, "stdmpirun: SIGTERM received; ending the job\n")
+        self.assertEqual(len(re.findall(r"stdmpi: rank \d on \S+: core \d", job.stderr)), n,
+                         job.stderr)
+        self.assertTrue(job.stderr.endswith("stdmpirun: SIGTERM received; ending the job\n"),
+                        job.stderr)
         ms = int(re.search(r"ms: (\d+)", job.stdout).group(1))
         self.assertLess(ms, 2500 + 500, job.describe())
 

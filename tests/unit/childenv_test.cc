@@ -89,3 +89,18 @@ TEST_CASE("$STDMPI_ variables in arguments come from the rank's environment") {
   CHECK(out == std::vector<std::string>{"awk", "-f", "/s/awk/stdmpi.awk", "-v", "r=3x", "$HOME",
                                         "$STDMPI_NOPE", "${STDMPI_AWK", "cost $5", "$"});
 }
+
+TEST_CASE("thread counts are set to the rank's cores unless the user set them") {
+  ChildEnvInput in;
+  in.base = {"PATH=/bin", "MKL_NUM_THREADS=7"};
+  in.threads = 2;
+  std::vector<std::string> env = BuildChildEnv(in);
+  CHECK(GetEnv(env, "OMP_NUM_THREADS") == "2");
+  CHECK(GetEnv(env, "OPENBLAS_NUM_THREADS") == "2");
+  CHECK(GetEnv(env, "MKL_NUM_THREADS") == "7");
+  CHECK(GetEnv(env, "BLIS_NUM_THREADS") == "2");
+  in.threads = 0;
+  bool found = true;
+  GetEnv(BuildChildEnv(in), "OMP_NUM_THREADS", &found);
+  CHECK_FALSE(found);
+}

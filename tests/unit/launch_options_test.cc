@@ -85,7 +85,8 @@ TEST_CASE("the mpirun command for a local job") {
   LaunchOptions o = Parse({"-n", "2", "python3", "my script.py"});
   Plan p;
   CHECK(Cmd(o, Here(), &p) ==
-        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 2 /opt/bin/stdmpi-shim -- python3 "
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 2 /opt/bin/stdmpi-shim -- "
+        "python3 "
         "'my script.py'");
   CHECK(p.warnings.empty());
   CHECK(p.total_ranks == 2);
@@ -96,27 +97,29 @@ TEST_CASE("root, oversubscription and the user's pml") {
   LaunchOptions o = Parse({"-n", "3", "--tag-output", "--max-line", "1K", "a"});
   Plan p;
   CHECK(Cmd(o, Here(2, true), &p) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --oversubscribe --mca pml ob1 -n 3 "
-        "/opt/bin/stdmpi-shim --tag-output --max-line 1024 -- a");
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --oversubscribe --bind-to none --mca pml "
+        "ob1 -n 3 "
+        "/opt/bin/stdmpi-shim --quiet --tag-output --max-line 1024 -- a");
   REQUIRE(p.warnings.size() == 1);
   CHECK(p.warnings[0] ==
-        "3 ranks on 2 cores: oversubscribing (ranks share cores; fine for testing, slower for "
-        "real work; --oversubscribe silences this)");
+        "3 ranks on 2 cores: oversubscribing, ranks not bound to cores (they share cores; fine "
+        "for testing, slower for real work; --oversubscribe silences this)");
   o = Parse({"-n", "3", "--oversubscribe", "--mca", "pml", "ucx", "a"});
   CHECK(Cmd(o, Here(2), &p) ==
-        "/usr/bin/mpirun --stdin none --oversubscribe --mca pml ucx -n 3 /opt/bin/stdmpi-shim -- "
-        "a");
+        "/usr/bin/mpirun --stdin none --oversubscribe --bind-to none --mca pml ucx -n 3 "
+        "/opt/bin/stdmpi-shim "
+        "--quiet -- a");
   CHECK(p.warnings.empty());
   Facts f = Here();
   f.env_sets_pml = true;
   CHECK(Cmd(Parse({"-n", "1", "a"}), f) ==
-        "/usr/bin/mpirun --stdin none -n 1 /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --stdin none --bind-to none -n 1 /opt/bin/stdmpi-shim -- a");
 }
 
 TEST_CASE("default rank count, hostfiles and pass-through arguments") {
   Plan p;
   CHECK(Cmd(Parse({"a"}), Here(8), &p) ==
-        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 8 /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 8 /opt/bin/stdmpi-shim -- a");
   CHECK(p.total_ranks == 8);
   LaunchOptions o = Parse({"--hostfile", "hosts", "-x", "FOO=1", "--mpirun-arg", "--bind-to",
                            "--mpirun-arg", "none", "a"});
@@ -127,10 +130,37 @@ TEST_CASE("default rank count, hostfiles and pass-through arguments") {
   CHECK(p.total_ranks == 0);
 }
 
+TEST_CASE("placement options reach the shims; mpirun does not bind them") {
+  Plan p;
+  LaunchOptions o =
+      Parse({"--cpus-per-rank", "2", "--bind-to", "socket", "--report-bindings", "a"});
+  CHECK(Cmd(o, Here(8), &p) ==
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 4 /opt/bin/stdmpi-shim "
+        "--bind-to package --cpus-per-rank 2 --report-bindings -- a");
+  CHECK(p.total_ranks == 4);  // cores / cpus-per-rank
+  o = Parse({"-n", "3", "--cpus-per-rank", "2", "a"});
+  CHECK(Cmd(o, Here(4), &p) ==
+        "/usr/bin/mpirun --stdin none --oversubscribe --bind-to none --mca pml ob1 -n 3 "
+        "/opt/bin/stdmpi-shim --cpus-per-rank 2 --quiet -- a");
+  REQUIRE(p.warnings.size() == 1);
+  CHECK(p.warnings[0].rfind("3 ranks x 2 cores on 4 cores: oversubscribing", 0) == 0);
+  // The user's own binding for the launcher: stdmpirun adds none.
+  o = Parse({"--launcher-arg=--bind-to", "--launcher-arg=core", "-n", "1", "a"});
+  CHECK(Cmd(o, Here(4)) ==
+        "/usr/bin/mpirun --stdin none --mca pml ob1 --bind-to core -n 1 /opt/bin/stdmpi-shim -- a");
+  LaunchOptions bad;
+  std::string err;
+  CHECK_FALSE(ParseLaunchArgs({"--bind-to", "board", "a"}, &bad, &err));
+  CHECK(err == "--bind-to board: expected core, l3cache, numa, package or none");
+  CHECK_FALSE(ParseLaunchArgs({"--cpus-per-rank", "0", "a"}, &bad, &err));
+  CHECK(err == "--cpus-per-rank 0: expected a number of cores >= 1");
+}
+
 TEST_CASE("MPMD jobs give each command its own shim") {
   LaunchOptions o = Parse({"-n", "1", "python3", "m.py", ":", "-n", "2", "Rscript", "w.R"});
   CHECK(Cmd(o, Here(4)) ==
-        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim -- python3 m.py : "
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim -- "
+        "python3 m.py : "
         "-n 2 /opt/bin/stdmpi-shim -- Rscript w.R");
 }
 
@@ -145,7 +175,8 @@ TEST_CASE("native MPI programs run without a shim, and the shims know their rank
   CHECK(o.apps[1].native);
   CHECK(o.apps[1].command == std::vector<std::string>{"./solver", "--x"});
   CHECK(Cmd(o, Here(8)) ==
-        "/usr/bin/mpirun --stdin none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim --native-ranks 1-2 "
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim "
+        "--native-ranks 1-2 "
         "-- python3 m.py : -n 2 ./solver --x : -n 3 /opt/bin/stdmpi-shim --native-ranks 1-2 -- "
         "Rscript w.R");
   CHECK(Error({"--native", "./solver"}) ==

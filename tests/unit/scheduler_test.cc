@@ -114,6 +114,10 @@ TEST_CASE("inside SLURM: srun with the allocation's task count") {
         "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 --quit-on-interrupt --input=none -n 8 "
         "/opt/bin/stdmpi-shim -- python3 pi.py");
   CHECK(p.env.empty());  // two nodes: Open MPI picks its own transport
+  // SLURM allots cores per task for --cpus-per-rank.
+  CHECK(ShellQuote(PlanOf(Parse({"--cpus-per-rank", "4", "a"}), InJob(kSlurm2x4)).argv) ==
+        "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 --quit-on-interrupt --input=none -n 8 "
+        "--cpus-per-task=4 /opt/bin/stdmpi-shim --cpus-per-rank 4 -- a");
   CHECK(p.summary == "launcher: srun; inside SLURM job 42, 8 tasks on 2 nodes, 8 ranks");
 
   // One node: the fast-starting transport, through the environment srun hands on.
@@ -159,11 +163,13 @@ TEST_CASE("inside SLURM: --launcher mpirun and user hosts choose mpirun") {
   Plan p = PlanOf(Parse({"--launcher", "mpirun", "a"}), InJob(kSlurm2x4));
   CHECK_FALSE(p.srun);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none -n 8 /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -n 8 /opt/bin/stdmpi-shim "
+        "-- a");
   p = PlanOf(Parse({"--hostfile", "h", "a"}), InJob(kSlurm2x4));
   CHECK_FALSE(p.srun);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --hostfile h /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --hostfile h "
+        "/opt/bin/stdmpi-shim -- a");
   // No srun on PATH: mpirun, which reads the allocation itself.
   Facts no_srun = InJob(kSlurm2x4);
   no_srun.srun.clear();
@@ -199,7 +205,7 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
   CHECK_FALSE(p.srun);
   CHECK_FALSE(p.local);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --host n1:2,n2:2 -n 4 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host n1:2,n2:2 -n 4 "
         "/opt/bin/stdmpi-shim -- python3 pi.py");
   // PMIx would try munge first wherever SLURM's libmunge is installed.
   CHECK(p.env == std::vector<std::pair<std::string, std::string>>{{"PMIX_MCA_psec", "native"}});
@@ -210,21 +216,23 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
   // host's), with the single-node transport.
   Facts pbs1 = InJob({{"PBS_NODEFILE", "/var/pbs/1"}}, {"n1", "n1"});
   CHECK(ShellQuote(PlanOf(Parse({"-n", "1", "a"}), pbs1).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --mca pml ob1 --host n1:2 -n 1 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --mca pml ob1 --host n1:2 "
+        "-n 1 "
         "/opt/bin/stdmpi-shim -- a");
 
   Facts lsf = InJob({{"LSB_MCPU_HOSTS", "a 4 b 2"}, {"LSB_JOBID", "3"}});
   p = PlanOf(Parse({"a"}), lsf);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --host a:4,b:2 -n 6 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host a:4,b:2 -n 6 "
         "/opt/bin/stdmpi-shim -- a");
   Facts lsf_file = InJob({{"LSB_DJOB_HOSTFILE", "/tmp/h"}}, {"a", "b"});
   CHECK(ShellQuote(PlanOf(Parse({"a"}), lsf_file).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --host a:1,b:1 -n 2 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host a:1,b:1 -n 2 "
         "/opt/bin/stdmpi-shim -- a");
   // The user's own hosts win over the job's.
   CHECK(ShellQuote(PlanOf(Parse({"--host", "x:1", "a"}), lsf).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --host x:1 /opt/bin/stdmpi-shim -- a");
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host x:1 "
+        "/opt/bin/stdmpi-shim -- a");
 }
 
 TEST_CASE("shim --apps errors") {
