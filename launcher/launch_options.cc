@@ -81,6 +81,16 @@ placement (each rank and its program are bound to their own cores):
   --launcher-arg=--bind-to), that placement is kept. On machines with several
   NUMA nodes, memory is bound to the rank's nodes.
 
+isolation:
+  --isolate none|host   host: each rank's program runs in a light container
+                        of its own: new mount, PID, IPC, UTS and network
+                        namespaces (only loopback: a rank talks to the others
+                        through stdmpi), /usr and /etc read-only, a private
+                        /tmp and /proc, the working directory shared and
+                        writable; works as root and, through a user
+                        namespace, as a normal user. Default: none
+  --net                 with --isolate host: keep the host's network
+
 tuning:
   --spin-us N           microseconds a waiting rank polls MPI before it sleeps
                         (default: 200 when ranks fit the cores, else 0)
@@ -206,6 +216,15 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
         opts->cpus_per_rank = static_cast<int>(n);
       } else if (name == "--report-bindings") {
         opts->report_bindings = true;
+      } else if (name == "--isolate") {
+        if (!need(name, &value, inl)) return false;
+        if (value != "none" && value != "host") {
+          *err = "--isolate " + value + ": expected none or host";
+          return false;
+        }
+        opts->isolate = value == "host";
+      } else if (name == "--net") {
+        opts->net = true;
       } else if (name == "--spin-us") {
         if (!need(name, &value, inl)) return false;
         int64_t n;
@@ -297,6 +316,8 @@ std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
     s.insert(s.end(), {"--cpus-per-rank", std::to_string(o.cpus_per_rank)});
   }
   if (o.report_bindings) s.push_back("--report-bindings");
+  if (o.isolate) s.insert(s.end(), {"--isolate", "host"});
+  if (o.isolate && o.net) s.push_back("--net");
   if (quiet) s.push_back("--quiet");
   if (o.tag_output) s.push_back("--tag-output");
   if (o.line_buffered) s.push_back("--line-buffered");

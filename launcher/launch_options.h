@@ -40,6 +40,8 @@ struct LaunchOptions {
   std::string bind_to;    // empty: the shim's default
   int cpus_per_rank = 0;  // 0: not given
   bool report_bindings = false;
+  bool isolate = false;  // --isolate host
+  bool net = false;      // --net: keep the host's network when isolated
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

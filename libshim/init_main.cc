@@ -17,17 +17,36 @@
 // Spawn() still returns only once the command itself runs.
 //
 // All signals are handled synchronously with sigtimedwait: no handlers, no
-// async-signal-safety traps. Later, the same program is PID 1 of a rank's
-// container (it already reaps whatever is reparented to it).
+// async-signal-safety traps.
+//
+// With STDMPI_INIT_ISOLATE=host (or host+net) in its environment it first
+// puts the command in a light container: new mount, PID, IPC, UTS and (unless
+// +net) network namespaces, through a user namespace when not root; /usr and
+// /etc read-only, a private /tmp (the working directory, the command's
+// directory and stdmpi's own prefix stay visible if they are under /tmp), a
+// fresh /proc, a hostname of its own and only the loopback network. It then
+// forks a second copy of this supervisor, which is PID 1 there: when it ends,
+// the kernel ends everything left in the container.
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -43,11 +62,174 @@ long NowNs() {
 }
 
 // Same encoding as the shim's spawn (spawn.cc): {step, errno}.
-[[noreturn]] void ExecFailed(int errfd) {
-  int msg[2] = {4 /* exec */, errno};
+enum Step { kExec = 4, kNamespaces = 5, kMounts = 6, kNetwork = 7 };
+[[noreturn]] void StepFailed(int errfd, int step) {
+  int msg[2] = {step, errno};
   ssize_t ignored = write(errfd, msg, sizeof(msg));
   (void)ignored;
-  _exit(127);
+  _exit(step == kExec ? 127 : 126);
+}
+[[noreturn]] void ExecFailed(int errfd) {
+  StepFailed(errfd, kExec);
+}
+
+bool WriteFile(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int e = errno;
+  close(fd);
+  errno = e;
+  return ok;
+}
+
+// Makes `path` a read-only view of itself (if it exists), keeping the flags a
+// user namespace may not drop.
+bool BindReadOnly(const char* path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return true;
+  if (mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+  struct statvfs sv;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+  if (statvfs(path, &sv) == 0) {
+    if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  }
+  return mount(nullptr, path, nullptr, flags, nullptr) == 0;
+}
+
+bool MakeDirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string part = path.substr(0, i);
+      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+  }
+  return true;
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The container (see the top of this file). Returns normally in the calling
+// process, which is still in the old PID namespace; its next child is PID 1.
+void Isolate(int errfd, bool keep_net, const char* cmd_path) {
+  const uid_t uid = geteuid();
+  const gid_t gid = getegid();
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (!keep_net) flags |= CLONE_NEWNET;
+  if (uid != 0) {
+    // An unprivileged user gets the other namespaces through a user
+    // namespace, mapped to itself (files keep their owners).
+    if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kNamespaces);
+    if (!WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
+        !WriteFile("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
+      StepFailed(errfd, kNamespaces);
+    }
+  }
+  if (unshare(flags) != 0) StepFailed(errfd, kNamespaces);
+
+  // What must stay visible under a private /tmp.
+  std::vector<std::string> keep;
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) != nullptr) keep.emplace_back(buf);
+  keep.push_back(DirOf(cmd_path));
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) {
+    buf[n] = '\0';
+    keep.push_back(DirOf(DirOf(buf)));  // <prefix>/bin/stdmpi-init: the prefix
+  }
+  std::vector<std::pair<std::string, int>> kept;
+  for (const std::string& k : keep) {
+    if (k.compare(0, 5, "/tmp/") != 0) continue;
+    int fd = open(k.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) kept.emplace_back(k, fd);
+  }
+
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    StepFailed(errfd, kMounts);
+  }
+  if (!BindReadOnly("/usr") || !BindReadOnly("/etc")) StepFailed(errfd, kMounts);
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    StepFailed(errfd, kMounts);
+  }
+  for (const auto& [path, fd] : kept) {
+    std::string from = "/proc/self/fd/" + std::to_string(fd);
+    if (!MakeDirs(path) || mount(from.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr)) {
+      StepFailed(errfd, kMounts);
+    }
+    close(fd);
+  }
+  // The working directory may have been covered: enter it again.
+  if (getcwd(buf, sizeof(buf)) != nullptr) {
+    if (chdir(buf) != 0) StepFailed(errfd, kMounts);
+  }
+
+  std::string host = "rank";
+  if (gethostname(buf, sizeof(buf) - 1) == 0) host = buf;
+  const char* rank = getenv("STDMPI_RANK");
+  host = host.substr(0, 50) + "-r" + (rank ? rank : "?");
+  sethostname(host.data(), host.size());
+
+  if (!keep_net) {
+    // Only loopback, and up.
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kNetwork);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kNetwork);
+    close(sock);
+  }
+}
+
+// The outer supervisor of a container: passes signals to the inner one (PID 1
+// there) and exits as it does.
+[[noreturn]] void RelayToInner(pid_t inner, pid_t shim) {
+  sigset_t all;
+  sigfillset(&all);
+  long kill_at = 0;
+  for (;;) {
+    timespec wait = {1, 0};
+    siginfo_t si;
+    int sig = sigtimedwait(&all, &si, &wait);
+    if (sig == SIGCHLD || sig < 0) {
+      int st;
+      pid_t p = waitpid(inner, &st, WNOHANG);
+      if (p == inner) {
+        if (WIFSIGNALED(st)) {
+          signal(WTERMSIG(st), SIG_DFL);
+          sigset_t one;
+          sigemptyset(&one);
+          sigaddset(&one, WTERMSIG(st));
+          rlimit no_core = {0, 0};
+          setrlimit(RLIMIT_CORE, &no_core);
+          sigprocmask(SIG_UNBLOCK, &one, nullptr);
+          kill(getpid(), WTERMSIG(st));
+          _exit(128 + WTERMSIG(st));
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+      }
+      if (sig < 0) {
+        if (getppid() != shim && kill_at == 0) {
+          kill(inner, SIGTERM);
+          kill_at = NowNs() + 2 * kGraceNs;
+        } else if (kill_at != 0 && NowNs() > kill_at) {
+          kill(inner, SIGKILL);
+        }
+      }
+      continue;
+    }
+    kill(inner, sig);
+  }
 }
 
 bool IsTerminating(int sig) {
@@ -87,15 +269,33 @@ int main(int argc, char** argv) {
   const char* path = argv[2];
   char** cmd_argv = argv + 3;
   const pid_t shim = getppid();
-  const pid_t self = getpid();
-
-  // Descendants orphaned by the command come to this process, not to PID 1.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   sigset_t all, none, saved;
   sigfillset(&all);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &all, &saved);
+
+  if (const char* iso = getenv("STDMPI_INIT_ISOLATE")) {
+    bool keep_net = strstr(iso, "net") != nullptr;
+    unsetenv("STDMPI_INIT_ISOLATE");
+    Isolate(errfd, keep_net, path);
+    pid_t inner = fork();
+    if (inner < 0) StepFailed(errfd, kNamespaces);
+    if (inner > 0) {
+      close(errfd);
+      RelayToInner(inner, shim);
+    }
+    // PID 1 of the container, with a /proc of its own.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      StepFailed(errfd, kMounts);
+    }
+  }
+  const pid_t parent = getppid();
+  const pid_t self = getpid();
+
+  // Descendants orphaned by the command come to this process, not to PID 1.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   pid_t cmd = fork();
   if (cmd < 0) ExecFailed(errfd);
@@ -135,7 +335,7 @@ int main(int argc, char** argv) {
     if (sig < 0) {
       // Timeout: also notices a shim that died without our noticing the
       // signal (it cannot be lost, but be sure).
-      if (getppid() != shim && kill_at == 0) {
+      if (getppid() != parent && kill_at == 0) {
         kill(-cmd, SIGTERM);
         kill_at = NowNs() + kGraceNs;
       }

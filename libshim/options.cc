@@ -68,6 +68,9 @@ const char* ShimUsage() {
          "  --cpus-per-rank N     cores for each rank (and its thread count)\n"
          "  --report-bindings     print where each rank runs\n"
          "  --quiet               no notices\n"
+         "  --isolate none|host   run the command in a light container (host: new\n"
+         "                        namespaces, /usr and /etc read-only, private /tmp)\n"
+         "  --net                 ... but keep the host's network\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -173,6 +176,15 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
       opts->report_bindings = true;
     } else if (a == "--quiet") {
       opts->quiet = true;
+    } else if (a == "--isolate") {
+      if (!value(a, &v)) return false;
+      if (v != "none" && v != "host") {
+        *err = "--isolate " + v + ": expected none or host";
+        return false;
+      }
+      opts->isolate = v == "host";
+    } else if (a == "--net") {
+      opts->isolate_net = true;
     } else if (a == "--apps") {
       // RANKS:WORDS[:native],... (srun takes a lone ":" in its command line
       // for a heterogeneous-job separator, so the commands are not split by

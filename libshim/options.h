@@ -52,6 +52,11 @@ struct ShimOptions {
   int cpus_per_rank = 0;  // 0: not given (one core)
   bool report_bindings = false;
   bool quiet = false;  // no notices (stdmpirun -q, or it said it already)
+  // Run the command in a light container (see init_main.cc): namespaces,
+  // read-only /usr and /etc, private /tmp and /proc; `isolate_net` keeps the
+  // host's network.
+  bool isolate = false;
+  bool isolate_net = false;
   std::vector<std::string> command;
 };
 

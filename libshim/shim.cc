@@ -490,6 +490,8 @@ int Shim::Run() {
     adapt_.argv = opts_.command;
   }
   sr.env = BuildChildEnv(ce);
+  if (opts_.isolate)
+    SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? "host+net" : "host");
   sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
   sr.path = path;
   sr.stdin_fd = in[0];
@@ -502,6 +504,12 @@ int Shim::Run() {
                  "in the background may outlive the job\n",
                  Prefix().c_str(), sr.init_path.c_str());
     sr.init_path.clear();
+  }
+  if (opts_.isolate && sr.init_path.empty()) {
+    failure = {kExitCannotExecute,
+               "--isolate host needs stdmpi-init next to stdmpi-shim "
+               "(reinstall stdmpi)"};
+    found = false;
   }
   under_init_ = !sr.init_path.empty();
   if (found) {

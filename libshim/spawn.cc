@@ -48,7 +48,16 @@ STDMPI_CHILD_CODE [[noreturn]] void ChildFail(int error_fd, int step) {
   _exit(127);
 }
 
-enum ChildStep { kStepSetup = 1, kStepDup = 2, kStepChdir = 3, kStepExec = 4 };
+enum ChildStep {
+  kStepSetup = 1,
+  kStepDup = 2,
+  kStepChdir = 3,
+  kStepExec = 4,
+  // Reported by stdmpi-init while it builds the container (init_main.cc).
+  kStepNamespaces = 5,
+  kStepMounts = 6,
+  kStepNetwork = 7,
+};
 
 STDMPI_CHILD_CODE int ChildMain(void* arg) {
   const ChildArgs* a = static_cast<const ChildArgs*>(arg);
@@ -262,10 +271,13 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    const char* step = msg[0] == kStepExec    ? "exec"
-                       : msg[0] == kStepChdir ? "chdir"
-                       : msg[0] == kStepDup   ? "dup2"
-                                              : "setup";
+    const char* step = msg[0] == kStepExec         ? "exec"
+                       : msg[0] == kStepChdir      ? "chdir"
+                       : msg[0] == kStepDup        ? "dup2"
+                       : msg[0] == kStepNamespaces ? "isolation (namespaces)"
+                       : msg[0] == kStepMounts     ? "isolation (mounts)"
+                       : msg[0] == kStepNetwork    ? "isolation (loopback network)"
+                                                   : "setup";
     int status_code = 126;
     std::string detail = strerror(msg[1]);
     if (msg[0] == kStepExec && msg[1] == ENOEXEC) {
@@ -276,6 +288,12 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
       status_code = 127;
     } else if (msg[0] == kStepChdir) {
       detail = req.cwd + ": " + detail;
+    } else if (msg[0] == kStepNamespaces &&
+               (msg[1] == EPERM || msg[1] == EINVAL || msg[1] == ENOSPC || msg[1] == EACCES)) {
+      detail +=
+          " (this kernel or container does not let this user create namespaces, e.g. "
+          "kernel.unprivileged_userns_clone=0 or a seccomp filter; run with "
+          "--isolate none)";
     }
     *failure = {status_code, std::string("cannot run ") + path + ": " + step + ": " + detail};
     return -1;
