@@ -90,6 +90,20 @@ isolation:
                         writable; works as root and, through a user
                         namespace, as a normal user. Default: none
   --net                 with --isolate host: keep the host's network
+  --image ROOT[,LAYER...]
+                        run each program in this root filesystem instead of
+                        the host's (as --isolate host otherwise): ROOT and
+                        LAYERs are directories or tar archives (unpacked once
+                        into ~/.cache/stdmpi/images), overlaid in order with a
+                        throwaway layer per rank on top; the working
+                        directory is there at the same path, writable
+  --bind SRC[:DST]      with --image: show SRC at DST (default: the same path)
+  --pack LAYER.tar[.gz] with --image and -n 1: keep what the program writes
+                        into the image (apt, pip, files) and pack it as a
+                        layer that records its base; later jobs run with
+                        --image ROOT,LAYER.tar. E.g.
+                        stdmpirun --image base.tar --pack mine.tar -n 1 \
+                          sh -c 'pip install --user numpy'
 
 tuning:
   --spin-us N           microseconds a waiting rank polls MPI before it sleeps
@@ -225,6 +239,20 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
         opts->isolate = value == "host";
       } else if (name == "--net") {
         opts->net = true;
+      } else if (name == "--image") {
+        if (!need(name, &value, inl)) return false;
+        std::vector<std::string> parts;
+        if (!ParseImageList(value, &parts, err)) return false;
+        opts->image = value;
+        opts->isolate = true;
+      } else if (name == "--pack") {
+        if (!need(name, &value, inl)) return false;
+        opts->pack = value;
+      } else if (name == "--bind") {
+        if (!need(name, &value, inl)) return false;
+        std::pair<std::string, std::string> b;
+        if (!ParseBind(value, &b, err)) return false;
+        opts->binds.push_back(value);
       } else if (name == "--spin-us") {
         if (!need(name, &value, inl)) return false;
         int64_t n;
@@ -316,7 +344,13 @@ std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
     s.insert(s.end(), {"--cpus-per-rank", std::to_string(o.cpus_per_rank)});
   }
   if (o.report_bindings) s.push_back("--report-bindings");
-  if (o.isolate) s.insert(s.end(), {"--isolate", "host"});
+  if (!o.image.empty()) {
+    s.insert(s.end(), {"--image", o.image});
+    for (const std::string& b : o.binds) s.insert(s.end(), {"--bind", b});
+    if (!o.upper.empty()) s.insert(s.end(), {"--upper", o.upper});
+  } else if (o.isolate) {
+    s.insert(s.end(), {"--isolate", "host"});
+  }
   if (o.isolate && o.net) s.push_back("--net");
   if (quiet) s.push_back("--quiet");
   if (o.tag_output) s.push_back("--tag-output");
@@ -394,6 +428,12 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     total += n;
   }
   plan->total_ranks = total;  // 0 only when mpirun picks the count from the hosts
+  if (!o.pack.empty() && (o.image.empty() || total != 1)) {
+    *err =
+        "--pack needs --image and exactly one rank (-n 1): it keeps what that rank writes "
+        "into the image as a layer";
+    return false;
+  }
 
   bool user_pml = f.env_sets_pml;
   for (const auto& [k, v] : o.mca) {

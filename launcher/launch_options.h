@@ -40,8 +40,12 @@ struct LaunchOptions {
   std::string bind_to;    // empty: the shim's default
   int cpus_per_rank = 0;  // 0: not given
   bool report_bindings = false;
-  bool isolate = false;  // --isolate host
-  bool net = false;      // --net: keep the host's network when isolated
+  bool isolate = false;            // --isolate host
+  bool net = false;                // --net: keep the host's network when isolated
+  std::string image;               // --image ROOT[,LAYER...]
+  std::vector<std::string> binds;  // --bind SRC[:DST]
+  std::string pack;                // --pack LAYER.tar: keep what the run wrote
+  std::string upper;               // where (set by main for --pack)
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

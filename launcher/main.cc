@@ -105,6 +105,53 @@ int Fail(int code, const std::string& msg) {
   return code;
 }
 
+// Runs argv, waits; its exit status (127 if it could not start).
+int RunAndWait(std::vector<std::string> argv) {
+  std::vector<char*> c;
+  for (std::string& s : argv) c.push_back(s.data());
+  c.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    execvp(c[0], c.data());
+    _exit(127);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return 127;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// --pack: after the run, the writable layer becomes the layer file, with a
+// note of its base; the working directory is removed either way.
+int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
+  const std::string upper = opts.upper + "/upper";
+  if (code == 0) {
+    std::FILE* f = std::fopen((upper + "/.stdmpi-layer").c_str(), "w");
+    if (f != nullptr) {
+      std::fprintf(f, "stdmpi layer\nbase: %s\ncommand: %s\n", opts.image.c_str(),
+                   stdmpi::DescribeCommand(opts.apps[0].command).c_str());
+      std::fclose(f);
+    }
+    const std::string& out = opts.pack;
+    bool gz = out.size() > 3 && (out.compare(out.size() - 3, 3, ".gz") == 0 ||
+                                 out.compare(out.size() - 4, 4, ".tgz") == 0);
+    int rc = RunAndWait({"tar", "-C", upper, gz ? "-czf" : "-cf", out, "."});
+    if (rc != 0) {
+      code = Fail(stdmpi::kExitInternal,
+                  "--pack: tar could not write " + out + " (status " + std::to_string(rc) + ")");
+    } else {
+      std::fprintf(stderr, "stdmpirun: packed the layer into %s (base: %s)\n", out.c_str(),
+                   opts.image.c_str());
+    }
+  } else {
+    std::fprintf(stderr, "stdmpirun: the job failed: no layer packed\n");
+  }
+  RunAndWait({"rm", "-rf", opts.upper});
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,14 +201,25 @@ int main(int argc, char** argv) {
                                    "STDMPI_SHIM)");
   }
 
+  // --pack: the rank's writable layer goes next to the layer file.
+  if (!opts.pack.empty() && !opts.dry_run) {
+    opts.upper = opts.pack + ".stdmpi-pack-" + std::to_string(getpid());
+    if (mkdir(opts.upper.c_str(), 0755) != 0) {
+      return Fail(kExitCannotExecute,
+                  "--pack: cannot create " + opts.upper + ": " + strerror(errno));
+    }
+    char real[PATH_MAX];
+    if (realpath(opts.upper.c_str(), real) != nullptr) opts.upper = real;
+  }
   Plan plan;
   if (!BuildPlan(opts, facts, &plan, &err)) {
+    if (!opts.upper.empty()) rmdir(opts.upper.c_str());
     return Fail(err.find("not found") != std::string::npos ? kExitNotFound : kExitUsage, err);
   }
 
   // On this machine, a command that cannot run is reported once, here, rather
   // than once by every rank.
-  if (plan.local) {
+  if (plan.local && opts.image.empty()) {
     for (const AppContext& app : opts.apps) {
       std::string resolved;
       if (!ResolveExecutable(app.command[0], path_env ? path_env : "", &resolved, &failure)) {
@@ -258,6 +316,8 @@ int main(int argc, char** argv) {
     if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
   }
   // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
-  if (g_terminated_by != 0 && JobStatusOf(status) != 0) return 128 + g_terminated_by;
-  return JobStatusOf(status);
+  int code = JobStatusOf(status);
+  if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
+  if (!opts.upper.empty()) code = FinishPack(opts, code);
+  return code;
 }

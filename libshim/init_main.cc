@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@ long NowNs() {
 }
 
 // Same encoding as the shim's spawn (spawn.cc): {step, errno}.
-enum Step { kExec = 4, kNamespaces = 5, kMounts = 6, kNetwork = 7 };
+enum Step { kExec = 4, kNamespaces = 5, kMounts = 6, kNetwork = 7, kImageExec = 8, kImage = 9 };
 [[noreturn]] void StepFailed(int errfd, int step) {
   int msg[2] = {step, errno};
   ssize_t ignored = write(errfd, msg, sizeof(msg));
@@ -117,9 +118,99 @@ std::string DirOf(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::vector<std::string> Lines(const char* s) {
+  std::vector<std::string> out;
+  if (s == nullptr) return out;
+  std::string all(s);
+  size_t start = 0;
+  while (start <= all.size()) {
+    size_t nl = all.find('\n', start);
+    if (nl == std::string::npos) nl = all.size();
+    if (nl > start) out.push_back(all.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+// An image: its directories (base first, then layers), and binds (src, dst).
+struct Image {
+  std::vector<std::string> layers;
+  std::string upper;  // a directory for upper/ and work/ (kept), or empty
+  std::vector<std::pair<std::string, std::string>> binds;
+};
+
+// Mounts the image as the new root: overlayfs of its layers with a throwaway
+// upper layer on a tmpfs, the host's /dev and /sys, a private /tmp, the
+// working directory, stdmpi's prefix (read-only: the bridges) and the user's
+// binds at their places, then pivot_root into it.
+void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_fd,
+                const std::string& prefix, int prefix_fd, const std::vector<int>& bind_fds) {
+  const std::string scratch = "/tmp/.stdmpi-rank";
+  const std::string root = scratch + "/root";
+  // The writable layer: throwaway, or kept for packing (stdmpirun --pack).
+  std::string upper = scratch + "/upper", work = scratch + "/work";
+  if (!image.upper.empty()) {
+    upper = image.upper + "/upper";
+    work = image.upper + "/work";
+  }
+  if (!MakeDirs(upper) || !MakeDirs(work) || !MakeDirs(root)) StepFailed(errfd, kMounts);
+  std::string lower;
+  for (size_t i = image.layers.size(); i-- > 0;) {  // overlayfs: top-most first
+    if (!lower.empty()) lower += ':';
+    lower += image.layers[i];
+  }
+  std::string data = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
+  if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0) {
+    // In a user namespace overlayfs keeps its metadata in user.* attributes.
+    data += ",userxattr";
+    if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0) StepFailed(errfd, kImage);
+  }
+  auto bind = [&](const std::string& from, const std::string& to, bool rdonly) {
+    std::string target = root + to;
+    struct stat st;
+    bool is_dir = stat(from.c_str(), &st) != 0 || S_ISDIR(st.st_mode);
+    if (is_dir) {
+      if (!MakeDirs(target)) StepFailed(errfd, kMounts);
+    } else {
+      if (!MakeDirs(DirOf(target))) StepFailed(errfd, kMounts);
+      int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) close(fd);
+    }
+    if (mount(from.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      StepFailed(errfd, kMounts);
+    }
+    if (rdonly) {
+      mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
+            nullptr);
+    }
+  };
+  bind("/dev", "/dev", false);
+  bind("/sys", "/sys", true);
+  if (!MakeDirs(root + "/proc") || !MakeDirs(root + "/tmp")) StepFailed(errfd, kMounts);
+  if (mount("tmpfs", (root + "/tmp").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    StepFailed(errfd, kMounts);
+  }
+  if (prefix_fd >= 0) bind("/proc/self/fd/" + std::to_string(prefix_fd), prefix, true);
+  if (cwd_fd >= 0) bind("/proc/self/fd/" + std::to_string(cwd_fd), cwd, false);
+  for (size_t i = 0; i < image.binds.size(); ++i) {
+    bind("/proc/self/fd/" + std::to_string(bind_fds[i]), image.binds[i].second, false);
+  }
+  if (mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
+      0) {
+    StepFailed(errfd, kMounts);
+  }
+  const std::string old = root + "/.stdmpi-old-root";
+  if (!MakeDirs(old) || syscall(SYS_pivot_root, root.c_str(), old.c_str()) != 0 ||
+      chdir("/") != 0 || umount2("/.stdmpi-old-root", MNT_DETACH) != 0) {
+    StepFailed(errfd, kImage);
+  }
+  rmdir("/.stdmpi-old-root");
+  if (chdir(cwd.c_str()) != 0) StepFailed(errfd, kMounts);
+}
+
 // The container (see the top of this file). Returns normally in the calling
 // process, which is still in the old PID namespace; its next child is PID 1.
-void Isolate(int errfd, bool keep_net, const char* cmd_path) {
+void EnterNamespaces(int errfd, bool keep_net) {
   const uid_t uid = geteuid();
   const gid_t gid = getegid();
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
@@ -135,16 +226,23 @@ void Isolate(int errfd, bool keep_net, const char* cmd_path) {
     }
   }
   if (unshare(flags) != 0) StepFailed(errfd, kNamespaces);
+}
 
+// The rest of the container, built by its PID 1 (a fresh /proc can only be
+// mounted from inside the new PID namespace, and, once the host's root is
+// gone, not at all: with an image it is mounted before pivot_root).
+void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image* image) {
   // What must stay visible under a private /tmp.
   std::vector<std::string> keep;
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) != nullptr) keep.emplace_back(buf);
   keep.push_back(DirOf(cmd_path));
+  std::string prefix;
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n > 0) {
     buf[n] = '\0';
-    keep.push_back(DirOf(DirOf(buf)));  // <prefix>/bin/stdmpi-init: the prefix
+    prefix = DirOf(DirOf(buf));  // <prefix>/bin/stdmpi-init
+    keep.push_back(prefix);
   }
   std::vector<std::pair<std::string, int>> kept;
   for (const std::string& k : keep) {
@@ -156,8 +254,39 @@ void Isolate(int errfd, bool keep_net, const char* cmd_path) {
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     StepFailed(errfd, kMounts);
   }
-  if (!BindReadOnly("/usr") || !BindReadOnly("/etc")) StepFailed(errfd, kMounts);
-  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+  if (image != nullptr) {
+    // Everything the new root shows of the host, opened before /tmp is covered.
+    std::string cwd = getcwd(buf, sizeof(buf)) != nullptr ? buf : "/";
+    int cwd_fd = open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int prefix_fd = prefix.empty() ? -1 : open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    // The layers too (they may be under /tmp): overlayfs takes them by fd.
+    Image img = *image;
+    if (!img.upper.empty()) {
+      int fd = open(img.upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) StepFailed(errfd, kImage);
+      img.upper = "/proc/self/fd/" + std::to_string(fd);
+    }
+    for (std::string& layer : img.layers) {
+      int fd = open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) StepFailed(errfd, kImage);
+      layer = "/proc/self/fd/" + std::to_string(fd);
+    }
+    std::vector<int> bind_fds;
+    for (const auto& b : image->binds) {
+      int fd = open(b.first.c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) StepFailed(errfd, kMounts);
+      bind_fds.push_back(fd);
+    }
+    for (auto& [path, fd] : kept) close(fd);
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+      StepFailed(errfd, kMounts);
+    }
+    EnterImage(errfd, img, cwd, cwd_fd, prefix, prefix_fd, bind_fds);
+    kept.clear();
+  } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc")) {
+    StepFailed(errfd, kMounts);
+  }
+  if (image == nullptr && mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
     StepFailed(errfd, kMounts);
   }
   for (const auto& [path, fd] : kept) {
@@ -269,6 +398,7 @@ int main(int argc, char** argv) {
   const char* path = argv[2];
   char** cmd_argv = argv + 3;
   const pid_t shim = getppid();
+  bool in_image = false;
 
   sigset_t all, none, saved;
   sigfillset(&all);
@@ -277,17 +407,30 @@ int main(int argc, char** argv) {
 
   if (const char* iso = getenv("STDMPI_INIT_ISOLATE")) {
     bool keep_net = strstr(iso, "net") != nullptr;
+    in_image = strncmp(iso, "image", 5) == 0;
+    Image image;
+    if (in_image) {
+      image.layers = Lines(getenv("STDMPI_INIT_IMAGE"));
+      if (const char* u = getenv("STDMPI_INIT_UPPER")) image.upper = u;
+      std::vector<std::string> b = Lines(getenv("STDMPI_INIT_BINDS"));
+      for (size_t i = 0; i + 1 < b.size(); i += 2) image.binds.emplace_back(b[i], b[i + 1]);
+    }
     unsetenv("STDMPI_INIT_ISOLATE");
-    Isolate(errfd, keep_net, path);
+    unsetenv("STDMPI_INIT_IMAGE");
+    unsetenv("STDMPI_INIT_BINDS");
+    unsetenv("STDMPI_INIT_UPPER");
+    EnterNamespaces(errfd, keep_net);
     pid_t inner = fork();
     if (inner < 0) StepFailed(errfd, kNamespaces);
     if (inner > 0) {
       close(errfd);
       RelayToInner(inner, shim);
     }
-    // PID 1 of the container, with a /proc of its own.
+    // PID 1 of the container builds it, with a /proc of its own.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    BuildContainer(errfd, keep_net, path, in_image ? &image : nullptr);
+    if (!in_image &&
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
       StepFailed(errfd, kMounts);
     }
   }
@@ -309,6 +452,11 @@ int main(int argc, char** argv) {
     if (const char* preload = getenv("STDMPI_INIT_LD_PRELOAD")) {
       setenv("LD_PRELOAD", preload, 1);
       unsetenv("STDMPI_INIT_LD_PRELOAD");
+    }
+    if (in_image) {
+      // Looked up in the image, on the rank's PATH.
+      execvp(path, cmd_argv);
+      StepFailed(errfd, kImageExec);
     }
     execv(path, cmd_argv);
     ExecFailed(errfd);

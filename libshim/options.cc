@@ -71,6 +71,10 @@ const char* ShimUsage() {
          "  --isolate none|host   run the command in a light container (host: new\n"
          "                        namespaces, /usr and /etc read-only, private /tmp)\n"
          "  --net                 ... but keep the host's network\n"
+         "  --image ROOT[,LAYER]  run the command in this root filesystem (directories or\n"
+         "                        tarballs, overlaid with a throwaway upper layer)\n"
+         "  --bind SRC[:DST]      make SRC visible at DST in the image\n"
+         "  --upper DIR           keep the image's writable layer in DIR/upper\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -116,6 +120,37 @@ std::string FormatRankList(const std::vector<int>& ranks) {
     i = j + 1;
   }
   return s;
+}
+
+bool ParseImageList(std::string_view s, std::vector<std::string>* out, std::string* err) {
+  out->clear();
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    std::string part(s.substr(start, comma - start));
+    if (part.empty() || part.find(':') != std::string::npos ||
+        part.find('\n') != std::string::npos) {
+      *err = "--image " + std::string(s) +
+             ": expected DIR or TARBALL, then ,LAYER... (paths without ':' or newlines)";
+      return false;
+    }
+    out->push_back(part);
+    start = comma + 1;
+  }
+  return true;
+}
+
+bool ParseBind(std::string_view s, std::pair<std::string, std::string>* out, std::string* err) {
+  size_t colon = s.find(':');
+  out->first = std::string(s.substr(0, colon));
+  out->second = colon == std::string_view::npos ? out->first : std::string(s.substr(colon + 1));
+  if (out->first.empty() || out->second.empty() || out->second[0] != '/' ||
+      s.find('\n') != std::string_view::npos) {
+    *err = "--bind " + std::string(s) + ": expected SRC or SRC:DST, DST an absolute path";
+    return false;
+  }
+  return true;
 }
 
 bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
@@ -185,6 +220,18 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
       opts->isolate = v == "host";
     } else if (a == "--net") {
       opts->isolate_net = true;
+    } else if (a == "--image") {
+      if (!value(a, &v)) return false;
+      if (!ParseImageList(v, &opts->image, err)) return false;
+      opts->isolate = true;
+    } else if (a == "--upper") {
+      if (!value(a, &v)) return false;
+      opts->upper = v;
+    } else if (a == "--bind") {
+      if (!value(a, &v)) return false;
+      std::pair<std::string, std::string> b;
+      if (!ParseBind(v, &b, err)) return false;
+      opts->binds.push_back(b);
     } else if (a == "--apps") {
       // RANKS:WORDS[:native],... (srun takes a lone ":" in its command line
       // for a heterogeneous-job separator, so the commands are not split by

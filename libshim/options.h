@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "placement.h"
@@ -57,6 +58,11 @@ struct ShimOptions {
   // host's network.
   bool isolate = false;
   bool isolate_net = false;
+  // --image: the root filesystem, base first then layers (directories or
+  // tarballs); --bind SRC[:DST] pairs.
+  std::vector<std::string> image;
+  std::vector<std::pair<std::string, std::string>> binds;
+  std::string upper;  // --upper DIR: keep the image's writable layer in DIR/upper
   std::vector<std::string> command;
 };
 
@@ -74,6 +80,11 @@ std::string FormatRankList(const std::vector<int>& ranks);
 bool ParseByteSize(std::string_view s, int64_t* out);
 // "64 MiB", "1 GiB", "1000 bytes": for messages.
 std::string FormatByteSize(int64_t n);
+
+// "base.tar,layer1,layer2" into its parts; "SRC[:DST]" into a bind (DST
+// defaults to SRC and must be absolute).
+bool ParseImageList(std::string_view s, std::vector<std::string>* out, std::string* err);
+bool ParseBind(std::string_view s, std::pair<std::string, std::string>* out, std::string* err);
 
 // Parses the shim's arguments (argv[0] excluded). On failure returns false and
 // sets *err. Sets *help if --help was given.

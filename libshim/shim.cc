@@ -26,6 +26,7 @@
 #include "childenv.h"
 #include "demux.h"
 #include "engine.h"
+#include "image.h"
 #include "numbers.h"
 #include "placement.h"
 #include "request.h"
@@ -472,8 +473,19 @@ int Shim::Run() {
   SpawnFailure failure;
   std::string path;
   const char* path_env = getenv("PATH");
-  bool found = ResolveExecutable(opts_.command[0], path_env ? path_env : "", &path, &failure);
-  if (found) {
+  std::vector<std::string> image_dirs;
+  bool found;
+  std::string image_err;
+  if (!opts_.image.empty()) {
+    // The command is looked up inside the image, by stdmpi-init.
+    found = PrepareImage(opts_.image, &image_dirs, &image_err);
+    if (!found) failure = {kExitCannotExecute, image_err};
+    path = opts_.command[0];
+    adapt_.argv = opts_.command;
+  } else {
+    found = ResolveExecutable(opts_.command[0], path_env ? path_env : "", &path, &failure);
+  }
+  if (found && opts_.image.empty()) {
     char real[PATH_MAX];
     Lang lang = DetectLanguage(realpath(path.c_str(), real) ? real : path.c_str());
     adapt_ = AdaptCommand(opts_.command, lang, opts_.line_buffered);
@@ -486,12 +498,22 @@ int Shim::Run() {
                      Prefix().c_str());
       }
     }
-  } else {
+  } else if (opts_.image.empty()) {
     adapt_.argv = opts_.command;
   }
   sr.env = BuildChildEnv(ce);
-  if (opts_.isolate)
-    SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? "host+net" : "host");
+  if (opts_.isolate) {
+    std::string mode = opts_.image.empty() ? "host" : "image";
+    SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? mode + "+net" : mode);
+  }
+  if (!image_dirs.empty()) {
+    std::string layers, binds;
+    for (const std::string& d : image_dirs) layers += d + "\n";
+    for (const auto& [from, to] : opts_.binds) binds += from + "\n" + to + "\n";
+    SetEnv(&sr.env, "STDMPI_INIT_IMAGE", layers);
+    SetEnv(&sr.env, "STDMPI_INIT_BINDS", binds);
+    if (!opts_.upper.empty()) SetEnv(&sr.env, "STDMPI_INIT_UPPER", opts_.upper);
+  }
   sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
   sr.path = path;
   sr.stdin_fd = in[0];

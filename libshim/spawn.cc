@@ -57,6 +57,8 @@ enum ChildStep {
   kStepNamespaces = 5,
   kStepMounts = 6,
   kStepNetwork = 7,
+  kStepImageExec = 8,
+  kStepImage = 9,
 };
 
 STDMPI_CHILD_CODE int ChildMain(void* arg) {
@@ -277,6 +279,8 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
                        : msg[0] == kStepNamespaces ? "isolation (namespaces)"
                        : msg[0] == kStepMounts     ? "isolation (mounts)"
                        : msg[0] == kStepNetwork    ? "isolation (loopback network)"
+                       : msg[0] == kStepImage      ? "image (overlayfs, pivot_root)"
+                       : msg[0] == kStepImageExec  ? "exec in the image"
                                                    : "setup";
     int status_code = 126;
     std::string detail = strerror(msg[1]);
@@ -288,6 +292,18 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
       status_code = 127;
     } else if (msg[0] == kStepChdir) {
       detail = req.cwd + ": " + detail;
+    } else if (msg[0] == kStepImageExec) {
+      std::string path_var = "(none)";
+      for (const std::string& e : req.env) {
+        if (e.compare(0, 5, "PATH=") == 0) path_var = e.substr(5);
+      }
+      if (msg[1] == ENOENT) {
+        detail = "not found in the image (looked for " + path +
+                 (path.find('/') == std::string::npos ? " on PATH=" + path_var : "") + ")";
+        status_code = 127;
+      } else if (msg[1] == ENOEXEC) {
+        detail = "not a binary, and no #! line to run it with";
+      }
     } else if (msg[0] == kStepNamespaces &&
                (msg[1] == EPERM || msg[1] == EINVAL || msg[1] == ENOSPC || msg[1] == EACCES)) {
       detail +=

@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev h
 case "${1:-}" in
   # slurm-wlm and munge: a real SLURM for the batch-system tests; iproute2 and
   # ethtool: the multi-host tests' network namespaces.
-  test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge
+  test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool) ;;
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
   "") ;;

@@ -167,5 +167,145 @@ class Isolation(unittest.TestCase):
         self.assertEqual(sorted(job.stdout.splitlines()), ["ok 0", "ok 1"])
 
 
+BUSYBOX = "/bin/busybox"
+
+
+def make_rootfs(where: str) -> str:
+    """A tiny root filesystem: busybox-static and its applets, /etc/issue."""
+    root = os.path.join(where, "rootfs")
+    os.makedirs(os.path.join(root, "bin"))
+    os.makedirs(os.path.join(root, "etc"))
+    shutil.copy(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            os.symlink("busybox", os.path.join(root, "bin", a))
+    with open(os.path.join(root, "etc", "issue"), "w") as f:
+        f.write("the test image\n")
+    with open(os.path.join(root, "bin", "notexec"), "w") as f:
+        f.write("#!/bin/sh\necho no\n")
+    return root
+
+
+@unittest.skipUnless(os.path.exists(BUSYBOX), "busybox-static is not installed "
+                     "(scripts/setup.sh test installs it)")
+class Images(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="stdmpi-img-")
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.root = make_rootfs(self.dir)
+        self.tarball = os.path.join(self.dir, "rootfs.tar.gz")
+        subprocess.run(["tar", "-C", self.root, "-czf", self.tarball, "."], check=True)
+        self.work = os.path.join(self.dir, "work")
+        os.mkdir(self.work)
+        os.chmod(self.work, 0o777)
+        self.env = {"STDMPI_IMAGE_CACHE": os.path.join(self.dir, "cache")}
+
+    SCRIPT = ('cat /etc/issue; test -e /usr/bin/python3 && echo host-usr || echo no-host-usr; '
+              'echo "@mpi allreduce sum 1"; read s; echo "sum=$s"; '
+              'echo "rank $STDMPI_RANK" > out-$STDMPI_RANK')
+
+    def check_ran_in_image(self, job: harness.Job, n: int = 2) -> None:
+        self.assertEqual(job.rc, 0, job.describe())
+        for r in range(n):
+            lines = lines_of_rank(job.stdout, r)
+            self.assertIn("the test image", lines, job.describe())
+            self.assertIn("no-host-usr", lines)
+            self.assertIn(f"sum={n}", lines)
+            with open(os.path.join(self.work, f"out-{r}")) as f:
+                self.assertEqual(f.read(), f"rank {r}\n")
+
+    def test_directory_and_tarball_images(self):
+        for image in [self.root, self.tarball]:
+            job = harness.stdmpirun("--image", image, "--tag-output", "-n", "2", "sh", "-c",
+                                    self.SCRIPT, cwd=self.work, env=self.env, timeout=60)
+            self.check_ran_in_image(job)
+        # The tarball was unpacked once, into the cache.
+        self.assertEqual(len([d for d in os.listdir(self.env["STDMPI_IMAGE_CACHE"])
+                              if not d.endswith(".lock")]), 1)
+
+    def test_bind_and_a_throwaway_upper_layer(self):
+        data = os.path.join(self.dir, "data")
+        os.mkdir(data)
+        with open(os.path.join(data, "input.txt"), "w") as f:
+            f.write("42\n")
+        job = harness.stdmpirun("--image", self.root, "--bind", f"{data}:/data", "--tag-output",
+                                "-n", "1", "sh", "-c",
+                                "cat /data/input.txt; echo changed > /etc/issue; cat /etc/issue",
+                                cwd=self.work, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(lines_of_rank(job.stdout, 0), ["42", "changed"])
+        with open(os.path.join(self.root, "etc", "issue")) as f:
+            self.assertEqual(f.read(), "the test image\n")  # the image itself is untouched
+
+    def test_a_packed_layer_is_used_by_the_next_run(self):
+        layer = os.path.join(self.dir, "mine.tar.gz")
+        job = harness.stdmpirun("--image", self.tarball, "--pack", layer, "-n", "1", "sh", "-c",
+                                "mkdir -p /opt/tool && echo v1 > /opt/tool/version && "
+                                "rm /etc/issue", cwd=self.work, env=self.env, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn(f"packed the layer into {layer} (base: {self.tarball})", job.stderr)
+        self.assertEqual([d for d in os.listdir(self.dir) if "stdmpi-pack" in d], [])
+        job = harness.stdmpirun("--image", f"{self.tarball},{layer}", "--tag-output", "-n", "2",
+                                "sh", "-c", "cat /opt/tool/version; cat /.stdmpi-layer; "
+                                "test -e /etc/issue && echo issue || echo no-issue",
+                                cwd=self.work, env=self.env, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        for r in (0, 1):
+            lines = lines_of_rank(job.stdout, r)
+            self.assertEqual(lines[0], "v1")
+            self.assertIn(f"base: {self.tarball}", lines)
+            self.assertEqual(lines[-1], "no-issue")  # the layer's deletion holds
+        job = harness.stdmpirun("--image", self.root, "--pack", layer, "-n", "2", "true",
+                                timeout=30)
+        self.assertEqual(job.rc, 64)
+        self.assertIn("--pack needs --image and exactly one rank", job.stderr)
+
+    def test_errors(self):
+        job = harness.stdmpirun("--image", os.path.join(self.dir, "missing.tar"), "-n", "1", "sh",
+                                cwd=self.work, timeout=30)
+        self.assertEqual(job.rc, 126, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(sh\): cannot start the command: image "
+                                     r"\S+missing.tar: No such file or directory")
+        job = harness.stdmpirun("--image", self.root, "-n", "1", "python3", "-c", "pass",
+                                cwd=self.work, timeout=30)
+        self.assertEqual(job.rc, 127, job.describe())
+        self.assertIn("cannot run python3: exec in the image: not found in the image (looked for "
+                      "python3 on PATH=", job.stderr)
+        job = harness.stdmpirun("--image", self.root, "-n", "1", "/bin/notexec", cwd=self.work,
+                                timeout=30)
+        self.assertEqual(job.rc, 126, job.describe())
+        self.assertIn("cannot run /bin/notexec: exec in the image: Permission denied", job.stderr)
+
+    def test_as_a_normal_user(self):
+        if os.geteuid() != 0 or shutil.which("useradd") is None:
+            self.skipTest("needs root to create a user")
+        user = "stdmpitest"
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "-m", user], check=True)
+        home = pwd.getpwnam(user).pw_dir
+        dest = os.path.join(home, "stdmpi-img")
+        shutil.rmtree(dest, ignore_errors=True)
+        for sub in ["bin", "share", "lib"]:
+            shutil.copytree(os.path.join(harness.BUILD, sub), os.path.join(dest, sub))
+        subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
+        os.chmod(self.tarball, 0o644)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
+        env["HOME"] = home
+        cache = os.path.join(self.dir, "user-cache")
+        os.mkdir(cache)
+        os.chmod(cache, 0o777)
+        env["STDMPI_IMAGE_CACHE"] = cache
+        p = subprocess.run(["runuser", "-u", user, "--", os.path.join(dest, "bin", "stdmpirun"),
+                            "--image", self.tarball, "--tag-output", "-n", "2", "sh", "-c",
+                            self.SCRIPT], capture_output=True, text=True, timeout=60, env=env,
+                           cwd=self.work)
+        self.check_ran_in_image(harness.Job(p.returncode, p.stdout, p.stderr, 0))
+
+
 if __name__ == "__main__":
     unittest.main()
