@@ -98,6 +98,14 @@ isolation:
                         throwaway layer per rank on top; the working
                         directory is there at the same path, writable
   --bind SRC[:DST]      with --image: show SRC at DST (default: the same path)
+  --mem-per-rank SIZE   each rank's program may use SIZE of memory (e.g. 2G);
+                        over it, it is killed and the job ends saying so
+  --time-limit SECONDS  end the job when a rank's program runs longer
+  --max-procs N         processes and threads each rank's program may have
+                        (limits use a cgroup of the rank's own where one can
+                        be made: cgroup v2 with a delegated subtree, or v1 as
+                        root; else rlimits: address space and the user's
+                        process count). They work with or without --isolate
   --pack LAYER.tar[.gz] with --image and -n 1: keep what the program writes
                         into the image (apt, pip, files) and pack it as a
                         layer that records its base; later jobs run with
@@ -245,6 +253,13 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
         if (!ParseImageList(value, &parts, err)) return false;
         opts->image = value;
         opts->isolate = true;
+      } else if (name == "--mem-per-rank" || name == "--time-limit" || name == "--max-procs") {
+        if (!need(name, &value, inl)) return false;
+        // The shim's own parser checks it, here already for a clear early error.
+        ShimOptions probe;
+        bool help = false;
+        if (!ParseShimArgs({name, value, "--", "x"}, &probe, &help, err)) return false;
+        opts->limits.emplace_back(name, value);
       } else if (name == "--pack") {
         if (!need(name, &value, inl)) return false;
         opts->pack = value;
@@ -344,6 +359,7 @@ std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
     s.insert(s.end(), {"--cpus-per-rank", std::to_string(o.cpus_per_rank)});
   }
   if (o.report_bindings) s.push_back("--report-bindings");
+  for (const auto& [k, v] : o.limits) s.insert(s.end(), {k, v});
   if (!o.image.empty()) {
     s.insert(s.end(), {"--image", o.image});
     for (const std::string& b : o.binds) s.insert(s.end(), {"--bind", b});

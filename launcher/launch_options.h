@@ -46,6 +46,8 @@ struct LaunchOptions {
   std::vector<std::string> binds;  // --bind SRC[:DST]
   std::string pack;                // --pack LAYER.tar: keep what the run wrote
   std::string upper;               // where (set by main for --pack)
+  // --mem-per-rank, --time-limit, --max-procs as given (checked), for the shims.
+  std::vector<std::pair<std::string, std::string>> limits;
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

@@ -63,7 +63,15 @@ long NowNs() {
 }
 
 // Same encoding as the shim's spawn (spawn.cc): {step, errno}.
-enum Step { kExec = 4, kNamespaces = 5, kMounts = 6, kNetwork = 7, kImageExec = 8, kImage = 9 };
+enum Step {
+  kExec = 4,
+  kNamespaces = 5,
+  kMounts = 6,
+  kNetwork = 7,
+  kImageExec = 8,
+  kImage = 9,
+  kLimits = 10,
+};
 [[noreturn]] void StepFailed(int errfd, int step) {
   int msg[2] = {step, errno};
   ssize_t ignored = write(errfd, msg, sizeof(msg));
@@ -404,6 +412,21 @@ int main(int argc, char** argv) {
   sigfillset(&all);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &all, &saved);
+
+  // Limits first (--mem-per-rank, --max-procs): everything below inherits them.
+  for (const std::string& procs : Lines(getenv("STDMPI_INIT_CGROUPS"))) {
+    if (!WriteFile(procs.c_str(), std::to_string(getpid()))) StepFailed(errfd, kLimits);
+  }
+  for (const std::string& r : Lines(getenv("STDMPI_INIT_RLIMITS"))) {
+    size_t eq = r.find('=');
+    if (eq == std::string::npos) continue;
+    rlim_t v = strtoull(r.c_str() + eq + 1, nullptr, 10);
+    rlimit lim = {v, v};
+    int which = r.compare(0, eq, "as") == 0 ? RLIMIT_AS : RLIMIT_NPROC;
+    if (setrlimit(which, &lim) != 0) StepFailed(errfd, kLimits);
+  }
+  unsetenv("STDMPI_INIT_CGROUPS");
+  unsetenv("STDMPI_INIT_RLIMITS");
 
   if (const char* iso = getenv("STDMPI_INIT_ISOLATE")) {
     bool keep_net = strstr(iso, "net") != nullptr;

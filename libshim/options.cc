@@ -75,6 +75,9 @@ const char* ShimUsage() {
          "                        tarballs, overlaid with a throwaway upper layer)\n"
          "  --bind SRC[:DST]      make SRC visible at DST in the image\n"
          "  --upper DIR           keep the image's writable layer in DIR/upper\n"
+         "  --mem-per-rank SIZE   memory limit of the command (cgroup, else rlimit)\n"
+         "  --time-limit SECONDS  end the job when the command runs longer\n"
+         "  --max-procs N         processes and threads the command may have\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -224,6 +227,28 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
       if (!value(a, &v)) return false;
       if (!ParseImageList(v, &opts->image, err)) return false;
       opts->isolate = true;
+    } else if (a == "--mem-per-rank") {
+      if (!value(a, &v)) return false;
+      if (!ParseByteSize(v, &opts->mem_per_rank) || opts->mem_per_rank < (1 << 20)) {
+        *err = "--mem-per-rank " + v + ": expected a size of at least 1M (e.g. 512M, 4G)";
+        return false;
+      }
+    } else if (a == "--time-limit") {
+      if (!value(a, &v)) return false;
+      char* end = nullptr;
+      opts->time_limit = strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(opts->time_limit > 0) || opts->time_limit > 1e9) {
+        *err = "--time-limit " + v + ": expected seconds > 0";
+        return false;
+      }
+    } else if (a == "--max-procs") {
+      if (!value(a, &v)) return false;
+      int64_t n;
+      if (!ParseCount(v, 1 << 22, &n) || n < 1) {
+        *err = "--max-procs " + v + ": expected a number of processes >= 1";
+        return false;
+      }
+      opts->max_procs = static_cast<int>(n);
     } else if (a == "--upper") {
       if (!value(a, &v)) return false;
       opts->upper = v;

@@ -62,7 +62,10 @@ struct ShimOptions {
   // tarballs); --bind SRC[:DST] pairs.
   std::vector<std::string> image;
   std::vector<std::pair<std::string, std::string>> binds;
-  std::string upper;  // --upper DIR: keep the image's writable layer in DIR/upper
+  std::string upper;         // --upper DIR: keep the image's writable layer in DIR/upper
+  int64_t mem_per_rank = 0;  // bytes; 0: no limit
+  double time_limit = 0;     // seconds; 0: no limit
+  int max_procs = 0;         // 0: no limit
   std::vector<std::string> command;
 };
 

@@ -29,6 +29,7 @@
 #include "image.h"
 #include "numbers.h"
 #include "placement.h"
+#include "rank_limits.h"
 #include "request.h"
 #include "spawn.h"
 
@@ -307,7 +308,13 @@ class Shim {
   Adaptation adapt_;
   uv_timer_t ncl_timer_;
   uv_timer_t report_timer_;  // a SIGKILLed command's report, held back a moment
-  std::string fatal_line_;   // NCL: the first "fatal:" line it printed
+  uv_timer_t limit_timer_;   // --time-limit
+  RankLimits limits_;
+  bool time_limit_hit_ = false;
+  std::string limit_note_;
+  // " after running into ..." for the report of a command that failed, or "".
+  std::string LimitNote();
+  std::string fatal_line_;  // NCL: the first "fatal:" line it printed
   bool child_exited_ = false;
   int child_status_ = 0;
   double last_activity_ = 0;
@@ -435,8 +442,8 @@ int Shim::Run() {
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   uv_poll_init(&loop_, &sleep_poll_, timer_fd_);
   InitData(&sleep_poll_);
-  for (uv_timer_t* t :
-       {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_, &report_timer_}) {
+  for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_,
+                        &report_timer_, &limit_timer_}) {
     uv_timer_init(&loop_, t);
     InitData(t);
   }
@@ -506,6 +513,13 @@ int Shim::Run() {
     std::string mode = opts_.image.empty() ? "host" : "image";
     SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? mode + "+net" : mode);
   }
+  if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
+    std::string how;
+    for (const auto& [k, v] :
+         limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, engine_.rank(), &how)) {
+      SetEnv(&sr.env, k, v);
+    }
+  }
   if (!image_dirs.empty()) {
     std::string layers, binds;
     for (const std::string& d : image_dirs) layers += d + "\n";
@@ -556,6 +570,17 @@ int Shim::Run() {
                 Prefix() + "cannot start the command: " + failure.message + "\n");
   } else {
     last_activity_ = Now();
+    if (opts_.time_limit > 0) {
+      uv_timer_start(
+          &limit_timer_,
+          [](uv_timer_t* t) {
+            Shim* s = Self(t);
+            if (s->child_exited_) return;
+            s->time_limit_hit_ = true;
+            s->KillChildGroup(SIGKILL);
+          },
+          static_cast<uint64_t>(opts_.time_limit * 1000), 0);
+    }
     UpdateReading();
     if (adapt_.ends_by_reading_stdin) {
       uv_timer_start(
@@ -925,8 +950,42 @@ void Shim::BeginEnding(int code, std::string message, bool quiet) {
   MaybeFinish();
 }
 
+std::string Shim::LimitNote() {
+  if (time_limit_hit_) {
+    std::string t;
+    AppendF64(&t, opts_.time_limit);
+    return " after running into its time limit (--time-limit " + t + " s)";
+  }
+  std::string hit = limits_.LimitHit();
+  if (hit == "memory") {
+    return " after running out of its memory limit (--mem-per-rank " +
+           FormatByteSize(opts_.mem_per_rank) + ")";
+  }
+  if (hit == "processes") {
+    return " after reaching its process limit (--max-procs " + std::to_string(opts_.max_procs) +
+           ")";
+  }
+  if (limits_.uses_rlimits()) {
+    std::string what;
+    if (opts_.mem_per_rank > 0) {
+      what = "an address-space limit of " + FormatByteSize(opts_.mem_per_rank);
+    }
+    if (opts_.max_procs > 0) {
+      what += (what.empty() ? "" : " and ") + std::string("a process limit of ") +
+              std::to_string(opts_.max_procs);
+    }
+    return " (it ran with " + what + " as rlimits: allocations or forks past them fail)";
+  }
+  return "";
+}
+
 void Shim::OnChildExit(int wstatus) {
   child_exited_ = true;
+  uv_timer_stop(&limit_timer_);
+  // The command's cgroup is empty now (its supervisor ended everything in
+  // it): read what it says, then remove it.
+  limit_note_ = LimitNote();
+  limits_.Remove();
   child_status_ = wstatus;
   uv_timer_stop(&kill_timer_);
   child_in_.Close();
@@ -942,15 +1001,16 @@ void Shim::OnChildExit(int wstatus) {
           [](uv_timer_t* t) {
             Shim* s = Self(t);
             if (s->ending_ || s->signalled_) return;
-            s->BeginEnding(
-                JobStatusOf(s->child_status_),
-                s->Prefix() + DescribeWaitStatus(s->child_status_) + "; ending the job\n");
+            s->BeginEnding(JobStatusOf(s->child_status_),
+                           s->Prefix() + DescribeWaitStatus(s->child_status_) + s->limit_note_ +
+                               "; ending the job\n");
           },
           kKilledReportDelayMs, 0);
       return;
     }
     if (code != 0) {
-      BeginEnding(code, Prefix() + DescribeWaitStatus(wstatus) + "; ending the job\n");
+      BeginEnding(code,
+                  Prefix() + DescribeWaitStatus(wstatus) + limit_note_ + "; ending the job\n");
       return;
     }
     // Exited 0. A receive or probe still waiting for a match has nobody to

@@ -59,6 +59,7 @@ enum ChildStep {
   kStepNetwork = 7,
   kStepImageExec = 8,
   kStepImage = 9,
+  kStepLimits = 10,
 };
 
 STDMPI_CHILD_CODE int ChildMain(void* arg) {
@@ -281,6 +282,7 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
                        : msg[0] == kStepNetwork    ? "isolation (loopback network)"
                        : msg[0] == kStepImage      ? "image (overlayfs, pivot_root)"
                        : msg[0] == kStepImageExec  ? "exec in the image"
+                       : msg[0] == kStepLimits     ? "limits (cgroup or rlimit)"
                                                    : "setup";
     int status_code = 126;
     std::string detail = strerror(msg[1]);
