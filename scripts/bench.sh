@@ -4,8 +4,10 @@
 #   relay   request round trips through the shim vs the plain pipe floor
 #   startup stdmpirun -n 2 vs mpirun -n 2 (C, Python, Python + mpi4py)
 #   pi      the Nilakantha demo on 1 rank and on every core
+#   isolation  start cost of a rank's program plain, under stdmpi-init, with
+#           --isolate host and with --image (a busybox root filesystem)
 #
-#   scripts/bench.sh [relay|startup|pi ...]     (default: all)
+#   scripts/bench.sh [relay|startup|pi|isolation ...]     (default: all)
 #   REPS=5 PI_TERMS=2e7 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ run=(build/bin/stdmpirun -q)
 mpirun=(mpirun --stdin none --mca pml ob1)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(relay startup pi)
+[ ${#sections[@]} -eq 0 ] && sections=(relay startup pi isolation)
 
 median() { sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'; }
 wall() {  # wall COMMAND...: seconds
@@ -64,6 +66,20 @@ for s in "${sections[@]}"; do
     c=$(for i in $(seq "$reps"); do wall "${run[@]}" -n 2 /usr/bin/python3 -c pass; done | median)
     d=$(for i in $(seq "$reps"); do wall "${mpirun[@]}" -n 2 /usr/bin/python3 -c 'from mpi4py import MPI'; done | median)
     echo "| python3 -c pass (stdmpi) vs python3 + import mpi4py | $c | $d |"
+    echo
+    ;;
+  isolation)
+    echo "### Start cost of a rank's program (median of 200 starts of /bin/true, ms)"
+    echo
+    img=""
+    if [ -x /bin/busybox ]; then
+      img=$(mktemp -d)
+      mkdir -p "$img/bin"
+      cp /bin/busybox "$img/bin/"
+      for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$img/bin/$a"; done
+    fi
+    build/bench/spawn_cost build/bin/stdmpi-init "$img" 200
+    [ -n "$img" ] && rm -rf "$img"
     echo
     ;;
   pi)

@@ -1,0 +1,90 @@
+// Start cost of a rank's program: the plain spawn, under stdmpi-init, and in
+// the containers of --isolate host / --image. Each start runs /bin/true (or
+// the image's) to its end and reaps it; prints the median per start.
+//
+//   spawn_cost STDMPI_INIT [IMAGE_DIR] [N]
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "spawn.h"
+
+extern char** environ;
+
+namespace {
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median milliseconds per start+exit of /bin/true.
+double Measure(const std::string& init, const std::vector<std::string>& extra_env, int n,
+               const std::string& path) {
+  std::vector<double> times;
+  for (int i = 0; i < n; ++i) {
+    stdmpi::SpawnRequest req;
+    req.argv = {"true"};
+    req.path = path;
+    for (char** e = environ; *e; ++e) req.env.emplace_back(*e);
+    req.env.insert(req.env.end(), extra_env.begin(), extra_env.end());
+    req.init_path = init;
+    stdmpi::SpawnFailure failure;
+    double t0 = Now();
+    pid_t pid = stdmpi::Spawn(req, &failure);
+    if (pid < 0) {
+      std::fprintf(stderr, "spawn failed: %s\n", failure.message.c_str());
+      std::exit(1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    times.push_back((Now() - t0) * 1e3);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      std::fprintf(stderr, "the program failed (status %d)\n", st);
+      std::exit(1);
+    }
+  }
+  return Median(times);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: spawn_cost STDMPI_INIT [IMAGE_DIR] [N]\n");
+    return 64;
+  }
+  std::string init = argv[1];
+  std::string image = argc > 2 ? argv[2] : "";
+  int n = argc > 3 ? std::atoi(argv[3]) : 200;
+  double plain = Measure("", {}, n, "/bin/true");
+  double under_init = Measure(init, {}, n, "/bin/true");
+  double host = Measure(init, {"STDMPI_INIT_ISOLATE=host", "STDMPI_RANK=0"}, n, "/bin/true");
+  double host_net =
+      Measure(init, {"STDMPI_INIT_ISOLATE=host+net", "STDMPI_RANK=0"}, n, "/bin/true");
+  std::printf("| start of /bin/true | median ms | over plain spawn |\n|---|---|---|\n");
+  std::printf("| plain spawn | %.3f | - |\n", plain);
+  std::printf("| under stdmpi-init (the default) | %.3f | +%.3f |\n", under_init,
+              under_init - plain);
+  std::printf("| --isolate host | %.3f | +%.3f |\n", host, host - plain);
+  std::printf("| --isolate host --net | %.3f | +%.3f |\n", host_net, host_net - plain);
+  if (!image.empty()) {
+    double img = Measure(
+        init, {"STDMPI_INIT_ISOLATE=image", "STDMPI_RANK=0", "STDMPI_INIT_IMAGE=" + image}, n,
+        "true");
+    std::printf("| --image (a directory) | %.3f | +%.3f |\n", img, img - plain);
+  }
+  return 0;
+}
