@@ -93,15 +93,20 @@ std::string FindPreloadLib() {
 
 // The pid of the command: the only child of stdmpi-init (or `pid` itself
 // when the command runs without it), or -1.
-pid_t CommandPid(pid_t pid, bool under_init) {
-  if (!under_init) return pid;
-  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return -1;
-  int child = -1;
-  if (std::fscanf(f, "%d", &child) != 1) child = -1;
-  std::fclose(f);
-  return child;
+// The command's pid: `levels` supervisors down from `pid` (stdmpi-init, and
+// in a container the second stdmpi-init that is PID 1 there).
+pid_t CommandPid(pid_t pid, int levels) {
+  for (int i = 0; i < levels && pid > 0; ++i) {
+    std::string path =
+        "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) return -1;
+    int child = -1;
+    if (std::fscanf(f, "%d", &child) != 1) child = -1;
+    std::fclose(f);
+    pid = child;
+  }
+  return pid;
 }
 
 // True if `pid` is blocked in read(0, ...): reading its own stdin.
@@ -690,7 +695,7 @@ void Shim::CheckScriptEnded() {
   // pipe; and it executes them only at EOF. Nothing pending and NCL reading
   // fd 0 means the script is done: close the pipe, and NCL exits.
   if (child_exited_ || ending_ || signalled_ || engine_.busy() || payload_req_) return;
-  pid_t pid = CommandPid(child_pid_, under_init_);
+  pid_t pid = CommandPid(child_pid_, under_init_ ? (opts_.isolate ? 2 : 1) : 0);
   if (pid > 0 && BlockedReadingStdin(pid)) {
     child_in_.Close();
     uv_timer_stop(&ncl_timer_);

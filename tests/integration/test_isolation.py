@@ -156,6 +156,15 @@ class Isolation(unittest.TestCase):
         job = harness.stdmpirun("--isolate", "host", "-n", "1", "/etc/hostname", timeout=30)
         self.assertEqual(job.rc, 126, job.describe())
 
+    @unittest.skipUnless(shutil.which("ncl"), "NCL is not installed")
+    def test_ncl_ends_inside_a_container(self):
+        # stdmpi finds NCL through both supervisors to see its script end.
+        shutil.copy(os.path.join(harness.SOURCE, "examples", "pi.ncl"), self.dir)
+        job = harness.stdmpirun("--isolate", "host", "-n", "2", "ncl", "terms=1e5", "pi.ncl",
+                                cwd=self.dir, timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("(100000 terms, 2 ranks,", job.stdout)
+
     def test_protocol_works_inside(self):
         s = harness.scenario("* @mpi allreduce sum 1 => 2\n* print ok {rank}\n")
         # The scenario file is in the host's /tmp, which ranks do not see: it
