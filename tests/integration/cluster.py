@@ -200,10 +200,14 @@ SchedulerType=sched/builtin
         daemons += [(f"slurmd-{n}", ["slurmd", "-D", "-f", conf, "-N", n]) for n, _ in self.nodes]
         for name, argv in daemons:
             if self.hosts:
-                # Each node: its host's network, its own hostname, and its own
-                # TmpFS (PMIx keeps per-step directories there).
+                # Each node: its host's network, its own hostname, its own
+                # TmpFS (PMIx keeps per-step directories there)
                 node = self.nodes[0][0] if name == "slurmctld" else name[len("slurmd-"):]
-                mount = "" if name == "slurmctld" else f"mount -t tmpfs tmpfs {d}/tmpfs && "
+                # and its own /dev/shm, as real nodes have (Open MPI's shared
+                # memory files of one node's ranks must not meet another's).
+                mount = "" if name == "slurmctld" else (
+                    f"mount -t tmpfs tmpfs {d}/tmpfs && mount -t tmpfs -o mode=1777 tmpfs "
+                    "/dev/shm && ")
                 argv = ["nsenter", f"--net=/run/netns/{node}", "unshare", "--uts", "--mount",
                         "sh", "-c", f"hostname {node} && {mount}exec \"$@\"", "sh", *argv]
             log = open(os.path.join(d, "log", name + ".out"), "wb")
