@@ -36,6 +36,8 @@ bool BannerFilter::IsNoiseLine(std::string_view line) {
   auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
   auto starts = [line](std::string_view s) { return line.substr(0, s.size()) == s; };
   if (starts("stdmpi: rank ")) rank_reported_ = true;
+  // mpirun saying it passes on the SIGUSR1 that asks the ranks for a report.
+  if (starts("mpirun: Forwarding signal ")) return true;
   // srun announcing that it waits for an aborted step to end: whatever ended
   // it is said by someone else, before or after (the two arrive in any order).
   if (starts("srun: Job step aborted: Waiting up to")) return true;

@@ -1,6 +1,7 @@
 #include "launch_options.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "numbers.h"
 #include "options.h"
@@ -38,6 +39,13 @@ output:
                         line-buffered, for programs that print requests without
                         flushing (stdmpi does this for NCL by itself)
   -q, --quiet           no warnings from stdmpirun itself
+
+hangs:
+  --timeout SECONDS     when the job runs longer: print what every rank is
+                        waiting in, then end it (exit status 124)
+  A report without ending the job: send stdmpirun SIGQUIT (Ctrl-\) or
+  SIGUSR1. Each rank prints one line, e.g.
+    stdmpi: rank 1 (python3 w.py): waiting in recv from rank 0 tag 5 for 12.3 s
 
 limits:
   --max-line SIZE       longest line a rank may print (default 64M); a longer
@@ -236,6 +244,14 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
           return false;
         }
         opts->cpus_per_rank = static_cast<int>(n);
+      } else if (name == "--timeout") {
+        if (!need(name, &value, inl)) return false;
+        char* end = nullptr;
+        opts->timeout = strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0' || !(opts->timeout > 0) || opts->timeout > 1e9) {
+          *err = "--timeout " + value + ": expected seconds > 0";
+          return false;
+        }
       } else if (name == "--report-bindings") {
         opts->report_bindings = true;
       } else if (name == "--isolate") {

@@ -28,6 +28,7 @@ struct LaunchOptions {
   std::vector<AppContext> apps;
   LauncherChoice launcher = LauncherChoice::kAuto;
   bool dry_run = false;
+  double timeout = 0;  // --timeout SECONDS: report, then end the job (0: none)
   bool tag_output = false;
   bool line_buffered = false;
   bool oversubscribe = false;

@@ -3,7 +3,8 @@
 // It parses the options, builds the command of the real MPI launcher
 // (BuildPlan), and runs it as a child in a process group of its own, so that a
 // signal reaches mpirun exactly once: stdmpirun forwards SIGINT, SIGTERM,
-// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2. mpirun's stderr is relayed through
+// SIGHUP, SIGUSR1 and SIGUSR2, and SIGQUIT as SIGUSR1 (the ranks' report of
+// what they wait in; --timeout sends it too). mpirun's stderr is relayed through
 // BannerFilter; stdout goes straight through. The exit status is mpirun's, or
 // 128 + N if it was killed by signal N or the job was stopped by a signal N sent
 // to stdmpirun.
@@ -39,7 +40,10 @@ volatile sig_atomic_t g_child = 0;
 volatile sig_atomic_t g_terminated_by = 0;  // a terminating signal we forwarded
 
 void Forward(int sig) {
-  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) g_terminated_by = sig;
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) g_terminated_by = sig;
+  // SIGQUIT asks for the ranks' report (the shims answer SIGUSR1), as a JVM
+  // prints its threads; it does not end the job.
+  if (sig == SIGQUIT) sig = SIGUSR1;
   if (g_child > 0) kill(g_child, sig);
 }
 
@@ -281,7 +285,28 @@ int main(int argc, char** argv) {
   double box_since = 0;
   char buf[65536];
   bool told_ending = false;
+  const double started = Now();
+  bool reported = false, timed_out = false;
   for (;;) {
+    if (opts.timeout > 0 && !timed_out) {
+      double t = Now() - started;
+      if (!reported && t >= opts.timeout) {
+        // First what every rank waits in, a second later the end.
+        char secs[32];
+        std::snprintf(secs, sizeof(secs), "%g", opts.timeout);
+        std::string msg = std::string("stdmpirun: the job ran past --timeout ") + secs +
+                          " s; what each rank is doing:\n";
+        WriteAll(2, msg);
+        kill(pid, SIGUSR1);
+        reported = true;
+      } else if (reported && t >= opts.timeout + 1.0) {
+        timed_out = true;
+        filter.JobEnding();
+        told_ending = true;
+        WriteAll(2, "stdmpirun: ending the job (--timeout)\n");
+        kill(pid, SIGTERM);
+      }
+    }
     if (g_terminated_by != 0 && !told_ending) {
       told_ending = true;
       filter.JobEnding();
@@ -291,6 +316,7 @@ int main(int argc, char** argv) {
     }
     pollfd p = {errpipe[0], POLLIN, 0};
     int timeout = filter.holding() ? 250 : -1;
+    if (opts.timeout > 0 && !timed_out) timeout = 100;
     int r = poll(&p, 1, timeout);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -318,6 +344,7 @@ int main(int argc, char** argv) {
   // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
   int code = JobStatusOf(status);
   if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
+  if (timed_out) code = 124;  // as timeout(1)
   if (!opts.upper.empty()) code = FinishPack(opts, code);
   return code;
 }

@@ -300,7 +300,12 @@ class Shim {
   bool reading_out_ = false, reading_err_ = false;
   bool stdout_eof_ = false, stderr_eof_ = false;
   Sink out_sink_, err_sink_, child_in_;
-  uv_signal_t sig_chld_, sig_term_, sig_int_, sig_hup_;
+  uv_signal_t sig_chld_, sig_term_, sig_int_, sig_hup_, sig_usr1_, sig_usr2_;
+  double op_since_ = 0;      // when the pending operation started
+  double last_request_ = 0;  // when the program made its last request
+  // SIGUSR1 (stdmpirun's SIGQUIT, SIGUSR1 and --timeout): one line on what
+  // this rank is doing, so that a hung job is diagnosed in one look.
+  void Report();
   uv_idle_t idle_;
   uv_poll_t sleep_poll_;
   int timer_fd_ = -1;
@@ -442,6 +447,15 @@ int Shim::Run() {
     uv_signal_start(
         term_handles[i], [](uv_signal_t* h, int sig) { Self(h)->OnTermSignal(sig); }, term_sigs[i]);
   }
+  uv_signal_init(&loop_, &sig_usr1_);
+  InitData(&sig_usr1_);
+  uv_signal_start(
+      &sig_usr1_, [](uv_signal_t* h, int) { Self(h)->Report(); }, SIGUSR1);
+  // SIGUSR2 is the program's: passed on.
+  uv_signal_init(&loop_, &sig_usr2_);
+  InitData(&sig_usr2_);
+  uv_signal_start(
+      &sig_usr2_, [](uv_signal_t* h, int) { Self(h)->KillChildGroup(SIGUSR2); }, SIGUSR2);
   uv_idle_init(&loop_, &idle_);
   InitData(&idle_);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -830,7 +844,25 @@ void Shim::StartFailedCollective(Verb verb, const std::string& reason) {
   OpStarted(engine_.StartFailedCollective(verb, reason));
 }
 
+void Shim::Report() {
+  char secs[32];
+  std::string line = Prefix();
+  if (engine_.busy()) {
+    std::snprintf(secs, sizeof(secs), "%.1f", Now() - op_since_);
+    line += "waiting in " + engine_.Waiting() + " for " + secs + " s";
+  } else if (child_exited_) {
+    line += "its program has ended; waiting for the job to end";
+  } else if (last_request_ > 0) {
+    std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
+    line += std::string("its program is running; its last request was ") + secs + " s ago";
+  } else {
+    line += "its program is running and has made no request yet";
+  }
+  err_sink_.Write(line + "\n");
+}
+
 void Shim::OpStarted(bool done) {
+  op_since_ = last_request_ = Now();
   if (done) {
     FinishOp();
     return;

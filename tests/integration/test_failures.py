@@ -108,6 +108,37 @@ class ChildFailures(unittest.TestCase):
         self.assertEqual(processes_matching(f"sleep {marker}"), [])
 
 
+class HangReports(unittest.TestCase):
+    HANG = ('if [ "$STDMPI_RANK" = 1 ]; then echo "@mpi recv 0 5"; read x; echo "got $x"; '
+            'else sleep 3; echo "@mpi send 1 5 late"; read ok; fi')
+
+    def test_timeout_reports_each_rank_then_ends_the_job(self):
+        job = stdmpirun("--timeout", "1.5", "-n", "2", "sh", "-c",
+                        self.HANG.replace("sleep 3", "sleep 60"), timeout=30)
+        self.assertEqual(job.rc, 124, job.describe())
+        self.assertLess(job.seconds, 15)
+        err = job.stderr
+        self.assertIn("stdmpirun: the job ran past --timeout 1.5 s; what each rank is doing:\n",
+                      err)
+        self.assertRegex(err, r"stdmpi: rank 1 \(sh -c .*\): waiting in recv from rank 0 tag 5 "
+                              r"for 1\.\d s\n")
+        self.assertRegex(err, r"stdmpi: rank 0 \(sh -c .*\): its program is running and has "
+                              r"made no request yet\n")
+        self.assertIn("stdmpirun: ending the job (--timeout)\n", err)
+        self.assertNotIn("Forwarding signal", err)
+
+    def test_sigquit_reports_and_the_job_goes_on(self):
+        p = subprocess.Popen([harness.STDMPIRUN, "-n", "2", "sh", "-c", self.HANG],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGQUIT)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out, "got late\n")
+        self.assertRegex(err, r"stdmpi: rank 1 \(sh -c .*\): waiting in recv from rank 0 tag 5 "
+                              r"for \d+\.\d s\n")
+
+
 class FatalRequests(unittest.TestCase):
     def test_bad_request_names_rank_reason_and_request(self):
         s = scenario("0 @mpi barrier\n1 @mpi allreduc sum 1\n")

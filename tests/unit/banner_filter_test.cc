@@ -121,3 +121,10 @@ TEST_CASE("after stdmpirun announced the end, srun's teardown is dropped") {
   out += f.Flush();
   CHECK(out == "a rank's own line\n");
 }
+
+TEST_CASE("mpirun's note that it forwards a signal is dropped") {
+  BannerFilter f;
+  std::string out = f.Feed("mpirun: Forwarding signal 10 to job\nstdmpi: rank 0 (a): waiting\n");
+  out += f.Flush();
+  CHECK(out == "stdmpi: rank 0 (a): waiting\n");
+}
