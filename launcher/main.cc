@@ -109,24 +109,6 @@ int Fail(int code, const std::string& msg) {
   return code;
 }
 
-// Runs argv, waits; its exit status (127 if it could not start).
-int RunAndWait(std::vector<std::string> argv) {
-  std::vector<char*> c;
-  for (std::string& s : argv) c.push_back(s.data());
-  c.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return 127;
-  if (pid == 0) {
-    execvp(c[0], c.data());
-    _exit(127);
-  }
-  int st;
-  while (waitpid(pid, &st, 0) < 0) {
-    if (errno != EINTR) return 127;
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 // --pack: after the run, the writable layer becomes the layer file, with a
 // note of its base; the working directory is removed either way.
 int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
@@ -141,7 +123,7 @@ int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
     const std::string& out = opts.pack;
     bool gz = out.size() > 3 && (out.compare(out.size() - 3, 3, ".gz") == 0 ||
                                  out.compare(out.size() - 4, 4, ".tgz") == 0);
-    int rc = RunAndWait({"tar", "-C", upper, gz ? "-czf" : "-cf", out, "."});
+    int rc = stdmpi::RunAndWait({"tar", "-C", upper, gz ? "-czf" : "-cf", out, "."});
     if (rc != 0) {
       code = Fail(stdmpi::kExitInternal,
                   "--pack: tar could not write " + out + " (status " + std::to_string(rc) + ")");
@@ -152,7 +134,7 @@ int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
   } else {
     std::fprintf(stderr, "stdmpirun: the job failed: no layer packed\n");
   }
-  RunAndWait({"rm", "-rf", opts.upper});
+  stdmpi::RunAndWait({"rm", "-rf", opts.upper});
   return code;
 }
 

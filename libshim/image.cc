@@ -7,42 +7,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "fsutil.h"
+#include "spawn.h"
 
 namespace stdmpi {
 
 namespace {
-
-bool MakeDirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      std::string part = path.substr(0, i);
-      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
-    }
-  }
-  return true;
-}
-
-// Runs tar -x into `dir`; returns its exit status (or -errno).
-int Untar(const std::string& file, const std::string& dir) {
-  pid_t pid = fork();
-  if (pid < 0) return -errno;
-  if (pid == 0) {
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) dup2(null, 0);
-    // GNU tar finds the compression itself; no owners but the unpacker's
-    // unless root, as tar does anyway.
-    execlp("tar", "tar", "-x", "-f", file.c_str(), "-C", dir.c_str(), "--no-same-permissions",
-           static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -errno;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 std::string Sanitize(std::string name) {
   for (char& c : name) {
@@ -104,19 +76,23 @@ bool PrepareImage(const std::vector<std::string>& entries, std::vector<std::stri
     }
     if (stat(dir.c_str(), &dst) != 0) {
       std::string tmp = dir + ".unpacking-" + std::to_string(getpid());
-      int rc = MakeDirs(tmp) ? Untar(real, tmp) : -errno;
-      if (rc != 0 || rename(tmp.c_str(), dir.c_str()) != 0) {
-        *err =
-            "image " + entry + ": " +
-            (rc < 0    ? std::string("cannot unpack: ") + strerror(-rc)
-             : rc != 0 ? "tar -x failed (status " + std::to_string(rc) + "): is it a tar archive?"
-                       : std::string("cannot move it into the cache: ") + strerror(errno));
-        pid_t rm = fork();  // leave no half-unpacked tree behind
-        if (rm == 0) {
-          execlp("rm", "rm", "-rf", tmp.c_str(), static_cast<char*>(nullptr));
-          _exit(127);
-        }
-        if (rm > 0) waitpid(rm, nullptr, 0);
+      // GNU tar finds the compression itself; owners are the unpacker's
+      // unless root, as tar does anyway.
+      bool ok = false;
+      int rc;
+      if (!MakeDirs(tmp)) {
+        *err = "image " + entry + ": cannot unpack into " + tmp + ": " + strerror(errno);
+      } else if ((rc = RunAndWait({"tar", "-x", "-f", real, "-C", tmp, "--no-same-permissions"})) !=
+                 0) {
+        *err = "image " + entry + ": tar -x failed (status " + std::to_string(rc) +
+               "): is it a tar archive?";
+      } else if (rename(tmp.c_str(), dir.c_str()) != 0) {
+        *err = "image " + entry + ": cannot move it into the cache: " + strerror(errno);
+      } else {
+        ok = true;
+      }
+      if (!ok) {
+        RunAndWait({"rm", "-rf", tmp});  // leave no half-unpacked tree behind
         close(fd);
         return false;
       }

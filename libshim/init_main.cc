@@ -49,6 +49,11 @@
 #include <string>
 #include <vector>
 
+#include "child_steps.h"
+#include "fsutil.h"
+
+using namespace stdmpi;
+
 namespace {
 
 // Grace between forwarding a terminating signal and SIGKILL.
@@ -62,34 +67,15 @@ long NowNs() {
   return ts.tv_sec * 1'000'000'000L + ts.tv_nsec;
 }
 
-// Same encoding as the shim's spawn (spawn.cc): {step, errno}.
-enum Step {
-  kExec = 4,
-  kNamespaces = 5,
-  kMounts = 6,
-  kNetwork = 7,
-  kImageExec = 8,
-  kImage = 9,
-  kLimits = 10,
-};
+// Reported to the shim's Spawn() as its own child does (child_steps.h).
 [[noreturn]] void StepFailed(int errfd, int step) {
   int msg[2] = {step, errno};
   ssize_t ignored = write(errfd, msg, sizeof(msg));
   (void)ignored;
-  _exit(step == kExec ? 127 : 126);
+  _exit(step == kStepExec ? 127 : 126);
 }
 [[noreturn]] void ExecFailed(int errfd) {
-  StepFailed(errfd, kExec);
-}
-
-bool WriteFile(const char* path, const std::string& text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  int e = errno;
-  close(fd);
-  errno = e;
-  return ok;
+  StepFailed(errfd, kStepExec);
 }
 
 // Makes `path` a read-only view of itself (if it exists), keeping the flags a
@@ -109,16 +95,6 @@ bool BindReadOnly(const char* path) {
     if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
   }
   return mount(nullptr, path, nullptr, flags, nullptr) == 0;
-}
-
-bool MakeDirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      std::string part = path.substr(0, i);
-      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
-    }
-  }
-  return true;
 }
 
 std::string DirOf(const std::string& path) {
@@ -161,7 +137,7 @@ void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_f
     upper = image.upper + "/upper";
     work = image.upper + "/work";
   }
-  if (!MakeDirs(upper) || !MakeDirs(work) || !MakeDirs(root)) StepFailed(errfd, kMounts);
+  if (!MakeDirs(upper) || !MakeDirs(work) || !MakeDirs(root)) StepFailed(errfd, kStepMounts);
   std::string lower;
   for (size_t i = image.layers.size(); i-- > 0;) {  // overlayfs: top-most first
     if (!lower.empty()) lower += ':';
@@ -171,21 +147,22 @@ void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_f
   if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0) {
     // In a user namespace overlayfs keeps its metadata in user.* attributes.
     data += ",userxattr";
-    if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0) StepFailed(errfd, kImage);
+    if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0)
+      StepFailed(errfd, kStepImage);
   }
   auto bind = [&](const std::string& from, const std::string& to, bool rdonly) {
     std::string target = root + to;
     struct stat st;
     bool is_dir = stat(from.c_str(), &st) != 0 || S_ISDIR(st.st_mode);
     if (is_dir) {
-      if (!MakeDirs(target)) StepFailed(errfd, kMounts);
+      if (!MakeDirs(target)) StepFailed(errfd, kStepMounts);
     } else {
-      if (!MakeDirs(DirOf(target))) StepFailed(errfd, kMounts);
+      if (!MakeDirs(DirOf(target))) StepFailed(errfd, kStepMounts);
       int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd >= 0) close(fd);
     }
     if (mount(from.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      StepFailed(errfd, kMounts);
+      StepFailed(errfd, kStepMounts);
     }
     if (rdonly) {
       mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
@@ -194,9 +171,9 @@ void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_f
   };
   bind("/dev", "/dev", false);
   bind("/sys", "/sys", true);
-  if (!MakeDirs(root + "/proc") || !MakeDirs(root + "/tmp")) StepFailed(errfd, kMounts);
+  if (!MakeDirs(root + "/proc") || !MakeDirs(root + "/tmp")) StepFailed(errfd, kStepMounts);
   if (mount("tmpfs", (root + "/tmp").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-    StepFailed(errfd, kMounts);
+    StepFailed(errfd, kStepMounts);
   }
   if (prefix_fd >= 0) bind("/proc/self/fd/" + std::to_string(prefix_fd), prefix, true);
   if (cwd_fd >= 0) bind("/proc/self/fd/" + std::to_string(cwd_fd), cwd, false);
@@ -205,15 +182,15 @@ void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_f
   }
   if (mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
       0) {
-    StepFailed(errfd, kMounts);
+    StepFailed(errfd, kStepMounts);
   }
   const std::string old = root + "/.stdmpi-old-root";
   if (!MakeDirs(old) || syscall(SYS_pivot_root, root.c_str(), old.c_str()) != 0 ||
       chdir("/") != 0 || umount2("/.stdmpi-old-root", MNT_DETACH) != 0) {
-    StepFailed(errfd, kImage);
+    StepFailed(errfd, kStepImage);
   }
   rmdir("/.stdmpi-old-root");
-  if (chdir(cwd.c_str()) != 0) StepFailed(errfd, kMounts);
+  if (chdir(cwd.c_str()) != 0) StepFailed(errfd, kStepMounts);
 }
 
 // The container (see the top of this file). Returns normally in the calling
@@ -226,14 +203,14 @@ void EnterNamespaces(int errfd, bool keep_net) {
   if (uid != 0) {
     // An unprivileged user gets the other namespaces through a user
     // namespace, mapped to itself (files keep their owners).
-    if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kNamespaces);
+    if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kStepNamespaces);
     if (!WriteFile("/proc/self/setgroups", "deny") ||
         !WriteFile("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
         !WriteFile("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
-      StepFailed(errfd, kNamespaces);
+      StepFailed(errfd, kStepNamespaces);
     }
   }
-  if (unshare(flags) != 0) StepFailed(errfd, kNamespaces);
+  if (unshare(flags) != 0) StepFailed(errfd, kStepNamespaces);
 }
 
 // The rest of the container, built by its PID 1 (a fresh /proc can only be
@@ -260,7 +237,7 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
   }
 
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    StepFailed(errfd, kMounts);
+    StepFailed(errfd, kStepMounts);
   }
   if (image != nullptr) {
     // Everything the new root shows of the host, opened before /tmp is covered.
@@ -271,42 +248,42 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
     Image img = *image;
     if (!img.upper.empty()) {
       int fd = open(img.upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kImage);
+      if (fd < 0) StepFailed(errfd, kStepImage);
       img.upper = "/proc/self/fd/" + std::to_string(fd);
     }
     for (std::string& layer : img.layers) {
       int fd = open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kImage);
+      if (fd < 0) StepFailed(errfd, kStepImage);
       layer = "/proc/self/fd/" + std::to_string(fd);
     }
     std::vector<int> bind_fds;
     for (const auto& b : image->binds) {
       int fd = open(b.first.c_str(), O_PATH | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kMounts);
+      if (fd < 0) StepFailed(errfd, kStepMounts);
       bind_fds.push_back(fd);
     }
     for (auto& [path, fd] : kept) close(fd);
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-      StepFailed(errfd, kMounts);
+      StepFailed(errfd, kStepMounts);
     }
     EnterImage(errfd, img, cwd, cwd_fd, prefix, prefix_fd, bind_fds);
     kept.clear();
   } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc")) {
-    StepFailed(errfd, kMounts);
+    StepFailed(errfd, kStepMounts);
   }
   if (image == nullptr && mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-    StepFailed(errfd, kMounts);
+    StepFailed(errfd, kStepMounts);
   }
   for (const auto& [path, fd] : kept) {
     std::string from = "/proc/self/fd/" + std::to_string(fd);
     if (!MakeDirs(path) || mount(from.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr)) {
-      StepFailed(errfd, kMounts);
+      StepFailed(errfd, kStepMounts);
     }
     close(fd);
   }
   // The working directory may have been covered: enter it again.
   if (getcwd(buf, sizeof(buf)) != nullptr) {
-    if (chdir(buf) != 0) StepFailed(errfd, kMounts);
+    if (chdir(buf) != 0) StepFailed(errfd, kStepMounts);
   }
 
   std::string host = "rank";
@@ -321,9 +298,9 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kNetwork);
+    if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kNetwork);
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
     close(sock);
   }
 }
@@ -415,7 +392,7 @@ int main(int argc, char** argv) {
 
   // Limits first (--mem-per-rank, --max-procs): everything below inherits them.
   for (const std::string& procs : Lines(getenv("STDMPI_INIT_CGROUPS"))) {
-    if (!WriteFile(procs.c_str(), std::to_string(getpid()))) StepFailed(errfd, kLimits);
+    if (!WriteFile(procs.c_str(), std::to_string(getpid()))) StepFailed(errfd, kStepLimits);
   }
   for (const std::string& r : Lines(getenv("STDMPI_INIT_RLIMITS"))) {
     size_t eq = r.find('=');
@@ -423,7 +400,7 @@ int main(int argc, char** argv) {
     rlim_t v = strtoull(r.c_str() + eq + 1, nullptr, 10);
     rlimit lim = {v, v};
     int which = r.compare(0, eq, "as") == 0 ? RLIMIT_AS : RLIMIT_NPROC;
-    if (setrlimit(which, &lim) != 0) StepFailed(errfd, kLimits);
+    if (setrlimit(which, &lim) != 0) StepFailed(errfd, kStepLimits);
   }
   unsetenv("STDMPI_INIT_CGROUPS");
   unsetenv("STDMPI_INIT_RLIMITS");
@@ -444,7 +421,7 @@ int main(int argc, char** argv) {
     unsetenv("STDMPI_INIT_UPPER");
     EnterNamespaces(errfd, keep_net);
     pid_t inner = fork();
-    if (inner < 0) StepFailed(errfd, kNamespaces);
+    if (inner < 0) StepFailed(errfd, kStepNamespaces);
     if (inner > 0) {
       close(errfd);
       RelayToInner(inner, shim);
@@ -454,7 +431,7 @@ int main(int argc, char** argv) {
     BuildContainer(errfd, keep_net, path, in_image ? &image : nullptr);
     if (!in_image &&
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-      StepFailed(errfd, kMounts);
+      StepFailed(errfd, kStepMounts);
     }
   }
   const pid_t parent = getppid();
@@ -479,7 +456,7 @@ int main(int argc, char** argv) {
     if (in_image) {
       // Looked up in the image, on the rank's PATH.
       execvp(path, cmd_argv);
-      StepFailed(errfd, kImageExec);
+      StepFailed(errfd, kStepImageExec);
     }
     execv(path, cmd_argv);
     ExecFailed(errfd);

@@ -8,17 +8,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "fsutil.h"
+
 namespace stdmpi {
 
 namespace {
-
-bool Write(const std::string& path, const std::string& text) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  close(fd);
-  return ok;
-}
 
 std::string Read(const std::string& path) {
   std::ifstream in(path);
@@ -80,9 +74,10 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
   if (v2_ok) {
     std::string dir = own + "/" + name;
     if (mkdir(dir.c_str(), 0755) == 0) {
-      bool ok = (mem <= 0 || Write(dir + "/memory.max", std::to_string(mem))) &&
-                (mem <= 0 || Write(dir + "/memory.swap.max", "0") || true) &&
-                (procs <= 0 || Write(dir + "/pids.max", std::to_string(procs)));
+      // No swap beyond the limit, where swap is accounted (best effort).
+      if (mem > 0) WriteFile(dir + "/memory.swap.max", "0");
+      bool ok = (mem <= 0 || WriteFile(dir + "/memory.max", std::to_string(mem))) &&
+                (procs <= 0 || WriteFile(dir + "/pids.max", std::to_string(procs)));
       if (ok) {
         v2_dir_ = dir;
         env.emplace_back("STDMPI_INIT_CGROUPS", dir + "/cgroup.procs");
@@ -99,9 +94,9 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
     std::string dir = "/sys/fs/cgroup/memory" + OwnCgroup("memory") + "/" + name;
     if (mkdir(dir.c_str(), 0755) == 0) {
       mem_dir_ = dir;
-      Write(dir + "/memory.swappiness", "0");
-      v1_ok = Write(dir + "/memory.limit_in_bytes", std::to_string(mem));
-      Write(dir + "/memory.memsw.limit_in_bytes", std::to_string(mem));  // if swap is accounted
+      WriteFile(dir + "/memory.swappiness", "0");
+      v1_ok = WriteFile(dir + "/memory.limit_in_bytes", std::to_string(mem));
+      WriteFile(dir + "/memory.memsw.limit_in_bytes", std::to_string(mem));  // if swap is accounted
       procs_files += dir + "/cgroup.procs\n";
     } else {
       v1_ok = false;
@@ -111,7 +106,7 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
     std::string dir = "/sys/fs/cgroup/pids" + OwnCgroup("pids") + "/" + name;
     if (mkdir(dir.c_str(), 0755) == 0) {
       pids_dir_ = dir;
-      v1_ok = Write(dir + "/pids.max", std::to_string(procs));
+      v1_ok = WriteFile(dir + "/pids.max", std::to_string(procs));
       procs_files += dir + "/cgroup.procs\n";
     } else {
       v1_ok = false;

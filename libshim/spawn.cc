@@ -13,6 +13,9 @@
 
 #include <cstring>
 
+#include "child_steps.h"
+#include "options.h"
+
 namespace stdmpi {
 
 namespace {
@@ -47,20 +50,6 @@ STDMPI_CHILD_CODE [[noreturn]] void ChildFail(int error_fd, int step) {
   (void)ignored;
   _exit(127);
 }
-
-enum ChildStep {
-  kStepSetup = 1,
-  kStepDup = 2,
-  kStepChdir = 3,
-  kStepExec = 4,
-  // Reported by stdmpi-init while it builds the container (init_main.cc).
-  kStepNamespaces = 5,
-  kStepMounts = 6,
-  kStepNetwork = 7,
-  kStepImageExec = 8,
-  kStepImage = 9,
-  kStepLimits = 10,
-};
 
 STDMPI_CHILD_CODE int ChildMain(void* arg) {
   const ChildArgs* a = static_cast<const ChildArgs*>(arg);
@@ -336,6 +325,25 @@ int JobStatusOf(int wstatus) {
   if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
   return 1;
+}
+
+int RunAndWait(const std::vector<std::string>& argv) {
+  std::vector<char*> c;
+  for (const std::string& a : argv) c.push_back(const_cast<char*>(a.c_str()));
+  c.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return kExitNotFound;
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) dup2(null, 0);
+    execvp(c[0], c.data());
+    _exit(kExitNotFound);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return kExitNotFound;
+  }
+  return JobStatusOf(st);
 }
 
 }  // namespace stdmpi

@@ -61,6 +61,11 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure);
 // whatever handlers the shim installs later. Call first thing in main().
 void RecordInitialSignalDispositions();
 
+// Runs a helper program (tar, rm) with stdin from /dev/null and waits for it:
+// fork and execvp, for single-threaded callers or short-lived helpers. Returns
+// its job status (JobStatusOf), 127 if it could not be started.
+int RunAndWait(const std::vector<std::string>& argv);
+
 // "exited with status 3", "killed by signal 9 (SIGKILL)"; and the job status
 // PROTOCOL.md gives it: the exit status, or 128 + signal.
 std::string DescribeWaitStatus(int wstatus);

@@ -232,6 +232,12 @@ SchedulerType=sched/builtin
         raise AssertionError(f"SLURM not idle after {timeout} s (state {state!r}):\n"
                              f"{self.logs()}")
 
+    def cpus(self) -> int:
+        """CPUs per node, as SLURM counts them."""
+        r = subprocess.run([*self.client, "sinfo", "-h", "-o", "%c"], capture_output=True,
+                           text=True, env=dict(os.environ, **self.env), timeout=30, check=True)
+        return int(r.stdout.split()[0])
+
     def logs(self) -> str:
         out = []
         for path in sorted(glob.glob(os.path.join(self.dir, "log", "*"))):
@@ -396,19 +402,6 @@ exec nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
             for a in self.addrs:
                 f.write(f"{a} slots={slots}\n")
         return path
-
-    def mpirun_args(self) -> List[str]:
-        """stdmpirun options that make mpirun reach these hosts."""
-        out = []
-        for k, v in [("plm_rsh_agent", self.agent), ("btl", "tcp,self"),
-                     ("btl_tcp_if_include", "eth0"), ("oob_tcp_if_include", "eth0"),
-                     ("pml", "ob1")]:
-            out += ["--mca", k, v]
-        return out + ["--launcher-arg=--bind-to", "--launcher-arg=none"]
-
-    def run_in(self, host_index: int, args: List[str], **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(["nsenter", f"--net=/run/netns/{self.names[host_index]}", *args],
-                              **kw)
 
     def stop(self) -> None:
         if self.hub:

@@ -6,10 +6,13 @@ CTest (which has its own TIMEOUT on top).
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -74,3 +77,44 @@ def scenario(text: str) -> str:
     f.close()
     os.chmod(f.name, 0o644)
     return f.name
+
+
+@dataclass
+class UserCopy:
+    """stdmpi copied where a normal user can run it (see copy_for_user)."""
+    user: str
+    home: str
+    dest: str  # holds bin/, share/, lib/ and the extra files
+    env: Dict[str, str]  # the environment to run as the user with
+
+    def stdmpirun(self) -> str:
+        return os.path.join(self.dest, "bin", "stdmpirun")
+
+
+def copy_for_user(name: str, extra: Sequence[str] = (), texts: Optional[Dict[str, str]] = None,
+                  user: str = "stdmpitest") -> UserCopy:
+    """Creates `user` if needed (skipping the test unless root can) and copies
+    the build's bin, share and lib, plus the files `extra` and the files
+    `texts` (name -> content), to ~user/NAME, owned by the user: a normal user
+    cannot reach a build under /root or a private /tmp. The environment is
+    this one without the OMPI_ALLOW_* of root, HOME the user's."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        raise unittest.SkipTest("needs root to create a user")
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "-m", user], check=True)
+    home = pwd.getpwnam(user).pw_dir
+    dest = os.path.join(home, name)
+    shutil.rmtree(dest, ignore_errors=True)
+    for sub in ["bin", "share", "lib"]:
+        shutil.copytree(os.path.join(BUILD, sub), os.path.join(dest, sub))
+    for path in extra:
+        shutil.copy(path, dest)
+    for fname, content in (texts or {}).items():
+        with open(os.path.join(dest, fname), "w") as f:
+            f.write(content)
+    subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
+    env["HOME"] = home
+    return UserCopy(user, home, dest, env)

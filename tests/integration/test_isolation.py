@@ -1,7 +1,6 @@
 """--isolate host: every rank's program in a light container of its own,
 checked from inside the program, as root and as a normal user."""
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -100,27 +99,12 @@ class Isolation(unittest.TestCase):
         self.assertEqual(values(job, 0)["connect"], "ok")
 
     def test_as_a_normal_user(self):
-        if os.geteuid() != 0 or shutil.which("useradd") is None:
-            self.skipTest("needs root to create a user")
-        user = "stdmpitest"
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "-m", user], check=True)
-        # A copy of the build the user can reach, outside /tmp and /root.
-        home = pwd.getpwnam(user).pw_dir
-        dest = os.path.join(home, "stdmpi-iso")
-        shutil.rmtree(dest, ignore_errors=True)
-        for sub in ["bin", "share", "lib"]:
-            shutil.copytree(os.path.join(harness.BUILD, sub), os.path.join(dest, sub))
-        subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
-        env["HOME"] = home
+        u = harness.copy_for_user("stdmpi-iso")
         with Listener() as lst:
-            env["PORT"] = str(lst.port)
-            p = subprocess.run(["runuser", "-u", user, "--", os.path.join(dest, "bin", "stdmpirun"),
-                                "--isolate", "host", "--tag-output", "-n", "2", "sh", "-c", PROBE],
-                               capture_output=True, text=True, timeout=60, env=env, cwd=self.dir)
+            p = subprocess.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "--isolate", "host",
+                                "--tag-output", "-n", "2", "sh", "-c", PROBE],
+                               capture_output=True, text=True, timeout=60,
+                               env={**u.env, "PORT": str(lst.port)}, cwd=self.dir)
         job = harness.Job(p.returncode, p.stdout, p.stderr, 0)
         self.check_contained(job, 2)
 
@@ -289,32 +273,16 @@ class Images(unittest.TestCase):
         self.assertIn("cannot run /bin/notexec: exec in the image: Permission denied", job.stderr)
 
     def test_as_a_normal_user(self):
-        if os.geteuid() != 0 or shutil.which("useradd") is None:
-            self.skipTest("needs root to create a user")
-        user = "stdmpitest"
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "-m", user], check=True)
-        home = pwd.getpwnam(user).pw_dir
-        dest = os.path.join(home, "stdmpi-img")
-        shutil.rmtree(dest, ignore_errors=True)
-        for sub in ["bin", "share", "lib"]:
-            shutil.copytree(os.path.join(harness.BUILD, sub), os.path.join(dest, sub))
-        subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
+        u = harness.copy_for_user("stdmpi-img")
         os.chmod(self.tarball, 0o644)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
-        env["HOME"] = home
         cache = os.path.join(self.dir, "user-cache")
         os.mkdir(cache)
         os.chmod(cache, 0o777)
-        env["STDMPI_IMAGE_CACHE"] = cache
-        p = subprocess.run(["runuser", "-u", user, "--", os.path.join(dest, "bin", "stdmpirun"),
-                            "--image", self.tarball, "--tag-output", "-n", "2", "sh", "-c",
-                            self.SCRIPT], capture_output=True, text=True, timeout=60, env=env,
-                           cwd=self.work)
+        p = subprocess.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "--image", self.tarball,
+                            "--tag-output", "-n", "2", "sh", "-c", self.SCRIPT],
+                           capture_output=True, text=True, timeout=60,
+                           env={**u.env, "STDMPI_IMAGE_CACHE": cache}, cwd=self.work)
         self.check_ran_in_image(harness.Job(p.returncode, p.stdout, p.stderr, 0))
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,8 +1,6 @@
 """stdmpirun itself: help, options, the mpirun command it builds, MPMD jobs,
 exit statuses, root and non-root users."""
 import os
-import pwd
-import shutil
 import subprocess
 import unittest
 
@@ -112,35 +110,16 @@ class Jobs(unittest.TestCase):
         self.assertEqual(sorted(job.stdout.splitlines()), ["py 1", "sh 1"])
 
     def test_as_a_normal_user(self):
-        if os.geteuid() != 0 or shutil.which("useradd") is None:
-            self.skipTest("needs root to create a user")
-        user = "stdmpitest"
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            subprocess.run(["useradd", "-m", user], check=True)
-        # The user needs to reach the build; a copy of the binaries and bridges will do.
-        home = pwd.getpwnam(user).pw_dir
-        dest = os.path.join(home, "stdmpi")
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(os.path.join(harness.BUILD, "bin"), os.path.join(dest, "bin"))
-        shutil.copytree(os.path.join(harness.BUILD, "share"), os.path.join(dest, "share"))
-        shutil.copy(PROTOCLIENT, os.path.join(dest, "protoclient"))
-        s = os.path.join(dest, "s.txt")
-        with open(s, "w") as f:
-            f.write("* @mpi allreduce sum 1 => 2\n* print ok {rank}\n")
-        subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
-        job = harness.run(["runuser", "-u", user, "--", os.path.join(dest, "bin", "stdmpirun"),
-                           "--dry-run", "-n", "2", "x"], timeout=30)
+        u = harness.copy_for_user("stdmpi", extra=[PROTOCLIENT],
+                                  texts={"s.txt": "* @mpi allreduce sum 1 => 2\n* print ok {rank}\n"})
+        job = harness.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "--dry-run", "-n", "2",
+                           "x"], timeout=30)
         self.assertNotIn("--allow-run-as-root", job.stdout)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
-        env["HOME"] = home
-        p = subprocess.run(["runuser", "-u", user, "--", os.path.join(dest, "bin", "stdmpirun"),
-                            "-n", "2", os.path.join(dest, "protoclient"), s],
-                           capture_output=True, text=True, timeout=60, env=env, cwd=home)
+        p = subprocess.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "-n", "2",
+                            os.path.join(u.dest, "protoclient"), os.path.join(u.dest, "s.txt")],
+                           capture_output=True, text=True, timeout=60, env=u.env, cwd=u.home)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(sorted(p.stdout.splitlines()), ["ok 0", "ok 1"])
-
 
 if __name__ == "__main__":
     unittest.main()

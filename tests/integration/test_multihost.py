@@ -25,6 +25,20 @@ WHERE = ("echo \"rank $STDMPI_RANK on $(hostname)\"; echo '@mpi allreduce sum 1'
          "echo \"sum $s\"")
 
 
+# mpirun's round robin over the hosts: ranks 0, 1 and 2 on different hosts.
+BY_NODE = ["--launcher-arg=--map-by", "--launcher-arg=node"]
+
+
+def assert_spread(tc: unittest.TestCase, job: harness.Job, n: int, hosts) -> None:
+    """The job ran WHERE on ranks 0..n-1, on every one of `hosts`, and each
+    rank got the sum of the allreduce."""
+    tc.assertEqual(job.rc, 0, job.describe())
+    where = dict(re.findall(r"rank (\d+) on (\S+)", job.stdout))
+    tc.assertEqual(sorted(int(r) for r in where), list(range(n)), job.describe())
+    tc.assertEqual(set(where.values()), set(hosts), job.describe())
+    tc.assertEqual(job.stdout.count(f"sum {n}\n"), n, job.describe())
+
+
 class HostsCase(unittest.TestCase):
     LATENCY = 0.0
 
@@ -51,18 +65,19 @@ class HostsCase(unittest.TestCase):
                 "--launcher-arg=none"]
 
     def check_spread(self, job: harness.Job, n: int) -> None:
-        self.assertEqual(job.rc, 0, job.describe())
-        where = dict(re.findall(r"rank (\d+) on (\S+)", job.stdout))
-        self.assertEqual(sorted(int(r) for r in where), list(range(n)), job.describe())
-        self.assertEqual(set(where.values()), set(self.hosts.names), job.describe())
-        self.assertEqual(job.stdout.count(f"sum {n}\n"), n, job.describe())
+        assert_spread(self, job, n, self.hosts.names)
+
+    def head_launch(self):
+        """What runs a command on the head node with mpirun's rsh agent set
+        (for run_scenario, which puts stdmpirun after it)."""
+        return ["nsenter", f"--net=/run/netns/{self.hosts.names[0]}", "env",
+                f"OMPI_MCA_plm_rsh_agent={self.hosts.agent}"]
 
 
 class Hosts(HostsCase):
     def test_pi_across_three_hosts(self):
         hf = self.hosts.hostfile(slots=2)
-        job = self.on_head("--hostfile", hf, *self.transport(), "--launcher-arg=--map-by",
-                           "--launcher-arg=node", "sh", "-c", WHERE)
+        job = self.on_head("--hostfile", hf, *self.transport(), *BY_NODE, "sh", "-c", WHERE)
         self.check_spread(job, 6)
         job = self.on_head("--hostfile", hf, *self.transport(), PYTHON, PI, "1e6")
         self.assertEqual(job.rc, 0, job.describe())
@@ -71,15 +86,10 @@ class Hosts(HostsCase):
 
     def test_protocol_suite_across_hosts(self):
         hf = self.hosts.hostfile(slots=2)
-        head = self.hosts.names[0]
-        launch = ["nsenter", f"--net=/run/netns/{head}", "env",
-                  f"OMPI_MCA_plm_rsh_agent={self.hosts.agent}"]
         failed = []
         for path in SCENARIOS:
-            # Round-robin over the hosts: ranks 0, 1 and 2 are on different hosts.
-            if run_scenario.run(path, launch=launch,
-                                options=["--hostfile", hf, *self.transport(),
-                                         "--launcher-arg=--map-by", "--launcher-arg=node"]):
+            if run_scenario.run(path, launch=self.head_launch(),
+                                options=["--hostfile", hf, *self.transport(), *BY_NODE]):
                 failed.append(os.path.basename(path))
         self.assertEqual(failed, [])
 
@@ -96,8 +106,7 @@ class Hosts(HostsCase):
         self.assertIn(f"--host {hosts} -n 6 ", job.stdout)
         self.assertIn(f"launcher: mpirun; inside PBS job 17.pbs, 6 tasks on 3 nodes, hosts from "
                       f"{nodefile}, 6 ranks", job.stderr)
-        job = self.on_head(*self.transport(), "--launcher-arg=--map-by", "--launcher-arg=node",
-                           "sh", "-c", WHERE, env=env)
+        job = self.on_head(*self.transport(), *BY_NODE, "sh", "-c", WHERE, env=env)
         self.check_spread(job, 6)
         # examples/pi.pbs as qsub would run it; the transport through the
         # environment, as a site's Open MPI configuration would set it.
@@ -155,14 +164,10 @@ class SlowNetwork(HostsCase):
         self.assertIn("pi = 3.14159265358979", job.stdout)
         self.assertIn("(300000 terms, 3 ranks,", job.stdout)
         # A protocol scenario with messages of all sizes.
-        head = self.hosts.names[0]
-        launch = ["nsenter", f"--net=/run/netns/{head}", "env",
-                  f"OMPI_MCA_plm_rsh_agent={self.hosts.agent}"]
         bytes_scenario = os.path.join(SOURCE, "tests", "protocol", "bytes.txt")
-        self.assertEqual(run_scenario.run(bytes_scenario, launch=launch,
+        self.assertEqual(run_scenario.run(bytes_scenario, launch=self.head_launch(),
                                           options=["--hostfile", self.hosts.hostfile(slots=2),
-                                                   *self.transport(), "--launcher-arg=--map-by",
-                                                   "--launcher-arg=node"], timeout=180), 0)
+                                                   *self.transport(), *BY_NODE], timeout=180), 0)
 
 
 if __name__ == "__main__":

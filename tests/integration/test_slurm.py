@@ -5,11 +5,11 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 import unittest
 
 import harness
+import test_multihost
 from cluster import NamespaceHosts, SlurmCluster
 from harness import PROTOCLIENT, PYTHON, SOURCE, STDMPIRUN
 
@@ -25,9 +25,7 @@ class Slurm(unittest.TestCase):
         cls.cluster = SlurmCluster()
         cls.addClassCleanup(cls.cluster.stop)
         cls.cluster.start()
-        cls.cpus = int(subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True,
-                                      text=True, env=dict(os.environ, **cls.cluster.env),
-                                      timeout=30, check=True).stdout.split()[0])
+        cls.cpus = cls.cluster.cpus()
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="stdmpi-sbatch-")
@@ -206,20 +204,12 @@ class SlurmOnThreeHosts(Slurm):
         # Shared memory between "hosts" on one kernel (one boot id, one
         # /dev/shm) crashed a node's first task in MPI_Init now and then.
         cls.cluster.env.update({"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "tcp,self"})
-        cls.cpus = int(subprocess.run([*cls.cluster.client, "sinfo", "-h", "-o", "%c"],
-                                      capture_output=True, text=True,
-                                      env=dict(os.environ, **cls.cluster.env), timeout=30,
-                                      check=True).stdout.split()[0])
+        cls.cpus = cls.cluster.cpus()
 
-    WHERE = ("echo \"rank $STDMPI_RANK on $(hostname)\"; echo '@mpi allreduce sum 1'; read s; "
-             "echo \"sum $s\"")
+    WHERE = test_multihost.WHERE
 
     def check_spread(self, job: harness.Job, n: int) -> None:
-        text = job.stdout
-        where = dict(re.findall(r"rank (\d+) on (\S+)", text))
-        self.assertEqual(sorted(int(r) for r in where), list(range(n)), job.describe())
-        self.assertEqual(set(where.values()), set(self.hosts.names), job.describe())
-        self.assertEqual(text.count(f"sum {n}\n"), n, job.describe())
+        test_multihost.assert_spread(self, job, n, self.hosts.names)
 
     def test_srun_across_nodes(self):
         job = self.sbatch(

@@ -1,0 +1,40 @@
+// Small file-system helpers shared by the shim, stdmpirun and stdmpi-init.
+// Header-only: stdmpi-init links no stdmpi library (it must start fast).
+#ifndef STDMPI_LIBSHIM_FSUTIL_H_
+#define STDMPI_LIBSHIM_FSUTIL_H_
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace stdmpi {
+
+// mkdir -p (mode 0755 for what it creates).
+inline bool MakeDirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string part = path.substr(0, i);
+      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+  }
+  return true;
+}
+
+// Writes `text` to an existing file (cgroup, /proc) in one write(2); on
+// failure errno says why.
+inline bool WriteFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int e = errno;
+  close(fd);
+  errno = e;
+  return ok;
+}
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_FSUTIL_H_
