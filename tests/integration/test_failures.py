@@ -138,6 +138,22 @@ class HangReports(unittest.TestCase):
         self.assertRegex(err, r"stdmpi: rank 1 \(sh -c .*\): waiting in recv from rank 0 tag 5 "
                               r"for \d+\.\d s\n")
 
+    def test_sigusr2_reaches_the_programs(self):
+        prog = ("trap 'echo got-usr2; exit 0' USR2; echo ready >&2; "
+                "while :; do sleep 0.1; done")
+        p = subprocess.Popen([harness.STDMPIRUN, "-n", "2", "sh", "-c", prog],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = 0
+        deadline = time.time() + 20
+        while ready < 2 and time.time() < deadline:
+            if p.stderr.readline() == "ready\n":
+                ready += 1
+        self.assertEqual(ready, 2)
+        p.send_signal(signal.SIGUSR2)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(out, "got-usr2\ngot-usr2\n")
+
 
 class FatalRequests(unittest.TestCase):
     def test_bad_request_names_rank_reason_and_request(self):

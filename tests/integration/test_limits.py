@@ -66,6 +66,18 @@ class Limits(unittest.TestCase):
         self.assertNotEqual(job.rc, 0, job.describe())
         self.assertNotIn("survived", job.stdout)
 
+    def test_rlimits_for_a_user_without_a_cgroup(self):
+        # A normal user cannot make cgroups here: rlimits, and the report says so.
+        u = harness.copy_for_user("stdmpi-limits")
+        job = harness.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "-n", "1",
+                           "--mem-per-rank", "64M", PYTHON, "-c", HOG], env=u.env, cwd=u.home,
+                          timeout=60)
+        self.assertEqual(job.rc, 1, job.describe())
+        self.assertNotIn("survived", job.stdout)
+        self.assertIn("MemoryError", job.stderr)
+        self.assertIn("exited with status 1 (it ran with an address-space limit of 64 MiB as "
+                      "rlimits: allocations or forks past them fail); ending the job", job.stderr)
+
     def test_bad_values(self):
         for args, msg in [(["--mem-per-rank", "10"], "--mem-per-rank 10: expected a size of at "
                            "least 1M (e.g. 512M, 4G)"),
