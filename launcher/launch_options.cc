@@ -223,8 +223,10 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
       } else if (name == "--max-line" || name == "--max-message") {
         if (!need(name, &value, inl)) return false;
         int64_t n;
-        if (!ParseByteSize(value, &n) || n < 1 || n > kLargestMessage) {
-          *err = name + " " + value + ": expected a size from 1 byte to 2G-1 (e.g. 64M)";
+        int64_t least = name == "--max-line" ? kSmallestMaxLine : 1;
+        if (!ParseByteSize(value, &n) || n < least || n > kLargestMessage) {
+          *err = name + " " + value + ": expected a size from " + std::to_string(least) +
+                 (least == 1 ? " byte" : " bytes") + " to 2G-1 (e.g. 64M)";
           return false;
         }
         (name == "--max-line" ? opts->max_line : opts->max_message) = n;

@@ -1,7 +1,9 @@
 #include "engine.h"
 
 #include <sched.h>
+#include <time.h>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -18,9 +20,52 @@ struct Engine::Context {
   MPI_Op land_f64 = MPI_OP_NULL, lor_f64 = MPI_OP_NULL, lxor_f64 = MPI_OP_NULL;
   int64_t max_payload = 0;
   int rank = 0, size = 1;
-  std::vector<bool> native;  // by world rank: a native MPI program, no shim
+  std::vector<bool> native;   // by world rank: a native MPI program, no shim
+  std::vector<int> ctl_rank;  // by world rank: its rank in ctl, -1 for a native rank
   LastStatus* last_status = nullptr;
+
+  // What lets a rank tell a wait that can never end (Engine::MarkFinished).
+  std::vector<int64_t> sent;      // by world rank: messages this rank sent it
+  std::vector<int64_t> received;  // by world rank: messages this rank received from it
+  int64_t collectives = 0;        // collectives this rank entered
+  struct Peer {
+    bool finished = false;
+    FinishReason why = FinishReason::kExited;
+    int64_t sent_to_me = 0;   // messages it sent this rank, all told
+    int64_t collectives = 0;  // collectives it entered, all told
+    double since = 0;         // when this rank learned it (monotonic seconds)
+  };
+  std::vector<Peer> peers;  // by world rank
+  bool any_native = false;
+
+  // A message the finished rank sent (eagerly) may still be on its way when
+  // its note arrives through the other communicator; after this long it has
+  // surely landed.
+  static constexpr double kInFlightGrace = 2.0;
+
+  static double Now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  std::string FinishedNote(int r) const {
+    const Peer& p = peers[static_cast<size_t>(r)];
+    if (!p.finished) return {};
+    return "rank " + std::to_string(r) + "'s program " +
+           (p.why == FinishReason::kExited
+                ? "exited with status 0"
+                : "closed its stdout (it still runs, but can make no more requests)");
+  }
 };
+
+namespace {
+// Point-to-point on ctl (no user message travels there).
+constexpr int kFinishedTag = 1;  // a finished rank's answer: {rank, why, sent, collectives}
+constexpr int kQueryTag = 2;     // "have you finished?"
+// How long an operation waits before its rank asks its peers (most waits end
+// within microseconds; a question is sent once per peer and job anyway).
+constexpr double kAskAfter = 0.05;
+}  // namespace
 
 std::string MpiErrorString(const char* call, int code) {
   char msg[MPI_MAX_ERROR_STRING];
@@ -191,6 +236,11 @@ class Operation {
   virtual std::string Waiting() const = 0;
   virtual int64_t Bytes() const { return 0; }
   virtual bool Abandon() { return false; }
+  // Why the operation, still pending, can never complete (a peer it waits for
+  // has finished), or "" while it still can. Sets always_fatal where needed.
+  virtual std::string Unreachable() { return {}; }
+  // The world ranks the operation waits for (to ask whether they finished).
+  virtual void WaitsOn(std::vector<int>*) const {}
 
   Outcome outcome;
 
@@ -245,6 +295,8 @@ class SendOp : public Operation {
     if (rc != MPI_SUCCESS) {
       FailMpi("MPI_Isend", rc);
       failed_ = true;
+    } else {
+      ++c_.sent[static_cast<size_t>(dest)];
     }
   }
   bool Progress() override {
@@ -258,6 +310,17 @@ class SendOp : public Operation {
            std::to_string(size_) + " bytes)";
   }
   int64_t Bytes() const override { return size_; }
+  std::string Unreachable() override {
+    const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(dest_)];
+    if (!p.finished || Engine::Context::Now() - p.since < Engine::Context::kInFlightGrace) {
+      return {};
+    }
+    outcome.always_fatal = true;
+    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
+           std::to_string(size_) + " bytes) can never complete: " + c_.FinishedNote(dest_) +
+           " without receiving it";
+  }
+  void WaitsOn(std::vector<int>* peers) const override { peers->push_back(dest_); }
 
  private:
   int dest_, tag_;
@@ -298,6 +361,57 @@ class RecvOp : public Operation {
   int64_t Bytes() const override { return bytes_; }
   bool Abandon() override { return phase_ == Phase::kProbe; }
 
+  std::string Unreachable() override {
+    if (phase_ != Phase::kProbe || form_ == Form::kIprobe) return {};
+    const double now = Engine::Context::Now();
+    if (first_probe_ == 0) first_probe_ = now;
+    const std::string what = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) +
+                             " can never complete: ";
+    if (src_ == c_.rank) {
+      // Its program waits here, so it can send itself nothing more; a message
+      // it sent itself before shows up in the first probes.
+      if (now - first_probe_ < 0.5) return {};
+      return what + "this rank sent itself no message with " + TagName(tag_) +
+             ", and no other rank can send one in its place";
+    }
+    if (src_ != kAny) {
+      if (c_.native[static_cast<size_t>(src_)]) return {};
+      const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(src_)];
+      if (!p.finished) return {};
+      int64_t left = p.sent_to_me - c_.received[static_cast<size_t>(src_)];
+      if (left > 0 && now - p.since < Engine::Context::kInFlightGrace) return {};
+      std::string s = what + c_.FinishedNote(src_) + " without sending it";
+      if (left > 0) {
+        s += " (" + std::to_string(left) + " message(s) from it with another tag are unreceived)";
+      }
+      return s;
+    }
+    if (c_.any_native || c_.size == 1) return {};
+    int64_t left = 0;
+    for (int r = 0; r < c_.size; ++r) {
+      if (r == c_.rank) continue;
+      const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(r)];
+      if (!p.finished) return {};
+      int64_t l = p.sent_to_me - c_.received[static_cast<size_t>(r)];
+      if (l > 0 && now - p.since < Engine::Context::kInFlightGrace) return {};
+      left += l;
+    }
+    std::string s = what + "every other rank's program has finished (" +
+                    c_.FinishedNote(c_.rank == 0 ? 1 : 0) + ", ...)";
+    if (left > 0) {
+      s += "; " + std::to_string(left) + " message(s) with another tag are unreceived";
+    }
+    return s;
+  }
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (phase_ != Phase::kProbe || form_ == Form::kIprobe) return;
+    if (src_ != kAny) {
+      peers->push_back(src_);
+      return;
+    }
+    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+  }
+
  private:
   enum class Phase { kProbe, kRecv };
 
@@ -335,6 +449,7 @@ class RecvOp : public Operation {
     src_found_ = st.MPI_SOURCE;
     tag_found_ = st.MPI_TAG;
     bytes_ = count;
+    ++c_.received[static_cast<size_t>(src_found_)];
     size_t offset = 0;
     if (form_ == Form::kBytes) {
       AppendI64(&reply_, count);
@@ -355,6 +470,7 @@ class RecvOp : public Operation {
   int src_, tag_;
   const char* verb_;
   Phase phase_ = Phase::kProbe;
+  double first_probe_ = 0;
   int src_found_ = 0, tag_found_ = 0;
   int64_t bytes_ = 0;
   std::string reply_;
@@ -384,6 +500,17 @@ class SendrecvOp : public Operation {
     return s;
   }
   int64_t Bytes() const override { return send_.Bytes() + recv_.Bytes(); }
+  std::string Unreachable() override {
+    std::string why;
+    if (!send_done_) why = send_.Unreachable();
+    if (why.empty() && !recv_done_) why = recv_.Unreachable();
+    outcome.always_fatal = !send_done_;  // its MPI_Isend stays pending
+    return why.empty() ? why : "sendrecv: " + why;
+  }
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (!send_done_) send_.WaitsOn(peers);
+    if (!recv_done_) recv_.WaitsOn(peers);
+  }
 
  private:
   SendOp send_;
@@ -403,6 +530,7 @@ class CollectiveOp : public Operation {
   }
 
   void Start() {
+    index_ = ++c_.collectives;
     CheckInput& in = check_in_;
     in.rank = c_.rank;
     in.verb = req_.verb;
@@ -472,7 +600,35 @@ class CollectiveOp : public Operation {
     return static_cast<int64_t>(payload_.size() + req_.text.size() + req_.count() * 8);
   }
 
+  std::string Unreachable() override {
+    if (phase_ != Phase::kCheck) return {};
+    for (int r = 0; r < c_.size; ++r) {
+      const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(r)];
+      if (!p.finished || p.collectives >= index_) continue;
+      // The agreement check stays posted: the job must end.
+      outcome.always_fatal = true;
+      // Every rank still waiting sees the same; the lowest of them reports it.
+      for (int q = 0; q < c_.rank; ++q) {
+        if (!c_.native[static_cast<size_t>(q)] && !c_.peers[static_cast<size_t>(q)].finished) {
+          outcome.report = false;
+        }
+      }
+      std::string name = VerbName(req_.verb);
+      return name + " can never complete: " + c_.FinishedNote(r) + " after " +
+             std::to_string(p.collectives) +
+             " collective(s), without calling this one (this "
+             "rank's collective number " +
+             std::to_string(index_) + ")";
+    }
+    return {};
+  }
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (phase_ != Phase::kCheck) return;
+    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+  }
+
  private:
+  int64_t index_ = 0;
   // kCheck: the agreement check runs (non-blocking, polled). kData: the
   // collective itself runs (blocking, see AfterCheck). kDone: outcome set.
   enum class Phase { kCheck, kData, kDone };
@@ -701,6 +857,15 @@ bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std
     return false;
   }
   MPI_Comm_set_errhandler(c.ctl, MPI_ERRORS_RETURN);
+  c.ctl_rank.assign(static_cast<size_t>(size_), -1);
+  for (int r = 0, next = 0; r < size_; ++r) {
+    if (!c.native[static_cast<size_t>(r)]) c.ctl_rank[static_cast<size_t>(r)] = next++;
+  }
+  c.any_native = !native_ranks.empty();
+  c.sent.assign(static_cast<size_t>(size_), 0);
+  c.received.assign(static_cast<size_t>(size_), 0);
+  c.peers.assign(static_cast<size_t>(size_), {});
+  asked_.assign(static_cast<size_t>(size_), false);
   MPI_Comm node;
   rc = MPI_Comm_split_type(c.ctl, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
   if (rc != MPI_SUCCESS) {
@@ -746,6 +911,7 @@ void Engine::Shutdown() {
 bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
   Context& c = *ctx_;
   done_ = false;
+  op_started_ = Context::Now();
   Outcome now;
   std::string r;
   switch (req.verb) {
@@ -837,6 +1003,7 @@ bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
 
 bool Engine::StartFailedCollective(Verb verb, std::string error) {
   done_ = false;
+  op_started_ = Context::Now();
   auto op = std::make_unique<CollectiveOp>(*ctx_, verb, std::move(error));
   op->Start();
   op_ = std::move(op);
@@ -846,8 +1013,127 @@ bool Engine::StartFailedCollective(Verb verb, std::string error) {
 bool Engine::Progress() {
   if (op_ == nullptr) return false;
   if (!done_) done_ = op_->Progress();
+  if (!done_) {
+    // Now and then (not on every spin of a short wait): has a peer this
+    // operation waits for finished for good?
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t ms = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+    if (ms - last_note_check_ms_ >= 5) {
+      last_note_check_ms_ = ms;
+      if (Context::Now() - op_started_ >= kAskAfter) AskPeers();
+      ReceiveFinishedNotes();
+      std::string why = op_->Unreachable();
+      if (!why.empty()) {
+        op_->outcome.ok = false;
+        op_->outcome.error = std::move(why);
+        done_ = true;
+      }
+    }
+  }
   if (done_ && !self_sends_.empty()) UnreceivedSelfSends();  // frees the received ones
   return done_;
+}
+
+void Engine::ReceiveFinishedNotes() {
+  Context& c = *ctx_;
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kFinishedTag, c.ctl, &flag, &st) != MPI_SUCCESS || !flag) return;
+    int64_t note[4];
+    if (MPI_Recv(note, 4, MPI_INT64_T, st.MPI_SOURCE, kFinishedTag, c.ctl, MPI_STATUS_IGNORE) !=
+        MPI_SUCCESS) {
+      return;
+    }
+    int64_t world = note[0];
+    if (world < 0 || world >= size_) continue;
+    Context::Peer& p = c.peers[static_cast<size_t>(world)];
+    p.finished = true;
+    p.why = note[1] == 1 ? FinishReason::kClosedStdout : FinishReason::kExited;
+    p.sent_to_me = note[2];
+    p.collectives = note[3];
+    p.since = Context::Now();
+  }
+}
+
+void Engine::AskPeers() {
+  Context& c = *ctx_;
+  std::vector<int> peers;
+  op_->WaitsOn(&peers);
+  static const int kQuestion = 0;
+  for (int r : peers) {
+    if (r < 0 || r >= size_ || r == rank_ || asked_[static_cast<size_t>(r)]) continue;
+    int to = c.ctl_rank[static_cast<size_t>(r)];
+    if (to < 0) continue;  // a native rank cannot answer
+    asked_[static_cast<size_t>(r)] = true;
+    MPI_Request req;
+    if (MPI_Isend(&kQuestion, 1, MPI_INT, to, kQueryTag, c.ctl, &req) == MPI_SUCCESS) {
+      small_sends_.push_back(req);
+    }
+  }
+}
+
+void Engine::MarkFinished(FinishReason why) {
+  if (finished_) return;
+  finished_ = true;
+  why_ = why;
+  AnswerQueries();
+}
+
+void Engine::AnswerQueries() {
+  Context& c = *ctx_;
+  if (!finished_) return;
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kQueryTag, c.ctl, &flag, &st) != MPI_SUCCESS || !flag) break;
+    int question;
+    MPI_Recv(&question, 1, MPI_INT, st.MPI_SOURCE, kQueryTag, c.ctl, MPI_STATUS_IGNORE);
+    MPI_Group ctl_group, world_group;
+    MPI_Comm_group(c.ctl, &ctl_group);
+    MPI_Comm_group(MPI_COMM_WORLD, &world_group);
+    int world = -1;
+    MPI_Group_translate_ranks(ctl_group, 1, &st.MPI_SOURCE, world_group, &world);
+    MPI_Group_free(&ctl_group);
+    MPI_Group_free(&world_group);
+    if (world < 0 || world >= size_) continue;
+    auto answer = std::make_unique<std::array<int64_t, 4>>(std::array<int64_t, 4>{
+        rank_, static_cast<int64_t>(why_), c.sent[static_cast<size_t>(world)], c.collectives});
+    MPI_Request req;
+    if (MPI_Isend(answer->data(), 4, MPI_INT64_T, st.MPI_SOURCE, kFinishedTag, c.ctl, &req) ==
+        MPI_SUCCESS) {
+      small_sends_.push_back(req);
+      answers_.push_back(std::move(answer));
+    }
+  }
+  // Let go of what has gone out.
+  for (auto it = small_sends_.begin(); it != small_sends_.end();) {
+    int done = 0;
+    MPI_Test(&*it, &done, MPI_STATUS_IGNORE);
+    it = done ? small_sends_.erase(it) : it + 1;
+  }
+}
+
+void Engine::StartClosing() {
+  MPI_Ibarrier(ctx_->ctl, &closing_);
+}
+
+bool Engine::PollClosing() {
+  AnswerQueries();
+  if (closing_ != MPI_REQUEST_NULL) {
+    int done = 0;
+    if (MPI_Test(&closing_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return true;
+    if (!done) return false;
+  }
+  if (!small_sends_.empty()) return false;
+  answers_.clear();
+  return true;
+}
+
+std::string Engine::FinishedNote(int rank) const {
+  if (rank < 0 || rank >= size_) return {};
+  return ctx_->FinishedNote(rank);
 }
 
 std::vector<int> Engine::UnreceivedSelfSends() {

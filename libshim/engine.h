@@ -17,6 +17,7 @@
 #include <mpi.h>
 #include <sched.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,7 +38,13 @@ struct Outcome {
   // !ok and the job ends: false on the ranks that should stay quiet so that one
   // rank reports a disagreement all ranks detected.
   bool report = true;
+  // !ok: ends the job even in `errors return` mode (an MPI request was left
+  // pending that can never complete: a send or a collective to a finished rank).
+  bool always_fatal = false;
 };
+
+// Why a rank can make no more requests (see Engine::MarkFinished).
+enum class FinishReason { kExited = 0, kClosedStdout = 1 };
 
 struct LastStatus {
   bool valid = false;
@@ -101,6 +108,28 @@ class Engine {
 
   const LastStatus& last_status() const { return last_status_; }
 
+  // Waits that can never end. A rank whose operation has waited a moment asks
+  // the ranks it waits for (once per peer and job) whether they have finished.
+  // A rank whose program can make no more requests (it exited 0, or closed its
+  // stdout and still runs) answers every such question, now and later, with
+  // how many messages it sent the asker and how many collectives it entered.
+  // From that the waiting rank knows exactly when its wait can never end, and
+  // fails the request instead of hanging the job (see Progress()).
+  //
+  // Marks this rank finished. REQUIRES: !busy().
+  void MarkFinished(FinishReason why);
+  // Answers the questions that arrived (a finished rank calls it now and then).
+  void AnswerQueries();
+  // The rank's end: waits, answering questions, until every shim got here;
+  // only then may MPI_Finalize be called (no peer still needs an answer, and
+  // no message of ours is still on its way). Call StartClosing() once, then
+  // PollClosing() until it returns true. REQUIRES: MarkFinished() was called.
+  void StartClosing();
+  bool PollClosing();
+  // "rank 1's program exited with status 0" for a rank that announced it has
+  // finished, or "" for one that has not (as far as this rank has heard).
+  std::string FinishedNote(int rank) const;
+
   // Sends to this rank itself are buffered: MPI_Send to self deadlocks above
   // the eager size until the rank posts the receive, which its child can only
   // do after the reply. So they are answered `ok` at once and complete when
@@ -127,6 +156,17 @@ class Engine {
   };
   std::vector<std::unique_ptr<SelfSend>> self_sends_;
   std::vector<std::string> dropped_;
+
+  void ReceiveFinishedNotes();
+  void AskPeers();
+  bool finished_ = false;
+  FinishReason why_ = FinishReason::kExited;
+  std::vector<bool> asked_;               // by world rank: already asked whether it finished
+  std::vector<MPI_Request> small_sends_;  // questions and answers still on their way
+  std::vector<std::unique_ptr<std::array<int64_t, 4>>> answers_;
+  MPI_Request closing_ = MPI_REQUEST_NULL;
+  int64_t last_note_check_ms_ = 0;
+  double op_started_ = 0;
 };
 
 // "MPI_Isend: MPI_ERR_TRUNCATE: message truncated" from an MPI error code.

@@ -346,6 +346,22 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
   }
 }
 
+// This supervisor has no use for the command's stdin, stdout and stderr once
+// the command runs, and must not hold them open: the shim learns that the
+// command closed its stdout (and so can make no more requests) from EOF, and
+// that it stopped reading its replies from EPIPE.
+void LetGoOfStdio() {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3; ++fd) {
+    if (null >= 0) {
+      dup2(null, fd);
+    } else {
+      close(fd);  // no /dev/null in an image: nothing here writes to them
+    }
+  }
+  if (null > 2) close(null);
+}
+
 bool IsTerminating(int sig) {
   return sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
 }
@@ -424,6 +440,7 @@ int main(int argc, char** argv) {
     if (inner < 0) StepFailed(errfd, kStepNamespaces);
     if (inner > 0) {
       close(errfd);
+      LetGoOfStdio();
       RelayToInner(inner, shim);
     }
     // PID 1 of the container builds it, with a /proc of its own.
@@ -463,6 +480,7 @@ int main(int argc, char** argv) {
   }
   setpgid(cmd, cmd);  // also here: no race with signals sent to the group
   close(errfd);
+  LetGoOfStdio();
 
   int status = 0;
   bool done = false;

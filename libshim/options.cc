@@ -184,8 +184,10 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
     } else if (a == "--max-line" || a == "--max-message") {
       if (!value(a, &v)) return false;
       int64_t n;
-      if (!ParseByteSize(v, &n) || n < 1 || n > kLargestMessage) {
-        *err = a + " " + v + ": expected a size from 1 byte to 2G-1 (e.g. 64M)";
+      int64_t least = a == "--max-line" ? kSmallestMaxLine : 1;
+      if (!ParseByteSize(v, &n) || n < least || n > kLargestMessage) {
+        *err = a + " " + v + ": expected a size from " + std::to_string(least) +
+               (least == 1 ? " byte" : " bytes") + " to 2G-1 (e.g. 64M)";
         return false;
       }
       (a == "--max-line" ? opts->max_line : opts->max_message) = n;

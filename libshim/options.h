@@ -28,6 +28,8 @@ inline constexpr int64_t kDefaultMaxLine = int64_t{64} << 20;    // 64 MiB
 inline constexpr int64_t kDefaultMaxMessage = int64_t{1} << 30;  // 1 GiB
 // MPI counts are int: one message holds at most 2^31-1 bytes.
 inline constexpr int64_t kLargestMessage = INT32_MAX;
+// Shortest --max-line: a request line must fit, and be told from output.
+inline constexpr int64_t kSmallestMaxLine = 64;
 
 // One program of a multi-program job started by a launcher that runs the
 // same command for every task (srun): `--apps 1:native,4 -- A... : B...`.

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -181,6 +182,15 @@ class Sink {
 
   size_t queued() const { return queued_; }
 
+  // Bytes written that the reader has not read yet: queued here, plus what
+  // sits in the pipe.
+  size_t Unread() const {
+    if (!open_ || broken_) return 0;
+    int in_pipe = 0;
+    if (ioctl(fd_, FIONREAD, &in_pipe) != 0) in_pipe = 0;
+    return queued_ + static_cast<size_t>(in_pipe);
+  }
+
   // Stops writing (the reader is gone); queued writes are cancelled.
   void Close() {
     if (!open_) return;
@@ -276,7 +286,7 @@ class Shim {
   void ReplyToChild(std::string reply) { child_in_.Write(std::move(reply)); }
 
   // --- ending ---------------------------------------------------------------
-  void FatalRequest(const std::string& reason, bool report);
+  void FatalRequest(const std::string& reason, bool report, bool could_return = true);
   void BeginEnding(int code, std::string message, bool quiet = false);
   void OnChildExit(int wstatus);
   void OnTermSignal(int sig);
@@ -319,6 +329,20 @@ class Shim {
   uv_timer_t ncl_timer_;
   uv_timer_t report_timer_;  // a SIGKILLed command's report, held back a moment
   uv_timer_t limit_timer_;   // --time-limit
+  uv_timer_t closed_timer_;  // stdout closed, the command still runs: say so soon
+  uv_timer_t answer_timer_;  // answers peers' questions (see Engine::MarkFinished)
+  bool closing_ = false;     // the rank ended; waiting for the others (Engine::StartClosing)
+  int closing_wait_ms_ = 0;
+  static void OnClosingTimer(uv_timer_t* t) {
+    Shim* s = Self(t);
+    if (s->engine_.PollClosing()) {
+      uv_stop(&s->loop_);
+      return;
+    }
+    // Polls often at first (the other ranks usually end together), then every 20 ms.
+    s->closing_wait_ms_ = s->closing_wait_ms_ < 1 ? 1 : std::min(s->closing_wait_ms_ * 2, 20);
+    uv_timer_start(t, &Shim::OnClosingTimer, static_cast<uint64_t>(s->closing_wait_ms_), 0);
+  }
   RankLimits limits_;
   bool time_limit_hit_ = false;
   std::string limit_note_;
@@ -462,7 +486,7 @@ int Shim::Run() {
   uv_poll_init(&loop_, &sleep_poll_, timer_fd_);
   InitData(&sleep_poll_);
   for (uv_timer_t* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_,
-                        &report_timer_, &limit_timer_}) {
+                        &report_timer_, &limit_timer_, &closed_timer_, &answer_timer_}) {
     uv_timer_init(&loop_, t);
     InitData(t);
   }
@@ -622,6 +646,14 @@ int Shim::Run() {
     engine_.DropSelfSends();
   }
   StopPolling();
+  // Stay until every shim got here, answering the questions of peers that
+  // still wait (Engine::MarkFinished); MPI_Finalize follows at once.
+  engine_.MarkFinished(FinishReason::kExited);
+  engine_.StartClosing();
+  closing_ = true;
+  uv_timer_stop(&answer_timer_);
+  uv_timer_start(&answer_timer_, &Shim::OnClosingTimer, 0, 0);
+  uv_run(&loop_, UV_RUN_DEFAULT);
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {
@@ -784,6 +816,17 @@ void Shim::ProcessStdout() {
 
 void Shim::HandleRequestLine(std::string_view line) {
   current_request_ = QuoteForMessage(line, 160);
+  if (size_t unread = child_in_.Unread(); unread > 0) {
+    // Strict lockstep broken: the reply would sit behind the unread one, and
+    // the command would read the wrong answer.
+    BeginEnding(kExitProtocol,
+                Prefix() +
+                    "the command made a request before reading the whole reply to its "
+                    "previous one (" +
+                    std::to_string(unread) + " byte(s) unread): " + current_request_ +
+                    "\nstdmpi:   (read each reply, all of it, before the next request)\n");
+    return;
+  }
   Request req;
   ParseResult pr = ParseRequest(line, pctx_, &req);
   if (!pr.ok) {
@@ -852,6 +895,10 @@ void Shim::Report() {
     line += "waiting in " + engine_.Waiting() + " for " + secs + " s";
   } else if (child_exited_) {
     line += "its program has ended; waiting for the job to end";
+  } else if (size_t unread = child_in_.Unread(); unread > 0) {
+    std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
+    line += "its program has not read the reply to its last request (" + std::to_string(unread) +
+            " byte(s) unread, request made " + secs + " s ago)";
   } else if (last_request_ > 0) {
     std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
     line += std::string("its program is running; its last request was ") + secs + " s ago";
@@ -876,10 +923,10 @@ void Shim::FinishOp() {
   Outcome o = engine_.Take();
   if (o.ok) {
     ReplyToChild(std::move(o.reply));
-  } else if (errors_return_) {
+  } else if (errors_return_ && !o.always_fatal) {
     ReplyToChild("@error " + o.error + "\n");
   } else {
-    FatalRequest(o.error, o.report);
+    FatalRequest(o.error, o.report, !o.always_fatal);
   }
 }
 
@@ -950,13 +997,16 @@ void Shim::OnSleepTimer() {
 
 // --- ending -----------------------------------------------------------------
 
-void Shim::FatalRequest(const std::string& reason, bool report) {
+void Shim::FatalRequest(const std::string& reason, bool report, bool could_return) {
   std::string msg;
   if (report) {
     msg = Prefix() + "request failed: " + reason + "\n" +
-          "stdmpi:   the request: " + current_request_ + "\n" +
+          "stdmpi:   the request: " + current_request_ + "\n";
+    if (could_return) {
+      msg +=
           "stdmpi:   (a failed request ends the job; after \"@mpi errors return\" it is "
           "answered \"@error REASON\" instead)\n";
+    }
   }
   BeginEnding(kExitProtocol, msg, !report);
 }
@@ -1094,6 +1144,7 @@ void Shim::ForceEof(const char* why) {
 }
 
 void Shim::OnTermSignal(int sig) {
+  if (closing_) _exit(128 + sig);  // its program ended well; nothing else to do
   if (signalled_) {
     // A second signal: no more grace.
     KillChildGroup(SIGKILL);
@@ -1128,7 +1179,33 @@ void Shim::MaybeFinish() {
     if ((!stdout_eof_ || !stderr_eof_) && !end_deadline_passed_) return;
     EndNow();
   }
-  if (!child_exited_ || engine_.busy() || payload_req_) return;
+  if (engine_.busy() || payload_req_) return;
+  if (!child_exited_) {
+    if (stdout_eof_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&closed_timer_))) {
+      // The command closed its stdout but runs on: it can make no more
+      // requests. Unless it exits in a moment (then that is the news), tell
+      // the peers, so that none waits for it in vain.
+      uv_timer_start(
+          &closed_timer_,
+          [](uv_timer_t* t) {
+            Shim* s = Self(t);
+            if (!s->child_exited_ && !s->ending_ && !s->signalled_ && !s->engine_.busy() &&
+                !s->payload_req_) {
+              s->engine_.MarkFinished(FinishReason::kClosedStdout);
+              // Its peers may ask whether it finished: answer while it runs.
+              uv_timer_start(
+                  &s->answer_timer_, [](uv_timer_t* t) { Self(t)->engine_.AnswerQueries(); }, 20,
+                  20);
+            }
+          },
+          200, 0);
+    }
+    return;
+  }
+  if (stdout_eof_ && fatal_line_.empty()) {
+    uv_timer_stop(&answer_timer_);
+    engine_.MarkFinished(FinishReason::kExited);
+  }
   if (!stdout_eof_ || !stderr_eof_) return;
   if (!fatal_line_.empty()) {
     // NCL stops a script at an error but exits 0 (the line may have come

@@ -10,9 +10,10 @@ pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev h
       libuv1-dev libmsgpack-cxx-dev python3 procps)
 case "${1:-}" in
   # slurm-wlm and munge: a real SLURM for the batch-system tests; iproute2 and
-  # ethtool: the multi-host tests' network namespaces.
+  # ethtool: the multi-host tests' network namespaces; clang and its runtime:
+  # the libFuzzer targets.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
-               iproute2 ethtool) ;;
+               iproute2 ethtool clang libclang-rt-14-dev) ;;
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;

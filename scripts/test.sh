@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (apt), builds, and runs every test: the Catch2
 # unit tests and the integration tests, which run real jobs through mpirun.
-# Then the same suite again under AddressSanitizer and UBSan.
+# Then the fuzzers for 60 s each, and the same suite again under
+# AddressSanitizer and UBSan.
 #
 #   scripts/test.sh           everything
 #   scripts/test.sh quick     the normal build only
@@ -22,6 +23,7 @@ done
 (cd build && ctest --output-on-failure -j "$jobs")
 
 if [ "${1:-}" != quick ]; then
+  scripts/fuzz.sh 60
   # The sanitizer options are set per test by CTest (tests/CMakeLists.txt).
   scripts/build.sh build-asan -DSTDMPI_SANITIZE=ON -DSTDMPI_BUILD_BENCH=OFF
   (cd build-asan && ctest --output-on-failure -j "$jobs")

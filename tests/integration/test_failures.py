@@ -209,6 +209,108 @@ class FatalRequests(unittest.TestCase):
                       "of them", job.stderr)
 
 
+class PeersThatFinished(unittest.TestCase):
+    """A rank whose program can make no more requests (it exited 0, or closed
+    its stdout) tells the others; a wait for it that can never end fails at
+    once, naming both ranks, instead of hanging the job."""
+
+    def test_exit_0_while_peer_waits_in_recv(self):
+        s = scenario("0 @mpi recv 1 0\n1 exit 0\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertLess(job.seconds, 15, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(\S*protoclient \S+\): request failed: recv "
+                                     r"from rank 1 tag 0 can never complete: rank 1's program "
+                                     r"exited with status 0 without sending it\n")
+        self.assertIn('the request: "@mpi recv 1 0"', job.stderr)
+
+    def test_a_message_with_another_tag_is_counted(self):
+        s = scenario("1 @mpi send 0 7 hello\n0 @mpi recv 1 5\n1 exit 0\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("recv from rank 1 tag 5 can never complete: rank 1's program exited with "
+                      "status 0 without sending it (1 message(s) from it with another tag are "
+                      "unreceived)", job.stderr)
+
+    def test_messages_sent_before_exiting_are_still_received(self):
+        # Exiting right after sending is fine: nothing is lost, nothing fails.
+        s = scenario("1 @mpi send 0 3 first\n1 @mpi sendb 0 3 {rand:300000:4}\n1 exit 0\n"
+                     "0 sleep 1\n0 @mpi recv 1 3 => first\n0 @mpi recvb 1 3 => {rand:300000:4}\n"
+                     "0 print done\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, "done\n")
+
+    def test_exit_0_while_peers_wait_in_a_collective(self):
+        s = scenario("* @mpi barrier\n0,2,3 @mpi allreduce sum 1\n1 exit 0\n")
+        job = stdmpirun("-n", "4", "--oversubscribe", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("request failed: allreduce can never complete: rank 1's program exited with "
+                      "status 0 after 1 collective(s), without calling this one (this rank's "
+                      "collective number 2)", job.stderr)
+        # Every waiting rank sees it; one reports it.
+        self.assertEqual(job.stderr.count("request failed"), 1, job.describe())
+        self.assertIn("stdmpi: rank 0 (", job.stderr)
+
+    def test_exit_0_while_peer_sends_a_large_message(self):
+        s = scenario("0 @mpi sendb 1 3 {rand:1000000:1}\n1 exit 0\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("request failed: send to rank 1 tag 3 (1000000 bytes) can never complete: "
+                      "rank 1's program exited with status 0 without receiving it", job.stderr)
+        # The send stays posted in MPI, so `errors return` could not help here.
+        self.assertNotIn('"@mpi errors return"', job.stderr)
+
+    def test_errors_return_mode_gets_an_error_reply(self):
+        s = scenario("0 @mpi errors return => ok\n"
+                     "0 @mpi recv 1 0 =~ ^@error recv from rank 1 tag 0 can never complete: "
+                     "rank 1's program exited with status 0 without sending it$\n"
+                     "0 print went on\n1 exit 0\n")
+        job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, "went on\n")
+
+    def test_recv_from_itself_with_nothing_sent(self):
+        s = scenario("0 @mpi send 0 1 to me\n0 @mpi recv 0 1 => to me\n0 @mpi recv 0 2\n")
+        job = stdmpirun("-n", "1", PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("recv from rank 0 tag 2 can never complete: this rank sent itself no "
+                      "message with tag 2", job.stderr)
+
+    def test_closed_stdout_but_still_running(self):
+        marker = "383.75"
+        prog = (f'if [ "$STDMPI_RANK" = 1 ]; then exec >&-; sleep {marker}; fi; '
+                f'echo "@mpi recv 1 0"; read x')
+        job = stdmpirun("-n", "2", "bash", "-c", prog, timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertLess(job.seconds, 15, job.describe())
+        self.assertIn("recv from rank 1 tag 0 can never complete: rank 1's program closed its "
+                      "stdout (it still runs, but can make no more requests) without sending it",
+                      job.stderr)
+        deadline = time.time() + 5
+        while processes_matching(f"sleep {marker}") and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(processes_matching(f"sleep {marker}"), [])
+
+
+class Lockstep(unittest.TestCase):
+    def test_a_request_before_the_reply_was_read(self):
+        job = stdmpirun("-n", "1", "bash", "-c", 'echo "@mpi rank"; echo "@mpi size"; read x',
+                        timeout=30)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn('stdmpi: rank 0 (bash -c "echo \\"@mpi rank\\"; echo \\"@mpi size\\"; read x"): '
+                      'the command made a request before reading the whole reply to its previous '
+                      'one (2 byte(s) unread): "@mpi size"\n', job.stderr)
+
+    def test_an_unread_reply_shows_in_the_report(self):
+        job = stdmpirun("--timeout", "1.5", "-n", "1", "bash", "-c", 'echo "@mpi size"; sleep 60',
+                        timeout=30)
+        self.assertEqual(job.rc, 124, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(.*\): its program has not read the reply "
+                                     r"to its last request \(2 byte\(s\) unread, request made "
+                                     r"1\.\d s ago\)\n")
+
+
 class CannotRun(unittest.TestCase):
     def test_command_not_found(self):
         job = stdmpirun("-n", "2", "no-such-command-xyz", timeout=30)

@@ -75,7 +75,7 @@ TEST_CASE("option errors say what is wrong") {
   CHECK(Error({"--frob", "a"}) ==
         "unknown option --frob (pass options to mpirun or srun with --launcher-arg, see --help)");
   CHECK(Error({"--max-line", "huge", "a"}) ==
-        "--max-line huge: expected a size from 1 byte to 2G-1 (e.g. 64M)");
+        "--max-line huge: expected a size from 64 bytes to 2G-1 (e.g. 64M)");
   CHECK(Error({"--mca", "btl"}) == "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
   CHECK(Parse({"--help"}).help);
   CHECK(Parse({"-V"}).version);

@@ -42,7 +42,7 @@ TEST_CASE("shim arguments") {
 
   ShimOptions q;
   CHECK_FALSE(ParseShimArgs({"--max-line", "3G", "--", "x"}, &q, &help, &err));
-  CHECK(err == "--max-line 3G: expected a size from 1 byte to 2G-1 (e.g. 64M)");
+  CHECK(err == "--max-line 3G: expected a size from 64 bytes to 2G-1 (e.g. 64M)");
   CHECK_FALSE(ParseShimArgs({"--bogus", "x"}, &q, &help, &err));
   CHECK(err == "unknown option --bogus");
   CHECK_FALSE(ParseShimArgs({"--"}, &q, &help, &err));

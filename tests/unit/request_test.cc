@@ -1,6 +1,9 @@
 #include "request.h"
 
 #include <catch2/catch.hpp>
+#include <iterator>
+#include <string_view>
+#include <utility>
 
 using namespace stdmpi;
 
@@ -232,4 +235,105 @@ TEST_CASE("verb names line up with the enum") {
   CHECK(IsCollective(Verb::kScatter));
   CHECK_FALSE(IsCollective(Verb::kSend));
   CHECK_FALSE(IsCollective(Verb::kSendrecv));
+}
+
+TEST_CASE("malformed requests: each gets its exact reason") {
+  // Ranks 0..3, --max-message 1M. The request, then the reason the child or
+  // the job's stderr sees.
+  const std::pair<std::string_view, std::string_view> table[] = {
+      {"@mpi", "empty request: no verb after @mpi"},
+      {"@mpi ", "empty request: no verb after @mpi"},
+      {"@mpi foo", "unknown verb \"foo\""},
+      {"@mpi allreduc sum 1", "unknown verb \"allreduc\" (did you mean \"allreduce\"?)"},
+      {"@mpi RANK", "unknown verb \"RANK\""},
+      {"@mpi rank 1", "unexpected argument \"1\" (usage: @mpi rank)"},
+      {"@mpi size x", "unexpected argument \"x\" (usage: @mpi size)"},
+      {"@mpi send", "missing DEST (usage: @mpi send DEST TAG TEXT)"},
+      {"@mpi send 1", "missing TAG (usage: @mpi send DEST TAG TEXT)"},
+      {"@mpi send x 0 hi", "bad DEST \"x\": expected a rank (ranks are 0..3)"},
+      {"@mpi send 4 0 hi", "DEST 4 out of range: ranks are 0..3"},
+      {"@mpi send -1 0 hi", "bad DEST \"-1\": expected a rank (ranks are 0..3)"},
+      {"@mpi send any 0 hi", "bad DEST \"any\": expected a rank (ranks are 0..3)"},
+      {"@mpi send 1 32768 hi", "bad TAG \"32768\": expected 0..32767"},
+      {"@mpi send 1 -1 hi", "bad TAG \"-1\": expected 0..32767"},
+      {"@mpi send 1 any hi", "bad TAG \"any\": expected 0..32767"},
+      {"@mpi send 1 1.5 hi", "bad TAG \"1.5\": expected 0..32767"},
+      {"@mpi send 1 0x10 hi", "bad TAG \"0x10\": expected 0..32767"},
+      {"@mpi send 99999999999999999999 0 hi",
+       "bad DEST \"99999999999999999999\": expected a rank (ranks are 0..3)"},
+      {"@mpi recv", "missing SRC (usage: @mpi recv SRC TAG)"},
+      {"@mpi recv 1", "missing TAG (usage: @mpi recv SRC TAG)"},
+      {"@mpi recv 5 0", "SRC 5 out of range: ranks are 0..3"},
+      {"@mpi recv 1 0 extra", "unexpected argument \"extra\" (usage: @mpi recv SRC TAG)"},
+      {"@mpi recv all 0", "bad SRC \"all\": expected a rank or any (ranks are 0..3)"},
+      {"@mpi sendrecv 1 0 1",
+       "missing RECVTAG (usage: @mpi sendrecv DEST SENDTAG SRC RECVTAG TEXT)"},
+      {"@mpi sendrecv 1 0 9 0 hi", "SRC 9 out of range: ranks are 0..3"},
+      {"@mpi probe 1", "missing TAG (usage: @mpi probe SRC TAG)"},
+      {"@mpi iprobe x any", "bad SRC \"x\": expected a rank or any (ranks are 0..3)"},
+      {"@mpi bcast", "missing ROOT (usage: @mpi bcast ROOT [TEXT])"},
+      {"@mpi bcast 7 hi", "ROOT 7 out of range: ranks are 0..3"},
+      {"@mpi reduce", "missing OP (usage: @mpi reduce OP ROOT X ...)"},
+      {"@mpi reduce sum", "missing ROOT (usage: @mpi reduce OP ROOT X ...)"},
+      {"@mpi reduce sum 0", "no numbers given (usage: @mpi reduce OP ROOT X ...)"},
+      {"@mpi reduce avg 0 1",
+       "unknown op \"avg\" (sum prod min max land lor lxor minloc maxloc; band bor bxor with "
+       ":i64)"},
+      {"@mpi reduce sum 9 1", "ROOT 9 out of range: ranks are 0..3"},
+      {"@mpi allreduce sum", "no numbers given (usage: @mpi allreduce OP X ...)"},
+      {"@mpi allreduce sum 1 x", "not a number: \"x\""},
+      {"@mpi allreduce sum 1,2", "not a number: \"1,2\""},
+      {"@mpi allreduce band 1", "op band works on integers only: use allreduce:i64"},
+      {"@mpi allreduce:i64 sum 1.5", "not an integer: \"1.5\""},
+      {"@mpi allreduce:i64 sum 9223372036854775808",
+       "integer out of the 64-bit range: \"9223372036854775808\""},
+      {"@mpi allreduce:f32 sum 1", "unknown type suffix \":f32\" (use :i64 or :f64)"},
+      {"@mpi allreduce: sum 1", "unknown type suffix \":\" (use :i64 or :f64)"},
+      {"@mpi rank:i64", "verb \"rank\" takes no type suffix (\":i64\")"},
+      {"@mpi allreduce  sum 1",
+       "unknown op \"\" (sum prod min max land lor lxor minloc maxloc; band bor bxor with :i64)"},
+      {"@mpi scan", "missing OP (usage: @mpi scan OP X ...)"},
+      {"@mpi exscan prod", "no numbers given (usage: @mpi exscan OP X ...)"},
+      {"@mpi gather", "missing ROOT (usage: @mpi gather ROOT X ...)"},
+      {"@mpi gather 0 x", "not a number: \"x\""},
+      {"@mpi allgather", "no numbers given (usage: @mpi allgather X ...)"},
+      {"@mpi scatter", "missing ROOT (usage: @mpi scatter ROOT [X ...])"},
+      {"@mpi scatter 0 1 2 3", "scatter root gives 3 numbers, not a multiple of the 4 ranks"},
+      {"@mpi scatter 0 x", "not a number: \"x\""},
+      {"@mpi sendb 1 0", "missing N (usage: @mpi sendb DEST TAG N, then N raw bytes)"},
+      {"@mpi sendb 1 0 -5", "bad byte count \"-5\": expected a number of bytes >= 0"},
+      {"@mpi sendb 1 0 5x", "bad byte count \"5x\": expected a number of bytes >= 0"},
+      {"@mpi sendb 1 0 2000000",
+       "byte count 2000000 over the limit of 1048576 bytes (raise it with stdmpirun --max-message, "
+       "or send in pieces)"},
+      {"@mpi sendb 1 0 5 extra",
+       "unexpected argument \"extra\" (usage: @mpi sendb DEST TAG N, then N raw bytes)"},
+      {"@mpi recvb 1", "missing TAG (usage: @mpi recvb SRC TAG)"},
+      {"@mpi bcastb 0",
+       "missing N (the root gives the byte count) (usage: @mpi bcastb ROOT [N], then N raw bytes "
+       "on the root)"},
+      {"@mpi bcastb 0 -1", "bad byte count \"-1\": expected a number of bytes >= 0"},
+      {"@mpi bcastb 0 99999999",
+       "byte count 99999999 over the limit of 1048576 bytes (raise it with stdmpirun "
+       "--max-message, or send in pieces)"},
+      {"@mpi errors", "missing mode (usage: @mpi errors return|fatal)"},
+      {"@mpi errors maybe", "bad mode \"maybe\" (usage: @mpi errors return|fatal)"},
+      {"@mpi errors return now", "unexpected argument \"now\" (usage: @mpi errors return|fatal)"},
+      {"@mpi abort", "missing CODE (usage: @mpi abort CODE [TEXT])"},
+      {"@mpi abort x", "bad exit code \"x\": expected 0..255"},
+      {"@mpi abort 256", "bad exit code \"256\": expected 0..255"},
+      {"@mpi abort -1", "bad exit code \"-1\": expected 0..255"},
+      {"@mpi wtime now", "unexpected argument \"now\" (usage: @mpi wtime)"},
+      {"@mpi barrier 0", "unexpected argument \"0\" (usage: @mpi barrier)"},
+      {"@mpi status 1", "unexpected argument \"1\" (usage: @mpi status)"},
+      {"@mpi send\t1 0 hi", "unknown verb \"send\\x091\" (did you mean \"send\"?)"},
+      {"@mpi reduce minloc 0", "no numbers given (usage: @mpi reduce OP ROOT X ...)"},
+      {"@mpi allreduce:i64 land x", "not an integer: \"x\""},
+      {"@mpi \xff\xfe", "unknown verb \"\\xff\\xfe\""},
+  };
+  static_assert(std::size(table) >= 50);
+  for (const auto& [line, reason] : table) {
+    INFO(line);
+    CHECK(Error(line) == reason);
+  }
 }
