@@ -32,6 +32,32 @@ bool BannerFilter::IsRepeat(std::string_view box) {
   return false;
 }
 
+std::string BannerFilter::DeadProcessLine(std::string_view box) {
+  // "mpirun noticed that process rank 0 with PID 4121 on node vm exited on
+  // signal 9 (Killed)." A rank's process died without a word: its shim (a
+  // shim reports its program's death itself) or a native MPI rank.
+  static constexpr std::string_view kNoticed = "noticed that process rank ";
+  size_t at = box.find(kNoticed);
+  if (at == std::string_view::npos) return {};
+  std::string_view rest = box.substr(at + kNoticed.size());
+  size_t nl = rest.find('\n');
+  std::string_view line = rest.substr(0, nl);
+  size_t sig = line.find(" exited on signal ");
+  if (sig == std::string_view::npos) return {};
+  std::string rank(line.substr(0, line.find(' ')));
+  std::string where;
+  size_t node = line.find(" on node ");
+  if (node != std::string_view::npos && node < sig) {
+    where = " on " + std::string(line.substr(node + 9, sig - node - 9));
+  }
+  std::string signal(line.substr(sig + 18));
+  while (!signal.empty() && (signal.back() == '.' || signal.back() == '\r')) signal.pop_back();
+  return "stdmpirun: the process of rank " + rank + where +
+         " (its stdmpi-shim, or the rank itself if it is a native MPI program) was killed by "
+         "signal " +
+         signal + "; ending the job\n";
+}
+
 bool BannerFilter::IsNoiseLine(std::string_view line) {
   auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
   auto starts = [line](std::string_view s) { return line.substr(0, s.size()) == s; };
@@ -104,7 +130,12 @@ std::string BannerFilter::Feed(std::string_view data) {
     box_.append(line);
     ++box_lines_;
     if (IsRule(body)) {
-      if (!IsRepeat(box_)) out.append(box_);
+      std::string dead = DeadProcessLine(box_);
+      if (!dead.empty()) {
+        if (!rank_reported_) out.append(dead);
+      } else if (!IsRepeat(box_)) {
+        out.append(box_);
+      }
       box_.clear();
       in_box_ = false;
       box_lines_ = 0;

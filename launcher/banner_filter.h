@@ -10,7 +10,9 @@
 // one known line of teardown noise. Under srun, once a shim has reported why it
 // ends the job, srun's and slurmstepd's lines that only say the step was ended
 // (task N: Exited with exit code 3 / Killed, STEP CANCELLED) are dropped too.
-// Everything else passes through unchanged and in order.
+// mpirun's box about a rank's process that died of a signal (a killed shim)
+// becomes one line that names the rank. Everything else passes through
+// unchanged and in order.
 #ifndef STDMPI_LAUNCHER_BANNER_FILTER_H_
 #define STDMPI_LAUNCHER_BANNER_FILTER_H_
 
@@ -34,6 +36,9 @@ class BannerFilter {
  private:
   static bool IsRule(std::string_view line);
   static bool IsRepeat(std::string_view box);
+  // Open MPI's box about a rank's process killed by a signal, as one line of
+  // ours; "" for any other box.
+  static std::string DeadProcessLine(std::string_view box);
   bool IsNoiseLine(std::string_view line);
 
   std::string partial_;  // a line without its LF yet

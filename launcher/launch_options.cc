@@ -1,6 +1,7 @@
 #include "launch_options.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "numbers.h"
@@ -46,6 +47,12 @@ hangs:
   A report without ending the job: send stdmpirun SIGQUIT (Ctrl-\) or
   SIGUSR1. Each rank prints one line, e.g.
     stdmpi: rank 1 (python3 w.py): waiting in recv from rank 0 tag 5 for 12.3 s
+  A wait that can never end (the rank waited for has exited, or closed its
+  stdout) fails at once, naming both ranks.
+  --trace FILE          write every request of every rank, with its start and
+                        duration, to FILE in the Chrome trace-event format
+                        (open it in https://ui.perfetto.dev); FILE's directory
+                        must be shared with every node
 
 limits:
   --max-line SIZE       longest line a rank may print (default 64M); a longer
@@ -254,6 +261,13 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
           *err = "--timeout " + value + ": expected seconds > 0";
           return false;
         }
+      } else if (name == "--trace") {
+        if (!need(name, &value, inl)) return false;
+        if (value.empty()) {
+          *err = "--trace needs a file name";
+          return false;
+        }
+        opts->trace = value;
       } else if (name == "--report-bindings") {
         opts->report_bindings = true;
       } else if (name == "--isolate") {
@@ -393,6 +407,11 @@ std::vector<std::string> ShimOptionsFor(const LaunchOptions& o,
   if (o.max_message > 0) s.insert(s.end(), {"--max-message", std::to_string(o.max_message)});
   if (o.spin_us >= 0) s.insert(s.end(), {"--spin-us", std::to_string(o.spin_us)});
   if (!native_ranks.empty()) s.insert(s.end(), {"--native-ranks", FormatRankList(native_ranks)});
+  if (!o.trace.empty()) {
+    char t0[32];
+    std::snprintf(t0, sizeof(t0), "%.6f", o.trace_t0);
+    s.insert(s.end(), {"--trace", o.trace, "--trace-t0", t0});
+  }
   return s;
 }
 

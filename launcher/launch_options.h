@@ -28,7 +28,9 @@ struct LaunchOptions {
   std::vector<AppContext> apps;
   LauncherChoice launcher = LauncherChoice::kAuto;
   bool dry_run = false;
-  double timeout = 0;  // --timeout SECONDS: report, then end the job (0: none)
+  double timeout = 0;   // --timeout SECONDS: report, then end the job (0: none)
+  std::string trace;    // --trace FILE: Chrome trace events of every request
+  double trace_t0 = 0;  // the job's start, epoch seconds (set by main for --trace)
   bool tag_output = false;
   bool line_buffered = false;
   bool oversubscribe = false;

@@ -33,6 +33,7 @@
 #include "options.h"
 #include "scheduler.h"
 #include "spawn.h"
+#include "trace_merge.h"
 
 namespace {
 
@@ -107,6 +108,28 @@ stdmpi::Scheduler DetectFromEnvironment() {
 int Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "stdmpirun: %s\n", msg.c_str());
   return code;
+}
+
+// --trace: the ranks' parts become one file.
+void FinishTrace(const stdmpi::LaunchOptions& opts, int total_ranks) {
+  stdmpi::TraceMerge m;
+  std::string err;
+  if (!stdmpi::MergeTrace(opts.trace, &m, &err)) {
+    std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
+    return;
+  }
+  std::string note;
+  if (total_ranks > 0 && static_cast<int>(m.ranks.size()) < total_ranks) {
+    note = "; no trace from " + std::to_string(total_ranks - static_cast<int>(m.ranks.size())) +
+           " rank(s) (is its directory shared with every node?)";
+  }
+  if (m.cut > 0) note += "; " + std::to_string(m.cut) + " cut-off event(s) left out";
+  if (!opts.quiet || !note.empty()) {
+    std::fprintf(stderr,
+                 "stdmpirun: trace of %zu rank(s), %ld events, in %s (open it in "
+                 "https://ui.perfetto.dev)%s\n",
+                 m.ranks.size(), m.events, opts.trace.c_str(), note.c_str());
+  }
 }
 
 // --pack: after the run, the writable layer becomes the layer file, with a
@@ -196,6 +219,17 @@ int main(int argc, char** argv) {
     }
     char real[PATH_MAX];
     if (realpath(opts.upper.c_str(), real) != nullptr) opts.upper = real;
+  }
+  // --trace: parts next to FILE, by absolute path (a rank's directory may
+  // differ), with times from now.
+  if (!opts.trace.empty() && !opts.dry_run) {
+    if (opts.trace[0] != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof(cwd)) != nullptr) opts.trace = std::string(cwd) + "/" + opts.trace;
+    }
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    opts.trace_t0 = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
   }
   Plan plan;
   if (!BuildPlan(opts, facts, &plan, &err)) {
@@ -328,5 +362,6 @@ int main(int argc, char** argv) {
   if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
   if (timed_out) code = 124;  // as timeout(1)
   if (!opts.upper.empty()) code = FinishPack(opts, code);
+  if (!opts.trace.empty()) FinishTrace(opts, plan.total_ranks);
   return code;
 }

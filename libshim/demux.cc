@@ -1,10 +1,43 @@
 #include "demux.h"
 
+#include <string.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "request.h"
 
 namespace stdmpi {
+
+void StdoutDemux::Bytes::reserve(size_t cap) {
+  if (cap <= cap_) return;
+  char* q = static_cast<char*>(std::realloc(p_, cap));
+  if (q == nullptr) std::abort();  // as std::string would throw bad_alloc
+  p_ = q;
+  cap_ = cap;
+}
+
+void StdoutDemux::Bytes::append(const char* d, size_t n) {
+  if (n == 0) return;
+  if (n_ + n > cap_) reserve(std::max(n_ + n, cap_ < 4096 ? 4096 : cap_ * 2));
+  std::memcpy(p_ + n_, d, n);
+  n_ += n;
+}
+
+void StdoutDemux::Bytes::erase_front(size_t n) {
+  std::memmove(p_, p_ + n, n_ - n);
+  n_ -= n;
+}
+
+void StdoutDemux::Bytes::clear() {
+  n_ = 0;
+  if (cap_ > (size_t{4} << 20)) {
+    // Held for a large line or payload: give it back.
+    std::free(p_);
+    p_ = nullptr;
+    cap_ = 0;
+  }
+}
 
 void StdoutDemux::Append(const char* data, size_t n) {
   if (mode_ == Mode::kSkipPayload) {
@@ -28,6 +61,23 @@ void StdoutDemux::Append(const char* data, size_t n) {
     // Grow once to the whole payload instead of doubling through it.
     size_t want = pos_ + static_cast<size_t>(remaining_);
     if (buf_.capacity() < want) buf_.reserve(want);
+  } else if (mode_ == Mode::kLines && std::memchr(data, '\n', n) == nullptr) {
+    // Hold at most max_line + 1 bytes of a line without its LF: that is
+    // enough to call it too long (Next() does, and drops the rest of it), so
+    // the bytes after that are dropped here already.
+    const char* base = buf_.data();
+    size_t line = pos_;
+    if (buf_.size() > pos_) {
+      const void* nl = memrchr(base + pos_, '\n', buf_.size() - pos_);
+      if (nl != nullptr) line = static_cast<size_t>(static_cast<const char*>(nl) - base) + 1;
+    }
+    size_t have = buf_.size() - line;
+    if (have + n > max_line_ + 1) n = have > max_line_ ? 0 : max_line_ + 1 - have;
+    // Grow to what the line may need, not past it by doubling.
+    size_t need = buf_.size() + n;
+    if (need > buf_.capacity()) {
+      buf_.reserve(std::max(need, std::min(buf_.capacity() * 2, line + max_line_ + 1)));
+    }
   }
   buf_.append(data, n);
 }
@@ -43,7 +93,7 @@ void StdoutDemux::Compact() {
   // Move the unconsumed tail to the front only when it is cheap relative to
   // what was consumed, so long payloads are not copied over and over.
   if (pos_ >= 65536 && pos_ >= buf_.size() / 2) {
-    buf_.erase(0, pos_);
+    buf_.erase_front(pos_);
     scan_ -= pos_;
     pos_ = 0;
   }

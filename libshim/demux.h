@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -55,14 +56,41 @@ class StdoutDemux {
   bool at_eof() const { return eof_; }
   // True while the stream is inside a payload or a line being skipped.
   bool mid_item() const { return mode_ != Mode::kLines; }
+  // Inside a payload: the bytes announced, and those still to come.
+  int64_t payload_announced() const { return mid_item() ? announced_ : 0; }
+  int64_t payload_remaining() const { return mid_item() ? remaining_ : 0; }
 
  private:
   enum class Mode { kLines, kPayload, kSkipPayload, kSkipLine };
 
+  // A byte buffer grown with realloc: a large one is mmap'ed by malloc and
+  // grows by mremap, without a second copy in memory. So a line near the limit
+  // costs about its own size, not twice that; and the memory of a large
+  // payload or line goes back to the system once it was consumed.
+  class Bytes {
+   public:
+    Bytes() = default;
+    Bytes(const Bytes&) = delete;
+    Bytes& operator=(const Bytes&) = delete;
+    ~Bytes() { std::free(p_); }
+    char* data() { return p_; }
+    const char* data() const { return p_; }
+    size_t size() const { return n_; }
+    size_t capacity() const { return cap_; }
+    void reserve(size_t cap);
+    void append(const char* d, size_t n);
+    void erase_front(size_t n);
+    void clear();
+
+   private:
+    char* p_ = nullptr;
+    size_t n_ = 0, cap_ = 0;
+  };
+
   void Compact();
 
   size_t max_line_;
-  std::string buf_;
+  Bytes buf_;
   size_t pos_ = 0;   // start of unconsumed bytes in buf_
   size_t scan_ = 0;  // where the newline search of the current line resumes
   bool eof_ = false;

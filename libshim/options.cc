@@ -78,6 +78,8 @@ const char* ShimUsage() {
          "  --mem-per-rank SIZE   memory limit of the command (cgroup, else rlimit)\n"
          "  --time-limit SECONDS  end the job when the command runs longer\n"
          "  --max-procs N         processes and threads the command may have\n"
+         "  --trace PREFIX        write each request as a trace event to PREFIX.rank<N>\n"
+         "  --trace-t0 SECONDS    the job's start (epoch seconds) for the trace's times\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -298,6 +300,20 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
         return false;
       }
       opts->spin_us = static_cast<int>(n);
+    } else if (a == "--trace") {
+      if (!value(a, &opts->trace)) return false;
+      if (opts->trace.empty()) {
+        *err = "--trace needs a file name";
+        return false;
+      }
+    } else if (a == "--trace-t0") {
+      if (!value(a, &v)) return false;
+      char* end = nullptr;
+      opts->trace_t0 = strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(opts->trace_t0 >= 0)) {
+        *err = "--trace-t0 " + v + ": expected seconds since the epoch";
+        return false;
+      }
     } else if (!a.empty() && a[0] == '-') {
       *err = "unknown option " + a;
       return false;

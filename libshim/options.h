@@ -68,6 +68,8 @@ struct ShimOptions {
   int64_t mem_per_rank = 0;  // bytes; 0: no limit
   double time_limit = 0;     // seconds; 0: no limit
   int max_procs = 0;         // 0: no limit
+  std::string trace;         // --trace PREFIX: trace events to PREFIX.rank<N> (trace.h)
+  double trace_t0 = 0;       // --trace-t0: the job's start, epoch seconds
   std::vector<std::string> command;
 };
 

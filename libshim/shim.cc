@@ -33,12 +33,20 @@
 #include "rank_limits.h"
 #include "request.h"
 #include "spawn.h"
+#include "trace.h"
 
 extern char** environ;
 
 namespace stdmpi {
 
 namespace {
+
+// Wall-clock seconds since the epoch (the trace's times, comparable across ranks).
+double RealNow() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 double Now() {
   timespec ts;
@@ -74,6 +82,19 @@ constexpr uint64_t kKillGraceMs = 1500;
 constexpr uint64_t kKilledReportDelayMs = 300;
 
 // The directory of this executable.
+// The process's peak resident memory in KiB (VmHWM), or -1.
+long PeakRssKiB() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+  }
+  fclose(f);
+  return kib;
+}
+
 std::string ExeDir() {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -286,6 +307,13 @@ class Shim {
   void ReplyToChild(std::string reply) { child_in_.Write(std::move(reply)); }
 
   // --- ending ---------------------------------------------------------------
+  // With STDMPI_REPORT_MEMORY set: a line with this shim's peak memory (for
+  // the tests and benchmarks that check it stays bounded); otherwise "".
+  std::string MemoryNote() const {
+    if (getenv("STDMPI_REPORT_MEMORY") == nullptr) return {};
+    return "stdmpi: rank " + std::to_string(engine_.rank()) +
+           ": peak memory of the shim: " + std::to_string(PeakRssKiB()) + " KiB\n";
+  }
   void FatalRequest(const std::string& reason, bool report, bool could_return = true);
   void BeginEnding(int code, std::string message, bool quiet = false);
   void OnChildExit(int wstatus);
@@ -332,6 +360,9 @@ class Shim {
   uv_timer_t closed_timer_;  // stdout closed, the command still runs: say so soon
   uv_timer_t answer_timer_;  // answers peers' questions (see Engine::MarkFinished)
   bool closing_ = false;     // the rank ended; waiting for the others (Engine::StartClosing)
+  TraceWriter trace_;        // --trace
+  std::string trace_name_, trace_line_;
+  double trace_start_ = 0;
   int closing_wait_ms_ = 0;
   static void OnClosingTimer(uv_timer_t* t) {
     Shim* s = Self(t);
@@ -446,6 +477,12 @@ int Shim::Run() {
   pctx_.rank = engine_.rank();
   pctx_.size = engine_.size();
   pctx_.max_payload = opts_.max_message;
+  if (!opts_.trace.empty()) {
+    std::string terr;
+    if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120), &terr)) {
+      std::fprintf(stderr, "%swarning: %s; not tracing\n", Prefix().c_str(), terr.c_str());
+    }
+  }
   tag_ = "[" + std::to_string(engine_.rank()) + "] ";
   spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
   yield_ = engine_.local_size() > engine_.node_cpus();
@@ -664,6 +701,8 @@ int Shim::Run() {
   uv_loop_close(&loop_);
   close(timer_fd_);
   engine_.Shutdown();
+  trace_.Close();
+  std::fputs(MemoryNote().c_str(), stderr);
   return 0;
 }
 
@@ -829,10 +868,15 @@ void Shim::HandleRequestLine(std::string_view line) {
   }
   Request req;
   ParseResult pr = ParseRequest(line, pctx_, &req);
+  if (trace_.open()) {
+    trace_name_ = pr.verb_known ? VerbName(req.verb) : "(bad request)";
+    if (pr.verb_known && req.type == NumType::kI64) trace_name_ += ":i64";
+    trace_line_.assign(line.substr(0, 200));
+  }
   if (!pr.ok) {
     std::optional<Verb> coll;
     if (pr.verb_known && IsCollective(req.verb)) coll = req.verb;
-    if (req.payload_bytes > 0) {
+    if (req.payload_bytes > 0 && errors_return_) {
       // The announced bytes follow anyway: skip them, then answer.
       deferred_error_ = pr.error;
       deferred_verb_ = coll;
@@ -895,6 +939,10 @@ void Shim::Report() {
     line += "waiting in " + engine_.Waiting() + " for " + secs + " s";
   } else if (child_exited_) {
     line += "its program has ended; waiting for the job to end";
+  } else if (demux_.payload_announced() > 0) {
+    int64_t total = demux_.payload_announced();
+    line += "reading the " + std::to_string(total) + " raw bytes its last request announced (" +
+            std::to_string(total - demux_.payload_remaining()) + " so far)";
   } else if (size_t unread = child_in_.Unread(); unread > 0) {
     std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
     line += "its program has not read the reply to its last request (" + std::to_string(unread) +
@@ -910,6 +958,7 @@ void Shim::Report() {
 
 void Shim::OpStarted(bool done) {
   op_since_ = last_request_ = Now();
+  if (trace_.open()) trace_start_ = RealNow();
   if (done) {
     FinishOp();
     return;
@@ -921,6 +970,11 @@ void Shim::OpStarted(bool done) {
 void Shim::FinishOp() {
   StopPolling();
   Outcome o = engine_.Take();
+  if (trace_.open()) {
+    double now = RealNow();
+    trace_.Add(trace_name_, (trace_start_ - opts_.trace_t0) * 1e6, (now - trace_start_) * 1e6,
+               trace_line_, o.ok, static_cast<int64_t>(o.reply.size()));
+  }
   if (o.ok) {
     ReplyToChild(std::move(o.reply));
   } else if (errors_return_ && !o.always_fatal) {
@@ -1249,9 +1303,12 @@ void Shim::EndNow() {
   StopChild();
   if (signalled_) {
     FlushSinks(0.1);
+    trace_.Close();
     _exit(end_code_);
   }
   if (!end_message_.empty()) err_sink_.Write(end_message_);
+  err_sink_.Write(MemoryNote());
+  trace_.Close();
   FlushSinks(1.0);
   if (quiet_) {
     // Another rank reports the same failure and aborts the job; give its

@@ -1,4 +1,8 @@
-"""Ordinary output: forwarded unchanged, in order, complete, tagged when asked."""
+"""Ordinary output: forwarded unchanged, in order, complete, tagged when asked;
+and the --trace of the requests."""
+import json
+import os
+import tempfile
 import unittest
 
 import harness
@@ -78,3 +82,30 @@ class Output(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Trace(unittest.TestCase):
+    def test_every_request_with_its_start_and_duration(self):
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "job.json")
+        s = scenario("0 sleep 0.5\n0 @mpi send 1 5 hi\n1 @mpi recv 0 5 => hi\n"
+                     "* @mpi barrier => ok\n* @mpi allreduce:i64 sum 1 => 2\n")
+        job = stdmpirun("-n", "2", "--trace", path, PROTOCLIENT, s, timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn(f"stdmpirun: trace of 2 rank(s), 10 events, in {path} (open it in "
+                      "https://ui.perfetto.dev)\n", job.stderr)
+        with open(path) as f:
+            events = json.load(f)
+        self.assertEqual(os.listdir(d), ["job.json"])  # the parts are gone
+        names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
+        self.assertEqual(names, {0: f"rank 0: {PROTOCLIENT} {s}", 1: f"rank 1: {PROTOCLIENT} {s}"})
+        reqs = {(e["pid"], e["name"]): e for e in events if e["ph"] == "X"}
+        self.assertEqual(sorted(reqs), [(0, "allreduce:i64"), (0, "barrier"), (0, "send"),
+                                        (1, "allreduce:i64"), (1, "barrier"), (1, "recv")])
+        recv = reqs[(1, "recv")]
+        self.assertEqual(recv["args"], {"request": "@mpi recv 0 5", "ok": True, "reply_bytes": 3})
+        # Rank 1 waited for rank 0's half-second sleep; times are in microseconds.
+        self.assertGreater(recv["dur"], 300_000)
+        self.assertLess(recv["dur"], 5_000_000)
+        self.assertGreaterEqual(reqs[(0, "send")]["ts"] + 200_000, recv["ts"] + recv["dur"])
+        self.assertLess(reqs[(0, "barrier")]["ts"], reqs[(0, "allreduce:i64")]["ts"])

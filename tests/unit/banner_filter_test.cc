@@ -128,3 +128,23 @@ TEST_CASE("mpirun's note that it forwards a signal is dropped") {
   out += f.Flush();
   CHECK(out == "stdmpi: rank 0 (a): waiting\n");
 }
+
+TEST_CASE("a rank's process killed by a signal becomes one line naming the rank") {
+  BannerFilter f;
+  std::string out = f.Feed(kRule +
+                           "\nmpirun noticed that process rank 2 with PID 0 on node vm exited on "
+                           "signal 9 (Killed).\n" +
+                           kRule + "\n");
+  out += f.Flush();
+  CHECK(out ==
+        "stdmpirun: the process of rank 2 on vm (its stdmpi-shim, or the rank itself if it is a "
+        "native MPI program) was killed by signal 9 (Killed); ending the job\n");
+  // After a shim said why the job ends, the box is only a repeat.
+  BannerFilter g;
+  out = g.Feed("stdmpi: rank 1 (x): exited with status 3; ending the job\n" + kRule +
+               "\nmpirun noticed that process rank 0 with PID 7 on node vm exited on signal 15 "
+               "(Terminated).\n" +
+               kRule + "\n");
+  out += g.Flush();
+  CHECK(out == "stdmpi: rank 1 (x): exited with status 3; ending the job\n");
+}

@@ -1,0 +1,53 @@
+#include "trace.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "trace_merge.h"
+
+using namespace stdmpi;
+
+TEST_CASE("JSON strings: any bytes give valid JSON") {
+  CHECK(JsonString("@mpi send 1 0 hi") == "\"@mpi send 1 0 hi\"");
+  CHECK(JsonString("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(JsonString(std::string("\x00\n\xff", 3)) == "\"\\u0000\\u000a\\u00ff\"");
+}
+
+TEST_CASE("a request as a complete trace event") {
+  CHECK(TraceEvent("recv", 1500.25, 20.5, 3, "@mpi recv 0 5", true, 6) ==
+        "{\"name\":\"recv\",\"cat\":\"request\",\"ph\":\"X\",\"ts\":1500.250,\"dur\":20.500,"
+        "\"pid\":3,\"tid\":3,\"args\":{\"request\":\"@mpi recv 0 5\",\"ok\":true,"
+        "\"reply_bytes\":6}}");
+  CHECK(TraceProcessName(2, "python3 pi.py") ==
+        "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":2,\"args\":{\"name\":\"rank 2: "
+        "python3 pi.py\"}}\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":2,\"tid\":2,"
+        "\"args\":{\"sort_index\":2}}");
+}
+
+TEST_CASE("the ranks' parts merge into one JSON array; a cut-off line is left out") {
+  char dir[] = "/tmp/stdmpi-trace-test-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string file = std::string(dir) + "/t.json";
+  {
+    std::ofstream(file + ".rank1") << "{\"a\":1}\n{\"b\":2}\n{\"cut";
+    std::ofstream(file + ".rank0") << "{\"c\":3}\n";
+    std::ofstream(std::string(dir) + "/t.json.rankx") << "not a part\n";
+  }
+  TraceMerge m;
+  std::string err;
+  REQUIRE(MergeTrace(file, &m, &err));
+  CHECK(m.ranks == std::vector<int>{0, 1});
+  CHECK(m.events == 3);
+  CHECK(m.cut == 1);
+  std::stringstream got;
+  got << std::ifstream(file).rdbuf();
+  CHECK(got.str() == "[\n{\"c\":3},\n{\"a\":1},\n{\"b\":2}\n]\n");
+  CHECK(access((file + ".rank0").c_str(), F_OK) != 0);  // parts removed
+  unlink(file.c_str());
+  unlink((std::string(dir) + "/t.json.rankx").c_str());
+  rmdir(dir);
+}
