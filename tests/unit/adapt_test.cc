@@ -32,7 +32,7 @@ TEST_CASE("mawk gets -W interactive once") {
   CHECK_FALSE(AdaptCommand({"mawk"}, Lang::kMawk, false).line_buffered);
 }
 
-TEST_CASE("line buffering on request for any program; nothing else changes") {
+TEST_CASE("line buffering on request for any program, nothing else changes") {
   Adaptation a = AdaptCommand({"./prog", "x"}, Lang::kOther, true);
   CHECK(a.argv == std::vector<std::string>{"./prog", "x"});
   CHECK(a.line_buffered);

@@ -130,7 +130,7 @@ TEST_CASE("default rank count, hostfiles and pass-through arguments") {
   CHECK(p.total_ranks == 0);
 }
 
-TEST_CASE("placement options reach the shims; mpirun does not bind them") {
+TEST_CASE("placement options reach the shims, mpirun does not bind them") {
   Plan p;
   LaunchOptions o =
       Parse({"--cpus-per-rank", "2", "--bind-to", "socket", "--report-bindings", "a"});

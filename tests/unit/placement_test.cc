@@ -94,7 +94,7 @@ TEST_CASE("memory goes to the NUMA nodes of the rank's cores, threads to its cor
   CHECK(ListOf(p.nodeset.get()) == "0-1");
 }
 
-TEST_CASE("SMT: a core is all of its hardware threads; L3 widening") {
+TEST_CASE("SMT: a core is all of its hardware threads, L3 widening") {
   Topology t("smt2-2l3.xml");
   CHECK(Cpus(t, 0, 8) == "0,8");
   CHECK(Cpus(t, 1, 8) == "1,9");

@@ -28,7 +28,7 @@ TEST_CASE("a request as a complete trace event") {
         "\"args\":{\"sort_index\":2}}");
 }
 
-TEST_CASE("the ranks' parts merge into one JSON array; a cut-off line is left out") {
+TEST_CASE("the ranks' parts merge into one JSON array, a cut-off line left out") {
   char dir[] = "/tmp/stdmpi-trace-test-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   std::string file = std::string(dir) + "/t.json";
