@@ -203,13 +203,16 @@ class Sink {
 
   size_t queued() const { return queued_; }
 
-  // Bytes written that the reader has not read yet: queued here, plus what
-  // sits in the pipe.
+  // Bytes written that the reader has not read yet: not yet in the pipe,
+  // plus what sits in the pipe. (libuv's own count: queued() drops only when
+  // a write's callback runs, which may be an event-loop turn after the bytes
+  // went into the pipe and were read.)
   size_t Unread() const {
     if (!open_ || broken_) return 0;
     int in_pipe = 0;
     if (ioctl(fd_, FIONREAD, &in_pipe) != 0) in_pipe = 0;
-    return queued_ + static_cast<size_t>(in_pipe);
+    size_t not_written = stream_ != nullptr ? uv_stream_get_write_queue_size(stream_) : 0;
+    return not_written + static_cast<size_t>(in_pipe);
   }
 
   // Stops writing (the reader is gone); queued writes are cancelled.
@@ -857,7 +860,11 @@ void Shim::HandleRequestLine(std::string_view line) {
   current_request_ = QuoteForMessage(line, 160);
   if (size_t unread = child_in_.Unread(); unread > 0) {
     // Strict lockstep broken: the reply would sit behind the unread one, and
-    // the command would read the wrong answer.
+    // the command would read the wrong answer. (Raw bytes it announces are
+    // skipped, not forwarded as output.)
+    Request announced;
+    ParseRequest(line, pctx_, &announced);
+    if (announced.payload_bytes > 0) demux_.ExpectPayload(announced.payload_bytes, true);
     BeginEnding(kExitProtocol,
                 Prefix() +
                     "the command made a request before reading the whole reply to its "

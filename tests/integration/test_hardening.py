@@ -180,6 +180,17 @@ class Soak(unittest.TestCase):
             self.assertLess(kib, allowed_kib(4 * MiB), f"rank {rank}\n" + job.describe())
 
 
+    def test_large_replies_back_to_back(self):
+        # 1 MiB replies that the program reads at once and answers with its
+        # next request: the lockstep check must not mistake a reply already
+        # in the pipe (its write not yet acknowledged by libuv) for unread.
+        relay = os.path.join(harness.SOURCE, "bench", "clients", "relay.py")
+        job = stdmpirun("-n", "2", PYTHON, relay, "stdmpi", "pingpongb", "300", "1048576",
+                        timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertRegex(job.stdout, r"^pingpongb 1048576 [\d.]+\n$")
+
+
 class Killed(unittest.TestCase):
     def _start(self, marker: str, n: int, prog: str):
         p = subprocess.Popen([STDMPIRUN, "-n", str(n), "--oversubscribe", "bash", "-c", prog],
