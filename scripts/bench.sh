@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
 # Measures stdmpi on this machine and prints Markdown tables (medians of
 # repeated runs, competitors measured in the same run):
-#   relay   request round trips through the shim vs the plain pipe floor
+#   relay   request round trips through the shim vs the plain pipe floor and
+#           native C MPI (C child), and the Python bridge vs mpi4py
+#   micro   Google Benchmark of parsing and formatting, and msgpack-c
 #   startup stdmpirun -n 2 vs mpirun -n 2 (C, Python, Python + mpi4py)
-#   pi      the Nilakantha demo on 1 rank and on every core
+#   pi      the Nilakantha speedup study: Python, R, NCL and C, serial vs
+#           stdmpi vs mpi4py / Rmpi / native MPI, 1..cores ranks and 2x;
+#           writes build/bench/pi.csv and docs/pi_speedup.png
 #   isolation  start cost of a rank's program plain, under stdmpi-init, with
 #           --isolate host and with --image (a busybox root filesystem)
 #
-#   scripts/bench.sh [relay|startup|pi|isolation ...]     (default: all)
-#   REPS=5 PI_TERMS=2e7 scripts/bench.sh
+#   scripts/bench.sh [relay|micro|startup|pi|isolation ...]     (default: all)
+#   REPS=5 PI_SCALE=1 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh bench
 scripts/build.sh build
 reps=${REPS:-5}
-terms=${PI_TERMS:-2e7}
 cores=$(nproc)
 run=(build/bin/stdmpirun -q)
 mpirun=(mpirun --stdin none --mca pml ob1)
+# As stdmpirun does for its mpirun: without it, PMIx tries munge for ~2.3 s
+# before every job once libmunge is installed (SLURM brings it), which would
+# be charged to the competitors.
+export PMIX_MCA_psec=${PMIX_MCA_psec:-native}
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(relay startup pi isolation)
+[ ${#sections[@]} -eq 0 ] && sections=(relay micro startup pi isolation)
 
 median() { sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'; }
 wall() {  # wall COMMAND...: seconds
@@ -38,21 +45,56 @@ echo
 for s in "${sections[@]}"; do
   case "$s" in
   relay)
-    echo "### Relay latency, 2 ranks, C child (median of $reps runs, microseconds)"
+    # Every number is a median of $reps runs; all measured here, in this run.
+    py=/usr/bin/python3
+    relay_py=bench/clients/relay.py
+    med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
+    floor8=$(med build/bench/pipe_floor 100000 8)
+    floor1m=$(med build/bench/pipe_floor 300 1048576)
+    echo "### Relay, 2 ranks, C child (median of $reps runs, microseconds)"
     echo
-    echo "| measurement | stdmpi | pipe floor | ratio |"
+    echo "| measurement | stdmpi (C child) | pipe floor | stdmpi / floor | C MPI |"
+    echo "|---|---|---|---|---|"
+    pp=$(med "${run[@]}" -n 2 build/bench/relay_client pingpong 20000 8)
+    ppm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong 20000 8)
+    echo "$pp $floor8 $ppm" | awk '{ printf "| 8 B text ping-pong, one way | %.1f | %.1f (1 round trip) | %.2f | %.2f |\n", $1, $2, $1 / $2, $3 }'
+    pb=$(med "${run[@]}" -n 2 build/bench/relay_client pingpongb 300 1048576)
+    pbm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong 300 1048576)
+    echo "$pb $floor1m $pbm" | awk '{ printf "| 1 MiB sendb/recvb, one way | %.0f (%.0f MB/s) | %.0f (%.0f MB/s) | throughput %.0f%% of the pipe | %.0f |\n", $1, 1048576 / $1, $2, 1048576 / $2, 100 * $2 / $1, $3 }'
+    br=$(med "${run[@]}" -n 2 build/bench/relay_client bcastreduce 20000)
+    brm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay bcastreduce 20000)
+    echo "$br $floor8 $brm" | awk '{ printf "| one bcast + one reduce round | %.1f | %.1f (2 round trips) | %.2f | %.2f |\n", $1, 2 * $2, $1 / (2 * $2), $3 }'
+    for count in 1 1000 1000000; do
+      it=$([ "$count" = 1000000 ] && echo 5 || echo 2000)
+      ar=$(med "${run[@]}" -n 2 build/bench/relay_client allreduce "$it" "$count")
+      arm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$it" "$count")
+      echo "$ar $floor8 $arm $count" | awk '{ printf "| allreduce of %d doubles | %.1f | %.1f (1 round trip) | %.2f | %.1f |\n", $4, $1, $2, $1 / $2, $3 }'
+    done
+    echo
+    echo "### Relay, 2 ranks, Python child (median of $reps runs, microseconds)"
+    echo
+    echo "| measurement | stdmpi (Python bridge) | mpi4py | stdmpi / mpi4py |"
     echo "|---|---|---|---|"
-    floor=$(for i in $(seq "$reps"); do build/bench/pipe_floor 100000 8; done | awk '{print $3}' | median)
-    pp=$(for i in $(seq "$reps"); do "${run[@]}" -n 2 build/bench/relay_client pingpong 20000 8; done | awk '{print $3}' | median)
-    br=$(for i in $(seq "$reps"); do "${run[@]}" -n 2 build/bench/relay_client bcastreduce 20000; done | awk '{print $2}' | median)
-    ar=$(for i in $(seq "$reps"); do "${run[@]}" -n 2 build/bench/relay_client allreduce 20000 1; done | awk '{print $3}' | median)
-    # A ping-pong one way and an allreduce are one request round trip each on
-    # the critical path; a bcast+reduce round is two.
-    awk -v f="$floor" -v pp="$pp" -v br="$br" -v ar="$ar" 'BEGIN {
-      printf "| 8 B text ping-pong, one way | %.1f | %.1f (1 round trip) | %.2f |\n", pp, f, pp / f
-      printf "| one bcast + one reduce round | %.1f | %.1f (2 round trips) | %.2f |\n", br, 2 * f, br / (2 * f)
-      printf "| allreduce of 1 double | %.1f | %.1f (1 round trip) | %.2f |\n", ar, f, ar / f
-    }'
+    row() {  # row LABEL MODE ITER ARG
+      local a b
+      a=$(med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi "$2" "$3" "$4")
+      b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py "$2" "$3" "$4")
+      echo "$a $b" | awk -v l="$1" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
+    }
+    row "8 B text ping-pong, one way" pingpong 5000 8
+    row "1 MiB bytes ping-pong, one way" pingpongb 200 1048576
+    row "one bcast + one reduce round" bcastreduce 5000 1
+    row "allreduce of 1 double" allreduce 5000 1
+    row "allreduce of 1000 doubles" allreduce 1000 1000
+    row "allreduce of 10^6 doubles" allreduce 3 1000000
+    echo
+    ;;
+  micro)
+    echo "### Micro-benchmarks (Google Benchmark, CPU time)"
+    echo
+    echo '```'
+    build/bench/micro --benchmark_min_time=0.2 2>/dev/null | awk '/^BM_/ { printf "%-34s %12s %s\n", $1, $4, $5 }'
+    echo '```'
     echo
     ;;
   startup)
@@ -83,18 +125,56 @@ for s in "${sections[@]}"; do
     echo
     ;;
   pi)
-    echo "### Nilakantha pi, $terms terms, Python (median of 3 runs, seconds)"
+    # Each language: the serial program, stdmpi with 1..cores ranks and 2x
+    # oversubscribed, and the competitor (mpi4py, Rmpi, native MPI; NCL has
+    # none). Terms give about 10 s serial on this VM; PI_SCALE scales them.
+    scale=${PI_SCALE:-1}
+    prep=3; [ "$reps" -lt 3 ] && prep=$reps
+    counts=$(seq 1 "$cores"; echo $((2 * cores)))
+    csv=build/bench/pi.csv
+    echo "language,tool,ranks,seconds,serial_seconds" > "$csv"
+    echo "### Nilakantha pi speedup (wall time, median of $prep runs, seconds)"
     echo
-    echo "| ranks | wall | speedup | efficiency |"
-    echo "|---|---|---|---|"
-    t1=$(for i in 1 2 3; do wall "${run[@]}" -n 1 /usr/bin/python3 examples/pi.py "$terms"; done | median)
-    echo "| 1 | $t1 | 1.00 | 1.00 |"
-    if [ "$cores" -gt 1 ]; then
-      tn=$(for i in 1 2 3; do wall "${run[@]}" -n "$cores" /usr/bin/python3 examples/pi.py "$terms"; done | median)
-      awk -v n="$cores" -v a="$t1" -v b="$tn" 'BEGIN { printf "| %d | %s | %.2f | %.2f |\n", n, b, a / b, a / b / n }'
+    echo "| language | ranks | serial | stdmpi | speedup | efficiency | competitor | its wall | speedup | efficiency |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    study() {  # study LANGUAGE TERMS COMPETITOR "SERIAL CMD" "STDMPI CMD" "COMPETITOR CMD"
+      local lang=$1 terms=$2 comp=$3 serial_cmd=$4 std_cmd=$5 comp_cmd=$6 ser n a b over
+      ser=$(for i in $(seq "$prep"); do wall env $serial_cmd; done | median)
+      for n in $counts; do
+        over=(); [ "$n" -gt "$cores" ] && over=(--oversubscribe)
+        a=$(for i in $(seq "$prep"); do wall "${run[@]}" "${over[@]}" -n "$n" $std_cmd; done | median)
+        echo "$lang,stdmpi,$n,$a,$ser" >> "$csv"
+        b=-
+        if [ -n "$comp_cmd" ]; then
+          b=$(for i in $(seq "$prep"); do wall "${mpirun[@]}" "${over[@]}" -n "$n" $comp_cmd; done | median)
+          echo "$lang,$comp,$n,$b,$ser" >> "$csv"
+        fi
+        awk -v l="$lang" -v n="$n" -v s="$ser" -v a="$a" -v c="$comp" -v b="$b" 'BEGIN {
+          printf "| %s | %d | %.2f | %.2f | %.2f | %.2f |", l, n, s, a, s / a, s / a / n
+          if (b == "-") printf " %s | - | - | - |\n", c
+          else printf " %s | %.2f | %.2f | %.2f |\n", c, b, s / b, s / b / n }'
+      done
+    }
+    t() { awk -v t="$1" -v s="$scale" 'BEGIN { printf "%.0f", t * s }'; }
+    py=/usr/bin/python3
+    study Python "$(t 3e7)" mpi4py "$py bench/pi/pi_mpi4py.py $(t 3e7) serial" \
+      "$py examples/pi.py $(t 3e7)" "$py bench/pi/pi_mpi4py.py $(t 3e7)"
+    if command -v Rscript >/dev/null && Rscript -e 'library(Rmpi)' >/dev/null 2>&1; then
+      study R "$(t 7e7)" Rmpi "Rscript bench/pi/pi_rmpi.R $(t 7e7) serial" \
+        "Rscript examples/pi.R $(t 7e7)" "Rscript bench/pi/pi_rmpi.R $(t 7e7)"
+    fi
+    if command -v ncl >/dev/null; then
+      study NCL "$(t 5e6)" "(no MPI in NCL)" "ncl -Q -n terms=$(t 5e6) bench/pi/pi_serial.ncl" \
+        "ncl -Q -n terms=$(t 5e6) examples/pi.ncl" ""
+    fi
+    study C "$(t 4e9)" "C MPI" "build/bench/pi_serial $(t 4e9)" "build/tests/pi_c $(t 4e9)" \
+      "build/bench/pi_mpi $(t 4e9)"
+    echo
+    if $py -c 'import matplotlib' 2>/dev/null; then
+      $py bench/pi/plot.py "$csv" docs/pi_speedup.png && echo "Plot: docs/pi_speedup.png (data: $csv)"
     fi
     echo
     ;;
-  *) echo "unknown section $s (relay, startup, pi)" >&2; exit 64 ;;
+  *) echo "unknown section $s (relay, micro, startup, pi, isolation)" >&2; exit 64 ;;
   esac
 done

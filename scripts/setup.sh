@@ -14,7 +14,8 @@ case "${1:-}" in
   # the libFuzzer targets.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool clang libclang-rt-14-dev) ;;
-  bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py) ;;
+  bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
+               ncl-ncarg) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;
 esac
