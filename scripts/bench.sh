@@ -13,11 +13,18 @@
 #
 #   scripts/bench.sh [relay|micro|startup|pi|isolation ...]     (default: all)
 #   REPS=5 PI_SCALE=1 scripts/bench.sh
+#   SMOKE=1 scripts/bench.sh      every section once with tiny sizes (in the test run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh bench
 scripts/build.sh build
 reps=${REPS:-5}
+# SMOKE=1: every section once, with tiny sizes, to show the benchmarks run
+# (the test run does this); the numbers mean nothing then.
+smoke=${SMOKE:-0}
+it() { if [ "$smoke" = 1 ]; then echo $(( $1 / 100 > 0 ? $1 / 100 : 1 )); else echo "$1"; fi; }
+plot=docs/pi_speedup.png
+if [ "$smoke" = 1 ]; then reps=1; PI_SCALE=${PI_SCALE:-0.002}; plot=build/bench/pi_speedup.png; fi
 cores=$(nproc)
 run=(build/bin/stdmpirun -q)
 mpirun=(mpirun --stdin none --mca pml ob1)
@@ -50,24 +57,24 @@ for s in "${sections[@]}"; do
     relay_py=bench/clients/relay.py
     med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
     floor8=$(med build/bench/pipe_floor 100000 8)
-    floor1m=$(med build/bench/pipe_floor 300 1048576)
+    floor1m=$(med build/bench/pipe_floor "$(it 300)" 1048576)
     echo "### Relay, 2 ranks, C child (median of $reps runs, microseconds)"
     echo
     echo "| measurement | stdmpi (C child) | pipe floor | stdmpi / floor | C MPI |"
     echo "|---|---|---|---|---|"
-    pp=$(med "${run[@]}" -n 2 build/bench/relay_client pingpong 20000 8)
-    ppm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong 20000 8)
+    pp=$(med "${run[@]}" -n 2 build/bench/relay_client pingpong "$(it 20000)" 8)
+    ppm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong "$(it 20000)" 8)
     echo "$pp $floor8 $ppm" | awk '{ printf "| 8 B text ping-pong, one way | %.1f | %.1f (1 round trip) | %.2f | %.2f |\n", $1, $2, $1 / $2, $3 }'
-    pb=$(med "${run[@]}" -n 2 build/bench/relay_client pingpongb 300 1048576)
-    pbm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong 300 1048576)
+    pb=$(med "${run[@]}" -n 2 build/bench/relay_client pingpongb "$(it 300)" 1048576)
+    pbm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong "$(it 300)" 1048576)
     echo "$pb $floor1m $pbm" | awk '{ printf "| 1 MiB sendb/recvb, one way | %.0f (%.0f MB/s) | %.0f (%.0f MB/s) | throughput %.0f%% of the pipe | %.0f |\n", $1, 1048576 / $1, $2, 1048576 / $2, 100 * $2 / $1, $3 }'
-    br=$(med "${run[@]}" -n 2 build/bench/relay_client bcastreduce 20000)
-    brm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay bcastreduce 20000)
+    br=$(med "${run[@]}" -n 2 build/bench/relay_client bcastreduce "$(it 20000)")
+    brm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay bcastreduce "$(it 20000)")
     echo "$br $floor8 $brm" | awk '{ printf "| one bcast + one reduce round | %.1f | %.1f (2 round trips) | %.2f | %.2f |\n", $1, 2 * $2, $1 / (2 * $2), $3 }'
-    for count in 1 1000 1000000; do
-      it=$([ "$count" = 1000000 ] && echo 5 || echo 2000)
-      ar=$(med "${run[@]}" -n 2 build/bench/relay_client allreduce "$it" "$count")
-      arm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$it" "$count")
+    for count in 1 1000 $([ "$smoke" = 1 ] || echo 1000000); do
+      n_it=$([ "$count" = 1000000 ] && echo 5 || it 2000)
+      ar=$(med "${run[@]}" -n 2 build/bench/relay_client allreduce "$n_it" "$count")
+      arm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$n_it" "$count")
       echo "$ar $floor8 $arm $count" | awk '{ printf "| allreduce of %d doubles | %.1f | %.1f (1 round trip) | %.2f | %.1f |\n", $4, $1, $2, $1 / $2, $3 }'
     done
     echo
@@ -81,19 +88,19 @@ for s in "${sections[@]}"; do
       b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py "$2" "$3" "$4")
       echo "$a $b" | awk -v l="$1" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
     }
-    row "8 B text ping-pong, one way" pingpong 5000 8
-    row "1 MiB bytes ping-pong, one way" pingpongb 200 1048576
-    row "one bcast + one reduce round" bcastreduce 5000 1
-    row "allreduce of 1 double" allreduce 5000 1
-    row "allreduce of 1000 doubles" allreduce 1000 1000
-    row "allreduce of 10^6 doubles" allreduce 3 1000000
+    row "8 B text ping-pong, one way" pingpong "$(it 5000)" 8
+    row "1 MiB bytes ping-pong, one way" pingpongb "$(it 200)" 1048576
+    row "one bcast + one reduce round" bcastreduce "$(it 5000)" 1
+    row "allreduce of 1 double" allreduce "$(it 5000)" 1
+    row "allreduce of 1000 doubles" allreduce "$(it 1000)" 1000
+    [ "$smoke" = 1 ] || row "allreduce of 10^6 doubles" allreduce 3 1000000
     echo
     ;;
   micro)
     echo "### Micro-benchmarks (Google Benchmark, CPU time)"
     echo
     echo '```'
-    build/bench/micro --benchmark_min_time=0.2 2>/dev/null | awk '/^BM_/ { printf "%-34s %12s %s\n", $1, $4, $5 }'
+    build/bench/micro --benchmark_min_time="$([ "$smoke" = 1 ] && echo 0.001 || echo 0.2)" 2>/dev/null | awk '/^BM_/ { printf "%-34s %12s %s\n", $1, $4, $5 }'
     echo '```'
     echo
     ;;
@@ -120,7 +127,7 @@ for s in "${sections[@]}"; do
       cp /bin/busybox "$img/bin/"
       for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$img/bin/$a"; done
     fi
-    build/bench/spawn_cost build/bin/stdmpi-init "$img" 200
+    build/bench/spawn_cost build/bin/stdmpi-init "$img" "$(it 200)"
     [ -n "$img" ] && rm -rf "$img"
     echo
     ;;
@@ -171,7 +178,7 @@ for s in "${sections[@]}"; do
       "build/bench/pi_mpi $(t 4e9)"
     echo
     if $py -c 'import matplotlib' 2>/dev/null; then
-      $py bench/pi/plot.py "$csv" docs/pi_speedup.png && echo "Plot: docs/pi_speedup.png (data: $csv)"
+      $py bench/pi/plot.py "$csv" "$plot" && echo "Plot: $plot (data: $csv)"
     fi
     echo
     ;;

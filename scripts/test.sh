@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (apt), builds, and runs every test: the Catch2
 # unit tests and the integration tests, which run real jobs through mpirun.
-# Then the fuzzers for 60 s each, and the same suite again under
-# AddressSanitizer and UBSan.
+# Then every benchmark once with tiny sizes, the fuzzers for 60 s each, and the
+# same suite again under AddressSanitizer and UBSan.
 #
 #   scripts/test.sh           everything
 #   scripts/test.sh quick     the normal build only
@@ -23,6 +23,13 @@ done
 (cd build && ctest --output-on-failure -j "$jobs")
 
 if [ "${1:-}" != quick ]; then
+  # The benchmarks, once each with tiny sizes: they must run (numbers: scripts/bench.sh).
+  if ! SMOKE=1 scripts/bench.sh > build/bench-smoke.log 2>&1; then
+    tail -30 build/bench-smoke.log >&2
+    echo "the benchmark smoke run failed (log: build/bench-smoke.log)" >&2
+    exit 1
+  fi
+  echo "benchmark smoke run: ok"
   scripts/fuzz.sh 60
   # The sanitizer options are set per test by CTest (tests/CMakeLists.txt).
   scripts/build.sh build-asan -DSTDMPI_SANITIZE=ON -DSTDMPI_BUILD_BENCH=OFF

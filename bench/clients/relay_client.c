@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     if (rank == 0) printf("%s %.3f\n", mode, (now() - t0) / iter * 1e6);
   } else if (!strcmp(mode, "allreduce")) {
     long count = arg > 0 ? arg : 1;
-    char* r = malloc(count * 4 + 64);
+    char* r = malloc(count * 8 + 64); /* " 99.5" per number at most */
     size_t n = (size_t)sprintf(r, "@mpi allreduce sum");
     for (long i = 0; i < count; ++i) n += (size_t)sprintf(r + n, " %ld.5", i % 100);
     r[n++] = '\n';
