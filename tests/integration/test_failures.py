@@ -295,12 +295,14 @@ class PeersThatFinished(unittest.TestCase):
 
 class Lockstep(unittest.TestCase):
     def test_a_request_before_the_reply_was_read(self):
-        job = stdmpirun("-n", "1", "bash", "-c", 'echo "@mpi rank"; echo "@mpi size"; read x',
-                        timeout=30)
+        # The sleep: the shim must see the second request before the first
+        # reply is read (once it is read, nothing is wrong to see).
+        job = stdmpirun("-n", "1", "bash", "-c",
+                        'echo "@mpi rank"; echo "@mpi size"; sleep 1; read x', timeout=30)
         self.assertEqual(job.rc, 65, job.describe())
-        self.assertIn('stdmpi: rank 0 (bash -c "echo \\"@mpi rank\\"; echo \\"@mpi size\\"; read x"): '
-                      'the command made a request before reading the whole reply to its previous '
-                      'one (2 byte(s) unread): "@mpi size"\n', job.stderr)
+        self.assertIn('stdmpi: rank 0 (bash -c "echo \\"@mpi rank\\"; echo \\"@mpi size\\"; sleep 1; '
+                      'read x"): the command made a request before reading the whole reply to its '
+                      'previous one (2 byte(s) unread): "@mpi size"\n', job.stderr)
 
     def test_an_unread_reply_shows_in_the_report(self):
         job = stdmpirun("--timeout", "1.5", "-n", "1", "bash", "-c", 'echo "@mpi size"; sleep 60',
