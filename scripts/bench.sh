@@ -45,6 +45,13 @@ wall() {  # wall COMMAND...: seconds
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
 }
 
+# A full run (every section, not SMOKE) also rewrites docs/bench-results.md.
+if [ "$smoke" != 1 ] && [ $# -eq 0 ]; then
+  exec > >(tee docs/bench-results.md.tmp)
+  trap 'mv docs/bench-results.md.tmp docs/bench-results.md' EXIT
+fi
+echo "# Benchmark results (written by scripts/bench.sh; commentary in benchmarks.md)"
+echo
 echo "Machine: $(nproc) cores, $(awk '/model name/ { $1=$2=$3=""; print; exit }' /proc/cpuinfo | sed 's/^ *//'),"
 echo "$(uname -sr), Open MPI $(mpirun --version 2>/dev/null | head -1 | awk '{print $NF}'), $(date -u +%Y-%m-%d)."
 echo
