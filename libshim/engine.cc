@@ -22,6 +22,7 @@ struct Engine::Context {
   int rank = 0, size = 1;
   std::vector<bool> native;   // by world rank: a native MPI program, no shim
   std::vector<int> ctl_rank;  // by world rank: its rank in ctl, -1 for a native rank
+  std::vector<int> world_of;  // by rank in ctl: its world rank
   LastStatus* last_status = nullptr;
 
   // What lets a rank tell a wait that can never end (Engine::MarkFinished).
@@ -374,12 +375,9 @@ class RecvOp : public Operation {
       return what + "this rank sent itself no message with " + TagName(tag_) +
              ", and no other rank can send one in its place";
     }
+    int64_t left = 0;
     if (src_ != kAny) {
-      if (c_.native[static_cast<size_t>(src_)]) return {};
-      const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(src_)];
-      if (!p.finished) return {};
-      int64_t left = p.sent_to_me - c_.received[static_cast<size_t>(src_)];
-      if (left > 0 && now - p.since < Engine::Context::kInFlightGrace) return {};
+      if (c_.native[static_cast<size_t>(src_)] || !NothingMoreFrom(src_, now, &left)) return {};
       std::string s = what + c_.FinishedNote(src_) + " without sending it";
       if (left > 0) {
         s += " (" + std::to_string(left) + " message(s) from it with another tag are unreceived)";
@@ -387,14 +385,8 @@ class RecvOp : public Operation {
       return s;
     }
     if (c_.any_native || c_.size == 1) return {};
-    int64_t left = 0;
     for (int r = 0; r < c_.size; ++r) {
-      if (r == c_.rank) continue;
-      const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(r)];
-      if (!p.finished) return {};
-      int64_t l = p.sent_to_me - c_.received[static_cast<size_t>(r)];
-      if (l > 0 && now - p.since < Engine::Context::kInFlightGrace) return {};
-      left += l;
+      if (r != c_.rank && !NothingMoreFrom(r, now, &left)) return {};
     }
     std::string s = what + "every other rank's program has finished (" +
                     c_.FinishedNote(c_.rank == 0 ? 1 : 0) + ", ...)";
@@ -403,6 +395,17 @@ class RecvOp : public Operation {
     }
     return s;
   }
+  // True if rank `r` (a shim) has finished and every message it sent this
+  // rank has arrived, or has had time to; adds those not received to *left.
+  bool NothingMoreFrom(int r, double now, int64_t* left) const {
+    const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(r)];
+    if (!p.finished) return false;
+    int64_t l = p.sent_to_me - c_.received[static_cast<size_t>(r)];
+    if (l > 0 && now - p.since < Engine::Context::kInFlightGrace) return false;
+    *left += l;
+    return true;
+  }
+
   void WaitsOn(std::vector<int>* peers) const override {
     if (phase_ != Phase::kProbe || form_ == Form::kIprobe) return;
     if (src_ != kAny) {
@@ -858,8 +861,11 @@ bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std
   }
   MPI_Comm_set_errhandler(c.ctl, MPI_ERRORS_RETURN);
   c.ctl_rank.assign(static_cast<size_t>(size_), -1);
-  for (int r = 0, next = 0; r < size_; ++r) {
-    if (!c.native[static_cast<size_t>(r)]) c.ctl_rank[static_cast<size_t>(r)] = next++;
+  c.world_of.clear();
+  for (int r = 0; r < size_; ++r) {
+    if (c.native[static_cast<size_t>(r)]) continue;
+    c.ctl_rank[static_cast<size_t>(r)] = static_cast<int>(c.world_of.size());
+    c.world_of.push_back(r);
   }
   c.any_native = !native_ranks.empty();
   c.sent.assign(static_cast<size_t>(size_), 0);
@@ -1090,14 +1096,8 @@ void Engine::AnswerQueries() {
     if (MPI_Iprobe(MPI_ANY_SOURCE, kQueryTag, c.ctl, &flag, &st) != MPI_SUCCESS || !flag) break;
     int question;
     MPI_Recv(&question, 1, MPI_INT, st.MPI_SOURCE, kQueryTag, c.ctl, MPI_STATUS_IGNORE);
-    MPI_Group ctl_group, world_group;
-    MPI_Comm_group(c.ctl, &ctl_group);
-    MPI_Comm_group(MPI_COMM_WORLD, &world_group);
-    int world = -1;
-    MPI_Group_translate_ranks(ctl_group, 1, &st.MPI_SOURCE, world_group, &world);
-    MPI_Group_free(&ctl_group);
-    MPI_Group_free(&world_group);
-    if (world < 0 || world >= size_) continue;
+    if (st.MPI_SOURCE < 0 || st.MPI_SOURCE >= static_cast<int>(c.world_of.size())) continue;
+    const int world = c.world_of[static_cast<size_t>(st.MPI_SOURCE)];
     auto answer = std::make_unique<std::array<int64_t, 4>>(std::array<int64_t, 4>{
         rank_, static_cast<int64_t>(why_), c.sent[static_cast<size_t>(world)], c.collectives});
     MPI_Request req;
@@ -1129,11 +1129,6 @@ bool Engine::PollClosing() {
   if (!small_sends_.empty()) return false;
   answers_.clear();
   return true;
-}
-
-std::string Engine::FinishedNote(int rank) const {
-  if (rank < 0 || rank >= size_) return {};
-  return ctx_->FinishedNote(rank);
 }
 
 std::vector<int> Engine::UnreceivedSelfSends() {

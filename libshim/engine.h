@@ -126,9 +126,8 @@ class Engine {
   // PollClosing() until it returns true. REQUIRES: MarkFinished() was called.
   void StartClosing();
   bool PollClosing();
-  // "rank 1's program exited with status 0" for a rank that announced it has
-  // finished, or "" for one that has not (as far as this rank has heard).
-  std::string FinishedNote(int rank) const;
+  // MarkFinished() was called.
+  bool finished() const { return finished_; }
 
   // Sends to this rank itself are buffered: MPI_Send to self deadlocks above
   // the eager size until the rank posts the receive, which its child can only

@@ -1242,7 +1242,8 @@ void Shim::MaybeFinish() {
   }
   if (engine_.busy() || payload_req_) return;
   if (!child_exited_) {
-    if (stdout_eof_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&closed_timer_))) {
+    if (stdout_eof_ && !engine_.finished() &&
+        !uv_is_active(reinterpret_cast<uv_handle_t*>(&closed_timer_))) {
       // The command closed its stdout but runs on: it can make no more
       // requests. Unless it exits in a moment (then that is the news), tell
       // the peers, so that none waits for it in vain.

@@ -241,6 +241,20 @@ class PeersThatFinished(unittest.TestCase):
         self.assertEqual(job.rc, 0, job.describe())
         self.assertEqual(job.stdout, "done\n")
 
+    def test_with_a_native_rank_in_the_job(self):
+        # The shims' own communicator leaves the native rank out, so its ranks
+        # differ from the world's: the answer must still count rank 2's
+        # message to rank 1 (sent with another tag).
+        s = scenario("2 @mpi send 1 7 hello\n1 @mpi recv 2 5\n2 exit 0\n")
+        native = os.path.join(harness.BUILD, "tests", "native_rank")
+        job = stdmpirun("--oversubscribe", "-n", "1", "--native", native, "idle", ":", "-n", "2",
+                        PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertIn("stdmpi: rank 1 (", job.stderr)
+        self.assertIn("recv from rank 2 tag 5 can never complete: rank 2's program exited with "
+                      "status 0 without sending it (1 message(s) from it with another tag are "
+                      "unreceived)", job.stderr)
+
     def test_exit_0_while_peers_wait_in_a_collective(self):
         s = scenario("* @mpi barrier\n0,2,3 @mpi allreduce sum 1\n1 exit 0\n")
         job = stdmpirun("-n", "4", "--oversubscribe", PROTOCLIENT, s, timeout=30)
