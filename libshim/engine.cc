@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <array>
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -188,6 +189,51 @@ class NumberBuffer {
   size_t count() const { return n_; }
 
   // Appends the numbers (offset/count in elements) as a reply line's content.
+  // Appends the numbers as a msgpack value (msgpack_numbers.h): every element
+  // of the verb's type, minloc/maxloc ranks included.
+  void AppendMsgpack(std::string* out, MsgpackForm form) const {
+    const size_t elems = IsLoc(op_) ? 2 * n_ : n_;
+    out->reserve(out->size() + MsgpackNumbersSize(form, elems));
+    MsgpackWriter w(out);
+    if (form == MsgpackForm::kArray) {
+      w.ArrayHeader(elems);
+    } else {
+      w.BinHeader(8 * elems);
+    }
+    if (form == MsgpackForm::kBin && !IsLoc(op_) && !IsLogical(op_) &&
+        std::endian::native == std::endian::little) {
+      out->append(bytes_.data(), 8 * n_);  // already the bin's layout
+      return;
+    }
+    const bool f = type_ == NumType::kF64;
+    auto put_f = [&](double v) { form == MsgpackForm::kArray ? w.F64(v) : w.F64Le(v); };
+    auto put_i = [&](int64_t v) { form == MsgpackForm::kArray ? w.I64(v) : w.I64Le(v); };
+    const char* p = bytes_.data();
+    for (size_t i = 0; i < n_; ++i) {
+      if (IsLoc(op_)) {
+        if (f) {
+          const F64Loc& e = reinterpret_cast<const F64Loc*>(p)[i];
+          put_f(e.value);
+          put_f(e.rank);
+        } else {
+          const I64Loc& e = reinterpret_cast<const I64Loc*>(p)[i];
+          put_i(e.value);
+          put_i(e.rank);
+        }
+        continue;
+      }
+      int64_t bits;
+      std::memcpy(&bits, p + i * 8, 8);
+      if (f) {
+        double v = std::bit_cast<double>(bits);
+        if (IsLogical(op_)) v = v != 0 ? 1 : 0;
+        put_f(v);
+      } else {
+        put_i(IsLogical(op_) ? bits != 0 : bits);
+      }
+    }
+  }
+
   void Append(std::string* out, size_t offset, size_t count) const {
     const char* p = bytes_.data();
     for (size_t i = offset; i < offset + count; ++i) {
@@ -803,8 +849,17 @@ class CollectiveOp : public Operation {
 
   void FinishNumbers() {
     std::string r;
-    recv_.Append(&r, 0, recv_.count());
-    r.push_back('\n');
+    if (req_.msgpack) {
+      // `N` LF, then the msgpack value of N bytes, in the request's form.
+      std::string value;
+      recv_.AppendMsgpack(&value, req_.msgpack_form);
+      AppendI64(&r, static_cast<int64_t>(value.size()));
+      r.push_back('\n');
+      r.append(value);
+    } else {
+      recv_.Append(&r, 0, recv_.count());
+      r.push_back('\n');
+    }
     Finish(std::move(r));
   }
 

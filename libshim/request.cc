@@ -183,6 +183,7 @@ class Parser {
   }
 
   bool Numbers() {
+    if (req_->msgpack) return MsgpackCount();
     bool present;
     std::string_view text = cur_->Text(&present);
     std::string err;
@@ -190,6 +191,14 @@ class Parser {
                                           : ParseI64List(text, &req_->i64, &err);
     if (!ok) return Fail(err == "no numbers given" ? err + " (usage: " + vi_.usage + ")" : err);
     return true;
+  }
+
+  // `:msgpack`: the numbers' place holds N, the size of the msgpack value that
+  // follows the line. N was already taken from the line's end (see Run).
+  bool MsgpackCount() {
+    int64_t n;
+    if (!ByteCount(&n)) return false;
+    return End() && PayloadWithinLimit(n);
   }
 
   bool TextArg() {
@@ -236,6 +245,15 @@ class Parser {
 
 bool Parser::Run() {
   Request& r = *req_;
+  if (r.msgpack) {
+    // Learn N first, from the line's last field: even a request with a bad
+    // ROOT or OP is followed by N bytes, which the reader must skip.
+    Cursor peek = *cur_;
+    std::string_view f, last;
+    while (peek.Next(&f)) last = f;
+    int64_t n;
+    if (ParseCount(last, INT64_MAX / 2, &n)) r.payload_bytes = n;
+  }
   switch (r.verb) {
     case Verb::kRank:
     case Verb::kSize:
@@ -267,7 +285,10 @@ bool Parser::Run() {
       return Numbers();
     case Verb::kScatter: {
       if (!Rank("ROOT", false, &r.peer)) return false;
-      if (r.peer != ctx_.rank) return true;  // non-roots' numbers are ignored
+      // Non-roots' numbers are ignored (their msgpack value only picks the
+      // reply's form).
+      if (r.msgpack) return Numbers();
+      if (r.peer != ctx_.rank) return true;
       if (!Numbers()) return false;
       size_t n = r.count();
       if (n % static_cast<size_t>(ctx_.size) != 0) {
@@ -379,6 +400,21 @@ bool IsRequestLine(std::string_view line) {
   return line.size() == 4 || line[4] == ' ' || (line[4] == '\r' && line.size() == 5);
 }
 
+bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
+                         std::string* err) {
+  if (!DecodeMsgpackNumbers(payload, req->type == NumType::kI64, &req->f64, &req->i64,
+                            &req->msgpack_form, err)) {
+    return false;
+  }
+  if (req->verb == Verb::kScatter && req->peer == ctx.rank &&
+      req->count() % static_cast<size_t>(ctx.size) != 0) {
+    *err = "scatter root gives " + std::to_string(req->count()) +
+           " numbers, not a multiple of the " + std::to_string(ctx.size) + " ranks";
+    return false;
+  }
+  return true;
+}
+
 std::string UnknownVerbReason(std::string_view verb) {
   std::string reason = "unknown verb " + QuoteForMessage(verb, 40);
   const char* best = nullptr;
@@ -429,16 +465,34 @@ ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request
   }
   req->verb = vi->verb;
   res.verb_known = true;
-  if (!suffix.empty()) {
+  // Suffixes, in any order, each at most once: a type (:f64, :i64) and the
+  // framing (:msgpack).
+  bool typed = false;
+  while (!suffix.empty()) {
+    size_t next = suffix.find(':', 1);
+    std::string_view one = suffix.substr(0, next);
+    suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
     if (!vi->numeric) {
-      res.error = std::string("verb \"") + vi->name + "\" takes no type suffix (" +
-                  QuoteForMessage(suffix, 20) + ")";
+      res.error = std::string("verb \"") + vi->name + "\" takes no suffix (" +
+                  QuoteForMessage(one, 20) +
+                  "): only the numeric verbs take :i64, :f64 and :msgpack";
       return res;
     }
-    if (suffix == ":i64") {
+    bool type_suffix = one == ":i64" || one == ":f64";
+    if ((type_suffix && typed) || (one == ":msgpack" && req->msgpack)) {
+      res.error = "suffix " + QuoteForMessage(one, 20) + " given twice or with another type";
+      return res;
+    }
+    if (one == ":i64") {
       req->type = NumType::kI64;
-    } else if (suffix != ":f64") {
-      res.error = "unknown type suffix " + QuoteForMessage(suffix, 20) + " (use :i64 or :f64)";
+      typed = true;
+    } else if (one == ":f64") {
+      typed = true;
+    } else if (one == ":msgpack") {
+      req->msgpack = true;
+    } else {
+      res.error = "unknown suffix " + QuoteForMessage(one, 20) +
+                  " (use :i64 or :f64, and :msgpack for the binary form)";
       return res;
     }
   }

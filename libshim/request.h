@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "msgpack_numbers.h"
+
 namespace stdmpi {
 
 enum class Verb : uint8_t {
@@ -86,6 +88,11 @@ struct Request {
   // Set as soon as the line announces them, even when the request is otherwise
   // invalid, so the reader can skip them and stay in step with the child.
   int64_t payload_bytes = 0;
+  // The `:msgpack` form of a numeric verb: its numbers come as a msgpack value
+  // of payload_bytes bytes after the line (DecodeNumberPayload fills f64/i64),
+  // and its numeric reply is `N` LF + a msgpack value of the same form.
+  bool msgpack = false;
+  MsgpackForm msgpack_form = MsgpackForm::kArray;
   bool errors_return = false;  // `errors return` (true) or `errors fatal`
   int abort_code = 0;
 
@@ -115,6 +122,12 @@ struct ParseResult {
 // Parses one request line (without the LF; a trailing CR is dropped). `req` is
 // filled as far as parsing got; its `text` views into `line`.
 ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request* req);
+
+// Decodes the msgpack payload of a `:msgpack` request into its numbers and
+// checks them as the text form's numbers are checked (a scatter root's count).
+// Returns false with the reason.
+bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
+                         std::string* err);
 
 // The reason for an unknown verb, with a suggestion when one verb is close:
 // "unknown verb \"allreduc\" (did you mean \"allreduce\"?)".

@@ -821,6 +821,16 @@ void Shim::ProcessStdout() {
         if (!dropping && payload_req_) {
           Request req = std::move(*payload_req_);
           payload_req_.reset();
+          if (req.msgpack) {
+            // The numbers are decoded here; the payload is not needed after.
+            std::string err;
+            if (!DecodeNumberPayload(it.data, pctx_, &req, &err)) {
+              RequestFailed(err, req.verb);  // every :msgpack verb is a collective
+              break;
+            }
+            StartOp(std::move(req), {});
+            break;
+          }
           StartOp(std::move(req), it.data);
         }
         break;
@@ -878,6 +888,7 @@ void Shim::HandleRequestLine(std::string_view line) {
   if (trace_.open()) {
     trace_name_ = pr.verb_known ? VerbName(req.verb) : "(bad request)";
     if (pr.verb_known && req.type == NumType::kI64) trace_name_ += ":i64";
+    if (pr.verb_known && req.msgpack) trace_name_ += ":msgpack";
     trace_line_.assign(line.substr(0, 200));
   }
   if (!pr.ok) {

@@ -134,4 +134,51 @@ if np is not None:
     b = comm.allreduce(np.array([1, 2], dtype=np.int64), op=stdmpi.MAX)
     assert b.dtype == np.int64 and list(b) == [1, 2]
 
+# Large arrays (the msgpack framing from stdmpi.MSGPACK_MIN_NUMBERS numbers on):
+# exact values, every shape of result, and the mpi4py-style buffer forms.
+from array import array
+
+n = 5000
+x = [i + 0.25 * rank for i in range(n)]
+assert comm.allreduce(x) == [size * i + 0.25 * size * (size - 1) / 2 for i in range(n)]
+ints = comm.allreduce(list(range(n)))
+assert ints == [size * i for i in range(n)] and all(type(v) is int for v in ints)
+assert comm.allreduce([2 ** 60 + i for i in range(n)], dtype="i64", op=stdmpi.MAX) == \
+    [2 ** 60 + i for i in range(n)]
+assert comm.allreduce([float(i * (rank + 1)) for i in range(n)], op=stdmpi.MAXLOC) == \
+    [(float(i * size), size - 1 if i else 0) for i in range(n)]
+gathered = comm.allgather([float(rank)] * n)
+assert gathered == [[float(r)] * n for r in range(size)]
+part = comm.scatter([[float(r)] * n for r in range(size)] if rank == 0 else None, root=0)
+assert part == [float(rank)] * n
+reduced, full = comm.reduce(x, root=0), comm.allreduce(x)
+assert reduced == (full if rank == 0 else None)
+src = array("d", (i + 0.5 for i in range(n)))
+dst = array("d", bytes(8 * n))
+comm.Allreduce(src, dst, op=stdmpi.SUM)
+assert dst == array("d", (size * (i + 0.5) for i in range(n)))
+isrc, idst = array("q", [rank] * 3), array("q", bytes(24))
+comm.Allreduce(isrc, idst, op=stdmpi.BOR)
+want_or = 0
+for r in range(size):
+    want_or |= r
+assert list(idst) == [want_or] * 3, idst
+root_dst = array("d", bytes(8 * n)) if rank == size - 1 else None
+comm.Reduce(src, root_dst, op=stdmpi.MAX, root=size - 1)
+if rank == size - 1:
+    assert root_dst == src
+for bad, what in ((array("f", [1.0]), "8-byte floats or integers"), ("text", "buffer")):
+    try:
+        comm.Allreduce(bad, dst)
+        raise AssertionError("no error")
+    except TypeError as e:
+        assert what in str(e), e
+if np is not None:
+    a = np.arange(2 * n, dtype=np.float64).reshape(n, 2)
+    got = comm.allreduce(a)
+    assert got.shape == (n, 2) and got.dtype == np.float64 and (got == a * size).all()
+    out = np.empty(2 * n)
+    comm.Allreduce(a.ravel(), out)
+    assert (out == a.ravel() * size).all()
+
 sys.stdout.write(f"rank {rank} bridge ok\n")

@@ -24,7 +24,15 @@ carry a short type marker so a Python receiver gets back what was sent.
 Numbers: reductions work on a number, a list/tuple of numbers, or a NumPy
 array. Numbers travel as doubles (MPI_DOUBLE): integers stay integers in the
 result and are exact up to 2**53; pass ``dtype="i64"`` on every rank for exact
-64-bit integer arithmetic (and for BAND/BOR/BXOR, which imply it).
+64-bit integer arithmetic (and for BAND/BOR/BXOR, which imply it). From
+``MSGPACK_MIN_NUMBERS`` (64) numbers on, they travel in the protocol's msgpack
+framing, as raw 8-byte numbers instead of decimal text. ``Allreduce`` and
+``Reduce`` take buffers as mpi4py's do (``array('d')``, NumPy arrays) and copy
+no number one by one: the fastest way to reduce large arrays::
+
+    from array import array
+    x = array("d", [1.5] * 1000000); y = array("d", bytes(len(x) * 8))
+    comm.Allreduce(x, y, op=stdmpi.SUM)
 
 A failed request raises :class:`StdmpiError` with the shim's reason.
 """
@@ -35,6 +43,7 @@ import json
 import os
 import pickle
 import sys
+from array import array
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
@@ -226,6 +235,72 @@ def _np():
     return sys.modules.get("numpy")
 
 
+# Requests with at least this many numbers send them, and get their result, in
+# the protocol's msgpack framing: the 8-byte machine numbers as they are, with
+# no decimal text to write or parse. Smaller ones use the text form.
+MSGPACK_MIN_NUMBERS = int(os.environ.get("STDMPI_MSGPACK_MIN_NUMBERS", "64"))
+
+_NUMERIC_TYPES = frozenset((int, float, bool))
+
+
+def _bin_header(n: int) -> bytes:
+    """The msgpack bin header for ``n`` bytes."""
+    if n < 0x100:
+        return b"\xc4" + n.to_bytes(1, "big")
+    if n < 0x10000:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
+def _bin_body(data: bytes) -> memoryview:
+    """The bytes of a msgpack bin reply (the shim answers a bin with a bin)."""
+    head = {0xc4: 2, 0xc5: 3, 0xc6: 5}.get(data[0] if data else -1)
+    if head is None:
+        raise StdmpiError(f"stdmpi: expected a msgpack bin in the reply, got byte {data[:1]!r}")
+    return memoryview(data)[head:]
+
+
+def _le_bytes(a: "array") -> Any:
+    """The little-endian bytes of an 8-byte array (the bin form's layout)."""
+    if sys.byteorder == "big":
+        a = array(a.typecode, a)
+        a.byteswap()
+    return memoryview(a).cast("B")
+
+
+def _from_le(code: str, body: Any) -> "array":
+    a = array(code)
+    a.frombytes(body)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a
+
+
+def _exchange(verb: bytes, dtype: str, args: bytes, values: "array", force_msgpack: bool = False,
+              nothing: bool = False) -> Optional["array"]:
+    """Sends a numeric request and returns the result's numbers (None for ``ok``).
+
+    ``verb`` is e.g. b"allreduce", ``args`` what comes between the verb and the
+    numbers (b" sum 0"). ``nothing``: a scatter non-root, whose numbers are
+    ignored; it still picks its reply's form.
+    """
+    code = "q" if dtype == "i64" else "d"
+    suffix = b":i64" if dtype == "i64" else b""
+    if force_msgpack or len(values) >= MSGPACK_MIN_NUMBERS:
+        body = b"" if nothing else _le_bytes(values)
+        head = _bin_header(len(body))
+        reply = _chan.request(b"@mpi " + verb + suffix + b":msgpack" + args + b" " +
+                              str(len(head) + len(body)).encode(), head + body)
+        if reply == "ok":
+            return None
+        return _from_le(code, _bin_body(_chan.readexact(int(reply))))
+    text = b"" if nothing else b" " + " ".join(map(repr, values)).encode()
+    reply = _chan.request(b"@mpi " + verb + suffix + args + text)
+    if reply == "ok":
+        return None
+    return array(code, map(int if code == "q" else float, reply.split()))
+
+
 class _Numbers:
     """A rank's numbers as the protocol sends them, and how to give them back."""
 
@@ -233,54 +308,96 @@ class _Numbers:
         np = _np()
         self.array_shape = None
         self.scalar = False
+        # Which inputs were integers: None (none), True (all), or one flag each.
+        self.ints: Union[None, bool, List[bool]] = None
+        if op in (BAND, BOR, BXOR):
+            dtype = "i64"
         if np is not None and isinstance(x, np.ndarray):
             self.array_shape = x.shape
             if dtype is None:
                 dtype = "i64" if x.dtype.kind in "iub" else "f64"
-            values = x.ravel().tolist()
-        elif isinstance(x, (list, tuple)):
-            values = list(x)
-        else:
-            values = [x]
-            self.scalar = True
-        if op in (BAND, BOR, BXOR):
-            dtype = "i64"
-        self.ints = [isinstance(v, (int,)) for v in values]
-        for v in values:
-            if not isinstance(v, (int, float)) and not (np is not None and isinstance(v, np.generic)):
-                raise TypeError(f"stdmpi: numbers expected, got {type(v).__name__}: {v!r}")
         self.dtype = dtype or "f64"
         if self.dtype not in ("f64", "i64"):
             raise ValueError(f"stdmpi: dtype must be 'f64' or 'i64', not {dtype!r}")
-        conv = int if self.dtype == "i64" else float
-        self.values = [conv(v) for v in values]
+        code = "q" if self.dtype == "i64" else "d"
+        if self.array_shape is not None:
+            flat = np.ascontiguousarray(x, dtype="<i8" if code == "q" else "<f8").ravel()
+            self.values = _from_le(code, flat.tobytes())
+            return
+        if isinstance(x, (list, tuple, array)):
+            values = x
+        else:
+            values = [x]
+            self.scalar = True
+        types = set(map(type, values))
+        if not types <= _NUMERIC_TYPES:
+            for v in values:
+                if not isinstance(v, (int, float)) and not (np is not None and isinstance(v, np.generic)):
+                    raise TypeError(f"stdmpi: numbers expected, got {type(v).__name__}: {v!r}")
+        if types and types <= {int, bool}:
+            self.ints = True
+        elif not types <= {float}:
+            self.ints = [isinstance(v, int) for v in values]
+        try:
+            self.values = array(code, values)
+        except TypeError:  # floats (or NumPy scalars) for an i64 request
+            self.values = array(code, map(int, values))
+        except OverflowError:
+            raise ValueError("stdmpi: a number is out of the 64-bit integer range "
+                             "(dtype='i64')") from None
 
     def suffix(self) -> bytes:
         return b":i64" if self.dtype == "i64" else b""
 
-    def text(self) -> bytes:
-        return " ".join(map(repr, self.values)).encode()
+    def exchange(self, verb: bytes, args: bytes) -> Optional["array"]:
+        return _exchange(verb, self.dtype, args, self.values)
 
-    def parse(self, reply: str, loc: bool = False) -> Any:
-        toks = reply.split()
+    def result(self, a: "array", loc: bool = False) -> Any:
+        """The result in the shape the caller gave (see the module's doc)."""
         if loc:
-            pairs = [(self._num(toks[i], i // 2), int(toks[i + 1])) for i in range(0, len(toks), 2)]
+            pairs = list(zip(self.convert(a[0::2]), map(int, a[1::2])))
             return pairs[0] if self.scalar else pairs
-        vals = [self._num(t, i) for i, t in enumerate(toks)]
         if self.array_shape is not None:
             np = _np()
-            return np.array(vals, dtype=np.int64 if self.dtype == "i64" else np.float64).reshape(
-                self.array_shape)
+            return np.frombuffer(_le_bytes(a), dtype="<i8" if self.dtype == "i64" else "<f8"
+                                 ).astype(np.int64 if self.dtype == "i64" else np.float64
+                                          ).reshape(self.array_shape)
+        vals = self.convert(a)
         return vals[0] if self.scalar else vals
 
-    def _num(self, tok: str, i: int) -> Union[int, float]:
-        if self.dtype == "i64":
-            return int(tok)
-        v = float(tok)
-        # An integer input gives an integer result when the double is exact.
-        if i < len(self.ints) and self.ints[i] and v.is_integer() and abs(v) <= _EXACT_INT:
-            return int(v)
-        return v
+    def convert(self, a: "array") -> list:
+        """Numbers as Python objects: an integer input gives an integer result
+        when the double is exact."""
+        vals = a.tolist()
+        ints = self.ints
+        if self.dtype == "i64" or ints is None:
+            return vals
+        if ints is True:
+            return [int(v) if v.is_integer() and abs(v) <= _EXACT_INT else v for v in vals]
+        n = len(ints)
+        return [int(v) if i < n and ints[i] and v.is_integer() and abs(v) <= _EXACT_INT else v
+                for i, v in enumerate(vals)]
+
+
+def _buffer(buf: Any, what: str) -> Tuple[memoryview, str]:
+    """A buffer of 8-byte numbers (array('d'), array('q'), a NumPy float64/int64
+    array) as bytes, and its dtype."""
+    try:
+        m = memoryview(buf)
+    except TypeError:
+        raise TypeError(f"stdmpi: {what} must be a buffer of numbers (array('d'), "
+                        f"a NumPy array), not {type(buf).__name__}") from None
+    fmt = m.format.lstrip("@=<")
+    if m.itemsize == 8 and fmt == "d":
+        dtype = "f64"
+    elif m.itemsize == 8 and fmt in ("q", "l"):
+        dtype = "i64"
+    else:
+        raise TypeError(f"stdmpi: {what} must hold 8-byte floats or integers (array('d'), "
+                        f"array('q'), NumPy float64/int64), not format {m.format!r}")
+    if not m.c_contiguous:
+        raise ValueError(f"stdmpi: {what} must be contiguous")
+    return m.cast("B"), dtype
 
 
 def _op(op: Union[Op, str]) -> Op:
@@ -410,13 +527,13 @@ class Comm:
         loc = o in (MINLOC, MAXLOC)
         if loc and nums.scalar and isinstance(x, tuple):
             raise TypeError("stdmpi: give MINLOC/MAXLOC the value alone; the rank is added")
-        line = b"@mpi " + verb + nums.suffix() + b" " + o.name.encode()
+        args = b" " + o.name.encode()
         if root is not None:
-            line += b" " + _rank_arg(root)
-        reply = _chan.request(line + b" " + nums.text())
-        if reply == "ok":
+            args += b" " + _rank_arg(root)
+        result = nums.exchange(verb, args)
+        if result is None:
             return None
-        return nums.parse(reply, loc)
+        return nums.result(result, loc)
 
     def reduce(self, x: Any, op: Union[Op, str] = SUM, root: int = 0,
                dtype: Optional[str] = None) -> Any:
@@ -438,31 +555,67 @@ class Comm:
         """Exclusive prefix reduction over ranks 0..rank-1; None on rank 0."""
         return self._reduce(b"exscan", x, op, None, dtype)
 
+    # buffers (mpi4py's upper-case forms): array('d'), array('q'), NumPy arrays
+
+    def _reduce_buffer(self, verb: bytes, sendbuf: Any, recvbuf: Any, op: Union[Op, str],
+                       root: Optional[int]) -> None:
+        o = _op(op)
+        if o in (MINLOC, MAXLOC):
+            raise ValueError("stdmpi: MINLOC/MAXLOC take numbers, not buffers: use allreduce")
+        data, dtype = _buffer(sendbuf, "sendbuf")
+        if o in (BAND, BOR, BXOR) and dtype != "i64":
+            raise TypeError(f"stdmpi: {o.name.upper()} works on integers: give int64 buffers")
+        args = b" " + o.name.encode() + (b" " + _rank_arg(root) if root is not None else b"")
+        if sys.byteorder == "big":
+            data = _le_bytes(array("q" if dtype == "i64" else "d", data.tobytes()))
+        reply = _chan.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
+                              b":msgpack" + args + b" " + str(len(data) + 5).encode(),
+                              b"\xc6" + len(data).to_bytes(4, "big") + data)
+        if reply == "ok":
+            return
+        body = _bin_body(_chan.readexact(int(reply)))
+        out, out_dtype = _buffer(recvbuf, "recvbuf")
+        if out_dtype != dtype or len(out) != len(body):
+            raise ValueError(f"stdmpi: recvbuf must match sendbuf ({len(body) // 8} {dtype} "
+                             f"numbers), not {len(out) // 8} {out_dtype}")
+        if sys.byteorder == "big":
+            body = memoryview(_from_le("q" if dtype == "i64" else "d", body)).cast("B")
+        out[:] = body
+
+    def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Union[Op, str] = SUM) -> None:
+        """Element-wise reduction of a buffer into ``recvbuf``, on every rank.
+
+        The buffers hold 8-byte numbers: ``array('d')``/``array('q')`` or NumPy
+        float64/int64 arrays, as with mpi4py. They travel as raw bytes.
+        """
+        self._reduce_buffer(b"allreduce", sendbuf, recvbuf, op, None)
+
+    def Reduce(self, sendbuf: Any, recvbuf: Any, op: Union[Op, str] = SUM, root: int = 0) -> None:
+        """Element-wise reduction of a buffer into the root's ``recvbuf``
+        (other ranks may pass None)."""
+        self._reduce_buffer(b"reduce", sendbuf, recvbuf, op, root)
+
     def _gather(self, x: Any, root: Optional[int], dtype: Optional[str]) -> Optional[list]:
         nums = _Numbers(x, dtype, None)
         # First every rank's shape: 4*count + 2 for a bare number + 1 if all
         # integers, so each entry comes back as its rank gave it. A rank with
         # an empty list sends one placeholder number (the protocol needs one).
         n = len(nums.values)
-        code = 4 * n + (2 if nums.scalar else 0) + (1 if n and all(nums.ints) else 0)
+        code = 4 * n + (2 if nums.scalar else 0) + (1 if n and nums.ints is True else 0)
         verb = b"gather" if root is not None else b"allgather"
         rootarg = b" " + _rank_arg(root) if root is not None else b""
         codes = _chan.request(b"@mpi " + verb + b":i64" + rootarg + b" " + str(code).encode())
-        text = nums.text() if n else b"0"
-        reply = _chan.request(b"@mpi " + verb + nums.suffix() + rootarg + b" " + text)
-        if reply == "ok":
+        values = nums.values if n else array(nums.values.typecode, [0])
+        result = _exchange(verb, nums.dtype, rootarg, values)
+        if result is None:
             return None
-        toks = reply.split()
         out: List[Any] = []
         i = 0
         for c in (int(t) for t in codes.split()):
             count, scalar, ints = c // 4, c & 2, c & 1
-            entry: List[Any] = []
-            for t in toks[i:i + count]:
-                v: Union[int, float] = int(t) if nums.dtype == "i64" else float(t)
-                if ints and isinstance(v, float) and v.is_integer() and abs(v) <= _EXACT_INT:
-                    v = int(v)
-                entry.append(v)
+            entry = result[i:i + count].tolist()
+            if ints and nums.dtype == "f64":
+                entry = [int(v) if v.is_integer() and abs(v) <= _EXACT_INT else v for v in entry]
             i += max(count, 1)
             out.append(entry[0] if scalar else entry)
         return out
@@ -489,22 +642,23 @@ class Comm:
             if any(len(p) != len(parts[0]) for p in parts):
                 raise ValueError("stdmpi: scatter items must all have the same length")
             nums = _Numbers([v for p in parts for v in p], dtype, None)
-            ints = bool(nums.values) and all(nums.ints)
-            shape = f"{'list' if as_lists else 'one'} {nums.dtype} {'int' if ints else 'any'}"
+            ints = bool(nums.values) and nums.ints is True
+            shape = (f"{'list' if as_lists else 'one'} {nums.dtype} {'int' if ints else 'any'} "
+                     f"{len(nums.values) // self.size}")
             # The other ranks learn the item shape and number type first.
             _chan.request(b"@mpi bcast " + r + b" " + shape.encode())
-            reply = _chan.request(b"@mpi scatter" + nums.suffix() + b" " + r + b" " + nums.text())
+            result = _exchange(b"scatter", nums.dtype, b" " + r, nums.values)
         else:
             shape = _chan.request(b"@mpi bcast " + r)
-            suffix = b":i64" if shape.split()[1] == "i64" else b""
-            reply = _chan.request(b"@mpi scatter" + suffix + b" " + r)
-        kind, dt, ints = shape.split()
-        vals: List[Any] = []
-        for t in reply.split():
-            v: Union[int, float] = int(t) if dt == "i64" else float(t)
-            if ints == "int" and isinstance(v, float) and v.is_integer() and abs(v) <= _EXACT_INT:
-                v = int(v)
-            vals.append(v)
+            # This rank's form: msgpack when its part is big (its value is empty).
+            dt, k = shape.split()[1], int(shape.split()[3])
+            result = _exchange(b"scatter", dt, b" " + r, array("q" if dt == "i64" else "d"),
+                               force_msgpack=k >= MSGPACK_MIN_NUMBERS, nothing=True)
+        kind, _, ints, _ = shape.split()
+        assert result is not None
+        vals = result.tolist()
+        if ints == "int" and result.typecode == "d":
+            vals = [int(v) if v.is_integer() and abs(v) <= _EXACT_INT else v for v in vals]
         return vals if kind == "list" else vals[0]
 
     def Abort(self, errorcode: int = 1, message: str = "") -> None:

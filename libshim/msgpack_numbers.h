@@ -1,0 +1,64 @@
+// The msgpack framing of numbers (the `:msgpack` form of the numeric verbs).
+//
+// A program that can write and read raw bytes sends its numbers as one msgpack
+// value after the request line instead of as decimal text, and gets its result
+// back the same way. Two forms of the value are accepted:
+//
+//   array  a msgpack array of numbers, each in any msgpack integer or float
+//          encoding: what every msgpack library writes for a list of numbers;
+//   bin    a msgpack bin whose bytes are the numbers as 8-byte little-endian
+//          IEEE doubles (f64 verbs) or two's-complement integers (:i64 verbs):
+//          a program's own array memory, with no per-number conversion at all.
+//
+// The reply has the form of the request. In it every number has the verb's
+// type, written at full width (float 64 / int 64 in an array), so a reader
+// without a msgpack library can cut it by fixed offsets.
+//
+// Pure logic, no I/O. The decoder reads only what the grammar above needs, with
+// every length checked against the bytes there, so no input makes it allocate
+// more than 8 bytes per payload byte; tests check it against msgpack-c.
+#ifndef STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
+#define STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stdmpi {
+
+enum class MsgpackForm : uint8_t { kArray, kBin };
+
+// Decodes `data` (the whole payload) into `f64` (when `integers` is false) or
+// `i64`. On failure returns false with a reason that names the element and
+// what was found there, e.g. "element 3 is a msgpack string, not a number".
+bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<double>* f64,
+                          std::vector<int64_t>* i64, MsgpackForm* form, std::string* err);
+
+// Writes msgpack values of numbers into a string.
+class MsgpackWriter {
+ public:
+  explicit MsgpackWriter(std::string* out) : out_(out) {}
+
+  // The array header for `n` elements (fixarray, array 16 or array 32).
+  void ArrayHeader(size_t n);
+  // One element of an array: float 64 or int 64, always at full width.
+  void F64(double v);
+  void I64(int64_t v);
+  // The bin header for `bytes` bytes (bin 8, 16 or 32).
+  void BinHeader(size_t bytes);
+  // One element of a bin: 8 bytes, little-endian.
+  void F64Le(double v);
+  void I64Le(int64_t v);
+
+ private:
+  void Be(uint8_t tag, uint64_t value, int width);
+  std::string* out_;
+};
+
+// Bytes a reply of `n` numbers takes in `form` (for reserving).
+size_t MsgpackNumbersSize(MsgpackForm form, size_t n);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
