@@ -5,8 +5,10 @@
 //   BM_ParseF64/...     one number as strtod reads it
 //   BM_FormatF64/...    the shortest form that reads back
 //   BM_ReplyNumbers/N   an allreduce reply of N doubles (text)
-//   BM_Msgpack*/N       the same N doubles encoded/decoded with msgpack-c, the
-//                       binary framing a bridge could use (issue: benchmarks)
+//   BM_Msgpack*/N       the same N doubles encoded/decoded with msgpack-c
+//   BM_Framing*/N       the shim's own codec of the :msgpack form
+//                       (msgpack_numbers.h): an array of float 64 and a bin of
+//                       raw doubles, each way
 #include <benchmark/benchmark.h>
 
 #include <msgpack.hpp>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "msgpack_numbers.h"
 #include "numbers.h"
 #include "request.h"
 
@@ -124,6 +127,64 @@ void BM_MsgpackDecode(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * st.range(0));
 }
 BENCHMARK(BM_MsgpackDecode)->Arg(1)->Arg(1000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
+
+std::string Framed(const std::vector<double>& v, MsgpackForm form) {
+  std::string out;
+  MsgpackWriter w(&out, MsgpackNumbersSize(form, v.size()));
+  if (form == MsgpackForm::kArray) {
+    w.ArrayHeader(v.size());
+    for (double x : v) w.F64(x);
+  } else {
+    w.BinHeader(8 * v.size());
+    for (double x : v) w.F64Le(x);
+  }
+  w.Finish();
+  return out;
+}
+
+void BM_FramingDecode(benchmark::State& st, MsgpackForm form) {
+  std::vector<double> v = Values(static_cast<size_t>(st.range(0)));
+  std::string data = Framed(v, form);
+  std::vector<double> f64;
+  std::vector<int64_t> i64;
+  std::string err;
+  for (auto _ : st) {
+    MsgpackForm got;
+    bool ok = DecodeMsgpackNumbers(data, false, &f64, &i64, &got, &err);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(f64.data());
+  }
+  st.SetItemsProcessed(st.iterations() * st.range(0));
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * data.size()));
+}
+BENCHMARK_CAPTURE(BM_FramingDecode, array, MsgpackForm::kArray)
+    ->Arg(1000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_FramingDecode, bin, MsgpackForm::kBin)
+    ->Arg(1000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_FramingEncode(benchmark::State& st, MsgpackForm form) {
+  std::vector<double> v = Values(static_cast<size_t>(st.range(0)));
+  size_t bytes = 0;
+  for (auto _ : st) {
+    std::string out = Framed(v, form);
+    bytes = out.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.SetItemsProcessed(st.iterations() * st.range(0));
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * bytes));
+}
+BENCHMARK_CAPTURE(BM_FramingEncode, array, MsgpackForm::kArray)
+    ->Arg(1000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_FramingEncode, bin, MsgpackForm::kBin)
+    ->Arg(1000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -193,17 +193,17 @@ class NumberBuffer {
   // of the verb's type, minloc/maxloc ranks included.
   void AppendMsgpack(std::string* out, MsgpackForm form) const {
     const size_t elems = IsLoc(op_) ? 2 * n_ : n_;
-    out->reserve(out->size() + MsgpackNumbersSize(form, elems));
-    MsgpackWriter w(out);
+    if (form == MsgpackForm::kBin && !IsLoc(op_) && !IsLogical(op_) &&
+        std::endian::native == std::endian::little) {
+      MsgpackWriter(out, 5).BinHeader(8 * n_);
+      out->append(bytes_.data(), 8 * n_);  // already the bin's layout
+      return;
+    }
+    MsgpackWriter w(out, MsgpackNumbersSize(form, elems));
     if (form == MsgpackForm::kArray) {
       w.ArrayHeader(elems);
     } else {
       w.BinHeader(8 * elems);
-    }
-    if (form == MsgpackForm::kBin && !IsLoc(op_) && !IsLogical(op_) &&
-        std::endian::native == std::endian::little) {
-      out->append(bytes_.data(), 8 * n_);  // already the bin's layout
-      return;
     }
     const bool f = type_ == NumType::kF64;
     auto put_f = [&](double v) { form == MsgpackForm::kArray ? w.F64(v) : w.F64Le(v); };

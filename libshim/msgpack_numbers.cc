@@ -135,6 +135,15 @@ class Reader {
       f64->reserve(n);
     }
     for (uint64_t i = 0; i < n; ++i) {
+      // The common case first: a float 64 for an f64 verb.
+      if (!integers_ && Left() >= 9 && *p_ == 0xcb) {
+        uint64_t bits;
+        std::memcpy(&bits, p_ + 1, 8);
+        if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
+        f64->push_back(std::bit_cast<double>(bits));
+        p_ += 9;
+        continue;
+      }
       if (!Element(i, f64, i64)) return false;
     }
     return Rest();
@@ -243,9 +252,21 @@ bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<doub
   return r.Run(f64, i64, form);
 }
 
+MsgpackWriter::MsgpackWriter(std::string* out, size_t max_bytes) : out_(out) {
+  size_t at = out->size();
+  out->resize(at + max_bytes);
+  p_ = out->data() + at;
+}
+
+void MsgpackWriter::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  out_->resize(static_cast<size_t>(p_ - out_->data()));
+}
+
 void MsgpackWriter::ArrayHeader(size_t n) {
   if (n <= 15) {
-    out_->push_back(static_cast<char>(0x90 | n));
+    *p_++ = static_cast<char>(0x90 | n);
   } else if (n <= 0xffff) {
     Be(0xdc, n, 2);
   } else {
@@ -261,34 +282,6 @@ void MsgpackWriter::BinHeader(size_t bytes) {
   } else {
     Be(0xc6, bytes, 4);
   }
-}
-
-// Appends `tag` and the low `width` bytes of `value`, big-endian.
-void MsgpackWriter::Be(uint8_t tag, uint64_t value, int width) {
-  char buf[9];
-  buf[0] = static_cast<char>(tag);
-  for (int i = 0; i < width; ++i) buf[1 + i] = static_cast<char>(value >> (8 * (width - 1 - i)));
-  out_->append(buf, static_cast<size_t>(width) + 1);
-}
-
-void MsgpackWriter::F64(double v) {
-  Be(0xcb, std::bit_cast<uint64_t>(v), 8);
-}
-
-void MsgpackWriter::I64(int64_t v) {
-  Be(0xd3, static_cast<uint64_t>(v), 8);
-}
-
-void MsgpackWriter::F64Le(double v) {
-  I64Le(static_cast<int64_t>(std::bit_cast<uint64_t>(v)));
-}
-
-void MsgpackWriter::I64Le(int64_t v) {
-  uint64_t u = static_cast<uint64_t>(v);
-  if constexpr (std::endian::native == std::endian::big) u = __builtin_bswap64(u);
-  char buf[8];
-  std::memcpy(buf, &u, 8);
-  out_->append(buf, 8);
 }
 
 size_t MsgpackNumbersSize(MsgpackForm form, size_t n) {

@@ -20,7 +20,9 @@
 #ifndef STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
 #define STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,28 +37,53 @@ enum class MsgpackForm : uint8_t { kArray, kBin };
 bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<double>* f64,
                           std::vector<int64_t>* i64, MsgpackForm* form, std::string* err);
 
-// Writes msgpack values of numbers into a string.
+// Writes msgpack values of numbers onto the end of a string. It makes room for
+// `max_bytes` at once (see MsgpackNumbersSize) and writes with plain stores;
+// Finish (or the destructor) cuts the string to what was written.
 class MsgpackWriter {
  public:
-  explicit MsgpackWriter(std::string* out) : out_(out) {}
+  MsgpackWriter(std::string* out, size_t max_bytes);
+  ~MsgpackWriter() { Finish(); }
+  MsgpackWriter(const MsgpackWriter&) = delete;
+  MsgpackWriter& operator=(const MsgpackWriter&) = delete;
 
   // The array header for `n` elements (fixarray, array 16 or array 32).
   void ArrayHeader(size_t n);
   // One element of an array: float 64 or int 64, always at full width.
-  void F64(double v);
-  void I64(int64_t v);
+  void F64(double v) { Be(0xcb, std::bit_cast<uint64_t>(v), 8); }
+  void I64(int64_t v) { Be(0xd3, static_cast<uint64_t>(v), 8); }
   // The bin header for `bytes` bytes (bin 8, 16 or 32).
   void BinHeader(size_t bytes);
   // One element of a bin: 8 bytes, little-endian.
-  void F64Le(double v);
-  void I64Le(int64_t v);
+  void F64Le(double v) { I64Le(static_cast<int64_t>(std::bit_cast<uint64_t>(v))); }
+  void I64Le(int64_t v) {
+    uint64_t u = static_cast<uint64_t>(v);
+    if constexpr (std::endian::native == std::endian::big) u = __builtin_bswap64(u);
+    std::memcpy(p_, &u, 8);
+    p_ += 8;
+  }
+  void Finish();
 
  private:
-  void Be(uint8_t tag, uint64_t value, int width);
+  // `tag`, then the low `width` bytes of `value`, big-endian.
+  void Be(uint8_t tag, uint64_t value, int width) {
+    *p_++ = static_cast<char>(tag);
+    if (width == 8) {
+      uint64_t be = value;
+      if constexpr (std::endian::native == std::endian::little) be = __builtin_bswap64(be);
+      std::memcpy(p_, &be, 8);
+      p_ += 8;
+      return;
+    }
+    for (int i = width - 1; i >= 0; --i) *p_++ = static_cast<char>(value >> (8 * i));
+  }
+
   std::string* out_;
+  char* p_;
+  bool finished_ = false;
 };
 
-// Bytes a reply of `n` numbers takes in `form` (for reserving).
+// The most bytes a value of `n` numbers takes in `form` (header included).
 size_t MsgpackNumbersSize(MsgpackForm form, size_t n);
 
 }  // namespace stdmpi

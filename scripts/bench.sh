@@ -83,6 +83,11 @@ for s in "${sections[@]}"; do
       ar=$(med "${run[@]}" -n 2 build/bench/relay_client allreduce "$n_it" "$count")
       arm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$n_it" "$count")
       echo "$ar $floor8 $arm $count" | awk '{ printf "| allreduce of %d doubles | %.1f | %.1f (1 round trip) | %.2f | %.1f |\n", $4, $1, $2, $1 / $2, $3 }'
+      # The msgpack form (a bin of the raw doubles) against the pipe floor of
+      # its bytes: 8*count + 5 each way.
+      arp=$(med "${run[@]}" -n 2 build/bench/relay_client allreducemp "$n_it" "$count")
+      floorn=$(med build/bench/pipe_floor "$n_it" $((8 * count + 5)))
+      echo "$arp $floorn $arm $count" | awk '{ printf "| allreduce of %d doubles, :msgpack (bin) | %.1f | %.1f (1 round trip of the bytes) | %.2f | %.1f |\n", $4, $1, 2 * $2, $1 / (2 * $2), $3 }'
     done
     echo
     echo "### Relay, 2 ranks, Python child (median of $reps runs, microseconds)"
@@ -99,8 +104,17 @@ for s in "${sections[@]}"; do
     row "1 MiB bytes ping-pong, one way" pingpongb "$(it 200)" 1048576
     row "one bcast + one reduce round" bcastreduce "$(it 5000)" 1
     row "allreduce of 1 double" allreduce "$(it 5000)" 1
-    row "allreduce of 1000 doubles" allreduce "$(it 1000)" 1000
-    [ "$smoke" = 1 ] || row "allreduce of 10^6 doubles" allreduce 3 1000000
+    row "allreduce of 1000 doubles (lists)" allreduce "$(it 1000)" 1000
+    row "Allreduce of 1000 doubles (array buffers)" Allreduce "$(it 1000)" 1000
+    big=$([ "$smoke" = 1 ] && echo 10000 || echo 1000000)
+    big_it=$([ "$smoke" = 1 ] && echo 2 || echo 10)
+    row "allreduce of $big doubles (lists)" allreduce "$big_it" "$big"
+    row "Allreduce of $big doubles (array buffers)" Allreduce "$big_it" "$big"
+    # Before the msgpack framing: the same lists as decimal text.
+    a=$(STDMPI_MSGPACK_MIN_NUMBERS=1000000000 med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi allreduce 3 "$big")
+    b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py allreduce 3 "$big")
+    echo "$a $b" | awk -v l="allreduce of $big doubles (lists), text form: before :msgpack" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
+
     echo
     ;;
   micro)

@@ -5,8 +5,13 @@
     mpirun    -n 2 python3 relay.py mpi4py MODE ITER [ARG]
 
 MODE: pingpong BYTES (text, 8 B), pingpongb BYTES (raw bytes), bcastreduce,
-allreduce COUNT (doubles). Rank 0 prints "MODE [ARG] microseconds", as
-relay_client does (one way for the ping-pongs).
+Allreduce COUNT (doubles in an array('d') buffer, mpi4py's upper-case form, the
+same call for both), allreduce COUNT (a list of floats in, a list out: stdmpi's
+lower-case allreduce; for mpi4py, Allreduce on the list made an array and the
+result made a list, since its lower-case allreduce would concatenate lists).
+Rank 0 prints "MODE [ARG] microseconds", as relay_client does (one way for the
+ping-pongs). STDMPI_MSGPACK_MIN_NUMBERS=1000000000 makes stdmpi's allreduce
+send text (the form before the msgpack framing).
 """
 import sys
 import time
@@ -57,14 +62,22 @@ elif mode == "bcastreduce":
         comm.bcast(i if rank == 0 else None, root=0)
         comm.reduce(rank + 0.5, op=SUM, root=0)
     us = (time.perf_counter() - t0) / iters * 1e6
-elif mode == "allreduce":
+elif mode == "Allreduce":
     x = array("d", (i % 100 + 0.5 for i in range(arg)))
+    y = array("d", bytes(8 * arg))
+    for _ in range(iters):
+        comm.Allreduce(x, y, op=SUM)
+    us = (time.perf_counter() - t0) / iters * 1e6
+elif mode == "allreduce":
+    x = [i % 100 + 0.5 for i in range(arg)]
     for _ in range(iters):
         if lib == "mpi4py":
             y = array("d", bytes(8 * arg))
-            comm.Allreduce(x, y, op=SUM)
+            comm.Allreduce(array("d", x), y, op=SUM)
+            z = y.tolist()
         else:
-            y = comm.allreduce(list(x), op=SUM)
+            z = comm.allreduce(x, op=SUM)
+    assert z[-1] == 2 * x[-1], z[-1]
     us = (time.perf_counter() - t0) / iters * 1e6
 else:
     sys.exit(f"relay.py: unknown mode {mode}")

@@ -3,7 +3,8 @@
  *   relay_client pingpong ITER BYTES   rank 0 <-> rank 1, text (BYTES <= 0: "x")
  *   relay_client pingpongb ITER BYTES  the same with sendb/recvb
  *   relay_client bcastreduce ITER      one bcast + one reduce per round
- *   relay_client allreduce ITER COUNT  allreduce of COUNT doubles
+ *   relay_client allreduce ITER COUNT  allreduce of COUNT doubles (text)
+ *   relay_client allreducemp ITER COUNT  the same in the msgpack bin form
  *
  * Rank 0 prints "MODE us_per_iteration" (one way for ping-pong).
  */
@@ -107,9 +108,15 @@ int main(int argc, char** argv) {
     for (long i = 0; i < iter; ++i) {
       if (rank == 0) {
         request(msg, ml);
-        if (bytes) request_bytes(rq, rl); else request(rq, rl);
+        if (bytes)
+          request_bytes(rq, rl);
+        else
+          request(rq, rl);
       } else {
-        if (bytes) request_bytes(rq, rl); else request(rq, rl);
+        if (bytes)
+          request_bytes(rq, rl);
+        else
+          request(rq, rl);
         request(msg, ml);
       }
     }
@@ -144,6 +151,23 @@ int main(int argc, char** argv) {
     t0 = now();
     for (long i = 0; i < iter; ++i) request(r, n);
     if (rank == 0) printf("allreduce %ld %.3f\n", count, (now() - t0) / iter * 1e6);
+  } else if (!strcmp(mode, "allreducemp")) {
+    /* "@mpi allreduce:msgpack sum N" + bin 32 header + the doubles as they are. */
+    long count = arg > 0 ? arg : 1;
+    size_t bytes = (size_t)count * 8;
+    char* r = malloc(bytes + 64);
+    int hl = snprintf(r, 64, "@mpi allreduce:msgpack sum %zu\n", bytes + 5);
+    unsigned char* p = (unsigned char*)r + hl;
+    p[0] = 0xc6;
+    for (int k = 0; k < 4; ++k) p[1 + k] = (unsigned char)(bytes >> (8 * (3 - k)));
+    double* x = (double*)malloc(bytes);
+    for (long i = 0; i < count; ++i) x[i] = (double)(i % 100) + 0.5;
+    memcpy(p + 5, x, bytes);
+    size_t n = (size_t)hl + 5 + bytes;
+    request("@mpi barrier\n", 13);
+    t0 = now();
+    for (long i = 0; i < iter; ++i) request_bytes(r, n);
+    if (rank == 0) printf("allreducemp %ld %.3f\n", count, (now() - t0) / iter * 1e6);
   }
   fflush(stdout);
   return 0;

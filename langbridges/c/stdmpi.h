@@ -65,8 +65,9 @@ static inline void stdmpi__die(const char* why) {
 static inline int stdmpi__request(const char* req, const void* payload, size_t n) {
   stdmpi_state_t* s = stdmpi__state();
   if (getenv("STDMPI_RANK") == NULL) {
-    stdmpi__die("not running as a stdmpi rank (STDMPI_RANK is not set): start the program "
-                "with stdmpirun");
+    stdmpi__die(
+        "not running as a stdmpi rank (STDMPI_RANK is not set): start the program "
+        "with stdmpirun");
   }
   fflush(stdout);
   fputs(req, stdout);
@@ -142,14 +143,6 @@ static inline char* stdmpi__numbers_f64(const char* head, const double* x, int n
   r[len] = '\0';
   return r;
 }
-static inline char* stdmpi__numbers_i64(const char* head, const int64_t* x, int n) {
-  size_t cap = strlen(head) + (size_t)n * 22 + 2, len = strlen(head);
-  char* r = (char*)malloc(cap);
-  memcpy(r, head, len);
-  for (int i = 0; i < n; ++i) len += (size_t)snprintf(r + len, cap - len, " %" PRId64, x[i]);
-  r[len] = '\0';
-  return r;
-}
 
 /* Parses up to max numbers of the reply line; returns how many. */
 static inline int stdmpi__parse_f64(double* out, int max) {
@@ -163,44 +156,9 @@ static inline int stdmpi__parse_f64(double* out, int max) {
   }
   return k;
 }
-static inline int stdmpi__parse_i64(int64_t* out, int max) {
-  char* p = stdmpi__state()->line;
-  int k = 0;
-  while (*p != '\0' && k < max) {
-    char* end;
-    out[k++] = strtoll(p, &end, 10);
-    if (end == p) break;
-    p = end;
-  }
-  return k;
-}
 
 static inline int stdmpi__is_loc(const char* op) {
   return strcmp(op, "minloc") == 0 || strcmp(op, "maxloc") == 0;
-}
-
-/* The reply of a reduction: "ok" (nothing to fill) or the numbers. */
-static inline int stdmpi__reduce_f64(const char* head, const double* in, double* out, int n,
-                                     const char* op) {
-  char* req = stdmpi__numbers_f64(head, in, n);
-  int rc = stdmpi__request(req, NULL, 0);
-  free(req);
-  if (rc != 0) return -1;
-  if (strcmp(stdmpi__state()->line, "ok") != 0 && out != NULL) {
-    stdmpi__parse_f64(out, stdmpi__is_loc(op) ? 2 * n : n);
-  }
-  return 0;
-}
-static inline int stdmpi__reduce_i64(const char* head, const int64_t* in, int64_t* out, int n,
-                                     const char* op) {
-  char* req = stdmpi__numbers_i64(head, in, n);
-  int rc = stdmpi__request(req, NULL, 0);
-  free(req);
-  if (rc != 0) return -1;
-  if (strcmp(stdmpi__state()->line, "ok") != 0 && out != NULL) {
-    stdmpi__parse_i64(out, stdmpi__is_loc(op) ? 2 * n : n);
-  }
-  return 0;
 }
 
 /* Reads the N raw bytes of a byte reply into a malloc'd buffer. */
@@ -216,10 +174,58 @@ static inline void* stdmpi__read_bytes(size_t* n) {
   return buf;
 }
 
+/* Reductions travel in the protocol's msgpack framing: a bin holding the
+ * numbers as 8-byte little-endian values, i.e. the array as it is in memory,
+ * exact and with no text conversion either way. The reply is the same form. */
+static inline int stdmpi__little_endian(void) {
+  const uint16_t one = 1;
+  return *(const unsigned char*)&one == 1;
+}
+static inline void stdmpi__swap8(unsigned char* p, size_t count) {
+  for (size_t i = 0; i < count; ++i, p += 8) {
+    for (int k = 0; k < 4; ++k) {
+      unsigned char t = p[k];
+      p[k] = p[7 - k];
+      p[7 - k] = t;
+    }
+  }
+}
+
+/* VERB is e.g. "allreduce:i64", ARGS e.g. "sum 0". OUT gets n numbers (2*n
+ * for minloc/maxloc); it may be NULL where the reply is "ok". */
+static inline int stdmpi__reduce8(const char* verb, const char* args, const void* in, void* out,
+                                  int n, const char* op) {
+  size_t bytes = (size_t)(n > 0 ? n : 0) * 8;
+  unsigned char* payload = (unsigned char*)malloc(bytes + 5);
+  if (payload == NULL) stdmpi__die("out of memory");
+  payload[0] = 0xc6; /* bin 32 */
+  for (int k = 0; k < 4; ++k) payload[1 + k] = (unsigned char)(bytes >> (8 * (3 - k)));
+  if (bytes > 0) memcpy(payload + 5, in, bytes);
+  if (!stdmpi__little_endian()) stdmpi__swap8(payload + 5, bytes / 8);
+  int rc = stdmpi__requestf(payload, bytes + 5, "@mpi %s:msgpack %s %lu", verb, args,
+                            (unsigned long)(bytes + 5));
+  free(payload);
+  if (rc != 0) return -1;
+  if (strcmp(stdmpi__state()->line, "ok") == 0) return 0;
+  size_t got;
+  unsigned char* reply = (unsigned char*)stdmpi__read_bytes(&got);
+  size_t head = got > 0 && reply[0] == 0xc4 ? 2 : got > 0 && reply[0] == 0xc5 ? 3 : 5;
+  size_t want = bytes * (stdmpi__is_loc(op) ? 2 : 1);
+  if (got < head || got - head != want) stdmpi__die("a reduction's reply has the wrong size");
+  if (out != NULL) {
+    memcpy(out, reply + head, want);
+    if (!stdmpi__little_endian()) stdmpi__swap8((unsigned char*)out, want / 8);
+  }
+  free(reply);
+  return 0;
+}
+
 /* --- the API ----------------------------------------------------------------- */
 
 /* The reason of the last failed request (after stdmpi_errors(1)). */
-static inline const char* stdmpi_error(void) { return stdmpi__state()->error; }
+static inline const char* stdmpi_error(void) {
+  return stdmpi__state()->error;
+}
 
 /* This rank and the number of ranks (from the environment: no request). */
 static inline int stdmpi_rank(void) {
@@ -242,7 +248,9 @@ static inline double stdmpi_wtime(void) {
   return strtod(stdmpi__state()->line, NULL);
 }
 
-static inline int stdmpi_barrier(void) { return stdmpi__request("@mpi barrier", NULL, 0); }
+static inline int stdmpi_barrier(void) {
+  return stdmpi__request("@mpi barrier", NULL, 0);
+}
 
 /* Sends one line of text (no LF in it). */
 static inline int stdmpi_send(int dest, int tag, const char* text) {
@@ -261,8 +269,8 @@ static inline char* stdmpi_recv(int src, int tag) {
 /* Text both ways at once; the received text is malloc'd, or NULL. */
 static inline char* stdmpi_sendrecv(int dest, int sendtag, int src, int recvtag, const char* text) {
   char a[16], b[16];
-  if (stdmpi__requestf(NULL, 0, "@mpi sendrecv %d %d %s %s %s", dest, sendtag,
-                       stdmpi__arg(src, a), stdmpi__arg(recvtag, b), text) != 0) {
+  if (stdmpi__requestf(NULL, 0, "@mpi sendrecv %d %d %s %s %s", dest, sendtag, stdmpi__arg(src, a),
+                       stdmpi__arg(recvtag, b), text) != 0) {
     return NULL;
   }
   return stdmpi__strdup(stdmpi__state()->line);
@@ -277,7 +285,8 @@ static inline int stdmpi_sendb(int dest, int tag, const void* data, size_t n) {
  * *n bytes, or NULL. */
 static inline void* stdmpi_recvb(int src, int tag, size_t* n) {
   char a[16], b[16];
-  if (stdmpi__requestf(NULL, 0, "@mpi recvb %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
+  if (stdmpi__requestf(NULL, 0, "@mpi recvb %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) !=
+      0) {
     return NULL;
   }
   return stdmpi__read_bytes(n);
@@ -292,7 +301,8 @@ static inline int stdmpi_status(int* source, int* tag, long* bytes) {
 /* Waits for a matching message without receiving it. */
 static inline int stdmpi_probe(int src, int tag, int* source, int* rtag, long* bytes) {
   char a[16], b[16];
-  if (stdmpi__requestf(NULL, 0, "@mpi probe %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
+  if (stdmpi__requestf(NULL, 0, "@mpi probe %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) !=
+      0) {
     return -1;
   }
   return sscanf(stdmpi__state()->line, "%d %d %ld", source, rtag, bytes) == 3 ? 0 : -1;
@@ -301,7 +311,8 @@ static inline int stdmpi_probe(int src, int tag, int* source, int* rtag, long* b
 /* 1 and the message's source, tag, size if one matches now; 0 if none; -1. */
 static inline int stdmpi_iprobe(int src, int tag, int* source, int* rtag, long* bytes) {
   char a[16], b[16];
-  if (stdmpi__requestf(NULL, 0, "@mpi iprobe %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
+  if (stdmpi__requestf(NULL, 0, "@mpi iprobe %s %s", stdmpi__arg(src, a), stdmpi__arg(tag, b)) !=
+      0) {
     return -1;
   }
   if (strcmp(stdmpi__state()->line, "none") == 0) return 0;
@@ -326,35 +337,27 @@ static inline void* stdmpi_bcastb(int root, const void* data, size_t n, size_t* 
 /* Element-wise reductions of n numbers. OUT may be NULL where no result comes
  * (reduce off the root, exscan on rank 0). */
 static inline int stdmpi_allreduce(const double* in, double* out, int n, const char* op) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi allreduce %s", op);
-  return stdmpi__reduce_f64(head, in, out, n, op);
+  return stdmpi__reduce8("allreduce", op, in, out, n, op);
 }
 static inline int stdmpi_allreduce_i64(const int64_t* in, int64_t* out, int n, const char* op) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi allreduce:i64 %s", op);
-  return stdmpi__reduce_i64(head, in, out, n, op);
+  return stdmpi__reduce8("allreduce:i64", op, in, out, n, op);
 }
 static inline int stdmpi_reduce(const double* in, double* out, int n, const char* op, int root) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi reduce %s %d", op, root);
-  return stdmpi__reduce_f64(head, in, out, n, op);
+  char args[64];
+  snprintf(args, sizeof args, "%s %d", op, root);
+  return stdmpi__reduce8("reduce", args, in, out, n, op);
 }
 static inline int stdmpi_reduce_i64(const int64_t* in, int64_t* out, int n, const char* op,
                                     int root) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi reduce:i64 %s %d", op, root);
-  return stdmpi__reduce_i64(head, in, out, n, op);
+  char args[64];
+  snprintf(args, sizeof args, "%s %d", op, root);
+  return stdmpi__reduce8("reduce:i64", args, in, out, n, op);
 }
 static inline int stdmpi_scan(const double* in, double* out, int n, const char* op) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi scan %s", op);
-  return stdmpi__reduce_f64(head, in, out, n, op);
+  return stdmpi__reduce8("scan", op, in, out, n, op);
 }
 static inline int stdmpi_exscan(const double* in, double* out, int n, const char* op) {
-  char head[64];
-  snprintf(head, sizeof head, "@mpi exscan %s", op);
-  return stdmpi__reduce_f64(head, in, out, n, op);
+  return stdmpi__reduce8("exscan", op, in, out, n, op);
 }
 
 /* Gathers every rank's numbers (counts may differ) in rank order. On the

@@ -4,13 +4,13 @@
 #include <stdmpi.h>
 
 static int failures;
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "c_bridge_check: rank %d: %s:%d: %s\n", stdmpi_rank(), __FILE__, \
-              __LINE__, #cond);                                                          \
-      failures++;                                                                        \
-    }                                                                                    \
+#define CHECK(cond)                                                                              \
+  do {                                                                                           \
+    if (!(cond)) {                                                                               \
+      fprintf(stderr, "c_bridge_check: rank %d: %s:%d: %s\n", stdmpi_rank(), __FILE__, __LINE__, \
+              #cond);                                                                            \
+      failures++;                                                                                \
+    }                                                                                            \
   } while (0)
 
 int main(void) {
@@ -32,6 +32,21 @@ int main(void) {
   double red = -1;
   CHECK(stdmpi_reduce(&one, &red, 1, "sum", 0) == 0);
   CHECK(rank != 0 || red == size);
+  /* A large reduction, exact: the numbers travel as raw doubles (msgpack bin). */
+  enum { kBig = 100000 };
+  double* many = (double*)malloc(sizeof(double) * kBig);
+  double* sum = (double*)malloc(sizeof(double) * kBig);
+  for (int i = 0; i < kBig; ++i) many[i] = i * 0.1 + rank;
+  CHECK(stdmpi_allreduce(many, sum, kBig, "sum") == 0);
+  int wrong = 0;
+  for (int i = 0; i < kBig; ++i) {
+    double want = 0;
+    for (int r = 0; r < size; ++r) want += i * 0.1 + r;
+    wrong += fabs(sum[i] - want) > 1e-9 * (fabs(want) + 1);
+  }
+  CHECK(wrong == 0);
+  free(many);
+  free(sum);
   char* b = stdmpi_bcast(0, rank == 0 ? "  hello from C  " : NULL);
   CHECK(b != NULL && strcmp(b, "  hello from C  ") == 0);
   free(b);

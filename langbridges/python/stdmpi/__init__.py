@@ -129,15 +129,21 @@ class _Channel:
         # instead of ending the job, so a script can catch them.
         self.request(b"@mpi errors return")
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, *parts: Any) -> None:
         try:
             sys.stdout.flush()  # the script's own output goes first, in order
         except (AttributeError, ValueError, OSError):
             pass
-        view = memoryview(data)
-        while view:
-            n = os.write(1, view)
-            view = view[n:]
+        # One writev for the line and its payload: a large payload is not
+        # copied into one buffer first.
+        views = [v for v in (memoryview(p).cast("B") for p in parts) if v.nbytes]
+        while views:
+            n = os.writev(1, views)
+            while views and n >= views[0].nbytes:
+                n -= views[0].nbytes
+                views.pop(0)
+            if n:
+                views[0] = views[0][n:]
 
     def _fill(self, want: int) -> None:
         while len(self._buf) < want:
@@ -161,19 +167,50 @@ class _Channel:
         del self._buf[:n]
         return data
 
-    def request(self, line: bytes, payload: Optional[bytes] = None) -> str:
-        """Sends one request (and its raw payload); returns the reply line."""
+    def readinto(self, out: memoryview) -> None:
+        """Fills ``out`` (a byte view) from stdin, reading straight into it."""
+        have = min(len(self._buf), out.nbytes)
+        out[:have] = self._buf[:have]
+        del self._buf[:have]
+        while have < out.nbytes:
+            n = os.readv(0, [out[have:]])
+            if n == 0:
+                raise StdmpiError("the shim closed stdin: the job is ending")
+            have += n
+
+    def read_bin(self, size: int, out: Optional[memoryview] = None) -> Optional[bytearray]:
+        """Reads a reply's msgpack bin of ``size`` bytes in all: into ``out``
+        when given (and its size matches; else the bytes are read and
+        ValueError raised), or into a new bytearray."""
+        first = self.readexact(1)
+        head = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}.get(first)
+        if head is None:
+            raise StdmpiError(f"stdmpi: expected a msgpack bin in the reply, got {first!r}")
+        body = int.from_bytes(self.readexact(head), "big")
+        if body != size - 1 - head:
+            raise StdmpiError(f"stdmpi: a msgpack bin of {body} bytes in a reply of {size}")
+        if out is not None and out.nbytes == body:
+            self.readinto(out)
+            return None
+        buf = bytearray(body)
+        self.readinto(memoryview(buf))
+        if out is not None:
+            raise ValueError(f"stdmpi: recvbuf holds {out.nbytes} bytes, the result {body}")
+        return buf
+
+    def request(self, line: bytes, *payload: Any) -> str:
+        """Sends one request (and its raw payload, in parts); returns the reply line."""
         if not self._started:
             self._start()
-        self._write(line + b"\n" + payload if payload is not None else line + b"\n")
+        self._write(line + b"\n", *payload)
         reply = self.readline()
         if reply.startswith(b"@error"):
             raise StdmpiError(reply[7:].decode("utf-8", "replace"))
         return reply.decode("utf-8", "surrogateescape")
 
-    def request_bytes(self, line: bytes, payload: Optional[bytes] = None) -> bytes:
+    def request_bytes(self, line: bytes, *payload: Any) -> bytes:
         """Sends a request whose reply is ``N`` + LF + N raw bytes."""
-        header = self.request(line, payload)
+        header = self.request(line, *payload)
         return self.readexact(int(header))
 
 
@@ -252,14 +289,6 @@ def _bin_header(n: int) -> bytes:
     return b"\xc6" + n.to_bytes(4, "big")
 
 
-def _bin_body(data: bytes) -> memoryview:
-    """The bytes of a msgpack bin reply (the shim answers a bin with a bin)."""
-    head = {0xc4: 2, 0xc5: 3, 0xc6: 5}.get(data[0] if data else -1)
-    if head is None:
-        raise StdmpiError(f"stdmpi: expected a msgpack bin in the reply, got byte {data[:1]!r}")
-    return memoryview(data)[head:]
-
-
 def _le_bytes(a: "array") -> Any:
     """The little-endian bytes of an 8-byte array (the bin form's layout)."""
     if sys.byteorder == "big":
@@ -287,13 +316,13 @@ def _exchange(verb: bytes, dtype: str, args: bytes, values: "array", force_msgpa
     code = "q" if dtype == "i64" else "d"
     suffix = b":i64" if dtype == "i64" else b""
     if force_msgpack or len(values) >= MSGPACK_MIN_NUMBERS:
-        body = b"" if nothing else _le_bytes(values)
-        head = _bin_header(len(body))
+        body = memoryview(b"") if nothing else _le_bytes(values)
+        head = _bin_header(body.nbytes)
         reply = _chan.request(b"@mpi " + verb + suffix + b":msgpack" + args + b" " +
-                              str(len(head) + len(body)).encode(), head + body)
+                              str(len(head) + body.nbytes).encode(), head, body)
         if reply == "ok":
             return None
-        return _from_le(code, _bin_body(_chan.readexact(int(reply))))
+        return _from_le(code, _chan.read_bin(int(reply)))
     text = b"" if nothing else b" " + " ".join(map(repr, values)).encode()
     reply = _chan.request(b"@mpi " + verb + suffix + args + text)
     if reply == "ok":
@@ -569,18 +598,19 @@ class Comm:
         if sys.byteorder == "big":
             data = _le_bytes(array("q" if dtype == "i64" else "d", data.tobytes()))
         reply = _chan.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
-                              b":msgpack" + args + b" " + str(len(data) + 5).encode(),
-                              b"\xc6" + len(data).to_bytes(4, "big") + data)
+                              b":msgpack" + args + b" " + str(data.nbytes + 5).encode(),
+                              b"\xc6" + data.nbytes.to_bytes(4, "big"), data)
         if reply == "ok":
             return
-        body = _bin_body(_chan.readexact(int(reply)))
         out, out_dtype = _buffer(recvbuf, "recvbuf")
-        if out_dtype != dtype or len(out) != len(body):
-            raise ValueError(f"stdmpi: recvbuf must match sendbuf ({len(body) // 8} {dtype} "
-                             f"numbers), not {len(out) // 8} {out_dtype}")
+        if out_dtype != dtype:
+            _chan.read_bin(int(reply))
+            raise ValueError(f"stdmpi: recvbuf must hold {dtype} numbers as sendbuf does, "
+                             f"not {out_dtype}")
+        # The result lands in recvbuf straight from the pipe.
+        _chan.read_bin(int(reply), out)
         if sys.byteorder == "big":
-            body = memoryview(_from_le("q" if dtype == "i64" else "d", body)).cast("B")
-        out[:] = body
+            out[:] = _le_bytes(_from_le("q" if dtype == "i64" else "d", out))
 
     def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Union[Op, str] = SUM) -> None:
         """Element-wise reduction of a buffer into ``recvbuf``, on every rank.
