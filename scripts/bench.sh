@@ -2,8 +2,10 @@
 # Measures stdmpi on this machine and prints Markdown tables (medians of
 # repeated runs, competitors measured in the same run):
 #   relay   request round trips through the shim vs the plain pipe floor and
-#           native C MPI (C child), and the Python bridge vs mpi4py
-#   micro   Google Benchmark of parsing and formatting, and msgpack-c
+#           native C MPI (C child), the Python bridge vs mpi4py and the R
+#           bridge vs Rmpi, text and :msgpack forms
+#   micro   Google Benchmark of parsing and formatting, the :msgpack codec,
+#           and msgpack-c
 #   startup stdmpirun -n 2 vs mpirun -n 2 (C, Python, Python + mpi4py)
 #   pi      the Nilakantha speedup study: Python, R, NCL and C, serial vs
 #           stdmpi vs mpi4py / Rmpi / native MPI, 1..cores ranks and 2x;
@@ -111,9 +113,23 @@ for s in "${sections[@]}"; do
     row "allreduce of $big doubles (lists)" allreduce "$big_it" "$big"
     row "Allreduce of $big doubles (array buffers)" Allreduce "$big_it" "$big"
     # Before the msgpack framing: the same lists as decimal text.
-    a=$(STDMPI_MSGPACK_MIN_NUMBERS=1000000000 med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi allreduce 3 "$big")
+    a=$(export STDMPI_MSGPACK_MIN_NUMBERS=1000000000; med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi allreduce 3 "$big")
     b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py allreduce 3 "$big")
     echo "$a $b" | awk -v l="allreduce of $big doubles (lists), text form: before :msgpack" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
+    echo
+    echo "### Relay, 2 ranks, R child (median of $reps runs, microseconds)"
+    echo
+    echo "| measurement | stdmpi (R bridge) | Rmpi | stdmpi / Rmpi |"
+    echo "|---|---|---|---|"
+    rrow() {  # rrow LABEL ITER COUNT [ENV=VALUE]
+      local a b
+      a=$([ -z "${4:-}" ] || export "$4"; med "${run[@]}" -n 2 Rscript bench/clients/relay.R stdmpi "$2" "$3")
+      b=$(med "${mpirun[@]}" -n 2 Rscript bench/clients/relay.R rmpi "$2" "$3")
+      echo "$a $b" | awk -v l="$1" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
+    }
+    rrow "allreduce of 1000 doubles" "$(it 500)" 1000
+    rrow "allreduce of $big doubles" "$big_it" "$big"
+    rrow "allreduce of $big doubles, text form: before :msgpack" 3 "$big" STDMPI_MSGPACK_MIN_NUMBERS=1000000000
 
     echo
     ;;

@@ -189,8 +189,7 @@ ANY_TAG <- -1L
   paste(trimws(ifelse(is.na(v), "nan", formatC(v, digits = 17, format = "g"))), collapse = " ")
 }
 
-.num_back <- function(reply, x) {
-  v <- as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]])
+.num_back <- function(v, x) {
   if (is.integer(x) && all(is.finite(v)) && all(abs(v) <= 2^31 - 1) && all(v == round(v))) {
     v <- as.integer(v)
   } else if (is.logical(x)) {
@@ -198,6 +197,41 @@ ANY_TAG <- -1L
   }
   if (!is.null(dim(x)) && length(v) == length(x)) dim(v) <- dim(x)
   v
+}
+
+# From this many numbers on, a request sends them (and gets its result) in the
+# protocol's msgpack framing: a bin of the raw 8-byte doubles, no decimal text.
+.msgpack_min <- function() as.numeric(Sys.getenv("STDMPI_MSGPACK_MIN_NUMBERS", "64"))
+
+# Sends "@mpi VERB[:msgpack]ARGS NUMBERS" and returns the result's numbers
+# (NULL for "ok"). nothing: a scatter non-root, whose numbers are ignored (its
+# empty value still picks the reply's form).
+.numbers_request <- function(verb, args, x, msgpack = length(x) >= .msgpack_min(),
+                             nothing = FALSE) {
+  if (!msgpack) {
+    reply <- .request(paste0("@mpi ", verb, args, if (nothing) "" else paste0(" ", .num_text(x))))
+    if (reply == "ok") return(NULL)
+    return(as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]]))
+  }
+  # The line, the bin header, then the doubles straight onto the connection and
+  # back off it: no copy of the vector as raw bytes either way.
+  nbytes <- if (nothing) 0 else 8 * length(x)
+  con <- .con_in()
+  flush(stdout())
+  out <- .state$output
+  writeBin(c(charToRaw(paste0("@mpi ", verb, ":msgpack", args, " ", sprintf("%.0f", nbytes + 5), "\n")),
+             as.raw(0xc6), writeBin(as.integer(nbytes), raw(), size = 4, endian = "big")), out)
+  if (nbytes > 0) writeBin(as.double(x), out, size = 8, endian = "little")
+  flush(out)
+  reply <- .reply(con)
+  if (reply == "ok") return(NULL)
+  size <- as.numeric(reply)
+  skip <- c(2L, 3L, 5L)[match(as.integer(readBin(con, "raw", 1)), c(0xc4, 0xc5, 0xc6))]
+  if (is.na(skip)) stop("stdmpi: expected a msgpack bin in the reply", call. = FALSE)
+  readBin(con, "raw", skip - 1)  # the rest of the bin header
+  n <- (size - skip) %/% 8
+  if (n == 0) return(numeric(0))
+  readBin(con, "double", n = n, size = 8, endian = "little")
 }
 
 .ops <- c("sum", "prod", "max", "min", "land", "lor", "lxor", "band", "bor", "bxor",
@@ -215,16 +249,16 @@ ANY_TAG <- -1L
   if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
     stop("stdmpi: ", verb, " needs a non-empty numeric vector", call. = FALSE)
   }
-  suffix <- if (op %in% c("band", "bor", "bxor")) ":i64" else ""
-  line <- paste0("@mpi ", verb, suffix, " ", op)
-  if (!is.null(rank.dest)) line <- paste(line, .arg(rank.dest))
-  reply <- .request(paste(line, .num_text(x)))
-  if (reply == "ok") return(invisible(NULL))
+  bitwise <- op %in% c("band", "bor", "bxor")
+  args <- paste0(" ", op, if (is.null(rank.dest)) "" else paste0(" ", .arg(rank.dest)))
+  # Bitwise ops work on 64-bit integers, which R has not: they go as text.
+  v <- .numbers_request(paste0(verb, if (bitwise) ":i64" else ""), args, x,
+                        msgpack = !bitwise && length(x) >= .msgpack_min())
+  if (is.null(v)) return(invisible(NULL))
   if (op %in% c("minloc", "maxloc")) {
-    v <- as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]])
     return(matrix(v, ncol = 2, byrow = TRUE, dimnames = list(NULL, c("value", "rank"))))
   }
-  .num_back(reply, x)
+  .num_back(v, x)
 }
 
 # --- who am I -------------------------------------------------------------------
@@ -339,9 +373,8 @@ comm.exscan <- function(x, op = "sum") .reduce_like("exscan", x, op)
   root <- if (is.null(rank.dest)) "" else paste0(" ", .arg(rank.dest))
   n <- length(x)
   counts <- .request(paste0("@mpi ", verb, ":i64", root, " ", 2 * n + if (is.integer(x)) 1 else 0))
-  vals <- .request(paste0("@mpi ", verb, root, " ", if (n > 0) .num_text(x) else "0"))
-  if (vals == "ok") return(invisible(NULL))
-  v <- as.numeric(strsplit(vals, " ", fixed = TRUE)[[1]])
+  v <- .numbers_request(verb, root, if (n > 0) x else 0)
+  if (is.null(v)) return(invisible(NULL))
   codes <- as.numeric(strsplit(counts, " ", fixed = TRUE)[[1]])
   out <- vector("list", length(codes))
   i <- 1L
@@ -372,14 +405,16 @@ scatter <- function(x = NULL, rank.source = 0L) {
     items <- lapply(x, as.numeric)
     k <- length(items[[1]])
     if (any(lengths(items) != k)) stop("stdmpi: scatter items must have the same length", call. = FALSE)
-    .request(paste("@mpi bcast", root, if (is.integer(unlist(x))) "integer" else "double"))
-    reply <- .request(paste("@mpi scatter", root, .num_text(unlist(items))))
     kind <- if (is.integer(unlist(x))) "integer" else "double"
+    # The others learn the type and their part's size first.
+    .request(paste("@mpi bcast", root, kind, k))
+    v <- .numbers_request("scatter", paste0(" ", root), unlist(items))
   } else {
-    kind <- .request(paste("@mpi bcast", root))
-    reply <- .request(paste("@mpi scatter", root))
+    shape <- strsplit(.request(paste("@mpi bcast", root)), " ", fixed = TRUE)[[1]]
+    kind <- shape[1]
+    v <- .numbers_request("scatter", paste0(" ", root), numeric(0),
+                          msgpack = as.numeric(shape[2]) >= .msgpack_min(), nothing = TRUE)
   }
-  v <- as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]])
   if (kind == "integer") as.integer(v) else v
 }
 
