@@ -4,6 +4,7 @@
 // a parsed request is within its bounds (ranks, tags, byte counts, its text a
 // view into the line), a failed one says why, and every number it holds is
 // printed in a form that reads back to exactly the same value.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -42,6 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ctx.rank = (data[0] >> 4) % ctx.size;
   ctx.max_payload = 1 << 20;
   std::string line(reinterpret_cast<const char*>(data) + 1, size - 1);
+  // The demux hands the parser one line: everything up to the first LF.
+  line.resize(std::min(line.size(), line.find('\n')));
   Request req;
   ParseResult r = ParseRequest(line, ctx, &req);
   Check(r.ok || !r.error.empty(), "a failed request has a reason");

@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$(nproc)" >/dev/null
+targets=(request demux msgpack)
 pids=()
-for t in request demux; do
+for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus-$t"
   (cd build-fuzz && ./fuzz_$t -max_total_time="$seconds" -print_final_stats=1 \
      -artifact_prefix="$PWD/" "corpus-$t" "../fuzz/corpus/$t" >"fuzz_$t.log" 2>&1) &
@@ -20,7 +21,7 @@ for t in request demux; do
 done
 status=0
 for i in "${!pids[@]}"; do
-  t=$([ "$i" = 0 ] && echo request || echo demux)
+  t=${targets[$i]}
   if wait "${pids[$i]}"; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "build-fuzz/fuzz_$t.log")
     echo "fuzz_$t: ${runs:-?} inputs in ${seconds} s, no failure"
