@@ -167,6 +167,16 @@ root_dst = array("d", bytes(8 * n)) if rank == size - 1 else None
 comm.Reduce(src, root_dst, op=stdmpi.MAX, root=size - 1)
 if rank == size - 1:
     assert root_dst == src
+for bad_out, err, what in ((memoryview(bytes(8 * n)).cast("d"), TypeError, "writable"),
+                           (array("d", bytes(8)), ValueError, "recvbuf holds 8 bytes"),
+                           (array("q", bytes(8 * n)), ValueError, "must hold f64 numbers")):
+    try:
+        comm.Allreduce(src, bad_out)
+        raise AssertionError("no error")
+    except err as e:
+        assert what in str(e), e
+comm.Allreduce(src, dst)  # still in step after those
+assert dst == array("d", (size * (i + 0.5) for i in range(n)))
 for bad, what in ((array("f", [1.0]), "8-byte floats or integers"), ("text", "buffer")):
     try:
         comm.Allreduce(bad, dst)

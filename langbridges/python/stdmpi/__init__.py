@@ -603,6 +603,10 @@ class Comm:
         if reply == "ok":
             return
         out, out_dtype = _buffer(recvbuf, "recvbuf")
+        if out.readonly:
+            _chan.read_bin(int(reply))
+            raise TypeError("stdmpi: recvbuf must be writable (array('d'), a NumPy array), "
+                            "not read-only")
         if out_dtype != dtype:
             _chan.read_bin(int(reply))
             raise ValueError(f"stdmpi: recvbuf must hold {dtype} numbers as sendbuf does, "
