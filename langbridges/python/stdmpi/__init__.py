@@ -375,9 +375,6 @@ class _Numbers:
             raise ValueError("stdmpi: a number is out of the 64-bit integer range "
                              "(dtype='i64')") from None
 
-    def suffix(self) -> bytes:
-        return b":i64" if self.dtype == "i64" else b""
-
     def exchange(self, verb: bytes, args: bytes) -> Optional["array"]:
         return _exchange(verb, self.dtype, args, self.values)
 
@@ -597,9 +594,10 @@ class Comm:
         args = b" " + o.name.encode() + (b" " + _rank_arg(root) if root is not None else b"")
         if sys.byteorder == "big":
             data = _le_bytes(array("q" if dtype == "i64" else "d", data.tobytes()))
+        head = _bin_header(data.nbytes)
         reply = _chan.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
-                              b":msgpack" + args + b" " + str(data.nbytes + 5).encode(),
-                              b"\xc6" + data.nbytes.to_bytes(4, "big"), data)
+                              b":msgpack" + args + b" " + str(len(head) + data.nbytes).encode(),
+                              head, data)
         if reply == "ok":
             return
         out, out_dtype = _buffer(recvbuf, "recvbuf")

@@ -217,12 +217,12 @@ ANY_TAG <- -1L
   # back off it: no copy of the vector as raw bytes either way.
   nbytes <- if (nothing) 0 else 8 * length(x)
   con <- .con_in()
-  flush(stdout())
-  out <- .state$output
-  writeBin(c(charToRaw(paste0("@mpi ", verb, ":msgpack", args, " ", sprintf("%.0f", nbytes + 5), "\n")),
-             as.raw(0xc6), writeBin(as.integer(nbytes), raw(), size = 4, endian = "big")), out)
-  if (nbytes > 0) writeBin(as.double(x), out, size = 8, endian = "little")
-  flush(out)
+  .write(paste0("@mpi ", verb, ":msgpack", args, " ", sprintf("%.0f", nbytes + 5)),
+         c(as.raw(0xc6), writeBin(as.integer(nbytes), raw(), size = 4, endian = "big")))
+  if (nbytes > 0) {
+    writeBin(as.double(x), .state$output, size = 8, endian = "little")
+    flush(.state$output)
+  }
   reply <- .reply(con)
   if (reply == "ok") return(NULL)
   size <- as.numeric(reply)
