@@ -33,13 +33,6 @@ int main(int argc, char** argv) {
   stdmpi::RecordInitialSignalDispositions();
   // A reader that went away shows up as a write error, not a dead shim.
   signal(SIGPIPE, SIG_IGN);
-  // Large requests (a payload, its numbers, the reply: megabytes each) would
-  // otherwise each get fresh pages from mmap and fault every one of them in:
-  // on an allreduce of 10^6 doubles that was a third of the shim's time. Up to
-  // 32 MiB a buffer comes from the heap, and up to 64 MiB of freed heap is kept
-  // for the next request. (A sanitizer's allocator ignores this.)
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   // Pipes made later must not land on 0/1/2 if the shim was started without them.
   for (int fd = 0; fd < 3; ++fd) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
@@ -87,6 +80,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "stdmpi-shim: MPI_Init failed\n");
     return stdmpi::kExitInternal;
   }
+  // Large requests (a payload, its numbers, the reply: megabytes each) would
+  // otherwise each get fresh pages from mmap and fault every one of them in:
+  // on an allreduce of 10^6 doubles that was a third of the shim's time. Up to
+  // 32 MiB a buffer comes from the heap, and up to 64 MiB of freed heap is kept
+  // for the next request. (A sanitizer's allocator ignores this.) Only after
+  // MPI_Init: set before it, a node's first task crashed in MPI_Init now and
+  // then in the SLURM tests across namespace hosts (2 of 9 runs under load;
+  // 0 of 10 with this order).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   int code = stdmpi::RunShim(opts);
   MPI_Finalize();
   return code;
