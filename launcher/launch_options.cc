@@ -1,6 +1,7 @@
 #include "launch_options.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -131,6 +132,10 @@ isolation:
 tuning:
   --spin-us N           microseconds a waiting rank polls MPI before it sleeps
                         (default: 200 when ranks fit the cores, else 0)
+  Under mpirun each program starts while its rank's MPI starts, so that the
+  two start-ups overlap (about 20 ms saved for Python, 50 ms for R);
+  STDMPI_START_EARLY=0 in the environment starts programs after MPI instead.
+  Under srun, or with a launcher binding of your own, they always start after.
 
   -h, --help            this text
   -V, --version         the version
@@ -574,6 +579,22 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
     if (!hostfile.empty()) a.insert(a.end(), {"--hostfile", hostfile});
     if (!host.empty()) a.insert(a.end(), {"--host", host});
     a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
+    // With mpirun binding nothing, every shim of a node starts with the same
+    // cores, and mpirun's variables say which local rank it is: the shims can
+    // place and start their programs before MPI_Init (overlapping the two
+    // start-ups). Native ranks count among mpirun's local ranks but not among
+    // the shims': not then.
+    bool launcher_places = user_binding;
+    for (const std::string& x : o.launcher_args) {
+      std::string l = x;
+      for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      launcher_places |= l.find("rankfile") != std::string::npos ||
+                         l.find("pe=") != std::string::npos ||
+                         l.find("cpus-per-proc") != std::string::npos;
+    }
+    if (f.start_early && !launcher_places && native_ranks.empty()) {
+      shim_opts.push_back("--start-early");
+    }
     for (size_t i = 0; i < o.apps.size(); ++i) {
       if (i > 0) a.push_back(":");
       if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});

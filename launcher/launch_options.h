@@ -71,6 +71,9 @@ struct Facts {
   bool env_sets_pml = false;   // OMPI_MCA_pml is set in the environment
   bool env_sets_psec = false;  // PMIX_MCA_psec is set in the environment
   Scheduler scheduler;         // the batch system this runs under, if any
+  // Programs may start before MPI_Init where that is safe (shim --start-early);
+  // STDMPI_START_EARLY=0 turns it off.
+  bool start_early = true;
 };
 
 struct Plan {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
@@ -186,6 +187,7 @@ int main(int argc, char** argv) {
   facts.cores = CountCores();
   facts.env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
   facts.env_sets_psec = getenv("PMIX_MCA_psec") != nullptr;
+  if (const char* e = getenv("STDMPI_START_EARLY")) facts.start_early = std::strcmp(e, "0") != 0;
   const char* path_env = getenv("PATH");
   SpawnFailure failure;
   if (const char* m = getenv("STDMPI_MPIRUN")) {

@@ -882,7 +882,8 @@ class CollectiveOp : public Operation {
 Engine::Engine() : ctx_(std::make_unique<Context>()) {}
 Engine::~Engine() = default;
 
-bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std::string* err) {
+bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks,
+                  const cpu_set_t* own_mask, std::string* err) {
   Context& c = *ctx_;
   c.max_payload = max_payload;
   c.last_status = &last_status_;
@@ -941,7 +942,11 @@ bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks, std
   cpu_set_t mine, all;
   CPU_ZERO(&mine);
   CPU_ZERO(&all);
-  sched_getaffinity(0, sizeof(mine), &mine);
+  if (own_mask != nullptr) {
+    mine = *own_mask;
+  } else {
+    sched_getaffinity(0, sizeof(mine), &mine);
+  }
   static_assert(sizeof(cpu_set_t) % sizeof(uint64_t) == 0, "cpu_set_t as uint64 words");
   MPI_Allreduce(&mine, &all, sizeof(cpu_set_t) / sizeof(uint64_t), MPI_UINT64_T, MPI_BOR, node);
   node_cpus_ = CPU_COUNT(&all) > 0 ? CPU_COUNT(&all) : 1;

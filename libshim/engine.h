@@ -64,9 +64,12 @@ class Engine {
 
   // REQUIRES: MPI is initialized. Creates the private communicator of the
   // shims (collective over the world ranks not in `native_ranks`: native MPI
-  // programs in the job take no part) and the user-defined ops. On failure
+  // programs in the job take no part) and the user-defined ops, and learns
+  // this node's ranks and cores (from each rank's `own_mask`, the cores it was
+  // given before binding itself; nullptr: its affinity now). On failure
   // returns false.
-  bool Init(int64_t max_payload, const std::vector<int>& native_ranks, std::string* err);
+  bool Init(int64_t max_payload, const std::vector<int>& native_ranks, const cpu_set_t* own_mask,
+            std::string* err);
   // Frees what Init created. REQUIRES: !busy().
   void Shutdown();
 

@@ -80,6 +80,9 @@ const char* ShimUsage() {
          "  --max-procs N         processes and threads the command may have\n"
          "  --trace PREFIX        write each request as a trace event to PREFIX.rank<N>\n"
          "  --trace-t0 SECONDS    the job's start (epoch seconds) for the trace's times\n"
+         "  --start-early         start COMMAND before MPI_Init, placed by mpirun's\n"
+         "                        OMPI_COMM_WORLD_LOCAL_RANK/_SIZE (only right when\n"
+         "                        mpirun binds nothing: --bind-to none)\n"
          "  --apps SPEC           several programs, for launchers that start one command\n"
          "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
          "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
@@ -179,6 +182,8 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
     } else if (a == "-h" || a == "--help") {
       *help = true;
       return true;
+    } else if (a == "--start-early") {
+      opts->start_early = true;
     } else if (a == "--tag-output") {
       opts->tag_output = true;
     } else if (a == "--line-buffered") {
@@ -344,6 +349,37 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
       return false;
     }
   }
+  return true;
+}
+
+bool LaunchPositionFromEnv(const char* (*get)(const char*), LaunchPosition* out, std::string* why) {
+  struct Field {
+    const char* name;
+    int* value;
+    int least;
+  };
+  LaunchPosition p;
+  const Field fields[] = {{"OMPI_COMM_WORLD_RANK", &p.rank, 0},
+                          {"OMPI_COMM_WORLD_SIZE", &p.size, 1},
+                          {"OMPI_COMM_WORLD_LOCAL_RANK", &p.local_rank, 0},
+                          {"OMPI_COMM_WORLD_LOCAL_SIZE", &p.local_size, 1}};
+  for (const Field& f : fields) {
+    const char* v = get(f.name);
+    int64_t n;
+    if (v == nullptr || !ParseCount(v, INT32_MAX, &n) || n < f.least) {
+      *why = std::string(f.name) +
+             (v == nullptr ? " is not set" : " is not a count: " + std::string(v));
+      return false;
+    }
+    *f.value = static_cast<int>(n);
+  }
+  if (p.rank >= p.size || p.local_rank >= p.local_size || p.local_size > p.size) {
+    *why = "the launcher's rank " + std::to_string(p.rank) + " of " + std::to_string(p.size) +
+           ", local " + std::to_string(p.local_rank) + " of " + std::to_string(p.local_size) +
+           " do not fit together";
+    return false;
+  }
+  *out = p;
   return true;
 }
 

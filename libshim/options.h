@@ -70,8 +70,23 @@ struct ShimOptions {
   int max_procs = 0;         // 0: no limit
   std::string trace;         // --trace PREFIX: trace events to PREFIX.rank<N> (trace.h)
   double trace_t0 = 0;       // --trace-t0: the job's start, epoch seconds
+  // --start-early: start the command before MPI_Init, placed from the
+  // launcher's variables (LaunchPositionFromEnv), so that its start-up
+  // overlaps MPI's. stdmpirun gives it when it runs mpirun with --bind-to
+  // none, where every rank of a node starts with the same cores.
+  bool start_early = false;
   std::vector<std::string> command;
 };
+
+// Where a task stands in the job, as the launcher says before MPI starts.
+struct LaunchPosition {
+  int rank = -1, size = 0, local_rank = -1, local_size = 0;
+};
+
+// Reads OMPI_COMM_WORLD_RANK, _SIZE, _LOCAL_RANK and _LOCAL_SIZE (Open MPI's
+// mpirun sets them for every task) through `get` (getenv, or a test's map).
+// False, with *why, when one is missing or out of range.
+bool LaunchPositionFromEnv(const char* (*get)(const char*), LaunchPosition* out, std::string* why);
 
 // With --apps: makes opts->command the program of world rank `rank` and sets
 // *native if it is a native MPI program. False (with *err) if the rank is

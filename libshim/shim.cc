@@ -1,13 +1,19 @@
 #include "shim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <hwloc/glibc-sched.h>
 #include <limits.h>
+#include <malloc.h>
 #include <mpi.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -52,6 +59,39 @@ double Now() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Open MPI's PMIx client talks to its local server (mpirun's or orted's) over
+// TCP on loopback without TCP_NODELAY. In MPI_Finalize it writes several small
+// messages in a row and the server sends nothing back until it has them all:
+// Nagle's algorithm holds the second one until the server's delayed ACK, 40 ms
+// later (seen with strace: a 40 ms gap in a 45 ms MPI_Finalize, one rank or
+// several). Setting TCP_NODELAY on this process's TCP sockets once MPI is up
+// sends every message at once. It changes only when bytes leave, never what is
+// sent, and the sockets of Open MPI's TCP transport have it set already.
+void SendSmallTcpWritesAtOnce() {
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return;
+  while (dirent* e = readdir(d)) {
+    char* end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || end == e->d_name || fd == dirfd(d)) continue;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM) {
+      continue;
+    }
+    sockaddr_storage addr{};
+    len = sizeof(addr);
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)) {
+      continue;
+    }
+    int one = 1;
+    setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  closedir(d);
 }
 
 // Output queued beyond this pauses reading from the child (back-pressure).
@@ -268,9 +308,27 @@ class Shim {
  public:
   explicit Shim(const ShimOptions& o) : opts_(o), demux_(static_cast<size_t>(o.max_line)) {}
 
-  int Run();
+  // Starts the command (before MPI_Init with --start-early when the
+  // launcher's variables say where this task stands), initializes MPI, runs
+  // the rank and finalizes MPI; returns the exit status of a normal end.
+  int Main();
 
  private:
+  // Where this rank stands: from the engine after MPI_Init, or from the
+  // launcher's variables when the command starts before it.
+  struct Where {
+    int rank = 0, size = 1, local_rank = 0, local_size = 1;
+    cpu_set_t node_mask{};      // the cores this node's ranks may use between them
+    bool masks_differ = false;  // the launcher bound the node's ranks differently
+  };
+  int Run();
+  // Creates the pipes, places this rank and starts the command (or notes why
+  // it cannot be started, for Run to report once MPI runs).
+  void StartChild();
+  // --start-early: MPI's view of where this rank stands must be the one the
+  // command was started with; a different rank aborts, a different node
+  // placement is warned about.
+  void CheckEarlyPosition();
   template <typename H>
   static Shim* Self(H* h) {
     return static_cast<Shim*>(reinterpret_cast<uv_handle_t*>(h)->data);
@@ -285,7 +343,7 @@ class Shim {
   int PlaceRank();
 
   std::string Prefix() const {
-    return "stdmpi: rank " + std::to_string(engine_.rank()) + " (" +
+    return "stdmpi: rank " + std::to_string(where_.rank) + " (" +
            DescribeCommand(opts_.command, 80) + "): ";
   }
 
@@ -314,7 +372,7 @@ class Shim {
   // the tests and benchmarks that check it stays bounded); otherwise "".
   std::string MemoryNote() const {
     if (getenv("STDMPI_REPORT_MEMORY") == nullptr) return {};
-    return "stdmpi: rank " + std::to_string(engine_.rank()) +
+    return "stdmpi: rank " + std::to_string(where_.rank) +
            ": peak memory of the shim: " + std::to_string(PeakRssKiB()) + " KiB\n";
   }
   void FatalRequest(const std::string& reason, bool report, bool could_return = true);
@@ -332,6 +390,18 @@ class Shim {
   }
 
   const ShimOptions& opts_;
+  Where where_;
+  bool started_early_ = false;
+  bool bound_ = false;  // PlaceRank bound this rank to `bound_cpus_`
+  cpu_set_t bound_cpus_{};
+  // Binds every thread of this process (MPI's included) to `cpus`.
+  static void BindAllThreads(const cpu_set_t& cpus);
+  // The command's pipes: stdin (its read end, our write end), stdout, stderr.
+  int in_[2] = {-1, -1}, out_[2] = {-1, -1}, err_[2] = {-1, -1};
+  SpawnFailure spawn_failure_;
+  double spawned_at_ = 0;
+  // Epoch seconds of the start's steps, for --trace.
+  double spawn_begin_ = 0, spawn_end_ = 0, init_begin_ = 0, init_end_ = 0;
   Engine engine_;
   ParseContext pctx_;
   StdoutDemux demux_;
@@ -421,7 +491,7 @@ int Shim::PlaceRank() {
   }
   Bitmap own = NewBitmap(), node = NewBitmap();
   hwloc_get_cpubind(topo, own.get(), HWLOC_CPUBIND_PROCESS);
-  const cpu_set_t& mask = engine_.node_mask();
+  const cpu_set_t& mask = where_.node_mask;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
     if (CPU_ISSET(cpu, &mask)) hwloc_bitmap_set(node.get(), static_cast<unsigned>(cpu));
   }
@@ -430,21 +500,26 @@ int Shim::PlaceRank() {
   in.bind_to = opts_.bind_to;
   in.bind_to_given = opts_.bind_to_given;
   in.cpus_per_rank = opts_.cpus_per_rank;
-  in.local_rank = engine_.local_rank();
-  in.local_size = engine_.local_size();
+  in.local_rank = where_.local_rank;
+  in.local_size = where_.local_size;
   in.own = own.get();
   in.node = node.get();
-  in.launcher_bound = engine_.masks_differ();
+  in.launcher_bound = where_.masks_differ;
   Placement p = Place(topo, in);
   char host[256] = "?";
   gethostname(host, sizeof(host) - 1);
   const std::string where =
-      "stdmpi: rank " + std::to_string(engine_.rank()) + " on " + std::string(host) + ": ";
+      "stdmpi: rank " + std::to_string(where_.rank) + " on " + std::string(host) + ": ";
   if (p.cpuset && hwloc_set_cpubind(topo, p.cpuset.get(), HWLOC_CPUBIND_PROCESS) != 0) {
     std::fprintf(stderr, "%swarning: cannot bind to PUs %s (%s): running unbound\n",
                  Prefix().c_str(), ListOf(p.cpuset.get()).c_str(), strerror(errno));
     p.unbound_reason = "binding failed";
     p.cpuset.reset();
+  }
+  if (p.cpuset) {
+    bound_ = true;
+    CPU_ZERO(&bound_cpus_);
+    hwloc_cpuset_to_glibc_sched_affinity(topo, p.cpuset.get(), &bound_cpus_, sizeof(bound_cpus_));
   }
   // Memory of the command (it inherits this thread's policy) on its NUMA nodes.
   if (p.cpuset && p.nodeset &&
@@ -454,7 +529,7 @@ int Shim::PlaceRank() {
                  Prefix().c_str(), ListOf(p.nodeset.get()).c_str(), strerror(errno));
   }
   if (p.oversubscribed && !p.cpuset && opts_.bind_to != BindTo::kNone && !opts_.quiet &&
-      engine_.local_rank() == 0 && !engine_.masks_differ()) {
+      where_.local_rank == 0 && !where_.masks_differ) {
     std::fprintf(stderr, "stdmpi: %s: %s: ranks are not bound to cores\n", host,
                  p.unbound_reason.c_str());
   }
@@ -469,13 +544,224 @@ int Shim::PlaceRank() {
   return p.threads;
 }
 
+int Shim::Main() {
+  if (opts_.start_early && opts_.native_ranks.empty()) {
+    LaunchPosition p;
+    std::string why;
+    if (LaunchPositionFromEnv([](const char* name) -> const char* { return getenv(name); }, &p,
+                              &why)) {
+      // mpirun --bind-to none: every rank of this node starts with the same
+      // cores, so this task's own mask is the node's.
+      where_.rank = p.rank;
+      where_.size = p.size;
+      where_.local_rank = p.local_rank;
+      where_.local_size = p.local_size;
+      CPU_ZERO(&where_.node_mask);
+      sched_getaffinity(0, sizeof(where_.node_mask), &where_.node_mask);
+      where_.masks_differ = false;
+      started_early_ = true;
+      StartChild();
+      // The command keeps the rank's cores; MPI_Init meanwhile runs on any
+      // of the node's, not on the core where the command starts up. The
+      // shim joins its command's cores once MPI is up.
+      if (bound_) BindAllThreads(where_.node_mask);
+    }
+    // Otherwise (not started by Open MPI's mpirun) the command starts after
+    // MPI_Init, placed with MPI's view of the node.
+  }
+  init_begin_ = RealNow();
+  if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
+    std::fprintf(stderr, "stdmpi-shim: MPI_Init failed\n");
+    KillChildGroup(SIGKILL);
+    return kExitInternal;
+  }
+  init_end_ = RealNow();
+  // Large requests (a payload, its numbers, the reply: megabytes each) would
+  // otherwise each get fresh pages from mmap and fault every one of them in:
+  // on an allreduce of 10^6 doubles that was a third of the shim's time. Up to
+  // 32 MiB a buffer comes from the heap, and up to 64 MiB of freed heap is kept
+  // for the next request. (A sanitizer's allocator ignores this.) Only after
+  // MPI_Init: set before it, a node's first task crashed in MPI_Init now and
+  // then in the SLURM tests across namespace hosts (2 of 9 runs under load;
+  // 0 of 10 with this order).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  SendSmallTcpWritesAtOnce();
+  if (started_early_ && bound_) BindAllThreads(bound_cpus_);
+  int code = Run();
+  MPI_Finalize();
+  return code;
+}
+
+void Shim::BindAllThreads(const cpu_set_t& cpus) {
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) {
+    sched_setaffinity(0, sizeof(cpus), &cpus);
+    return;
+  }
+  while (dirent* e = readdir(d)) {
+    char* end;
+    long tid = strtol(e->d_name, &end, 10);
+    if (*end == '\0' && end != e->d_name) {
+      sched_setaffinity(static_cast<pid_t>(tid), sizeof(cpus), &cpus);
+    }
+  }
+  closedir(d);
+}
+
+void Shim::CheckEarlyPosition() {
+  if (where_.rank != engine_.rank() || where_.size != engine_.size()) {
+    std::fprintf(stderr,
+                 "stdmpi: rank %d: the command was started as rank %d of %d (from "
+                 "OMPI_COMM_WORLD_RANK/_SIZE) but MPI says rank %d of %d; run with "
+                 "STDMPI_START_EARLY=0 and report this\n",
+                 engine_.rank(), where_.rank, where_.size, engine_.rank(), engine_.size());
+    KillChildGroup(SIGKILL);
+    MPI_Abort(MPI_COMM_WORLD, kExitInternal);
+    _exit(kExitInternal);
+  }
+  if (where_.local_rank != engine_.local_rank() || where_.local_size != engine_.local_size() ||
+      engine_.masks_differ() || !CPU_EQUAL(&where_.node_mask, &engine_.node_mask())) {
+    if (!opts_.quiet) {
+      std::fprintf(stderr,
+                   "%swarning: placed as local rank %d of %d with the launcher's cores, but MPI "
+                   "says local rank %d of %d%s: ranks may share cores (STDMPI_START_EARLY=0 "
+                   "places them after MPI starts)\n",
+                   Prefix().c_str(), where_.local_rank, where_.local_size, engine_.local_rank(),
+                   engine_.local_size(),
+                   engine_.masks_differ() ? " with cores the launcher bound" : "");
+    }
+  }
+}
+
+void Shim::StartChild() {
+  if (pipe2(in_, O_CLOEXEC) != 0 || pipe2(out_, O_CLOEXEC) != 0 || pipe2(err_, O_CLOEXEC) != 0) {
+    spawn_failure_ = {kExitInternal, std::string("cannot create pipes: ") + strerror(errno)};
+    for (int* fds : {in_, out_, err_}) {
+      for (int i = 0; i < 2; ++i) {
+        if (fds[i] >= 0) close(fds[i]);
+        fds[i] = -1;
+      }
+    }
+    return;
+  }
+  // Bigger pipes mean fewer wake-ups for large payloads and floods; the kernel
+  // may refuse (pipe-max-size), which is fine.
+  fcntl(out_[0], F_SETPIPE_SZ, 1 << 20);
+  fcntl(in_[1], F_SETPIPE_SZ, 1 << 20);
+
+  ChildEnvInput ce;
+  ce.threads = PlaceRank();
+  for (char** e = environ; *e != nullptr; ++e) ce.base.emplace_back(*e);
+  ce.rank = where_.rank;
+  ce.size = where_.size;
+  ce.local_rank = where_.local_rank;
+  ce.local_size = where_.local_size;
+  ce.share_dir = FindShareDir();
+  SpawnRequest sr;
+  SpawnFailure& failure = spawn_failure_;
+  std::string path;
+  const char* path_env = getenv("PATH");
+  std::vector<std::string> image_dirs;
+  bool found;
+  std::string image_err;
+  if (!opts_.image.empty()) {
+    // The command is looked up inside the image, by stdmpi-init.
+    found = PrepareImage(opts_.image, &image_dirs, &image_err);
+    if (!found) failure = {kExitCannotExecute, image_err};
+    path = opts_.command[0];
+    adapt_.argv = opts_.command;
+  } else {
+    found = ResolveExecutable(opts_.command[0], path_env ? path_env : "", &path, &failure);
+  }
+  if (found && opts_.image.empty()) {
+    char real[PATH_MAX];
+    Lang lang = DetectLanguage(realpath(path.c_str(), real) ? real : path.c_str());
+    adapt_ = AdaptCommand(opts_.command, lang, opts_.line_buffered);
+    if (adapt_.line_buffered) {
+      ce.preload_lib = FindPreloadLib();
+      if (ce.preload_lib.empty()) {
+        std::fprintf(stderr,
+                     "%swarning: libstdmpi-preload.so is missing (reinstall stdmpi): "
+                     "the command's output is not line-buffered\n",
+                     Prefix().c_str());
+      }
+    }
+  } else if (opts_.image.empty()) {
+    adapt_.argv = opts_.command;
+  }
+  sr.env = BuildChildEnv(ce);
+  if (opts_.isolate) {
+    std::string mode = opts_.image.empty() ? "host" : "image";
+    SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? mode + "+net" : mode);
+  }
+  if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
+    std::string how;
+    for (const auto& [k, v] :
+         limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, where_.rank, &how)) {
+      SetEnv(&sr.env, k, v);
+    }
+  }
+  if (!image_dirs.empty()) {
+    std::string layers, binds;
+    for (const std::string& d : image_dirs) layers += d + "\n";
+    for (const auto& [from, to] : opts_.binds) binds += from + "\n" + to + "\n";
+    SetEnv(&sr.env, "STDMPI_INIT_IMAGE", layers);
+    SetEnv(&sr.env, "STDMPI_INIT_BINDS", binds);
+    if (!opts_.upper.empty()) SetEnv(&sr.env, "STDMPI_INIT_UPPER", opts_.upper);
+  }
+  sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
+  sr.path = path;
+  sr.stdin_fd = in_[0];
+  sr.stdout_fd = out_[1];
+  sr.stderr_fd = err_[1];
+  sr.init_path = ExeDir() + "/stdmpi-init";
+  if (access(sr.init_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr,
+                 "%swarning: %s is missing (reinstall stdmpi): processes the command starts "
+                 "in the background may outlive the job\n",
+                 Prefix().c_str(), sr.init_path.c_str());
+    sr.init_path.clear();
+  }
+  if (opts_.isolate && sr.init_path.empty()) {
+    failure = {kExitCannotExecute,
+               "--isolate host needs stdmpi-init next to stdmpi-shim "
+               "(reinstall stdmpi)"};
+    found = false;
+  }
+  under_init_ = !sr.init_path.empty();
+  if (found) {
+    spawn_begin_ = RealNow();
+    child_pid_ = Spawn(sr, &failure);
+    spawn_end_ = RealNow();
+    spawned_at_ = Now();
+  }
+  close(in_[0]);
+  close(out_[1]);
+  close(err_[1]);
+}
+
 int Shim::Run() {
   uv_loop_init(&loop_);
   std::string err;
-  if (!engine_.Init(opts_.max_message, opts_.native_ranks, &err)) {
+  // Started early, this shim bound itself already: MPI learns the node from
+  // the cores it was given.
+  if (!engine_.Init(opts_.max_message, opts_.native_ranks,
+                    started_early_ ? &where_.node_mask : nullptr, &err)) {
     std::fprintf(stderr, "stdmpi: %s\n", err.c_str());
+    KillChildGroup(SIGKILL);
     MPI_Abort(MPI_COMM_WORLD, kExitInternal);
     _exit(kExitInternal);
+  }
+  if (started_early_) {
+    CheckEarlyPosition();
+  } else {
+    where_.rank = engine_.rank();
+    where_.size = engine_.size();
+    where_.local_rank = engine_.local_rank();
+    where_.local_size = engine_.local_size();
+    where_.node_mask = engine_.node_mask();
+    where_.masks_differ = engine_.masks_differ();
   }
   pctx_.rank = engine_.rank();
   pctx_.size = engine_.size();
@@ -486,6 +772,12 @@ int Shim::Run() {
       std::fprintf(stderr, "%swarning: %s; not tracing\n", Prefix().c_str(), terr.c_str());
     }
   }
+  auto trace_startup = [this](const char* name, double begin, double end) {
+    trace_.AddStartup(name, (begin - opts_.trace_t0) * 1e6, (end - begin) * 1e6);
+  };
+  trace_startup("MPI_Init", init_begin_, init_end_);
+  if (started_early_ && spawn_begin_ > 0)
+    trace_startup("start the program", spawn_begin_, spawn_end_);
   tag_ = "[" + std::to_string(engine_.rank()) + "] ";
   spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
   yield_ = engine_.local_size() > engine_.node_cpus();
@@ -540,120 +832,38 @@ int Shim::Run() {
     MaybeFinish();
   });
 
-  int in[2], out[2], errp[2];
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
-    std::fprintf(stderr, "%scannot create pipes: %s\n", Prefix().c_str(), strerror(errno));
+  if (!started_early_) {
+    StartChild();
+    if (spawn_begin_ > 0) trace_startup("start the program", spawn_begin_, spawn_end_);
+  }
+  if (in_[1] < 0) {
+    std::fprintf(stderr, "%s%s\n", Prefix().c_str(), spawn_failure_.message.c_str());
     MPI_Abort(MPI_COMM_WORLD, kExitInternal);
     _exit(kExitInternal);
   }
-  // Bigger pipes mean fewer wake-ups for large payloads and floods; the kernel
-  // may refuse (pipe-max-size), which is fine.
-  fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
-  fcntl(in[1], F_SETPIPE_SZ, 1 << 20);
-
-  ChildEnvInput ce;
-  ce.threads = PlaceRank();
-  for (char** e = environ; *e != nullptr; ++e) ce.base.emplace_back(*e);
-  ce.rank = engine_.rank();
-  ce.size = engine_.size();
-  ce.local_rank = engine_.local_rank();
-  ce.local_size = engine_.local_size();
-  ce.share_dir = FindShareDir();
-  SpawnRequest sr;
-  SpawnFailure failure;
-  std::string path;
-  const char* path_env = getenv("PATH");
-  std::vector<std::string> image_dirs;
-  bool found;
-  std::string image_err;
-  if (!opts_.image.empty()) {
-    // The command is looked up inside the image, by stdmpi-init.
-    found = PrepareImage(opts_.image, &image_dirs, &image_err);
-    if (!found) failure = {kExitCannotExecute, image_err};
-    path = opts_.command[0];
-    adapt_.argv = opts_.command;
-  } else {
-    found = ResolveExecutable(opts_.command[0], path_env ? path_env : "", &path, &failure);
-  }
-  if (found && opts_.image.empty()) {
-    char real[PATH_MAX];
-    Lang lang = DetectLanguage(realpath(path.c_str(), real) ? real : path.c_str());
-    adapt_ = AdaptCommand(opts_.command, lang, opts_.line_buffered);
-    if (adapt_.line_buffered) {
-      ce.preload_lib = FindPreloadLib();
-      if (ce.preload_lib.empty()) {
-        std::fprintf(stderr,
-                     "%swarning: libstdmpi-preload.so is missing (reinstall stdmpi): "
-                     "the command's output is not line-buffered\n",
-                     Prefix().c_str());
-      }
-    }
-  } else if (opts_.image.empty()) {
-    adapt_.argv = opts_.command;
-  }
-  sr.env = BuildChildEnv(ce);
-  if (opts_.isolate) {
-    std::string mode = opts_.image.empty() ? "host" : "image";
-    SetEnv(&sr.env, "STDMPI_INIT_ISOLATE", opts_.isolate_net ? mode + "+net" : mode);
-  }
-  if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
-    std::string how;
-    for (const auto& [k, v] :
-         limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, engine_.rank(), &how)) {
-      SetEnv(&sr.env, k, v);
-    }
-  }
-  if (!image_dirs.empty()) {
-    std::string layers, binds;
-    for (const std::string& d : image_dirs) layers += d + "\n";
-    for (const auto& [from, to] : opts_.binds) binds += from + "\n" + to + "\n";
-    SetEnv(&sr.env, "STDMPI_INIT_IMAGE", layers);
-    SetEnv(&sr.env, "STDMPI_INIT_BINDS", binds);
-    if (!opts_.upper.empty()) SetEnv(&sr.env, "STDMPI_INIT_UPPER", opts_.upper);
-  }
-  sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
-  sr.path = path;
-  sr.stdin_fd = in[0];
-  sr.stdout_fd = out[1];
-  sr.stderr_fd = errp[1];
-  sr.init_path = ExeDir() + "/stdmpi-init";
-  if (access(sr.init_path.c_str(), X_OK) != 0) {
-    std::fprintf(stderr,
-                 "%swarning: %s is missing (reinstall stdmpi): processes the command starts "
-                 "in the background may outlive the job\n",
-                 Prefix().c_str(), sr.init_path.c_str());
-    sr.init_path.clear();
-  }
-  if (opts_.isolate && sr.init_path.empty()) {
-    failure = {kExitCannotExecute,
-               "--isolate host needs stdmpi-init next to stdmpi-shim "
-               "(reinstall stdmpi)"};
-    found = false;
-  }
-  under_init_ = !sr.init_path.empty();
-  if (found) {
-    child_pid_ = Spawn(sr, &failure);
-  }
-  close(in[0]);
-  close(out[1]);
-  close(errp[1]);
-
-  child_in_.Open(&loop_, in[1], nullptr);
+  child_in_.Open(&loop_, in_[1], nullptr);
   uv_pipe_init(&loop_, &out_pipe_, 0);
-  uv_pipe_open(&out_pipe_, out[0]);
+  uv_pipe_open(&out_pipe_, out_[0]);
   InitData(&out_pipe_);
   uv_pipe_init(&loop_, &err_pipe_, 0);
-  uv_pipe_open(&err_pipe_, errp[0]);
+  uv_pipe_open(&err_pipe_, err_[0]);
   InitData(&err_pipe_);
 
   if (child_pid_ < 0) {
     child_exited_ = true;
     stdout_eof_ = stderr_eof_ = true;
-    BeginEnding(failure.exit_status,
-                Prefix() + "cannot start the command: " + failure.message + "\n");
+    BeginEnding(spawn_failure_.exit_status,
+                Prefix() + "cannot start the command: " + spawn_failure_.message + "\n");
   } else {
     last_activity_ = Now();
+    if (started_early_) {
+      // The command may have ended while MPI started, before the handler
+      // above was there to see it: look once, as a SIGCHLD would.
+      uv_kill(getpid(), SIGCHLD);
+    }
     if (opts_.time_limit > 0) {
+      // Counted from the command's start.
+      double left = std::max(0.0, opts_.time_limit - (Now() - spawned_at_));
       uv_timer_start(
           &limit_timer_,
           [](uv_timer_t* t) {
@@ -662,7 +872,7 @@ int Shim::Run() {
             s->time_limit_hit_ = true;
             s->KillChildGroup(SIGKILL);
           },
-          static_cast<uint64_t>(opts_.time_limit * 1000), 0);
+          static_cast<uint64_t>(left * 1000), 0);
     }
     UpdateReading();
     if (adapt_.ends_by_reading_stdin) {
@@ -1342,7 +1552,7 @@ void Shim::EndNow() {
 
 int RunShim(const ShimOptions& opts) {
   auto shim = std::make_unique<Shim>(opts);  // holds a 256 KiB read buffer
-  return shim->Run();
+  return shim->Main();
 }
 
 }  // namespace stdmpi

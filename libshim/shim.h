@@ -19,9 +19,10 @@
 
 namespace stdmpi {
 
-// REQUIRES: MPI is initialized. Runs the rank. Returns the process's exit status
-// when the rank ended normally (the caller then calls MPI_Finalize); when the job
-// must end, calls MPI_Abort and does not return.
+// Runs the rank: starts the command (before MPI_Init with opts.start_early),
+// initializes MPI, relays, finalizes MPI. Returns the process's exit status when
+// the rank ended normally; when the job must end, calls MPI_Abort and does not
+// return.
 int RunShim(const ShimOptions& opts);
 
 }  // namespace stdmpi

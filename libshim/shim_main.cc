@@ -1,8 +1,6 @@
 // stdmpi-shim: one MPI rank that runs a command and relays its @mpi requests.
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
-#include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -76,21 +74,5 @@ int main(int argc, char** argv) {
       return e == ENOENT ? stdmpi::kExitNotFound : stdmpi::kExitCannotExecute;
     }
   }
-  if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
-    std::fprintf(stderr, "stdmpi-shim: MPI_Init failed\n");
-    return stdmpi::kExitInternal;
-  }
-  // Large requests (a payload, its numbers, the reply: megabytes each) would
-  // otherwise each get fresh pages from mmap and fault every one of them in:
-  // on an allreduce of 10^6 doubles that was a third of the shim's time. Up to
-  // 32 MiB a buffer comes from the heap, and up to 64 MiB of freed heap is kept
-  // for the next request. (A sanitizer's allocator ignores this.) Only after
-  // MPI_Init: set before it, a node's first task crashed in MPI_Init now and
-  // then in the SLURM tests across namespace hosts (2 of 9 runs under load;
-  // 0 of 10 with this order).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  int code = stdmpi::RunShim(opts);
-  MPI_Finalize();
-  return code;
+  return stdmpi::RunShim(opts);
 }

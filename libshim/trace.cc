@@ -33,6 +33,13 @@ std::string TraceEvent(std::string_view name, double ts_us, double dur_us, int r
          ",\"reply_bytes\":" + std::to_string(bytes) + "}}";
 }
 
+std::string TraceStartupEvent(std::string_view name, double ts_us, double dur_us, int rank) {
+  char times[96];
+  std::snprintf(times, sizeof(times), "\"ts\":%.3f,\"dur\":%.3f", ts_us, dur_us);
+  return "{\"name\":" + JsonString(name) + ",\"cat\":\"startup\",\"ph\":\"X\"," + times +
+         ",\"pid\":" + std::to_string(rank) + ",\"tid\":" + std::to_string(rank) + "}";
+}
+
 std::string TraceProcessName(int rank, std::string_view command) {
   std::string r = std::to_string(rank);
   return "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + r + ",\"tid\":" + r +
@@ -65,6 +72,13 @@ void TraceWriter::Add(std::string_view name, double ts_us, double dur_us, std::s
   }
   ++events_;
   std::string e = TraceEvent(name, ts_us, dur_us, rank_, request, ok, bytes);
+  e.push_back('\n');
+  std::fwrite(e.data(), 1, e.size(), f_);
+}
+
+void TraceWriter::AddStartup(std::string_view name, double ts_us, double dur_us) {
+  if (f_ == nullptr) return;
+  std::string e = TraceStartupEvent(name, ts_us, dur_us, rank_);
   e.push_back('\n');
   std::fwrite(e.data(), 1, e.size(), f_);
 }

@@ -26,6 +26,11 @@ std::string JsonString(std::string_view s);
 std::string TraceEvent(std::string_view name, double ts_us, double dur_us, int rank,
                        std::string_view request, bool ok, int64_t bytes);
 
+// A step of the rank's start ("MPI_Init", "start the program") as a complete
+// event of category "startup", so the trace shows what came before the first
+// request and whether the program started while MPI did.
+std::string TraceStartupEvent(std::string_view name, double ts_us, double dur_us, int rank);
+
 // The metadata event naming process `rank` in the viewer: "rank 2: python3 pi.py".
 std::string TraceProcessName(int rank, std::string_view command);
 
@@ -41,6 +46,7 @@ class TraceWriter {
   bool open() const { return f_ != nullptr; }
   void Add(std::string_view name, double ts_us, double dur_us, std::string_view request, bool ok,
            int64_t bytes);
+  void AddStartup(std::string_view name, double ts_us, double dur_us);
   // Writes what is buffered (and how many events were dropped) and closes.
   void Close();
 

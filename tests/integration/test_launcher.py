@@ -48,9 +48,14 @@ class DryRun(unittest.TestCase):
         self.assertTrue(cmd.split()[1].endswith("mpirun"), cmd)
         self.assertIn("--stdin none", cmd)
         self.assertIn("--mca pml ob1", cmd)
-        self.assertIn(f"-n 2 {harness.SHIM} -- python3 'my script.py' --flag", cmd)
+        self.assertIn(f"-n 2 {harness.SHIM} --start-early -- python3 'my script.py' --flag", cmd)
         self.assertEqual("--allow-run-as-root" in cmd, os.geteuid() == 0)
         self.assertIn("launcher: mpirun; on this machine", job.stderr)
+        # Programs start with MPI, unless turned off or mpirun binds.
+        job = stdmpirun("--dry-run", "-n", "2", "x", env={"STDMPI_START_EARLY": "0"})
+        self.assertIn(f"-n 2 {harness.SHIM} -- x", job.stdout)
+        job = stdmpirun("--dry-run", "--launcher-arg=--bind-to=core", "-n", "2", "x")
+        self.assertIn(f"-n 2 {harness.SHIM} -- x", job.stdout)
 
     def test_user_pml_is_kept(self):
         job = stdmpirun("--dry-run", "-n", "1", "x", env={"OMPI_MCA_pml": "ob1"})
@@ -76,7 +81,8 @@ class DryRun(unittest.TestCase):
     def test_shim_options_pass_through(self):
         job = stdmpirun("--dry-run", "--tag-output", "--max-line", "1M", "--max-message", "2K",
                         "--spin-us", "0", "-n", "1", "x")
-        self.assertIn("--tag-output --max-line 1048576 --max-message 2048 --spin-us 0 -- x",
+        self.assertIn("--tag-output --max-line 1048576 --max-message 2048 --spin-us 0 "
+                      "--start-early -- x",
                       job.stdout)
 
 

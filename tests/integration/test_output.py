@@ -92,14 +92,15 @@ class Trace(unittest.TestCase):
                      "* @mpi barrier => ok\n* @mpi allreduce:i64 sum 1 => 2\n")
         job = stdmpirun("-n", "2", "--trace", path, PROTOCLIENT, s, timeout=30)
         self.assertEqual(job.rc, 0, job.describe())
-        self.assertIn(f"stdmpirun: trace of 2 rank(s), 10 events, in {path} (open it in "
+        # 6 requests, 2 start-up steps and 2 names for each rank.
+        self.assertIn(f"stdmpirun: trace of 2 rank(s), 14 events, in {path} (open it in "
                       "https://ui.perfetto.dev)\n", job.stderr)
         with open(path) as f:
             events = json.load(f)
         self.assertEqual(os.listdir(d), ["job.json"])  # the parts are gone
         names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
         self.assertEqual(names, {0: f"rank 0: {PROTOCLIENT} {s}", 1: f"rank 1: {PROTOCLIENT} {s}"})
-        reqs = {(e["pid"], e["name"]): e for e in events if e["ph"] == "X"}
+        reqs = {(e["pid"], e["name"]): e for e in events if e.get("cat") == "request"}
         self.assertEqual(sorted(reqs), [(0, "allreduce:i64"), (0, "barrier"), (0, "send"),
                                         (1, "allreduce:i64"), (1, "barrier"), (1, "recv")])
         recv = reqs[(1, "recv")]
@@ -109,3 +110,31 @@ class Trace(unittest.TestCase):
         self.assertLess(recv["dur"], 5_000_000)
         self.assertGreaterEqual(reqs[(0, "send")]["ts"] + 200_000, recv["ts"] + recv["dur"])
         self.assertLess(reqs[(0, "barrier")]["ts"], reqs[(0, "allreduce:i64")]["ts"])
+
+    def test_the_start_of_each_rank(self):
+        # Under mpirun each program starts before its shim's MPI_Init has
+        # returned (they overlap); with STDMPI_START_EARLY=0 only after it.
+        for early in (True, False):
+            with self.subTest(early=early):
+                d = tempfile.mkdtemp()
+                path = os.path.join(d, "job.json")
+                env = {} if early else {"STDMPI_START_EARLY": "0"}
+                job = stdmpirun("-n", "2", "--trace", path, PROTOCLIENT,
+                                scenario("* @mpi barrier => ok\n"), env=env, timeout=30)
+                self.assertEqual(job.rc, 0, job.describe())
+                with open(path) as f:
+                    events = json.load(f)
+                steps = {(e["pid"], e["name"]): e for e in events if e.get("cat") == "startup"}
+                self.assertEqual(sorted(steps), [(0, "MPI_Init"), (0, "start the program"),
+                                                 (1, "MPI_Init"), (1, "start the program")])
+                for r in (0, 1):
+                    init, start = steps[(r, "MPI_Init")], steps[(r, "start the program")]
+                    barrier = next(e for e in events
+                                   if e.get("cat") == "request" and e["pid"] == r)
+                    self.assertGreater(init["dur"], 0)
+                    self.assertLess(start["dur"], 5_000_000)
+                    if early:
+                        self.assertLess(start["ts"] + start["dur"], init["ts"])
+                    else:
+                        self.assertGreaterEqual(start["ts"], init["ts"] + init["dur"])
+                    self.assertGreater(barrier["ts"], start["ts"])

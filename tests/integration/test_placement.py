@@ -50,6 +50,29 @@ class Binding(unittest.TestCase):
         self.assertEqual(threads_of(job, 0), "1,1,1")
         self.assertEqual(job.stderr, "")
 
+    def test_the_shim_and_mpi_threads_share_their_programs_core(self):
+        # Started before MPI_Init, a program is bound at once while MPI_Init
+        # runs elsewhere; once MPI is up every thread of its shim (MPI's
+        # included) joins the program's core, as when it starts after MPI.
+        show_shim = ("echo '@mpi barrier'; read r; "
+                     "shim=$(awk '/^PPid:/{print $2}' /proc/$PPID/status); "
+                     "echo \"shim=$(cat /proc/$shim/comm)\"; "
+                     "echo \"shim_threads=$(cat /proc/$shim/task/*/status | "
+                     "grep Cpus_allowed_list: | tr -d '\\t' | sort -u | tr '\\n' ' ')\"; "
+                     + SHOW)
+        for env in ({}, {"STDMPI_START_EARLY": "0"}):
+            with self.subTest(env=env):
+                job = stdmpirun("--tag-output", "-n", "2", "sh", "-c", show_shim, env=env,
+                                timeout=60)
+                self.assertEqual(job.rc, 0, job.describe())
+                for r in (0, 1):
+                    out = lines_of_rank(job.stdout, r)
+                    self.assertIn("shim=stdmpi-shim", out, job.describe())
+                    threads = next(x for x in out if x.startswith("shim_threads="))
+                    self.assertEqual(threads, f"shim_threads=Cpus_allowed_list:{cpus_of(job, r)} ",
+                                     job.describe())
+                self.assertNotEqual(cpus_of(job, 0), cpus_of(job, 1))
+
     def test_cpus_per_rank_gives_cores_and_threads(self):
         job = stdmpirun("--tag-output", "--cpus-per-rank", "2", "-n", "1", "sh", "-c", SHOW,
                         timeout=60)

@@ -27,6 +27,7 @@ Facts Here(int cores = 2, bool root = false) {
   f.root = root;
   f.mpirun = "/usr/bin/mpirun";
   f.shim = "/opt/bin/stdmpi-shim";
+  f.start_early = false;  // its own test case below; the others stay shorter
   return f;
 }
 
@@ -162,6 +163,35 @@ TEST_CASE("MPMD jobs give each command its own shim") {
         "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim -- "
         "python3 m.py : "
         "-n 2 /opt/bin/stdmpi-shim -- Rscript w.R");
+}
+
+TEST_CASE("under mpirun binding nothing the shims start their programs early") {
+  Facts f = Here(4);
+  f.start_early = true;
+  CHECK(Cmd(Parse({"-n", "2", "a"}), f) ==
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 2 /opt/bin/stdmpi-shim "
+        "--start-early -- a");
+  CHECK(Cmd(Parse({"-n", "1", "a", ":", "-n", "1", "b"}), f) ==
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim "
+        "--start-early -- a : -n 1 /opt/bin/stdmpi-shim --start-early -- b");
+  // Not where mpirun places the ranks itself: a binding, a rankfile, PE=.
+  for (const char* arg : {"--launcher-arg=--bind-to=core", "--launcher-arg=--rankfile=rf",
+                          "--launcher-arg=--map-by=slot:PE=2", "--mpirun-arg=--cpus-per-proc=2"}) {
+    CAPTURE(arg);
+    CHECK(Cmd(Parse({arg, "-n", "1", "a"}), f).find("--start-early") == std::string::npos);
+  }
+  // Not with native ranks: they count among mpirun's local ranks.
+  CHECK(Cmd(Parse({"-n", "1", "a", ":", "-n", "1", "--native", "b"}), f).find("--start-early") ==
+        std::string::npos);
+  // Not under srun (its binding is its own), nor when turned off.
+  f.scheduler.kind = Scheduler::Kind::kSlurm;
+  f.scheduler.slots = 2;
+  f.srun = "/usr/bin/srun";
+  std::string srun = Cmd(Parse({"-n", "2", "a"}), f);
+  CHECK(srun.rfind("/usr/bin/srun ", 0) == 0);
+  CHECK(srun.find("--start-early") == std::string::npos);
+  f = Here(4);
+  CHECK(Cmd(Parse({"-n", "2", "a"}), f).find("--start-early") == std::string::npos);
 }
 
 TEST_CASE("shell quoting for display") {

@@ -1,6 +1,8 @@
 #include "options.h"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <string>
 
 using namespace stdmpi;
 
@@ -31,9 +33,14 @@ TEST_CASE("shim arguments") {
   REQUIRE(ParseShimArgs({"--tag-output", "--max-line", "1K", "--", "python3", "-u", "x.py"}, &o,
                         &help, &err));
   CHECK(o.tag_output);
+  CHECK_FALSE(o.start_early);
   CHECK(o.max_line == 1024);
   CHECK(o.max_message == kDefaultMaxMessage);
   CHECK(o.command == std::vector<std::string>{"python3", "-u", "x.py"});
+
+  ShimOptions e;
+  REQUIRE(ParseShimArgs({"--start-early", "x"}, &e, &help, &err));
+  CHECK(e.start_early);
 
   ShimOptions p;
   REQUIRE(ParseShimArgs({"bash", "--tag-output"}, &p, &help, &err));  // options of the command
@@ -89,4 +96,41 @@ TEST_CASE("rank lists") {
   std::string err;
   REQUIRE(ParseShimArgs({"--native-ranks", "0,3", "--", "x"}, &o, &help, &err));
   CHECK(o.native_ranks == std::vector<int>{0, 3});
+}
+
+namespace {
+std::map<std::string, std::string> g_env;
+const char* FromMap(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+}  // namespace
+
+TEST_CASE("the launcher's variables give a task's place before MPI starts") {
+  g_env = {{"OMPI_COMM_WORLD_RANK", "5"},
+           {"OMPI_COMM_WORLD_SIZE", "8"},
+           {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+           {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}};
+  LaunchPosition p;
+  std::string why;
+  REQUIRE(LaunchPositionFromEnv(FromMap, &p, &why));
+  CHECK(p.rank == 5);
+  CHECK(p.size == 8);
+  CHECK(p.local_rank == 1);
+  CHECK(p.local_size == 4);
+
+  g_env.erase("OMPI_COMM_WORLD_LOCAL_SIZE");
+  CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
+  CHECK(why == "OMPI_COMM_WORLD_LOCAL_SIZE is not set");
+  g_env["OMPI_COMM_WORLD_LOCAL_SIZE"] = "4x";
+  CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
+  CHECK(why == "OMPI_COMM_WORLD_LOCAL_SIZE is not a count: 4x");
+  g_env["OMPI_COMM_WORLD_LOCAL_SIZE"] = "0";
+  CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
+  CHECK(why == "OMPI_COMM_WORLD_LOCAL_SIZE is not a count: 0");
+  g_env["OMPI_COMM_WORLD_LOCAL_SIZE"] = "1";  // local rank 1 of 1
+  CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
+  CHECK(why == "the launcher's rank 5 of 8, local 1 of 1 do not fit together");
+  g_env["OMPI_COMM_WORLD_LOCAL_SIZE"] = "9";  // more on this node than in the job
+  CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
 }

@@ -141,8 +141,11 @@ TEST_CASE("numeric verbs: ops, types, numbers") {
         ":i64)");
   CHECK(Error("@mpi allreduce sum 1 x") == "not a number: \"x\"");
   CHECK(Error("@mpi allreduce:i64 sum 1.0") == "not an integer: \"1.0\"");
-  CHECK(Error("@mpi allreduce:u8 sum 1") == "unknown suffix \":u8\" (use :i64 or :f64, and :msgpack for the binary form)");
-  CHECK(Error("@mpi recv:i64 0 0") == "verb \"recv\" takes no suffix (\":i64\"): only the numeric verbs take :i64, :f64 and :msgpack");
+  CHECK(Error("@mpi allreduce:u8 sum 1") ==
+        "unknown suffix \":u8\" (use :i64 or :f64, and :msgpack for the binary form)");
+  CHECK(Error("@mpi recv:i64 0 0") ==
+        "verb \"recv\" takes no suffix (\":i64\"): only the numeric verbs take :i64, :f64 and "
+        ":msgpack");
   CHECK(Error("@mpi reduce sum 4 1") == "ROOT 4 out of range: ranks are 0..3");
 }
 
@@ -287,9 +290,13 @@ TEST_CASE("malformed requests: each gets its exact reason") {
       {"@mpi allreduce:i64 sum 1.5", "not an integer: \"1.5\""},
       {"@mpi allreduce:i64 sum 9223372036854775808",
        "integer out of the 64-bit range: \"9223372036854775808\""},
-      {"@mpi allreduce:f32 sum 1", "unknown suffix \":f32\" (use :i64 or :f64, and :msgpack for the binary form)"},
-      {"@mpi allreduce: sum 1", "unknown suffix \":\" (use :i64 or :f64, and :msgpack for the binary form)"},
-      {"@mpi rank:i64", "verb \"rank\" takes no suffix (\":i64\"): only the numeric verbs take :i64, :f64 and :msgpack"},
+      {"@mpi allreduce:f32 sum 1",
+       "unknown suffix \":f32\" (use :i64 or :f64, and :msgpack for the binary form)"},
+      {"@mpi allreduce: sum 1",
+       "unknown suffix \":\" (use :i64 or :f64, and :msgpack for the binary form)"},
+      {"@mpi rank:i64",
+       "verb \"rank\" takes no suffix (\":i64\"): only the numeric verbs take :i64, :f64 and "
+       ":msgpack"},
       {"@mpi allreduce  sum 1",
        "unknown op \"\" (sum prod min max land lor lxor minloc maxloc; band bor bxor with :i64)"},
       {"@mpi scan", "missing OP (usage: @mpi scan OP X ...)"},

@@ -26,6 +26,9 @@ TEST_CASE("a request as a complete trace event") {
         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":2,\"args\":{\"name\":\"rank 2: "
         "python3 pi.py\"}}\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":2,\"tid\":2,"
         "\"args\":{\"sort_index\":2}}");
+  CHECK(TraceStartupEvent("MPI_Init", 70000, 45000.5, 1) ==
+        "{\"name\":\"MPI_Init\",\"cat\":\"startup\",\"ph\":\"X\",\"ts\":70000.000,"
+        "\"dur\":45000.500,\"pid\":1,\"tid\":1}");
 }
 
 TEST_CASE("the ranks' parts merge into one JSON array, a cut-off line left out") {
