@@ -152,21 +152,35 @@ for s in "${sections[@]}"; do
     echo
     echo "| job | stdmpirun -n 2 | mpirun -n 2 |"
     echo "|---|---|---|"
-    # The two tools alternate, run by run, so that the VM's drift hits both.
+    # The tools alternate, run by run, so that the VM's drift hits them all.
     sreps=$(( reps < 9 ? 9 : reps ))
     [ "$smoke" = 1 ] && sreps=1
+    have_r=0
+    command -v Rscript >/dev/null && Rscript -e 'library(Rmpi)' >/dev/null 2>&1 </dev/null && have_r=1
+    [ "$smoke" = 1 ] && have_r=0
     : > build/bench/startup.txt
     for i in $(seq "$sreps"); do
       echo "a $(wall "${run[@]}" -n 2 /bin/true)" >> build/bench/startup.txt
       echo "b $(wall "${mpirun[@]}" -n 2 /bin/true)" >> build/bench/startup.txt
       echo "c $(wall "${run[@]}" -n 2 /usr/bin/python3 -c pass)" >> build/bench/startup.txt
       echo "d $(wall "${mpirun[@]}" -n 2 /usr/bin/python3 -c 'from mpi4py import MPI')" >> build/bench/startup.txt
+      echo "e $(STDMPI_START_EARLY=0 wall "${run[@]}" -n 2 /usr/bin/python3 -c pass)" >> build/bench/startup.txt
+      if [ "$have_r" = 1 ]; then
+        echo "f $(wall "${run[@]}" -n 2 Rscript -e 0)" >> build/bench/startup.txt
+        echo "g $(wall "${mpirun[@]}" -n 2 Rscript -e 'suppressMessages(library(Rmpi)); invisible(mpi.finalize())')" >> build/bench/startup.txt
+        echo "h $(STDMPI_START_EARLY=0 wall "${run[@]}" -n 2 Rscript -e 0)" >> build/bench/startup.txt
+      fi
     done
-    for k in a b c d; do
+    for k in a b c d e f g h; do
       printf -v "$k" '%s' "$(awk -v k="$k" '$1 == k { print $2 }' build/bench/startup.txt | median)"
     done
     echo "| /bin/true | $a | $b (not an MPI program) |"
     echo "| python3 -c pass (stdmpi) vs python3 + import mpi4py | $c | $d |"
+    echo "| the same, STDMPI_START_EARLY=0 (program starts after MPI_Init) | $e | |"
+    if [ "$have_r" = 1 ]; then
+      echo "| Rscript -e 0 (stdmpi) vs Rscript + library(Rmpi) + mpi.finalize() | $f | $g |"
+      echo "| the same, STDMPI_START_EARLY=0 | $h | |"
+    fi
     echo
     ;;
   isolation)

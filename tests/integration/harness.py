@@ -5,6 +5,7 @@ CTest (which has its own TIMEOUT on top).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -72,11 +73,24 @@ def lines_of_rank(stdout: str, rank: int) -> List[str]:
 def scenario(text: str) -> str:
     """Writes a protocol scenario (see tests/clients/protoclient.c) to a
     temporary file anyone can read, and returns its path."""
-    f = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    f = tempfile.NamedTemporaryFile("w", prefix="stdmpi-scenario-", suffix=".txt", delete=False)
     f.write(text)
     f.close()
     os.chmod(f.name, 0o644)
+    _scenarios.append(f.name)
     return f.name
+
+
+_scenarios: list = []
+
+
+@atexit.register
+def _remove_scenarios() -> None:
+    for name in _scenarios:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
 
 
 @dataclass

@@ -4,6 +4,7 @@ message that names the rank, without losing data, and with the shim's memory
 bounded (STDMPI_REPORT_MEMORY makes each shim print its peak at its end)."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -254,6 +255,7 @@ class Killed(unittest.TestCase):
     def test_a_program_killed_in_the_middle_of_a_collective(self):
         marker = "381.5"
         d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
         prog = (f'echo $$ > {d}/$STDMPI_RANK; if [ "$STDMPI_RANK" = 2 ]; then sleep {marker}; fi; '
                 f'echo "@mpi bcast 0 hello"; read x; sleep {marker}')
         p = subprocess.Popen([STDMPIRUN, "-n", "3", "--oversubscribe", "bash", "-c", prog],

@@ -2,6 +2,7 @@
 and the --trace of the requests."""
 import json
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -87,6 +88,7 @@ if __name__ == "__main__":
 class Trace(unittest.TestCase):
     def test_every_request_with_its_start_and_duration(self):
         d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "job.json")
         s = scenario("0 sleep 0.5\n0 @mpi send 1 5 hi\n1 @mpi recv 0 5 => hi\n"
                      "* @mpi barrier => ok\n* @mpi allreduce:i64 sum 1 => 2\n")
@@ -117,6 +119,7 @@ class Trace(unittest.TestCase):
         for early in (True, False):
             with self.subTest(early=early):
                 d = tempfile.mkdtemp()
+                self.addCleanup(shutil.rmtree, d, True)
                 path = os.path.join(d, "job.json")
                 env = {} if early else {"STDMPI_START_EARLY": "0"}
                 job = stdmpirun("-n", "2", "--trace", path, PROTOCLIENT,

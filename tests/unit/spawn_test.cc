@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -17,11 +18,21 @@ using namespace stdmpi;
 
 namespace {
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/stdmpi-spawn-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
+// A directory of its own, removed with what is in it at the end of the test.
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/stdmpi-spawn-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
 
 void WriteFile(const std::string& path, const std::string& text, mode_t mode) {
   std::ofstream(path) << text;
@@ -58,7 +69,8 @@ SpawnRequest Sh(const std::string& script) {
 }  // namespace
 
 TEST_CASE("PATH lookup like execvp, with shell exit statuses") {
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path;
   WriteFile(dir + "/tool", "#!/bin/sh\nexit 0\n", 0755);
   WriteFile(dir + "/data", "not a program\n", 0644);
   mkdir((dir + "/adir").c_str(), 0755);
@@ -109,7 +121,8 @@ TEST_CASE("a killed child is 128 + signal") {
 }
 
 TEST_CASE("exec failures are reported, not run") {
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path;
   WriteFile(dir + "/noshebang", "echo hi\n", 0755);
   WriteFile(dir + "/badinterp", "#!/no/such/interpreter\n", 0755);
   SpawnFailure f;
@@ -244,7 +257,8 @@ TEST_CASE("under stdmpi-init the command's own status comes back") {
 }
 
 TEST_CASE("under stdmpi-init exec failures are reported as without it") {
-  std::string dir = TempDir();
+  TempDir tmp;
+  const std::string& dir = tmp.path;
   WriteFile(dir + "/noshebang", "echo hi\n", 0755);
   SpawnRequest r;
   r.env = {"PATH=" + dir};
