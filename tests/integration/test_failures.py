@@ -39,6 +39,20 @@ class ChildFailures(unittest.TestCase):
         self.assertEqual(job.rc, 2, job.describe())
         self.assertIn("stdmpi: rank 1 (", job.stderr)
 
+    def test_programs_that_end_while_mpi_starts(self):
+        # Started before MPI_Init, these programs are gone before the shims
+        # listen for their end: it must still be seen, with their output.
+        job = stdmpirun("-n", "2", "sh", "-c", 'echo "out $STDMPI_RANK"; echo err >&2; exit 5',
+                        timeout=30)
+        self.assertEqual(job.rc, 5, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank [01] \(sh -c .*\): exited with status 5; "
+                                     r"ending the job\n")
+        self.assertIn("err\n", job.stderr)
+        job = stdmpirun("-n", "2", "sh", "-c", 'echo "out $STDMPI_RANK"', timeout=30)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()), ["out 0", "out 1"])
+        self.assertEqual(job.stderr, "")
+
     def test_killed_by_signal(self):
         s = scenario("* @mpi barrier\n0 kill 9\n1 @mpi recv 0 0\n")
         job = stdmpirun("-n", "2", PROTOCLIENT, s, timeout=30)
