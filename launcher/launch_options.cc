@@ -41,6 +41,10 @@ output:
                         line-buffered, for programs that print requests without
                         flushing (stdmpi does this for NCL by itself)
   -q, --quiet           no warnings from stdmpirun itself
+  The ranks on this machine send their output to stdmpirun, which writes it
+  line by line: lines of different ranks never cut into each other. Ranks on
+  other hosts print through mpirun or srun, which may cut a long burst of
+  output mid-line. STDMPI_MERGE_OUTPUT=0 sends all of it through the launcher.
 
 hangs:
   --timeout SECONDS     when the job runs longer: print what every rank is

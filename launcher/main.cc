@@ -32,6 +32,7 @@
 #include "banner_filter.h"
 #include "launch_options.h"
 #include "options.h"
+#include "output_merger.h"
 #include "scheduler.h"
 #include "spawn.h"
 #include "trace_merge.h"
@@ -78,6 +79,11 @@ void WriteAll(int fd, const std::string& s) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {  // a non-blocking stdout: wait until it takes more
+        pollfd pf = {fd, POLLOUT, 0};
+        poll(&pf, 1, 1000);
+        continue;
+      }
       return;
     }
     p += w;
@@ -263,6 +269,31 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // The ranks on this machine send their output here, to be written line by
+  // line (output_merger.h); STDMPI_MERGE_OUTPUT=0 leaves it to mpirun or srun.
+  BannerFilter filter;
+  OutputMerger merger([&filter](int stream, const std::string& bytes) {
+    // A shim's report of why it ends the job: the launcher's own teardown
+    // lines that follow are repeats (BannerFilter).
+    if (stream == 2 && (bytes.rfind("stdmpi: rank ", 0) == 0 ||
+                        bytes.find("\nstdmpi: rank ") != std::string::npos)) {
+      filter.JobEnding();
+    }
+    WriteAll(stream, bytes);
+  });
+  const char* merge_env = getenv("STDMPI_MERGE_OUTPUT");
+  bool merging = merge_env == nullptr || std::strcmp(merge_env, "0") != 0;
+  if (merging) {
+    std::string merr;
+    merging = merger.Listen(&merr);
+    if (merging) {
+      plan.env.emplace_back("STDMPI_OUTPUT_SOCKET", merger.path());
+    } else if (!opts.quiet) {
+      std::fprintf(stderr, "stdmpirun: warning: %s; the ranks' output goes through %s\n",
+                   merr.c_str(), plan.srun ? "srun" : "mpirun");
+    }
+  }
+
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) != 0) return Fail(kExitInternal, strerror(errno));
 
@@ -299,7 +330,6 @@ int main(int argc, char** argv) {
   close(errpipe[1]);
 
   // Relay mpirun's stderr until it closes, then reap mpirun.
-  BannerFilter filter;
   double box_since = 0;
   char buf[65536];
   bool told_ending = false;
@@ -332,15 +362,20 @@ int main(int argc, char** argv) {
                         " received; ending the job\n";
       WriteAll(2, msg);
     }
-    pollfd p = {errpipe[0], POLLIN, 0};
+    std::vector<pollfd> fds;
+    if (merging) merger.AddPollFds(&fds);
+    fds.push_back({errpipe[0], POLLIN, 0});
     int timeout = filter.holding() ? 250 : -1;
     if (opts.timeout > 0 && !timed_out) timeout = 100;
-    int r = poll(&p, 1, timeout);
+    int r = poll(fds.data(), fds.size(), timeout);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (r == 0) {
+    // The ranks' output first: a shim's report is then known to the filter
+    // before the launcher's lines about the same end.
+    if (merging && r > 0) merger.Handle(fds, 0);
+    if (fds.back().revents == 0) {
       // A box that stays open is not one of Open MPI's messages: let it out.
       if (filter.holding() && Now() - box_since > 1.0) WriteAll(2, filter.Flush());
       continue;
@@ -359,6 +394,8 @@ int main(int argc, char** argv) {
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
   }
+  // The ranks are gone; what they wrote last may still be in the sockets.
+  if (merging) merger.Drain(5.0);
   // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
   int code = JobStatusOf(status);
   if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;

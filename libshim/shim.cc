@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,41 @@ void SendSmallTcpWritesAtOnce() {
     setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   closedir(d);
+}
+
+// stdmpirun merges the output of the ranks on its machine line by line
+// (launcher/output_merger.h): if its socket can be reached, this shim's stdout
+// and stderr become two connections to it. The launcher's own descriptors stay
+// open out of the way (mpirun's stdout is a pty, whose closing could hang up
+// the rank); a shim on another host keeps writing through the launcher.
+void RouteOutputToLauncher() {
+  const char* path = getenv("STDMPI_OUTPUT_SOCKET");
+  if (path == nullptr || *path == '\0') return;
+  sockaddr_un addr{};
+  size_t len = strlen(path);
+  if (len >= sizeof(addr.sun_path)) return;
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, len + 1);
+  int socks[2] = {-1, -1};
+  for (int i = 0; i < 2; ++i) {
+    socks[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const char tag = i == 0 ? '1' : '2';
+    if (socks[i] < 0 || connect(socks[i], reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        write(socks[i], &tag, 1) != 1) {
+      for (int s : socks) {
+        if (s >= 0) close(s);
+      }
+      return;
+    }
+    int size = 1 << 20;
+    setsockopt(socks[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
+  for (int i = 0; i < 2; ++i) {
+    fcntl(i + 1, F_DUPFD_CLOEXEC, 10);
+    dup2(socks[i], i + 1);
+    close(socks[i]);
+  }
+  unsetenv("STDMPI_OUTPUT_SOCKET");
 }
 
 // Output queued beyond this pauses reading from the child (back-pressure).
@@ -587,6 +623,10 @@ int Shim::Main() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
   SendSmallTcpWritesAtOnce();
+  // After MPI_Init, as the malloc settings above: nothing of ours changes the
+  // process under MPI_Init's feet. What the program printed meanwhile waits in
+  // its pipes, so none of it takes the old way.
+  RouteOutputToLauncher();
   if (started_early_ && bound_) BindAllThreads(bound_cpus_);
   int code = Run();
   MPI_Finalize();

@@ -85,6 +85,33 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class WholeLines(unittest.TestCase):
+    FLOOD = ("import os, sys\n"
+             "r = os.environ['STDMPI_RANK']\n"
+             "sys.stdout.write((r * 99 + '\\n') * 100000)\n"
+             "sys.stderr.write(('e' + r * 98 + '\\n') * 20000)\n")
+
+    def test_lines_of_ranks_never_cut_into_each_other(self):
+        # mpirun forwards output in pieces of 4095 bytes, cut anywhere; the
+        # ranks on stdmpirun's machine send theirs to stdmpirun, which writes
+        # whole lines. (With STDMPI_MERGE_OUTPUT=0 this fails on this
+        # machine: thousands of mixed lines.)
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        job = stdmpirun("-n", "2", PYTHON, "-c", self.FLOOD, env={"TMPDIR": tmp}, timeout=120)
+        self.assertEqual(job.rc, 0, job.stderr[-2000:])
+        out = job.stdout.splitlines()
+        self.assertEqual(len(out), 200000)
+        self.assertEqual(out.count("0" * 99), 100000)
+        self.assertEqual(out.count("1" * 99), 100000)
+        err = job.stderr.splitlines()
+        self.assertEqual(err.count("e" + "0" * 98), 20000)
+        self.assertEqual(err.count("e" + "1" * 98), 20000)
+        self.assertEqual(len(err), 40000)
+        # stdmpirun's socket and its directory are gone.
+        self.assertEqual([n for n in os.listdir(tmp) if n.startswith("stdmpirun-")], [])
+
+
 class Trace(unittest.TestCase):
     def test_every_request_with_its_start_and_duration(self):
         d = tempfile.mkdtemp()

@@ -1,0 +1,69 @@
+// The ranks' output on this machine, merged line by line (see line_joiner.h).
+//
+// stdmpirun listens on a Unix socket in a private directory and tells the
+// shims its path (STDMPI_OUTPUT_SOCKET). A shim that can reach it (it runs on
+// this machine) connects twice, says "1" or "2" and puts the two connections
+// in place of its stdout and stderr; a shim that cannot (another host) keeps
+// writing through the MPI launcher as before. stdmpirun writes only whole
+// lines of each stream, so lines of different ranks never cut into each other.
+// A rank's stderr goes through a BannerFilter of its own.
+#ifndef STDMPI_LAUNCHER_OUTPUT_MERGER_H_
+#define STDMPI_LAUNCHER_OUTPUT_MERGER_H_
+
+#include <poll.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "banner_filter.h"
+#include "line_joiner.h"
+
+namespace stdmpi {
+
+class OutputMerger {
+ public:
+  // `write(stream, bytes)` writes merged output (stream 1 or 2), blocking.
+  explicit OutputMerger(std::function<void(int, const std::string&)> write)
+      : write_(std::move(write)) {}
+  ~OutputMerger();
+  OutputMerger(const OutputMerger&) = delete;
+  OutputMerger& operator=(const OutputMerger&) = delete;
+
+  // Listens in a new directory under $TMPDIR (or /tmp); false with *err.
+  bool Listen(std::string* err);
+  const std::string& path() const { return path_; }
+
+  // Appends its descriptors to `fds`; then Handle() with the polled array
+  // and the index its descriptors start at.
+  void AddPollFds(std::vector<pollfd>* fds) const;
+  void Handle(const std::vector<pollfd>& fds, size_t first);
+  // After the launcher ended: takes what the ranks still have in flight,
+  // until every connection has ended or `seconds` have passed.
+  void Drain(double seconds);
+
+ private:
+  struct Conn {
+    int fd = -1;
+    int stream = 0;  // 0 until the first byte says 1 or 2
+    LineJoiner joiner{256 * 1024};
+    // A rank's stderr may carry Open MPI's boxes too (under srun a rank
+    // prints its MPI_ABORT box itself): the same filter as mpirun's stderr.
+    BannerFilter filter;
+  };
+  // Joins, filters (stderr) and writes `data`; with `end`, flushes.
+  void Emit(Conn* c, std::string_view data, bool end);
+  void Accept();
+  // Reads once; false when the connection ended (it is then flushed).
+  bool Read(Conn* c);
+
+  std::function<void(int, const std::string&)> write_;
+  int listen_fd_ = -1;
+  std::string dir_, path_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LAUNCHER_OUTPUT_MERGER_H_
