@@ -117,12 +117,15 @@ class Trace(unittest.TestCase):
         d = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "job.json")
-        s = scenario("0 sleep 0.5\n0 @mpi send 1 5 hi\n1 @mpi recv 0 5 => hi\n"
-                     "* @mpi barrier => ok\n* @mpi allreduce:i64 sum 1 => 2\n")
+        # The first barrier makes rank 0's sleep start once both ranks' MPI
+        # is up (the programs themselves start while MPI starts).
+        s = scenario("* @mpi barrier => ok\n0 sleep 0.5\n0 @mpi send 1 5 hi\n"
+                     "1 @mpi recv 0 5 => hi\n* @mpi barrier => ok\n"
+                     "* @mpi allreduce:i64 sum 1 => 2\n")
         job = stdmpirun("-n", "2", "--trace", path, PROTOCLIENT, s, timeout=30)
         self.assertEqual(job.rc, 0, job.describe())
-        # 6 requests, 2 start-up steps and 2 names for each rank.
-        self.assertIn(f"stdmpirun: trace of 2 rank(s), 14 events, in {path} (open it in "
+        # 4 requests, 2 start-up steps and 2 names for each rank.
+        self.assertIn(f"stdmpirun: trace of 2 rank(s), 16 events, in {path} (open it in "
                       "https://ui.perfetto.dev)\n", job.stderr)
         with open(path) as f:
             events = json.load(f)
