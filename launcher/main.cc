@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "banner_filter.h"
+#include "clock.h"
 #include "launch_options.h"
 #include "options.h"
 #include "output_merger.h"
@@ -64,12 +65,6 @@ int CountCores() {
   if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
   int n = CPU_COUNT(&set);
   return n > 0 ? n : 1;
-}
-
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 void WriteAll(int fd, const std::string& s) {
@@ -333,11 +328,11 @@ int main(int argc, char** argv) {
   double box_since = 0;
   char buf[65536];
   bool told_ending = false;
-  const double started = Now();
+  const double started = MonotonicSeconds();
   bool reported = false, timed_out = false;
   for (;;) {
     if (opts.timeout > 0 && !timed_out) {
-      double t = Now() - started;
+      double t = MonotonicSeconds() - started;
       if (!reported && t >= opts.timeout) {
         // First what every rank waits in, a second later the end.
         char secs[32];
@@ -377,7 +372,7 @@ int main(int argc, char** argv) {
     if (merging && r > 0) merger.Handle(fds, 0);
     if (fds.back().revents == 0) {
       // A box that stays open is not one of Open MPI's messages: let it out.
-      if (filter.holding() && Now() - box_since > 1.0) WriteAll(2, filter.Flush());
+      if (filter.holding() && MonotonicSeconds() - box_since > 1.0) WriteAll(2, filter.Flush());
       continue;
     }
     ssize_t n = read(errpipe[0], buf, sizeof(buf));
@@ -385,7 +380,7 @@ int main(int argc, char** argv) {
     if (n <= 0) break;
     bool was_holding = filter.holding();
     WriteAll(2, filter.Feed(std::string_view(buf, static_cast<size_t>(n))));
-    if (!was_holding && filter.holding()) box_since = Now();
+    if (!was_holding && filter.holding()) box_since = MonotonicSeconds();
   }
   WriteAll(2, filter.Flush());
   close(errpipe[0]);

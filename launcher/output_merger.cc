@@ -5,20 +5,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 namespace stdmpi {
-
-namespace {
-
-double Seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-}  // namespace
 
 OutputMerger::~OutputMerger() {
   for (auto& c : conns_) close(c->fd);
@@ -105,10 +96,10 @@ bool OutputMerger::Read(Conn* c) {
 }
 
 void OutputMerger::Handle(const std::vector<pollfd>& fds, size_t first) {
-  // The connections polled are the first ones of conns_ (Accept appends).
-  size_t polled = fds.size() - first - 1;
+  // fds[first + 1 + i] is conns_[i]: nothing changed conns_ since
+  // AddPollFds (only Accept, below, appends).
   std::vector<bool> ended(conns_.size(), false);
-  for (size_t i = 0; i < polled && i < conns_.size(); ++i) {
+  for (size_t i = 0; i < conns_.size(); ++i) {
     if (fds[first + 1 + i].revents != 0 && !Read(conns_[i].get())) ended[i] = true;
   }
   for (size_t i = conns_.size(); i-- > 0;) {
@@ -121,13 +112,13 @@ void OutputMerger::Handle(const std::vector<pollfd>& fds, size_t first) {
 
 void OutputMerger::Drain(double seconds) {
   if (listen_fd_ < 0) return;
-  const double deadline = Seconds() + seconds;
+  const double deadline = MonotonicSeconds() + seconds;
   for (;;) {
     Accept();
     if (conns_.empty()) return;
     std::vector<pollfd> fds;
     AddPollFds(&fds);
-    double left = deadline - Seconds();
+    double left = deadline - MonotonicSeconds();
     if (left <= 0) break;
     int r = poll(fds.data(), fds.size(), static_cast<int>(left * 1000) + 1);
     if (r < 0 && errno != EINTR) break;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "clock.h"
 #include "collective.h"
 #include "numbers.h"
 
@@ -45,11 +46,6 @@ struct Engine::Context {
   // surely landed.
   static constexpr double kInFlightGrace = 2.0;
 
-  static double Now() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-  }
   std::string FinishedNote(int r) const {
     const Peer& p = peers[static_cast<size_t>(r)];
     if (!p.finished) return {};
@@ -359,7 +355,7 @@ class SendOp : public Operation {
   int64_t Bytes() const override { return size_; }
   std::string Unreachable() override {
     const Engine::Context::Peer& p = c_.peers[static_cast<size_t>(dest_)];
-    if (!p.finished || Engine::Context::Now() - p.since < Engine::Context::kInFlightGrace) {
+    if (!p.finished || MonotonicSeconds() - p.since < Engine::Context::kInFlightGrace) {
       return {};
     }
     outcome.always_fatal = true;
@@ -410,7 +406,7 @@ class RecvOp : public Operation {
 
   std::string Unreachable() override {
     if (phase_ != Phase::kProbe || form_ == Form::kIprobe) return {};
-    const double now = Engine::Context::Now();
+    const double now = MonotonicSeconds();
     if (first_probe_ == 0) first_probe_ = now;
     const std::string what = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) +
                              " can never complete: ";
@@ -977,7 +973,7 @@ void Engine::Shutdown() {
 bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
   Context& c = *ctx_;
   done_ = false;
-  op_started_ = Context::Now();
+  op_started_ = MonotonicSeconds();
   Outcome now;
   std::string r;
   switch (req.verb) {
@@ -1069,7 +1065,7 @@ bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
 
 bool Engine::StartFailedCollective(Verb verb, std::string error) {
   done_ = false;
-  op_started_ = Context::Now();
+  op_started_ = MonotonicSeconds();
   auto op = std::make_unique<CollectiveOp>(*ctx_, verb, std::move(error));
   op->Start();
   op_ = std::move(op);
@@ -1087,7 +1083,7 @@ bool Engine::Progress() {
     int64_t ms = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
     if (ms - last_note_check_ms_ >= 5) {
       last_note_check_ms_ = ms;
-      if (Context::Now() - op_started_ >= kAskAfter) AskPeers();
+      if (MonotonicSeconds() - op_started_ >= kAskAfter) AskPeers();
       ReceiveFinishedNotes();
       std::string why = op_->Unreachable();
       if (!why.empty()) {
@@ -1119,7 +1115,7 @@ void Engine::ReceiveFinishedNotes() {
     p.why = note[1] == 1 ? FinishReason::kClosedStdout : FinishReason::kExited;
     p.sent_to_me = note[2];
     p.collectives = note[3];
-    p.since = Context::Now();
+    p.since = MonotonicSeconds();
   }
 }
 

@@ -33,6 +33,7 @@
 
 #include "adapt.h"
 #include "childenv.h"
+#include "clock.h"
 #include "demux.h"
 #include "engine.h"
 #include "image.h"
@@ -56,12 +57,6 @@ double RealNow() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 // Open MPI's PMIx client talks to its local server (mpirun's or orted's) over
 // TCP on loopback without TCP_NODELAY. In MPI_Finalize it writes several small
 // messages in a row and the server sends nothing back until it has them all:
@@ -70,29 +65,38 @@ double Now() {
 // several). Setting TCP_NODELAY on this process's TCP sockets once MPI is up
 // sends every message at once. It changes only when bytes leave, never what is
 // sent, and the sockets of Open MPI's TCP transport have it set already.
-void SendSmallTcpWritesAtOnce() {
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return;
+// Calls `f` with each number named in directory `dir` (/proc/self/fd,
+// /proc/self/task), the directory's own descriptor left out; false if it
+// cannot be read.
+bool ForEachNumberIn(const char* dir, const std::function<void(long)>& f) {
+  DIR* d = opendir(dir);
+  if (d == nullptr) return false;
   while (dirent* e = readdir(d)) {
     char* end;
-    long fd = strtol(e->d_name, &end, 10);
-    if (*end != '\0' || end == e->d_name || fd == dirfd(d)) continue;
+    long n = strtol(e->d_name, &end, 10);
+    if (*end == '\0' && end != e->d_name && n != dirfd(d)) f(n);
+  }
+  closedir(d);
+  return true;
+}
+
+void SendSmallTcpWritesAtOnce() {
+  ForEachNumberIn("/proc/self/fd", [](long fd) {
     int type = 0;
     socklen_t len = sizeof(type);
     if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
         type != SOCK_STREAM) {
-      continue;
+      return;
     }
     sockaddr_storage addr{};
     len = sizeof(addr);
     if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
         (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)) {
-      continue;
+      return;
     }
     int one = 1;
     setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  closedir(d);
+  });
 }
 
 // stdmpirun merges the output of the ranks on its machine line by line
@@ -634,19 +638,10 @@ int Shim::Main() {
 }
 
 void Shim::BindAllThreads(const cpu_set_t& cpus) {
-  DIR* d = opendir("/proc/self/task");
-  if (d == nullptr) {
-    sched_setaffinity(0, sizeof(cpus), &cpus);
-    return;
-  }
-  while (dirent* e = readdir(d)) {
-    char* end;
-    long tid = strtol(e->d_name, &end, 10);
-    if (*end == '\0' && end != e->d_name) {
-      sched_setaffinity(static_cast<pid_t>(tid), sizeof(cpus), &cpus);
-    }
-  }
-  closedir(d);
+  bool listed = ForEachNumberIn("/proc/self/task", [&cpus](long tid) {
+    sched_setaffinity(static_cast<pid_t>(tid), sizeof(cpus), &cpus);
+  });
+  if (!listed) sched_setaffinity(0, sizeof(cpus), &cpus);
 }
 
 void Shim::CheckEarlyPosition() {
@@ -774,7 +769,7 @@ void Shim::StartChild() {
     spawn_begin_ = RealNow();
     child_pid_ = Spawn(sr, &failure);
     spawn_end_ = RealNow();
-    spawned_at_ = Now();
+    spawned_at_ = MonotonicSeconds();
   }
   close(in_[0]);
   close(out_[1]);
@@ -816,8 +811,6 @@ int Shim::Run() {
     trace_.AddStartup(name, (begin - opts_.trace_t0) * 1e6, (end - begin) * 1e6);
   };
   trace_startup("MPI_Init", init_begin_, init_end_);
-  if (started_early_ && spawn_begin_ > 0)
-    trace_startup("start the program", spawn_begin_, spawn_end_);
   tag_ = "[" + std::to_string(engine_.rank()) + "] ";
   spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
   yield_ = engine_.local_size() > engine_.node_cpus();
@@ -872,10 +865,8 @@ int Shim::Run() {
     MaybeFinish();
   });
 
-  if (!started_early_) {
-    StartChild();
-    if (spawn_begin_ > 0) trace_startup("start the program", spawn_begin_, spawn_end_);
-  }
+  if (!started_early_) StartChild();
+  if (spawn_begin_ > 0) trace_startup("start the program", spawn_begin_, spawn_end_);
   if (in_[1] < 0) {
     std::fprintf(stderr, "%s%s\n", Prefix().c_str(), spawn_failure_.message.c_str());
     MPI_Abort(MPI_COMM_WORLD, kExitInternal);
@@ -895,7 +886,7 @@ int Shim::Run() {
     BeginEnding(spawn_failure_.exit_status,
                 Prefix() + "cannot start the command: " + spawn_failure_.message + "\n");
   } else {
-    last_activity_ = Now();
+    last_activity_ = MonotonicSeconds();
     if (started_early_) {
       // The command may have ended while MPI started, before the handler
       // above was there to see it: look once, as a SIGCHLD would.
@@ -903,7 +894,7 @@ int Shim::Run() {
     }
     if (opts_.time_limit > 0) {
       // Counted from the command's start.
-      double left = std::max(0.0, opts_.time_limit - (Now() - spawned_at_));
+      double left = std::max(0.0, opts_.time_limit - (MonotonicSeconds() - spawned_at_));
       uv_timer_start(
           &limit_timer_,
           [](uv_timer_t* t) {
@@ -976,7 +967,7 @@ void Shim::UpdateReading() {
           [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
             Shim* s = Self(st);
             if (n > 0) {
-              s->last_activity_ = Now();
+              s->last_activity_ = MonotonicSeconds();
               s->demux_.Append(b->base, static_cast<size_t>(n));
             } else if (n < 0) {
               s->stdout_eof_ = true;
@@ -1004,7 +995,7 @@ void Shim::UpdateReading() {
           [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
             Shim* s = Self(st);
             if (n > 0) {
-              s->last_activity_ = Now();
+              s->last_activity_ = MonotonicSeconds();
               std::string_view data(b->base, static_cast<size_t>(n));
               if (s->opts_.tag_output) {
                 std::string tagged;
@@ -1203,7 +1194,7 @@ void Shim::Report() {
   char secs[32];
   std::string line = Prefix();
   if (engine_.busy()) {
-    std::snprintf(secs, sizeof(secs), "%.1f", Now() - op_since_);
+    std::snprintf(secs, sizeof(secs), "%.1f", MonotonicSeconds() - op_since_);
     line += "waiting in " + engine_.Waiting() + " for " + secs + " s";
   } else if (child_exited_) {
     line += "its program has ended; waiting for the job to end";
@@ -1212,11 +1203,11 @@ void Shim::Report() {
     line += "reading the " + std::to_string(total) + " raw bytes its last request announced (" +
             std::to_string(total - demux_.payload_remaining()) + " so far)";
   } else if (size_t unread = child_in_.Unread(); unread > 0) {
-    std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
+    std::snprintf(secs, sizeof(secs), "%.1f", MonotonicSeconds() - last_request_);
     line += "its program has not read the reply to its last request (" + std::to_string(unread) +
             " byte(s) unread, request made " + secs + " s ago)";
   } else if (last_request_ > 0) {
-    std::snprintf(secs, sizeof(secs), "%.1f", Now() - last_request_);
+    std::snprintf(secs, sizeof(secs), "%.1f", MonotonicSeconds() - last_request_);
     line += std::string("its program is running; its last request was ") + secs + " s ago";
   } else {
     line += "its program is running and has made no request yet";
@@ -1225,7 +1216,7 @@ void Shim::Report() {
 }
 
 void Shim::OpStarted(bool done) {
-  op_since_ = last_request_ = Now();
+  op_since_ = last_request_ = MonotonicSeconds();
   if (trace_.open()) trace_start_ = RealNow();
   if (done) {
     FinishOp();
@@ -1253,7 +1244,7 @@ void Shim::FinishOp() {
 }
 
 void Shim::StartPolling() {
-  op_started_ = Now();
+  op_started_ = MonotonicSeconds();
   spin_until_ = op_started_ + spin_budget_ + static_cast<double>(engine_.PendingBytes()) * 1e-9;
   sleep_ns_ = kFirstSleepNs;
   uv_idle_start(&idle_, [](uv_idle_t* h) { Self(h)->OnIdle(); });
@@ -1271,7 +1262,7 @@ void Shim::StopPolling() {
 
 void Shim::OnIdle() {
   // Poll in slices of a few microseconds between turns of the event loop.
-  double t = Now();
+  double t = MonotonicSeconds();
   const double slice_end = t + 10e-6;
   do {
     if (engine_.Progress()) {
@@ -1281,7 +1272,7 @@ void Shim::OnIdle() {
       return;
     }
     if (yield_) sched_yield();
-    t = Now();
+    t = MonotonicSeconds();
   } while (t < slice_end && t < spin_until_);
   if (t >= spin_until_) {
     uv_idle_stop(&idle_);
@@ -1311,7 +1302,7 @@ void Shim::OnSleepTimer() {
     MaybeFinish();
     return;
   }
-  long cap = static_cast<long>((Now() - op_started_) * 0.05 * 1e9);
+  long cap = static_cast<long>((MonotonicSeconds() - op_started_) * 0.05 * 1e9);
   cap = cap < kMinCapNs ? kMinCapNs : cap > kMaxCapNs ? kMaxCapNs : cap;
   sleep_ns_ = sleep_ns_ * 2 < cap ? sleep_ns_ * 2 : cap;
   ArmSleep();
@@ -1433,7 +1424,7 @@ void Shim::OnChildExit(int wstatus) {
         &drain_timer_,
         [](uv_timer_t* t) {
           Shim* s = Self(t);
-          if (Now() - s->last_activity_ >= kDrainIdle) {
+          if (MonotonicSeconds() - s->last_activity_ >= kDrainIdle) {
             s->ForceEof(
                 "the command exited, but a process it started still holds its output "
                 "open; not waiting for it");
@@ -1544,10 +1535,10 @@ void Shim::MaybeFinish() {
 }
 
 void Shim::FlushSinks(double seconds) {
-  const double deadline = Now() + seconds;
+  const double deadline = MonotonicSeconds() + seconds;
   uv_timer_start(
       &flush_timer_, [](uv_timer_t*) {}, 10, 10);
-  while ((out_sink_.queued() > 0 || err_sink_.queued() > 0) && Now() < deadline) {
+  while ((out_sink_.queued() > 0 || err_sink_.queued() > 0) && MonotonicSeconds() < deadline) {
     uv_run(&loop_, UV_RUN_ONCE);
   }
   uv_timer_stop(&flush_timer_);
