@@ -137,7 +137,8 @@ tuning:
   --spin-us N           microseconds a waiting rank polls MPI before it sleeps
                         (default: 200 when ranks fit the cores, else 0)
   Under mpirun each program starts while its rank's MPI starts, so that the
-  two start-ups overlap (about 20 ms saved for Python, 50 ms for R);
+  two start-ups overlap (about 20 ms saved for Python and for R where a core
+  is free for it);
   STDMPI_START_EARLY=0 in the environment starts programs after MPI instead.
   Under srun, or with a launcher binding of your own, they always start after.
 
