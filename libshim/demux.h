@@ -53,7 +53,6 @@ class StdoutDemux {
 
   // Bytes held in memory right now (for back-pressure decisions and tests).
   size_t buffered() const { return buf_.size() - pos_; }
-  bool at_eof() const { return eof_; }
   // True while the stream is inside a payload or a line being skipped.
   bool mid_item() const { return mode_ != Mode::kLines; }
   // Inside a payload: the bytes announced, and those still to come.

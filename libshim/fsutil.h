@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,17 @@ inline bool WriteFile(const std::string& path, const std::string& text) {
   close(fd);
   errno = e;
   return ok;
+}
+
+// The directory of this process's executable ("." if it cannot be read):
+// stdmpirun and the shim find their companions next to themselves.
+inline std::string ExeDir() {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return ".";
+  exe[n] = '\0';
+  std::string dir(exe);
+  return dir.substr(0, dir.rfind('/'));
 }
 
 }  // namespace stdmpi

@@ -19,14 +19,14 @@
 // All signals are handled synchronously with sigtimedwait: no handlers, no
 // async-signal-safety traps.
 //
-// With STDMPI_INIT_ISOLATE=host (or host+net) in its environment it first
-// puts the command in a light container: new mount, PID, IPC, UTS and (unless
-// +net) network namespaces, through a user namespace when not root; /usr and
-// /etc read-only, a private /tmp (the working directory, the command's
-// directory and stdmpi's own prefix stay visible if they are under /tmp), a
-// fresh /proc, a hostname of its own and only the loopback network. It then
-// forks a second copy of this supervisor, which is PID 1 there: when it ends,
-// the kernel ends everything left in the container.
+// What it sets up comes from the shim as an InitConfig (init_config.h): the
+// limits first, then, when isolated, a light container for the command: new
+// mount, PID, IPC, UTS and (unless keep_net) network namespaces, through a user namespace when not
+// root; /usr and /etc read-only, a private /tmp (the working directory, the command's directory and
+// stdmpi's own prefix stay visible if they are under /tmp), a fresh /proc, a hostname of its own
+// and only the loopback network. It then forks a second copy of this supervisor, which is PID 1
+// there: when it ends, the kernel ends everything left in the container. With an image, its layers
+// are the root filesystem instead of the host's.
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -51,6 +51,7 @@
 
 #include "child_steps.h"
 #include "fsutil.h"
+#include "init_config.h"
 
 using namespace stdmpi;
 
@@ -102,32 +103,11 @@ std::string DirOf(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
-std::vector<std::string> Lines(const char* s) {
-  std::vector<std::string> out;
-  if (s == nullptr) return out;
-  std::string all(s);
-  size_t start = 0;
-  while (start <= all.size()) {
-    size_t nl = all.find('\n', start);
-    if (nl == std::string::npos) nl = all.size();
-    if (nl > start) out.push_back(all.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
-}
-
-// An image: its directories (base first, then layers), and binds (src, dst).
-struct Image {
-  std::vector<std::string> layers;
-  std::string upper;  // a directory for upper/ and work/ (kept), or empty
-  std::vector<std::pair<std::string, std::string>> binds;
-};
-
 // Mounts the image as the new root: overlayfs of its layers with a throwaway
 // upper layer on a tmpfs, the host's /dev and /sys, a private /tmp, the
 // working directory, stdmpi's prefix (read-only: the bridges) and the user's
 // binds at their places, then pivot_root into it.
-void EnterImage(int errfd, const Image& image, const std::string& cwd, int cwd_fd,
+void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int cwd_fd,
                 const std::string& prefix, int prefix_fd, const std::vector<int>& bind_fds) {
   const std::string scratch = "/tmp/.stdmpi-rank";
   const std::string root = scratch + "/root";
@@ -213,21 +193,20 @@ void EnterNamespaces(int errfd, bool keep_net) {
   if (unshare(flags) != 0) StepFailed(errfd, kStepNamespaces);
 }
 
-// The rest of the container, built by its PID 1 (a fresh /proc can only be
-// mounted from inside the new PID namespace, and, once the host's root is
-// gone, not at all: with an image it is mounted before pivot_root).
-void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image* image) {
-  // What must stay visible under a private /tmp.
+// Directories that must stay visible under a private /tmp (the working
+// directory, the command's, stdmpi's prefix), opened before /tmp is covered.
+// Sets *prefix to stdmpi's prefix.
+std::vector<std::pair<std::string, int>> OpenKeptUnderTmp(const char* cmd_path,
+                                                          std::string* prefix) {
   std::vector<std::string> keep;
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) != nullptr) keep.emplace_back(buf);
   keep.push_back(DirOf(cmd_path));
-  std::string prefix;
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n > 0) {
     buf[n] = '\0';
-    prefix = DirOf(DirOf(buf));  // <prefix>/bin/stdmpi-init
-    keep.push_back(prefix);
+    *prefix = DirOf(DirOf(buf));  // <prefix>/bin/stdmpi-init
+    keep.push_back(*prefix);
   }
   std::vector<std::pair<std::string, int>> kept;
   for (const std::string& k : keep) {
@@ -235,43 +214,76 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
     int fd = open(k.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) kept.emplace_back(k, fd);
   }
+  return kept;
+}
 
+// Opens `path` for use after /tmp is covered: "/proc/self/fd/N".
+std::string HoldOpen(int errfd, const std::string& path, int flags, int step) {
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC | flags);
+  if (fd < 0) StepFailed(errfd, step);
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+// --image: everything the new root shows of the host is opened first (the
+// layers may be under /tmp: overlayfs takes them by fd), then /tmp is
+// covered and the image becomes the root.
+void MountImageRoot(int errfd, const InitConfig& cfg, const std::string& prefix) {
+  char buf[4096];
+  std::string cwd = getcwd(buf, sizeof(buf)) != nullptr ? buf : "/";
+  int cwd_fd = open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int prefix_fd = prefix.empty() ? -1 : open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  InitConfig img = cfg;
+  if (!img.upper.empty()) img.upper = HoldOpen(errfd, img.upper, O_DIRECTORY, kStepImage);
+  for (std::string& layer : img.layers) layer = HoldOpen(errfd, layer, O_DIRECTORY, kStepImage);
+  std::vector<int> bind_fds;
+  for (const auto& b : cfg.binds) {
+    int fd = open(b.first.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) StepFailed(errfd, kStepMounts);
+    bind_fds.push_back(fd);
+  }
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    StepFailed(errfd, kStepMounts);
+  }
+  EnterImage(errfd, img, cwd, cwd_fd, prefix, prefix_fd, bind_fds);
+}
+
+// A hostname of its own: "<host>-r<RANK>".
+void NameHost() {
+  char buf[256];
+  std::string host = "rank";
+  if (gethostname(buf, sizeof(buf) - 1) == 0) host = buf;
+  const char* rank = getenv("STDMPI_RANK");
+  host = host.substr(0, 50) + "-r" + (rank ? rank : "?");
+  sethostname(host.data(), host.size());
+}
+
+// Only loopback, and up.
+void LoopbackUp(int errfd) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
+  close(sock);
+}
+
+// The rest of the container, built by its PID 1 (a fresh /proc can only be
+// mounted from inside the new PID namespace, and, once the host's root is
+// gone, not at all: with an image it is mounted before pivot_root).
+void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
+  std::string prefix;
+  std::vector<std::pair<std::string, int>> kept = OpenKeptUnderTmp(cmd_path, &prefix);
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     StepFailed(errfd, kStepMounts);
   }
-  if (image != nullptr) {
-    // Everything the new root shows of the host, opened before /tmp is covered.
-    std::string cwd = getcwd(buf, sizeof(buf)) != nullptr ? buf : "/";
-    int cwd_fd = open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    int prefix_fd = prefix.empty() ? -1 : open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    // The layers too (they may be under /tmp): overlayfs takes them by fd.
-    Image img = *image;
-    if (!img.upper.empty()) {
-      int fd = open(img.upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kStepImage);
-      img.upper = "/proc/self/fd/" + std::to_string(fd);
-    }
-    for (std::string& layer : img.layers) {
-      int fd = open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kStepImage);
-      layer = "/proc/self/fd/" + std::to_string(fd);
-    }
-    std::vector<int> bind_fds;
-    for (const auto& b : image->binds) {
-      int fd = open(b.first.c_str(), O_PATH | O_CLOEXEC);
-      if (fd < 0) StepFailed(errfd, kStepMounts);
-      bind_fds.push_back(fd);
-    }
+  if (cfg.isolate == InitConfig::Isolate::kImage) {
     for (auto& [path, fd] : kept) close(fd);
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-      StepFailed(errfd, kStepMounts);
-    }
-    EnterImage(errfd, img, cwd, cwd_fd, prefix, prefix_fd, bind_fds);
     kept.clear();
-  } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc")) {
-    StepFailed(errfd, kStepMounts);
-  }
-  if (image == nullptr && mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    MountImageRoot(errfd, cfg, prefix);
+  } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc") ||
+             mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
     StepFailed(errfd, kStepMounts);
   }
   for (const auto& [path, fd] : kept) {
@@ -282,27 +294,29 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
     close(fd);
   }
   // The working directory may have been covered: enter it again.
-  if (getcwd(buf, sizeof(buf)) != nullptr) {
-    if (chdir(buf) != 0) StepFailed(errfd, kStepMounts);
-  }
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) != nullptr && chdir(buf) != 0) StepFailed(errfd, kStepMounts);
+  NameHost();
+  if (!cfg.keep_net) LoopbackUp(errfd);
+}
 
-  std::string host = "rank";
-  if (gethostname(buf, sizeof(buf) - 1) == 0) host = buf;
-  const char* rank = getenv("STDMPI_RANK");
-  host = host.substr(0, 50) + "-r" + (rank ? rank : "?");
-  sethostname(host.data(), host.size());
-
-  if (!keep_net) {
-    // Only loopback, and up.
-    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
-    close(sock);
+// Exits as a process with wait status `status` did: the same exit status, or
+// killed by the same signal (without a core dump), so that whoever waits for
+// this process sees the command's own status.
+[[noreturn]] void ExitAs(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    kill(getpid(), sig);
+    _exit(128 + sig);
   }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 
 // The outer supervisor of a container: passes signals to the inner one (PID 1
@@ -318,20 +332,7 @@ void BuildContainer(int errfd, bool keep_net, const char* cmd_path, const Image*
     if (sig == SIGCHLD || sig < 0) {
       int st;
       pid_t p = waitpid(inner, &st, WNOHANG);
-      if (p == inner) {
-        if (WIFSIGNALED(st)) {
-          signal(WTERMSIG(st), SIG_DFL);
-          sigset_t one;
-          sigemptyset(&one);
-          sigaddset(&one, WTERMSIG(st));
-          rlimit no_core = {0, 0};
-          setrlimit(RLIMIT_CORE, &no_core);
-          sigprocmask(SIG_UNBLOCK, &one, nullptr);
-          kill(getpid(), WTERMSIG(st));
-          _exit(128 + WTERMSIG(st));
-        }
-        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
-      }
+      if (p == inner) ExitAs(st);
       if (sig < 0) {
         if (getppid() != shim && kill_at == 0) {
           kill(inner, SIGTERM);
@@ -386,77 +387,44 @@ bool HasChildren() {
   return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 4) {
-    static const char kUsage[] = "stdmpi-init: started by stdmpi-shim only\n";
-    ssize_t ignored = write(2, kUsage, sizeof(kUsage) - 1);
-    (void)ignored;
-    return 64;
-  }
-  int errfd = atoi(argv[1]);
-  const char* path = argv[2];
-  char** cmd_argv = argv + 3;
-  const pid_t shim = getppid();
-  bool in_image = false;
-
-  sigset_t all, none, saved;
-  sigfillset(&all);
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &all, &saved);
-
-  // Limits first (--mem-per-rank, --max-procs): everything below inherits them.
-  for (const std::string& procs : Lines(getenv("STDMPI_INIT_CGROUPS"))) {
+// --mem-per-rank, --max-procs: everything started from here inherits them.
+void ApplyLimits(int errfd, const InitConfig& cfg) {
+  for (const std::string& procs : cfg.cgroups) {
     if (!WriteFile(procs.c_str(), std::to_string(getpid()))) StepFailed(errfd, kStepLimits);
   }
-  for (const std::string& r : Lines(getenv("STDMPI_INIT_RLIMITS"))) {
-    size_t eq = r.find('=');
-    if (eq == std::string::npos) continue;
-    rlim_t v = strtoull(r.c_str() + eq + 1, nullptr, 10);
-    rlimit lim = {v, v};
-    int which = r.compare(0, eq, "as") == 0 ? RLIMIT_AS : RLIMIT_NPROC;
+  const std::pair<int, uint64_t> limits[] = {{RLIMIT_AS, cfg.rlimit_as},
+                                             {RLIMIT_NPROC, cfg.rlimit_nproc}};
+  for (const auto& [which, v] : limits) {
+    if (v == 0) continue;
+    rlimit lim = {static_cast<rlim_t>(v), static_cast<rlim_t>(v)};
     if (setrlimit(which, &lim) != 0) StepFailed(errfd, kStepLimits);
   }
-  unsetenv("STDMPI_INIT_CGROUPS");
-  unsetenv("STDMPI_INIT_RLIMITS");
+}
 
-  if (const char* iso = getenv("STDMPI_INIT_ISOLATE")) {
-    bool keep_net = strstr(iso, "net") != nullptr;
-    in_image = strncmp(iso, "image", 5) == 0;
-    Image image;
-    if (in_image) {
-      image.layers = Lines(getenv("STDMPI_INIT_IMAGE"));
-      if (const char* u = getenv("STDMPI_INIT_UPPER")) image.upper = u;
-      std::vector<std::string> b = Lines(getenv("STDMPI_INIT_BINDS"));
-      for (size_t i = 0; i + 1 < b.size(); i += 2) image.binds.emplace_back(b[i], b[i + 1]);
-    }
-    unsetenv("STDMPI_INIT_ISOLATE");
-    unsetenv("STDMPI_INIT_IMAGE");
-    unsetenv("STDMPI_INIT_BINDS");
-    unsetenv("STDMPI_INIT_UPPER");
-    EnterNamespaces(errfd, keep_net);
-    pid_t inner = fork();
-    if (inner < 0) StepFailed(errfd, kStepNamespaces);
-    if (inner > 0) {
-      close(errfd);
-      LetGoOfStdio();
-      RelayToInner(inner, shim);
-    }
-    // PID 1 of the container builds it, with a /proc of its own.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    BuildContainer(errfd, keep_net, path, in_image ? &image : nullptr);
-    if (!in_image &&
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-      StepFailed(errfd, kStepMounts);
-    }
+// --isolate, --image: the calling process stays outside and relays signals
+// to the container's PID 1 (never returning); PID 1 builds the container and
+// returns, inside it.
+void EnterContainer(int errfd, const InitConfig& cfg, const char* path, pid_t shim) {
+  EnterNamespaces(errfd, cfg.keep_net);
+  pid_t inner = fork();
+  if (inner < 0) StepFailed(errfd, kStepNamespaces);
+  if (inner > 0) {
+    close(errfd);
+    LetGoOfStdio();
+    RelayToInner(inner, shim);
   }
-  const pid_t parent = getppid();
+  // PID 1 of the container builds it, with a /proc of its own.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const bool in_image = cfg.isolate == InitConfig::Isolate::kImage;
+  BuildContainer(errfd, cfg, path);
+  if (!in_image && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    StepFailed(errfd, kStepMounts);
+  }
+}
+
+// Forks and execs the command in a process group of its own; returns its pid.
+pid_t StartCommand(int errfd, const InitConfig& cfg, const char* path, char** argv) {
   const pid_t self = getpid();
-
-  // Descendants orphaned by the command come to this process, not to PID 1.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-
   pid_t cmd = fork();
   if (cmd < 0) ExecFailed(errfd);
   if (cmd == 0) {
@@ -464,28 +432,31 @@ int main(int argc, char** argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != self) _exit(137);
     fcntl(errfd, F_SETFD, FD_CLOEXEC);  // closed by a successful exec
+    sigset_t none;
+    sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     // The command's LD_PRELOAD, kept away from this process (see spawn.cc).
-    if (const char* preload = getenv("STDMPI_INIT_LD_PRELOAD")) {
-      setenv("LD_PRELOAD", preload, 1);
-      unsetenv("STDMPI_INIT_LD_PRELOAD");
-    }
-    if (in_image) {
+    if (cfg.has_ld_preload) setenv("LD_PRELOAD", cfg.ld_preload.c_str(), 1);
+    if (cfg.isolate == InitConfig::Isolate::kImage) {
       // Looked up in the image, on the rank's PATH.
-      execvp(path, cmd_argv);
+      execvp(path, argv);
       StepFailed(errfd, kStepImageExec);
     }
-    execv(path, cmd_argv);
+    execv(path, argv);
     ExecFailed(errfd);
   }
   setpgid(cmd, cmd);  // also here: no race with signals sent to the group
-  close(errfd);
-  LetGoOfStdio();
+  return cmd;
+}
 
+// Forwards signals to the command's group until it exits; returns its wait
+// status. Asked to terminate, it escalates to SIGKILL after a grace period.
+int Supervise(pid_t cmd, pid_t parent) {
+  sigset_t all;
+  sigfillset(&all);
   int status = 0;
-  bool done = false;
   long kill_at = 0;  // when to SIGKILL the group (0: not asked to terminate)
-  while (!done) {
+  for (;;) {
     timespec wait = {1, 0};
     if (kill_at != 0) {
       long left = kill_at - NowNs();
@@ -508,47 +479,68 @@ int main(int argc, char** argv) {
       continue;
     }
     if (sig == SIGCHLD) {
-      done = ReapAll(cmd, &status);
+      if (ReapAll(cmd, &status)) return status;
       continue;
     }
     kill(-cmd, sig);
     if (IsTerminating(sig) && kill_at == 0) kill_at = NowNs() + kGraceNs;
   }
+}
 
-  // The command is gone; end what it left behind (its group, and anything
-  // orphaned to us from elsewhere) and reap it all.
-  if (kill(-cmd, 0) == 0 || HasChildren()) {
-    kill(-cmd, SIGTERM);
-    long deadline = NowNs() + kLeftoverNs;
-    bool killed = false;
-    while (kill(-cmd, 0) == 0 || HasChildren()) {
-      long left = deadline - NowNs();
-      if (left <= 0) {
-        if (killed) break;
-        kill(-cmd, SIGKILL);
-        killed = true;
-        deadline = NowNs() + kLeftoverNs;
-        continue;
-      }
-      timespec wait = {0, left < 50'000'000 ? left : 50'000'000};
-      siginfo_t si;
-      if (sigtimedwait(&all, &si, &wait) == SIGCHLD) ReapAll(cmd, &status);
-      ReapAll(cmd, &status);
+// The command is gone; ends what it left behind (its group, and anything
+// orphaned to this subreaper from elsewhere) and reaps it all.
+void EndLeftovers(pid_t cmd, int* status) {
+  if (kill(-cmd, 0) != 0 && !HasChildren()) return;
+  sigset_t all;
+  sigfillset(&all);
+  kill(-cmd, SIGTERM);
+  long deadline = NowNs() + kLeftoverNs;
+  bool killed = false;
+  while (kill(-cmd, 0) == 0 || HasChildren()) {
+    long left = deadline - NowNs();
+    if (left <= 0) {
+      if (killed) break;
+      kill(-cmd, SIGKILL);
+      killed = true;
+      deadline = NowNs() + kLeftoverNs;
+      continue;
     }
+    timespec wait = {0, left < 50'000'000 ? left : 50'000'000};
+    siginfo_t si;
+    if (sigtimedwait(&all, &si, &wait) == SIGCHLD) ReapAll(cmd, status);
+    ReapAll(cmd, status);
   }
+}
 
-  if (WIFSIGNALED(status)) {
-    // Die the same way, so the shim sees the command's own status; no core.
-    int sig = WTERMSIG(status);
-    rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    signal(sig, SIG_DFL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    sigprocmask(SIG_UNBLOCK, &one, nullptr);
-    kill(self, sig);
-    _exit(128 + sig);
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    static const char kUsage[] = "stdmpi-init: started by stdmpi-shim only\n";
+    ssize_t ignored = write(2, kUsage, sizeof(kUsage) - 1);
+    (void)ignored;
+    return 64;
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  int errfd = atoi(argv[1]);
+  const char* path = argv[2];
+  char** cmd_argv = argv + 3;
+  const pid_t shim = getppid();
+
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+
+  const InitConfig cfg = TakeInitConfig();
+  ApplyLimits(errfd, cfg);
+  if (cfg.isolate != InitConfig::Isolate::kNone) EnterContainer(errfd, cfg, path, shim);
+  const pid_t parent = getppid();
+
+  // Descendants orphaned by the command come to this process, not to PID 1.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t cmd = StartCommand(errfd, cfg, path, cmd_argv);
+  close(errfd);
+  LetGoOfStdio();
+  int status = Supervise(cmd, parent);
+  EndLeftovers(cmd, &status);
+  ExitAs(status);
 }

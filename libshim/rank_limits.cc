@@ -57,10 +57,8 @@ bool IsDir(const std::string& p) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem, int procs,
-                                                                     int rank, std::string* how) {
-  std::vector<std::pair<std::string, std::string>> env;
-  if (mem <= 0 && procs <= 0) return env;
+void RankLimits::Prepare(int64_t mem, int procs, int rank, InitConfig* init, std::string* how) {
+  if (mem <= 0 && procs <= 0) return;
   const std::string name = "stdmpi-" + std::to_string(getpid()) + "-r" + std::to_string(rank);
 
   // cgroup v2: a subtree of our own that we may write, with the controllers.
@@ -80,15 +78,15 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
                 (procs <= 0 || WriteFile(dir + "/pids.max", std::to_string(procs)));
       if (ok) {
         v2_dir_ = dir;
-        env.emplace_back("STDMPI_INIT_CGROUPS", dir + "/cgroup.procs");
+        init->cgroups = {dir + "/cgroup.procs"};
         *how = "cgroup v2";
-        return env;
+        return;
       }
       rmdir(dir.c_str());
     }
   }
   // cgroup v1 (as root): memory and pids hierarchies.
-  std::string procs_files;
+  std::vector<std::string> procs_files;
   bool v1_ok = true;
   if (mem > 0) {
     std::string dir = "/sys/fs/cgroup/memory" + OwnCgroup("memory") + "/" + name;
@@ -97,7 +95,7 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
       WriteFile(dir + "/memory.swappiness", "0");
       v1_ok = WriteFile(dir + "/memory.limit_in_bytes", std::to_string(mem));
       WriteFile(dir + "/memory.memsw.limit_in_bytes", std::to_string(mem));  // if swap is accounted
-      procs_files += dir + "/cgroup.procs\n";
+      procs_files.push_back(dir + "/cgroup.procs");
     } else {
       v1_ok = false;
     }
@@ -107,26 +105,23 @@ std::vector<std::pair<std::string, std::string>> RankLimits::Prepare(int64_t mem
     if (mkdir(dir.c_str(), 0755) == 0) {
       pids_dir_ = dir;
       v1_ok = WriteFile(dir + "/pids.max", std::to_string(procs));
-      procs_files += dir + "/cgroup.procs\n";
+      procs_files.push_back(dir + "/cgroup.procs");
     } else {
       v1_ok = false;
     }
   }
   if (v1_ok) {
-    env.emplace_back("STDMPI_INIT_CGROUPS", procs_files);
+    init->cgroups = procs_files;
     *how = "cgroup v1";
-    return env;
+    return;
   }
   Remove();
   // No cgroup: rlimits. Address space stands in for memory (it counts
   // reservations too), and the process count is per user.
-  std::string r;
-  if (mem > 0) r += "as=" + std::to_string(mem) + "\n";
-  if (procs > 0) r += "nproc=" + std::to_string(procs) + "\n";
-  env.emplace_back("STDMPI_INIT_RLIMITS", r);
+  init->rlimit_as = mem > 0 ? static_cast<uint64_t>(mem) : 0;
+  init->rlimit_nproc = procs > 0 ? static_cast<uint64_t>(procs) : 0;
   *how = "rlimits (no writable cgroup)";
   rlimits_ = true;
-  return env;
 }
 
 std::string RankLimits::LimitHit() const {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "init_config.h"
+
 namespace stdmpi {
 
 class RankLimits {
@@ -19,11 +21,10 @@ class RankLimits {
   RankLimits& operator=(const RankLimits&) = delete;
   ~RankLimits() { Remove(); }
 
-  // Sets up the limits (0: none) for this process's next child. Returns the
-  // variables that tell stdmpi-init what to do ("STDMPI_INIT_CGROUPS=..." or
-  // "STDMPI_INIT_RLIMITS=..."), and in *how a short description.
-  std::vector<std::pair<std::string, std::string>> Prepare(int64_t mem_bytes, int max_procs,
-                                                           int rank, std::string* how);
+  // Sets up the limits (0: none) for this process's next child: the cgroups
+  // stdmpi-init joins, or the rlimits it sets, go into *init; *how gets a
+  // short description.
+  void Prepare(int64_t mem_bytes, int max_procs, int rank, InitConfig* init, std::string* how);
   // After the command ended: which limit it ran into, if the cgroup knows
   // ("memory", "processes"), else "".
   std::string LimitHit() const;

@@ -207,11 +207,7 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   // library would precede a sanitizer runtime in a sanitized build, and has no
   // business in it anyway); it hands the value on to the command.
   std::vector<std::string> env = req.env;
-  if (!req.init_path.empty()) {
-    for (std::string& e : env) {
-      if (e.compare(0, 11, "LD_PRELOAD=") == 0) e = "STDMPI_INIT_LD_PRELOAD=" + e.substr(11);
-    }
-  }
+  if (!req.init_path.empty()) EncodeInitConfig(req.init, &env);
   std::vector<char*> envp = CStrings(env);
   ChildArgs a;
   a.path = exec_path.c_str();

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "init_config.h"
+
 namespace stdmpi {
 
 struct SpawnRequest {
@@ -40,6 +42,8 @@ struct SpawnRequest {
   // process group, and ends every descendant when the shim dies (it then gets
   // SIGTERM instead of parent_death_signal).
   std::string init_path;
+  // What the supervisor sets up before the command starts (init_config.h).
+  InitConfig init;
 };
 
 struct SpawnFailure {

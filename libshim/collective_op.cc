@@ -1,0 +1,387 @@
+// Collective operations: the agreement check (collective.h), then the
+// collective itself on MPI_COMM_WORLD.
+#include <algorithm>
+#include <cstring>
+
+#include "collective.h"
+#include "operation.h"
+#include "reply.h"
+
+namespace stdmpi {
+
+namespace {
+
+// MPI has MPI_LAND/LOR/LXOR only for integer types; on doubles these give 1 or 0
+// for "both/either/exactly one non-zero" (NaN counts as non-zero).
+void LandF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 && b[i] != 0) ? 1 : 0;
+}
+void LorF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 || b[i] != 0) ? 1 : 0;
+}
+void LxorF64(void* in, void* inout, int* len, MPI_Datatype*) {
+  const double* a = static_cast<const double*>(in);
+  double* b = static_cast<double*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = ((a[i] != 0) != (b[i] != 0)) ? 1 : 0;
+}
+
+MPI_Datatype ElementType(NumType t, Op op) {
+  if (IsLocOp(op)) return t == NumType::kF64 ? MPI_DOUBLE_INT : MPI_LONG_INT;
+  return t == NumType::kF64 ? MPI_DOUBLE : MPI_INT64_T;
+}
+
+MPI_Op MpiOp(Op op, NumType t, const OpContext& c) {
+  bool f = t == NumType::kF64;
+  switch (op) {
+    case Op::kSum:
+      return MPI_SUM;
+    case Op::kProd:
+      return MPI_PROD;
+    case Op::kMin:
+      return MPI_MIN;
+    case Op::kMax:
+      return MPI_MAX;
+    case Op::kLand:
+      return f ? c.land_f64 : MPI_LAND;
+    case Op::kLor:
+      return f ? c.lor_f64 : MPI_LOR;
+    case Op::kLxor:
+      return f ? c.lxor_f64 : MPI_LXOR;
+    case Op::kBand:
+      return MPI_BAND;
+    case Op::kBor:
+      return MPI_BOR;
+    case Op::kBxor:
+      return MPI_BXOR;
+    case Op::kMinloc:
+      return MPI_MINLOC;
+    case Op::kMaxloc:
+      return MPI_MAXLOC;
+    case Op::kNone:
+      break;
+  }
+  return MPI_OP_NULL;
+}
+
+class CollectiveOp : public Operation {
+ public:
+  // A valid request, or (failed = true) the verb of one that failed locally.
+  CollectiveOp(OpContext& c, Request&& r, std::string_view payload, bool fatal)
+      : Operation(c), req_(std::move(r)), payload_(payload), fatal_(fatal) {}
+  CollectiveOp(OpContext& c, Verb verb, std::string local_error)
+      : Operation(c), local_error_(std::move(local_error)), failed_(true) {
+    req_.verb = verb;
+    fatal_ = false;
+  }
+
+  // Posts the agreement check.
+  void Start();
+
+  bool Progress() override {
+    if (phase_ == Phase::kDone) return true;
+    int t = Test(&mpi_req_, MPI_STATUS_IGNORE, "MPI_Iallreduce (agreement check)");
+    if (t == 0) return false;
+    if (t > 0) AfterCheck();
+    phase_ = Phase::kDone;
+    return true;
+  }
+
+  std::string Waiting() const override;
+  int64_t Bytes() const override {
+    return static_cast<int64_t>(payload_.size() + req_.text.size() + req_.count() * 8);
+  }
+  std::string Unreachable() override;
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (phase_ != Phase::kCheck) return;
+    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+  }
+
+ private:
+  // kCheck: the agreement check runs (non-blocking, polled). kDone: the
+  // collective ran (blocking, see AfterCheck) and the outcome is set.
+  enum class Phase { kCheck, kDone };
+
+  bool Called(int rc, const char* call) {
+    if (rc != MPI_SUCCESS) FailMpi(call, rc);
+    return rc == MPI_SUCCESS;
+  }
+  bool root() const { return req_.peer == c_.rank; }
+
+  void AfterCheck();
+  void RunBcast(int64_t count);
+  void RunReduction();
+  void RunGather();
+  void RunScatter(int64_t count);
+
+  Request req_;
+  std::string_view payload_;
+  bool fatal_ = true;
+  std::string local_error_;
+  bool failed_ = false;
+  int64_t index_ = 0;  // this collective's number on this rank
+
+  Phase phase_ = Phase::kCheck;
+  MPI_Request mpi_req_ = MPI_REQUEST_NULL;
+  CheckInput check_in_;
+  int64_t check_send_[kCheckLen] = {};
+  int64_t check_recv_[kCheckLen] = {};
+  NumberBuffer send_, recv_;
+};
+
+void CollectiveOp::Start() {
+  index_ = c_.ledger.EnterCollective();
+  CheckInput& in = check_in_;
+  in.rank = c_.rank;
+  in.verb = req_.verb;
+  in.type = req_.type;
+  in.op = req_.op;
+  in.root = req_.peer;
+  in.is_root = root();
+  in.local_error = failed_;
+  in.fatal = fatal_;
+  switch (req_.verb) {
+    case Verb::kBcast:
+      in.count = static_cast<int64_t>(req_.text.size());
+      break;
+    case Verb::kBcastb:
+      in.count = static_cast<int64_t>(payload_.size());
+      break;
+    default:
+      in.count = static_cast<int64_t>(req_.count());
+  }
+  MakeCheckVector(in, check_send_);
+  int rc =
+      MPI_Iallreduce(check_send_, check_recv_, kCheckLen, MPI_INT64_T, MPI_MAX, c_.ctl, &mpi_req_);
+  if (rc != MPI_SUCCESS) {
+    FailMpi("MPI_Iallreduce (agreement check)", rc);
+    phase_ = Phase::kDone;
+  }
+}
+
+std::string CollectiveOp::Waiting() const {
+  std::string s = VerbName(req_.verb);
+  if (req_.type == NumType::kI64 && req_.verb != Verb::kBarrier) s += ":i64";
+  if (req_.op != Op::kNone) s += std::string(" ") + OpName(req_.op);
+  switch (req_.verb) {
+    case Verb::kBcast:
+    case Verb::kBcastb:
+    case Verb::kReduce:
+    case Verb::kGather:
+    case Verb::kScatter:
+      s += " root " + std::to_string(req_.peer);
+      break;
+    default:
+      break;
+  }
+  s += phase_ == Phase::kCheck ? ", waiting for every rank to reach it" : ", exchanging data";
+  return s;
+}
+
+std::string CollectiveOp::Unreachable() {
+  if (phase_ != Phase::kCheck) return {};
+  const PeerLedger& ledger = c_.ledger;
+  for (int r = 0; r < c_.size; ++r) {
+    const PeerLedger::Peer& p = ledger.peer(r);
+    if (!p.finished || p.collectives >= index_) continue;
+    // The agreement check stays posted: the job must end.
+    outcome.always_fatal = true;
+    // Every rank still waiting sees the same; the lowest of them reports it.
+    for (int q = 0; q < c_.rank; ++q) {
+      if (!ledger.native(q) && !ledger.peer(q).finished) outcome.report = false;
+    }
+    return std::string(VerbName(req_.verb)) + " can never complete: " + ledger.FinishedNote(r) +
+           " after " + std::to_string(p.collectives) +
+           " collective(s), without calling this one (this rank's collective number " +
+           std::to_string(index_) + ")";
+  }
+  return {};
+}
+
+// The check passed on every shim (or failed alike on every one). The
+// collective itself is one plain *blocking* MPI call on MPI_COMM_WORLD: MPI
+// does not match a non-blocking collective with a blocking one, and a native
+// MPI program in the job calls the blocking one. Every shim enters it right
+// after its own check completes, so the wait is short; only a native rank that
+// arrives late holds the shims in MPI.
+void CollectiveOp::AfterCheck() {
+  CheckOutcome o = ReadCheckVector(check_recv_, check_in_);
+  if (failed_) {
+    Fail(local_error_);
+    return;
+  }
+  if (!o.ok) {
+    Fail(o.error);
+    // Every rank saw the same disagreement; in fatal mode only the lowest
+    // fatal rank reports it, so the job ends with one message, not one a rank.
+    outcome.report = !fatal_ || o.lowest_fatal_rank == c_.rank;
+    return;
+  }
+  switch (req_.verb) {
+    case Verb::kBarrier:
+      if (Called(MPI_Barrier(c_.world), "MPI_Barrier")) Finish(OkReply());
+      return;
+    case Verb::kBcast:
+    case Verb::kBcastb:
+      RunBcast(o.count);
+      return;
+    case Verb::kReduce:
+    case Verb::kAllreduce:
+    case Verb::kScan:
+    case Verb::kExscan:
+      RunReduction();
+      return;
+    case Verb::kGather:
+    case Verb::kAllgather:
+      RunGather();
+      return;
+    case Verb::kScatter:
+      RunScatter(o.count);
+      return;
+    default:
+      Fail("internal error: not a collective");
+  }
+}
+
+void CollectiveOp::RunBcast(int64_t count) {
+  const bool bytes = req_.verb == Verb::kBcastb;
+  const size_t n = static_cast<size_t>(count);
+  std::string r;
+  if (bytes) AppendBytesHeader(&r, count);
+  const size_t offset = r.size();
+  if (root()) {
+    std::string_view src = bytes ? payload_ : req_.text;
+    r.append(src);
+  } else {
+    r.resize(offset + n);
+  }
+  // The root sends from its copy in the reply, the others receive into theirs.
+  if (!Called(MPI_Bcast(r.data() + offset, static_cast<int>(n), MPI_BYTE, req_.peer, c_.world),
+              "MPI_Bcast")) {
+    return;
+  }
+  if (bytes) {
+    Finish(std::move(r));
+    return;
+  }
+  if (!root() && std::memchr(r.data() + offset, '\n', n) != nullptr) {
+    Fail("the broadcast from rank " + std::to_string(req_.peer) +
+         " contains a newline, which a text reply cannot carry: use bcastb");
+    return;
+  }
+  r.push_back('\n');
+  Finish(std::move(r));
+}
+
+void CollectiveOp::RunReduction() {
+  void* send = send_.SendData(req_, c_.rank);
+  recv_.Resize(req_.type, req_.op, req_.count());
+  const int n = static_cast<int>(req_.count());
+  const MPI_Datatype dt = ElementType(req_.type, req_.op);
+  const MPI_Op op = MpiOp(req_.op, req_.type, c_);
+  int rc;
+  const char* call;
+  switch (req_.verb) {
+    case Verb::kReduce:
+      rc = MPI_Reduce(send, recv_.data(), n, dt, op, req_.peer, c_.world);
+      call = "MPI_Reduce";
+      break;
+    case Verb::kAllreduce:
+      rc = MPI_Allreduce(send, recv_.data(), n, dt, op, c_.world);
+      call = "MPI_Allreduce";
+      break;
+    case Verb::kScan:
+      rc = MPI_Scan(send, recv_.data(), n, dt, op, c_.world);
+      call = "MPI_Scan";
+      break;
+    default:
+      rc = MPI_Exscan(send, recv_.data(), n, dt, op, c_.world);
+      call = "MPI_Exscan";
+  }
+  if (!Called(rc, call)) return;
+  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && c_.rank == 0)) {
+    Finish(OkReply());
+    return;
+  }
+  Finish(NumbersReply(recv_, req_));
+}
+
+void CollectiveOp::RunGather() {
+  // Counts first, over MPI_COMM_WORLD (one MPI_INT a rank), so that a native
+  // rank can take part: MPI_Gather of its count, then MPI_Gatherv.
+  const bool all = req_.verb == Verb::kAllgather;
+  const MPI_Datatype dt = ElementType(req_.type, req_.op);
+  int mine = static_cast<int>(req_.count());
+  std::vector<int> counts(static_cast<size_t>(c_.size), 0), displs(counts.size(), 0);
+  int rc = all ? MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_.world)
+               : MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, req_.peer, c_.world);
+  if (!Called(rc, all ? "MPI_Allgather (counts)" : "MPI_Gather (counts)")) return;
+  int64_t total = 0;
+  if (all || root()) {
+    for (size_t i = 0; i < counts.size(); ++i) {
+      displs[i] = static_cast<int>(total);
+      total += counts[i];
+    }
+    // Over the limit: still take part, with nothing to receive, so no rank waits.
+    if (total > INT32_MAX) std::fill(counts.begin(), counts.end(), 0);
+  }
+  void* send = send_.SendData(req_, c_.rank);
+  recv_.Resize(req_.type, req_.op, static_cast<size_t>(total > INT32_MAX ? 0 : total));
+  rc =
+      all ? MPI_Allgatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, c_.world)
+          : MPI_Gatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, req_.peer,
+                        c_.world);
+  if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
+  if (total > INT32_MAX) {
+    Fail("gather of " + std::to_string(total) + " numbers is over MPI's 2^31 limit");
+    return;
+  }
+  if (!all && !root()) {
+    Finish(OkReply());
+    return;
+  }
+  Finish(NumbersReply(recv_, req_));
+}
+
+void CollectiveOp::RunScatter(int64_t count) {
+  const int k = static_cast<int>(count / c_.size);
+  const MPI_Datatype dt = ElementType(req_.type, req_.op);
+  void* send = root() ? send_.SendData(req_, c_.rank) : nullptr;
+  recv_.Resize(req_.type, req_.op, static_cast<size_t>(k));
+  if (!Called(MPI_Scatter(send, k, dt, recv_.data(), k, dt, req_.peer, c_.world), "MPI_Scatter")) {
+    return;
+  }
+  Finish(NumbersReply(recv_, req_));
+}
+
+}  // namespace
+
+void CreateF64LogicalOps(OpContext& c) {
+  MPI_Op_create(LandF64, 1, &c.land_f64);
+  MPI_Op_create(LorF64, 1, &c.lor_f64);
+  MPI_Op_create(LxorF64, 1, &c.lxor_f64);
+}
+
+void FreeF64LogicalOps(OpContext& c) {
+  for (MPI_Op* op : {&c.land_f64, &c.lor_f64, &c.lxor_f64}) {
+    if (*op != MPI_OP_NULL) MPI_Op_free(op);
+  }
+}
+
+std::unique_ptr<Operation> MakeCollective(OpContext& c, Request&& r, std::string_view payload,
+                                          bool fatal) {
+  auto op = std::make_unique<CollectiveOp>(c, std::move(r), payload, fatal);
+  op->Start();
+  return op;
+}
+
+std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Verb verb, std::string error) {
+  auto op = std::make_unique<CollectiveOp>(c, verb, std::move(error));
+  op->Start();
+  return op;
+}
+
+}  // namespace stdmpi

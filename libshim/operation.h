@@ -1,0 +1,119 @@
+// One MPI operation of a rank in flight, as the engine drives it.
+//
+// Every operation is started with non-blocking MPI calls and advanced by
+// Progress() until it has an Outcome: the reply for the program, or why it
+// failed. Point-to-point operations are in p2p_ops.cc, collectives in
+// collective_op.cc; the engine (engine.h) makes them from requests.
+#ifndef STDMPI_LIBSHIM_OPERATION_H_
+#define STDMPI_LIBSHIM_OPERATION_H_
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "peer_ledger.h"
+#include "request.h"
+
+namespace stdmpi {
+
+// What a finished operation produced.
+struct Outcome {
+  bool ok = true;
+  // ok: the whole reply for the program (reply.h).
+  std::string reply;
+  // !ok: the reason, phrased for the user.
+  std::string error;
+  // !ok and the job ends: false on the ranks that should stay quiet so that one
+  // rank reports a disagreement all ranks detected.
+  bool report = true;
+  // !ok: ends the job even in `errors return` mode (an MPI request was left
+  // pending that can never complete: a send or a collective to a finished rank).
+  bool always_fatal = false;
+};
+
+// The status of the last completed receive (`@mpi status`).
+struct LastStatus {
+  bool valid = false;
+  int source = 0;
+  int tag = 0;
+  int64_t bytes = 0;
+};
+
+// What the operations of a rank share.
+struct OpContext {
+  MPI_Comm world = MPI_COMM_WORLD;
+  MPI_Comm ctl = MPI_COMM_NULL;  // the shims' own traffic, never the user's tags
+  // MPI has MPI_LAND/LOR/LXOR only for integer types: these are the f64 ones.
+  MPI_Op land_f64 = MPI_OP_NULL, lor_f64 = MPI_OP_NULL, lxor_f64 = MPI_OP_NULL;
+  int64_t max_payload = 0;
+  int rank = 0, size = 1;
+  LastStatus last_status;
+  PeerLedger ledger;
+};
+
+class Operation {
+ public:
+  explicit Operation(OpContext& c) : c_(c) {}
+  virtual ~Operation() = default;
+  // Advances the operation; returns true once it has finished (outcome set).
+  virtual bool Progress() = 0;
+  // What it waits for, e.g. "recv from rank 0 tag 5".
+  virtual std::string Waiting() const = 0;
+  // Bytes it moves (big transfers poll longer before sleeping).
+  virtual int64_t Bytes() const { return 0; }
+  // Gives up a receive or probe that has not matched a message yet; false if
+  // the operation cannot be given up.
+  virtual bool Abandon() { return false; }
+  // Why the operation, still pending, can never complete (a peer it waits for
+  // has finished), or "" while it still can. Sets always_fatal where needed.
+  virtual std::string Unreachable() { return {}; }
+  // The world ranks it waits for (to ask whether they finished).
+  virtual void WaitsOn(std::vector<int>*) const {}
+
+  Outcome outcome;
+
+ protected:
+  bool Fail(std::string reason);
+  bool FailMpi(const char* call, int code);
+  bool Finish(std::string reply);
+  // Tests one request: 1 done, 0 pending, -1 failed (outcome set).
+  int Test(MPI_Request* r, MPI_Status* st, const char* what);
+
+  OpContext& c_;
+};
+
+// How a receive answers (recv, recvb, probe, iprobe).
+enum class RecvForm { kText, kBytes, kProbe, kIprobe };
+
+std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o);
+std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string_view data);
+std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag,
+                                    const char* verb);
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r);
+// A collective: `payload` holds bcastb's bytes on the root; `fatal`: this rank
+// is in `errors fatal` mode (for the agreement check).
+std::unique_ptr<Operation> MakeCollective(OpContext& c, Request&& r, std::string_view payload,
+                                          bool fatal);
+// A collective whose request failed on this rank in `errors return` mode: it
+// takes part in the agreement check so its peers learn of the failure, and
+// finishes with `error`.
+std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Verb verb, std::string error);
+
+// The f64 versions of MPI_LAND, MPI_LOR and MPI_LXOR, in `c`.
+void CreateF64LogicalOps(OpContext& c);
+void FreeF64LogicalOps(OpContext& c);
+
+// "MPI_Isend failed: MPI_ERR_TRUNCATE: message truncated" from an MPI error code.
+std::string MpiErrorString(const char* call, int code);
+
+// "rank 3" or "any rank"; "tag 5" or "any tag".
+std::string PeerName(int rank);
+std::string TagName(int tag);
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_OPERATION_H_

@@ -1,0 +1,313 @@
+// Point-to-point operations: send, the receives (recv, recvb, probe, iprobe)
+// and sendrecv. Text and bytes travel as plain MPI_BYTE messages with the
+// user's tag on MPI_COMM_WORLD, so a native MPI rank can take part.
+#include <cstring>
+
+#include "clock.h"
+#include "operation.h"
+#include "reply.h"
+
+namespace stdmpi {
+
+std::string MpiErrorString(const char* call, int code) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) {
+    return std::string(call) + " failed with MPI error " + std::to_string(code);
+  }
+  return std::string(call) + " failed: " + std::string(msg, static_cast<size_t>(len));
+}
+
+std::string PeerName(int rank) {
+  return rank == kAny ? "any rank" : "rank " + std::to_string(rank);
+}
+
+std::string TagName(int tag) {
+  return tag == kAny ? "any tag" : "tag " + std::to_string(tag);
+}
+
+bool Operation::Fail(std::string reason) {
+  outcome.ok = false;
+  outcome.error = std::move(reason);
+  return true;
+}
+
+bool Operation::FailMpi(const char* call, int code) {
+  return Fail(MpiErrorString(call, code));
+}
+
+bool Operation::Finish(std::string reply) {
+  outcome.ok = true;
+  outcome.reply = std::move(reply);
+  return true;
+}
+
+int Operation::Test(MPI_Request* r, MPI_Status* st, const char* what) {
+  int flag = 0;
+  int rc = MPI_Test(r, &flag, st);
+  if (rc != MPI_SUCCESS) {
+    FailMpi(what, rc);
+    return -1;
+  }
+  return flag ? 1 : 0;
+}
+
+namespace {
+
+class ImmediateOp : public Operation {
+ public:
+  ImmediateOp(OpContext& c, Outcome o) : Operation(c) { outcome = std::move(o); }
+  bool Progress() override { return true; }
+  std::string Waiting() const override { return "nothing"; }
+};
+
+class SendOp : public Operation {
+ public:
+  SendOp(OpContext& c, int dest, int tag, std::string_view data)
+      : Operation(c), dest_(dest), tag_(tag), size_(static_cast<int64_t>(data.size())) {
+    int rc =
+        MPI_Isend(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, c_.world, &req_);
+    if (rc != MPI_SUCCESS) {
+      FailMpi("MPI_Isend", rc);
+      failed_ = true;
+    } else {
+      c_.ledger.CountSent(dest);
+    }
+  }
+  bool Progress() override {
+    if (failed_) return true;
+    int t = Test(&req_, MPI_STATUS_IGNORE, "MPI_Isend");
+    if (t < 0) return true;
+    return t == 1 && Finish(OkReply());
+  }
+  std::string Waiting() const override {
+    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
+           std::to_string(size_) + " bytes)";
+  }
+  int64_t Bytes() const override { return size_; }
+  std::string Unreachable() override {
+    const PeerLedger::Peer& p = c_.ledger.peer(dest_);
+    if (!p.finished || MonotonicSeconds() - p.since < PeerLedger::kInFlightGrace) return {};
+    outcome.always_fatal = true;
+    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
+           std::to_string(size_) + " bytes) can never complete: " + c_.ledger.FinishedNote(dest_) +
+           " without receiving it";
+  }
+  void WaitsOn(std::vector<int>* peers) const override { peers->push_back(dest_); }
+
+ private:
+  int dest_, tag_;
+  int64_t size_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+  bool failed_ = false;
+};
+
+// A receive: MPI_Iprobe until a message matches, then MPI_Imrecv of exactly
+// that message (so its size is known before a byte is received).
+class RecvOp : public Operation {
+ public:
+  RecvOp(OpContext& c, RecvForm form, int src, int tag, const char* verb)
+      : Operation(c), form_(form), src_(src), tag_(tag), verb_(verb) {}
+
+  bool Progress() override {
+    if (phase_ == Phase::kProbe) return ProgressProbe();
+    MPI_Status st;
+    int t = Test(&req_, &st, "MPI_Imrecv");
+    if (t <= 0) return t < 0;
+    c_.last_status = {true, src_found_, tag_found_, bytes_};
+    if (form_ == RecvForm::kText &&
+        std::memchr(reply_.data(), '\n', static_cast<size_t>(bytes_)) != nullptr) {
+      return Fail("the message from rank " + std::to_string(src_found_) + " tag " +
+                  std::to_string(tag_found_) + " (" + std::to_string(bytes_) +
+                  " bytes) contains a newline, which a text reply cannot carry: receive it "
+                  "with recvb");
+    }
+    return Finish(std::move(reply_));
+  }
+
+  std::string Waiting() const override {
+    std::string s = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_);
+    if (phase_ == Phase::kRecv) s += " (receiving " + std::to_string(bytes_) + " bytes)";
+    return s;
+  }
+  int64_t Bytes() const override { return bytes_; }
+  bool Abandon() override { return phase_ == Phase::kProbe; }
+  std::string Unreachable() override;
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (phase_ != Phase::kProbe || form_ == RecvForm::kIprobe) return;
+    if (src_ != kAny) {
+      peers->push_back(src_);
+      return;
+    }
+    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+  }
+
+ private:
+  enum class Phase { kProbe, kRecv };
+
+  bool ProgressProbe();
+  // Starts receiving the message `st` describes: 1 receiving, 0 probe again,
+  // -1 failed (outcome set).
+  int Receive(const MPI_Status& st, int count);
+
+  RecvForm form_;
+  int src_, tag_;
+  const char* verb_;
+  Phase phase_ = Phase::kProbe;
+  double first_probe_ = 0;
+  int src_found_ = 0, tag_found_ = 0;
+  int64_t bytes_ = 0;
+  std::string reply_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+};
+
+std::string RecvOp::Unreachable() {
+  if (phase_ != Phase::kProbe || form_ == RecvForm::kIprobe) return {};
+  const double now = MonotonicSeconds();
+  if (first_probe_ == 0) first_probe_ = now;
+  const PeerLedger& ledger = c_.ledger;
+  const std::string what = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) +
+                           " can never complete: ";
+  if (src_ == c_.rank) {
+    // Its program waits here, so it can send itself nothing more; a message
+    // it sent itself before shows up in the first probes.
+    if (now - first_probe_ < 0.5) return {};
+    return what + "this rank sent itself no message with " + TagName(tag_) +
+           ", and no other rank can send one in its place";
+  }
+  int64_t left = 0;
+  if (src_ != kAny) {
+    if (ledger.native(src_) || !ledger.NothingMoreFrom(src_, now, &left)) return {};
+    std::string s = what + ledger.FinishedNote(src_) + " without sending it";
+    if (left > 0) {
+      s += " (" + std::to_string(left) + " message(s) from it with another tag are unreceived)";
+    }
+    return s;
+  }
+  if (ledger.any_native() || c_.size == 1) return {};
+  for (int r = 0; r < c_.size; ++r) {
+    if (r != c_.rank && !ledger.NothingMoreFrom(r, now, &left)) return {};
+  }
+  std::string s = what + "every other rank's program has finished (" +
+                  ledger.FinishedNote(c_.rank == 0 ? 1 : 0) + ", ...)";
+  if (left > 0) s += "; " + std::to_string(left) + " message(s) with another tag are unreceived";
+  return s;
+}
+
+bool RecvOp::ProgressProbe() {
+  int flag = 0;
+  MPI_Status st;
+  int rc = MPI_Iprobe(src_, tag_, c_.world, &flag, &st);
+  if (rc != MPI_SUCCESS) return FailMpi("MPI_Iprobe", rc);
+  if (!flag) return form_ == RecvForm::kIprobe && Finish(NoneReply());
+  int count = 0;
+  MPI_Get_count(&st, MPI_BYTE, &count);
+  if (form_ == RecvForm::kProbe || form_ == RecvForm::kIprobe) {
+    return Finish(StatusReply(st.MPI_SOURCE, st.MPI_TAG, count));
+  }
+  if (count > c_.max_payload) {
+    return Fail("the message from rank " + std::to_string(st.MPI_SOURCE) + " tag " +
+                std::to_string(st.MPI_TAG) + " has " + std::to_string(count) +
+                " bytes, over the limit of " + std::to_string(c_.max_payload) +
+                " (raise it with stdmpirun --max-message); it stays queued");
+  }
+  int started = Receive(st, count);
+  if (started <= 0) return started < 0;
+  return Progress();
+}
+
+int RecvOp::Receive(const MPI_Status& st, int count) {
+  // Match exactly the message just seen: messages from one source with one
+  // tag never overtake each other, and this process is single-threaded.
+  MPI_Message msg;
+  MPI_Status st2;
+  int flag = 0;
+  int rc = MPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, c_.world, &flag, &msg, &st2);
+  if (rc != MPI_SUCCESS) {
+    FailMpi("MPI_Improbe", rc);
+    return -1;
+  }
+  if (!flag) return 0;  // cannot happen single-threaded; probe again
+  src_found_ = st.MPI_SOURCE;
+  tag_found_ = st.MPI_TAG;
+  bytes_ = count;
+  c_.ledger.CountReceived(src_found_);
+  size_t offset = 0;
+  if (form_ == RecvForm::kBytes) {
+    AppendBytesHeader(&reply_, count);
+    offset = reply_.size();
+    reply_.resize(offset + static_cast<size_t>(count));
+  } else {
+    reply_.resize(static_cast<size_t>(count) + 1);
+    reply_[static_cast<size_t>(count)] = '\n';
+  }
+  rc = MPI_Imrecv(reply_.data() + offset, count, MPI_BYTE, &msg, &req_);
+  if (rc != MPI_SUCCESS) {
+    FailMpi("MPI_Imrecv", rc);
+    return -1;
+  }
+  phase_ = Phase::kRecv;
+  return 1;
+}
+
+class SendrecvOp : public Operation {
+ public:
+  SendrecvOp(OpContext& c, const Request& r)
+      : Operation(c),
+        send_(c, r.peer, r.tag, r.text),
+        recv_(c, RecvForm::kText, r.peer2, r.tag2, "sendrecv: recv") {}
+
+  bool Progress() override {
+    if (!send_done_) send_done_ = send_.Progress();
+    if (!recv_done_) recv_done_ = recv_.Progress();
+    if (!send_done_ || !recv_done_) return false;
+    if (!send_.outcome.ok) return Fail(send_.outcome.error);
+    outcome = std::move(recv_.outcome);
+    return true;
+  }
+  std::string Waiting() const override {
+    std::string s = "sendrecv: ";
+    if (!send_done_) s += send_.Waiting();
+    if (!send_done_ && !recv_done_) s += " and ";
+    if (!recv_done_) s += recv_.Waiting();
+    return s;
+  }
+  int64_t Bytes() const override { return send_.Bytes() + recv_.Bytes(); }
+  std::string Unreachable() override {
+    std::string why;
+    if (!send_done_) why = send_.Unreachable();
+    if (why.empty() && !recv_done_) why = recv_.Unreachable();
+    outcome.always_fatal = !send_done_;  // its MPI_Isend stays pending
+    return why.empty() ? why : "sendrecv: " + why;
+  }
+  void WaitsOn(std::vector<int>* peers) const override {
+    if (!send_done_) send_.WaitsOn(peers);
+    if (!recv_done_) recv_.WaitsOn(peers);
+  }
+
+ private:
+  SendOp send_;
+  RecvOp recv_;
+  bool send_done_ = false, recv_done_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o) {
+  return std::make_unique<ImmediateOp>(c, std::move(o));
+}
+
+std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string_view data) {
+  return std::make_unique<SendOp>(c, dest, tag, data);
+}
+
+std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag,
+                                    const char* verb) {
+  return std::make_unique<RecvOp>(c, form, src, tag, verb);
+}
+
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r) {
+  return std::make_unique<SendrecvOp>(c, r);
+}
+
+}  // namespace stdmpi
