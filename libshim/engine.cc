@@ -240,13 +240,19 @@ std::vector<int> Engine::UnreceivedSelfSends() {
   return tags;
 }
 
-void Engine::DropSelfSends() {
+std::string Engine::DropUnreceivedSelfSends() {
+  std::vector<int> tags = UnreceivedSelfSends();
+  if (tags.empty()) return "";
+  std::string list;
+  for (int t : tags) list += (list.empty() ? "" : ", ") + std::to_string(t);
   // The buffers must outlive the requests MPI still holds: keep them.
   for (auto& s : self_sends_) {
     MPI_Request_free(&s->req);
     dropped_.push_back(std::move(s->data));
   }
   self_sends_.clear();
+  return std::to_string(tags.size()) +
+         " message(s) this rank sent to itself were never received (tag " + list + ")";
 }
 
 Outcome Engine::Take() {

@@ -88,10 +88,10 @@ class Engine {
   // Sends to this rank itself are buffered: MPI_Send to self deadlocks above
   // the eager size until the rank posts the receive, which its program can
   // only do after the reply. So they are answered `ok` at once and complete
-  // when the program receives them. These are the tags of those not received yet.
-  std::vector<int> UnreceivedSelfSends();
-  // Lets go of unreceived sends to self (before MPI_Finalize).
-  void DropSelfSends();
+  // when the program receives them. Before MPI_Finalize: lets go of those
+  // never received, and says so ("2 message(s) this rank sent to itself were
+  // never received (tag 5, 7)"), or returns "".
+  std::string DropUnreceivedSelfSends();
 
  private:
   // The reply to a request answered without communication (rank, size,
@@ -101,6 +101,8 @@ class Engine {
                                            bool errors_return);
   bool StartOp(std::unique_ptr<Operation> op);
   bool LearnNode(const cpu_set_t* own_mask, std::string* err);
+  // Frees the sends to self that were received; returns the tags of the rest.
+  std::vector<int> UnreceivedSelfSends();
 
   std::unique_ptr<OpContext> c_;
   NodeInfo node_;

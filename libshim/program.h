@@ -31,6 +31,16 @@ struct Position {
   bool masks_differ = false;  // the launcher bound the node's ranks differently
 };
 
+// --start-early: where this task stands before MPI_Init, from Open MPI's
+// mpirun's variables (LaunchPositionFromEnv) and its own cores, which under
+// mpirun --bind-to none are the node's. False when the variables are not there.
+bool PositionFromLauncher(Position* where);
+
+// A rank started early (`early`) against MPI's view of it: "" when they
+// agree; else what differs, for the user. *fatal when the rank itself
+// differs: the program runs as the wrong rank.
+std::string CompareEarlyPosition(const Position& early, const Position& mpi, bool* fatal);
+
 class Program {
  public:
   explicit Program(const ShimOptions& opts) : opts_(opts) {}

@@ -124,4 +124,10 @@ long PeakRssKiB() {
   return kib;
 }
 
+std::string MemoryNote(int rank) {
+  if (getenv("STDMPI_REPORT_MEMORY") == nullptr) return {};
+  return "stdmpi: rank " + std::to_string(rank) +
+         ": peak memory of the shim: " + std::to_string(PeakRssKiB()) + " KiB\n";
+}
+
 }  // namespace stdmpi

@@ -5,6 +5,8 @@
 
 #include <sched.h>
 
+#include <string>
+
 namespace stdmpi {
 
 // Raises malloc's thresholds, so large requests (a payload, its numbers, the
@@ -25,6 +27,10 @@ void BindAllThreads(const cpu_set_t& cpus);
 
 // The process's peak resident memory in KiB (VmHWM), or -1.
 long PeakRssKiB();
+
+// With STDMPI_REPORT_MEMORY set: a line with this shim's peak memory (for
+// the tests and benchmarks that check it stays bounded); otherwise "".
+std::string MemoryNote(int rank);
 
 }  // namespace stdmpi
 

@@ -17,9 +17,11 @@
 #include "failure.h"
 #include "loop_handles.h"
 #include "numbers.h"
+#include "output_relay.h"
 #include "poller.h"
 #include "program.h"
 #include "rank_process.h"
+#include "rank_report.h"
 #include "reply.h"
 #include "request_reader.h"
 #include "sink.h"
@@ -68,10 +70,6 @@ class Shim {
   int Main();
 
  private:
-  template <typename H>
-  static Shim* Self(H* h) {
-    return static_cast<Shim*>(reinterpret_cast<uv_handle_t*>(h)->data);
-  }
   bool ending() const { return phase_ == Phase::kEnding || phase_ == Phase::kSignalled; }
   std::string Prefix() const {
     return "stdmpi: rank " + std::to_string(where_.rank) + " (" +
@@ -86,18 +84,16 @@ class Shim {
   // --- start ---------------------------------------------------------------
   void StartEarly();
   void InitRank();
-  void CheckEarlyPosition();
+  void CheckEarlyPosition(const Position& mpi);
   void SetUpLoop();
   void WatchProgram();
   int Run();
   void CloseRank();
 
   // --- the program's output ------------------------------------------------
+  void OpenPipes();
   void UpdateReading();
-  void OnStdout(ssize_t n, const uv_buf_t* b);
-  void OnStderr(ssize_t n, const uv_buf_t* b);
   void ProcessStdout();
-  void ForwardOutput(std::string_view data);
   void CheckScriptEnded();
 
   // --- requests ------------------------------------------------------------
@@ -114,16 +110,11 @@ class Shim {
   void OnProgramExit(int wstatus);
   void OnTermSignal(int sig);
   void BeginEnding(int code, std::string message, bool quiet = false);
+  void StopRelaying(int sig, uint64_t deadline_ms);
   void MaybeFinish();
   void WatchClosedStdout();
   void ForceEof(const char* why);
   [[noreturn]] void EndNow();
-  void FlushSinks(double seconds);
-  // " after running into ..." for the report of a command that failed, or "".
-  std::string LimitNote();
-  // With STDMPI_REPORT_MEMORY set: a line with this shim's peak memory (for
-  // the tests and benchmarks that check it stays bounded); otherwise "".
-  std::string MemoryNote() const;
 
   const ShimOptions& opts_;
   Position where_;
@@ -131,24 +122,19 @@ class Shim {
   Phase phase_ = Phase::kRunning;
   Program program_;
   Engine engine_;
-  Sink out_sink_, err_sink_, child_in_;
+  OutputRelay output_;
+  Sink child_in_;
   RequestReader reader_;
   Poller poller_;
   TraceWriter trace_;  // --trace
 
   uv_loop_t loop_;
-  uv_pipe_t out_pipe_, err_pipe_;
-  bool reading_out_ = false, reading_err_ = false;
-  bool stdout_eof_ = false, stderr_eof_ = false;
-  bool stdout_at_line_start_ = true, stderr_at_line_start_ = true;
-  std::string tag_;         // --tag-output: "[RANK] "
-  std::string fatal_line_;  // NCL: the first "fatal:" line it printed
+  PipeReader stdout_, stderr_;  // the program's
   char readbuf_[256 * 1024];
   SignalWatch signals_[6];
   Timer kill_timer_;    // SIGKILL for a program that does not end when asked
   Timer end_timer_;     // the job's end, whatever else happens
   Timer drain_timer_;   // the program exited: its pipes, not waited for forever
-  Timer flush_timer_;   // wakes the loop while output is flushed
   Timer ncl_timer_;     // NCL: has the script ended?
   Timer report_timer_;  // a SIGKILLed command's report, held back a moment
   Timer limit_timer_;   // --time-limit
@@ -195,23 +181,9 @@ int Shim::Main() {
 }
 
 void Shim::StartEarly() {
-  LaunchPosition p;
-  std::string why;
-  if (!LaunchPositionFromEnv([](const char* name) -> const char* { return getenv(name); }, &p,
-                             &why)) {
-    // Not started by Open MPI's mpirun: the command starts after MPI_Init,
-    // placed with MPI's view of the node.
-    return;
-  }
-  // mpirun --bind-to none: every rank of this node starts with the same
-  // cores, so this task's own mask is the node's.
-  where_.rank = p.rank;
-  where_.size = p.size;
-  where_.local_rank = p.local_rank;
-  where_.local_size = p.local_size;
-  CPU_ZERO(&where_.node_mask);
-  sched_getaffinity(0, sizeof(where_.node_mask), &where_.node_mask);
-  where_.masks_differ = false;
+  // Not started by Open MPI's mpirun: the command starts after MPI_Init,
+  // placed with MPI's view of the node.
+  if (!PositionFromLauncher(&where_)) return;
   started_early_ = true;
   program_.Start(where_, Prefix());
   // The command keeps the rank's cores; MPI_Init meanwhile runs on any of the
@@ -230,46 +202,35 @@ void Shim::InitRank() {
     Abort(kExitInternal);
   }
   const NodeInfo& node = engine_.node();
+  const Position mpi = {engine_.rank(),  engine_.size(), node.local_rank,
+                        node.local_size, node.mask,      node.masks_differ};
   if (started_early_) {
-    CheckEarlyPosition();
+    CheckEarlyPosition(mpi);
   } else {
-    where_ = {engine_.rank(),  engine_.size(), node.local_rank,
-              node.local_size, node.mask,      node.masks_differ};
+    where_ = mpi;
   }
   reader_.set_context({engine_.rank(), engine_.size(), opts_.max_message});
   if (!opts_.trace.empty()) {
     std::string terr;
-    if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120), &terr)) {
+    if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120),
+                     opts_.trace_t0, &terr)) {
       std::fprintf(stderr, "%swarning: %s; not tracing\n", Prefix().c_str(), terr.c_str());
     }
     reader_.KeepTraceInfo();
   }
-  trace_.AddStartup("MPI_Init", (init_begin_ - opts_.trace_t0) * 1e6,
-                    (init_end_ - init_begin_) * 1e6);
-  tag_ = "[" + std::to_string(engine_.rank()) + "] ";
+  trace_.AddStartup("MPI_Init", init_begin_, init_end_);
   spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
 }
 
-void Shim::CheckEarlyPosition() {
-  const NodeInfo& node = engine_.node();
-  if (where_.rank != engine_.rank() || where_.size != engine_.size()) {
-    std::fprintf(stderr,
-                 "stdmpi: rank %d: the command was started as rank %d of %d (from "
-                 "OMPI_COMM_WORLD_RANK/_SIZE) but MPI says rank %d of %d; run with "
-                 "STDMPI_START_EARLY=0 and report this\n",
-                 engine_.rank(), where_.rank, where_.size, engine_.rank(), engine_.size());
+void Shim::CheckEarlyPosition(const Position& mpi) {
+  bool fatal = false;
+  std::string why = CompareEarlyPosition(where_, mpi, &fatal);
+  if (fatal) {
+    std::fprintf(stderr, "stdmpi: rank %d: %s\n", mpi.rank, why.c_str());
     Abort(kExitInternal);
   }
-  if (where_.local_rank != node.local_rank || where_.local_size != node.local_size ||
-      node.masks_differ || !CPU_EQUAL(&where_.node_mask, &node.mask)) {
-    if (!opts_.quiet) {
-      std::fprintf(stderr,
-                   "%swarning: placed as local rank %d of %d with the launcher's cores, but MPI "
-                   "says local rank %d of %d%s: ranks may share cores (STDMPI_START_EARLY=0 "
-                   "places them after MPI starts)\n",
-                   Prefix().c_str(), where_.local_rank, where_.local_size, node.local_rank,
-                   node.local_size, node.masks_differ ? " with cores the launcher bound" : "");
-    }
+  if (!why.empty() && !opts_.quiet) {
+    std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), why.c_str());
   }
 }
 
@@ -294,16 +255,14 @@ void Shim::SetUpLoop() {
         MaybeFinish();
       },
       node.local_size > node.cpus);
-  for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &flush_timer_, &ncl_timer_,
-                   &report_timer_, &limit_timer_, &closed_timer_, &answer_timer_}) {
+  for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_,
+                   &limit_timer_, &closed_timer_, &answer_timer_}) {
     t->Init(&loop_);
   }
-  auto on_drain = [this] {
+  output_.Open(&loop_, [this] {
     UpdateReading();
     MaybeFinish();
-  };
-  out_sink_.Open(&loop_, 1, on_drain);
-  err_sink_.Open(&loop_, 2, on_drain);
+  });
 }
 
 // The program runs: its pipes are read, its time limit counts, and NCL is
@@ -337,22 +296,18 @@ int Shim::Run() {
   SetUpLoop();
   if (!started_early_) program_.Start(where_, Prefix());
   if (program_.spawn_begin() > 0) {
-    trace_.AddStartup("start the program", (program_.spawn_begin() - opts_.trace_t0) * 1e6,
-                      (program_.spawn_end() - program_.spawn_begin()) * 1e6);
+    trace_.AddStartup("start the program", program_.spawn_begin(), program_.spawn_end());
   }
   if (!program_.pipes_ok()) {
     std::fprintf(stderr, "%s%s\n", Prefix().c_str(), program_.failure().message.c_str());
     Abort(kExitInternal);
   }
+  output_.Configure(engine_.rank(), opts_.tag_output, program_.adaptation().fatal_lines);
   child_in_.Open(&loop_, program_.stdin_fd(), nullptr);
-  for (auto [pipe, fd] :
-       {std::pair{&out_pipe_, program_.stdout_fd()}, std::pair{&err_pipe_, program_.stderr_fd()}}) {
-    uv_pipe_init(&loop_, pipe, 0);
-    uv_pipe_open(pipe, fd);
-    pipe->data = this;
-  }
+  OpenPipes();
   if (program_.pid() < 0) {
-    stdout_eof_ = stderr_eof_ = true;
+    stdout_.Stop();
+    stderr_.Stop();
     BeginEnding(program_.failure().exit_status,
                 Prefix() + "cannot start the command: " + program_.failure().message + "\n");
   } else {
@@ -360,17 +315,10 @@ int Shim::Run() {
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
   CloseRank();
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&loop_);
+  CloseLoop(&loop_);
   engine_.Shutdown();
   trace_.Close();
-  std::fputs(MemoryNote().c_str(), stderr);
+  std::fputs(MemoryNote(where_.rank).c_str(), stderr);
   return 0;
 }
 
@@ -380,16 +328,8 @@ int Shim::Run() {
 // (peer_ledger.h); MPI_Finalize follows at once.
 void Shim::CloseRank() {
   program_.Kill(SIGTERM);
-  std::vector<int> unreceived = engine_.UnreceivedSelfSends();
-  if (!unreceived.empty()) {
-    std::string tags;
-    for (int t : unreceived) tags += (tags.empty() ? "" : ", ") + std::to_string(t);
-    std::fprintf(stderr,
-                 "%swarning: %zu message(s) this rank sent to itself were never received "
-                 "(tag %s)\n",
-                 Prefix().c_str(), unreceived.size(), tags.c_str());
-    engine_.DropSelfSends();
-  }
+  std::string lost = engine_.DropUnreceivedSelfSends();
+  if (!lost.empty()) std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), lost.c_str());
   poller_.Stop();
   PeerLedger& ledger = engine_.ledger();
   ledger.MarkFinished(FinishReason::kExited);
@@ -410,69 +350,36 @@ void Shim::CloseRank() {
 
 // --- the program's output --------------------------------------------------
 
+void Shim::OpenPipes() {
+  stdout_.Open(
+      &loop_, program_.stdout_fd(), readbuf_, sizeof(readbuf_),
+      [this](std::string_view data) {
+        last_activity_ = MonotonicSeconds();
+        reader_.Append(data.data(), data.size());
+        ProcessStdout();
+        MaybeFinish();
+      },
+      [this] {
+        reader_.Finish();
+        ProcessStdout();
+        MaybeFinish();
+      });
+  stderr_.Open(
+      &loop_, program_.stderr_fd(), readbuf_, sizeof(readbuf_),
+      [this](std::string_view data) {
+        last_activity_ = MonotonicSeconds();
+        output_.Stderr(data);
+        UpdateReading();
+      },
+      [this] { MaybeFinish(); });
+}
+
+// Reads the program's output while there is room for it; its stdout only
+// while no request is pending (the request may point into the reader's
+// buffer), unless the job ends and only output matters.
 void Shim::UpdateReading() {
-  auto alloc = [](uv_handle_t* h, size_t, uv_buf_t* b) {
-    Shim* s = Self(h);
-    *b = uv_buf_init(s->readbuf_, sizeof(s->readbuf_));
-  };
-  bool want_out = !stdout_eof_ && out_sink_.queued() < kHighWater && (ending() || !engine_.busy());
-  if (want_out != reading_out_) {
-    reading_out_ = want_out;
-    auto* st = reinterpret_cast<uv_stream_t*>(&out_pipe_);
-    if (want_out) {
-      uv_read_start(st, alloc, [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
-        Self(st)->OnStdout(n, b);
-      });
-    } else {
-      uv_read_stop(st);
-    }
-  }
-  bool want_err = !stderr_eof_ && err_sink_.queued() < kHighWater;
-  if (want_err != reading_err_) {
-    reading_err_ = want_err;
-    auto* st = reinterpret_cast<uv_stream_t*>(&err_pipe_);
-    if (want_err) {
-      uv_read_start(st, alloc, [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
-        Self(st)->OnStderr(n, b);
-      });
-    } else {
-      uv_read_stop(st);
-    }
-  }
-}
-
-void Shim::OnStdout(ssize_t n, const uv_buf_t* b) {
-  if (n > 0) {
-    last_activity_ = MonotonicSeconds();
-    reader_.Append(b->base, static_cast<size_t>(n));
-  } else if (n < 0) {
-    stdout_eof_ = true;
-    reader_.Finish();
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&out_pipe_));
-    reading_out_ = false;
-  }
-  ProcessStdout();
-  MaybeFinish();
-}
-
-void Shim::OnStderr(ssize_t n, const uv_buf_t* b) {
-  if (n > 0) {
-    last_activity_ = MonotonicSeconds();
-    std::string_view data(b->base, static_cast<size_t>(n));
-    if (opts_.tag_output) {
-      std::string tagged;
-      AppendPrefixed(&tagged, data, tag_, &stderr_at_line_start_);
-      err_sink_.Write(std::move(tagged));
-    } else {
-      err_sink_.Write(std::string(data));
-    }
-    UpdateReading();
-  } else if (n < 0) {
-    stderr_eof_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&err_pipe_));
-    reading_err_ = false;
-    MaybeFinish();
-  }
+  stdout_.Want(output_.stdout_queued() < kHighWater && (ending() || !engine_.busy()));
+  stderr_.Want(output_.stderr_queued() < kHighWater);
 }
 
 void Shim::ProcessStdout() {
@@ -486,7 +393,7 @@ void Shim::ProcessStdout() {
         UpdateReading();
         return;
       case RequestReader::Kind::kOutput:
-        ForwardOutput(ev.output);
+        output_.Stdout(ev.output);
         break;
       case RequestReader::Kind::kRequest:
         HandleRequest(std::move(ev.request), ev.payload);
@@ -500,17 +407,6 @@ void Shim::ProcessStdout() {
     }
   }
   UpdateReading();
-}
-
-void Shim::ForwardOutput(std::string_view data) {
-  if (program_.adaptation().fatal_lines && fatal_line_.empty()) FindFatalLine(data, &fatal_line_);
-  if (opts_.tag_output) {
-    std::string tagged;
-    AppendPrefixed(&tagged, data, tag_, &stdout_at_line_start_);
-    out_sink_.Write(std::move(tagged));
-  } else {
-    out_sink_.Write(std::string(data));
-  }
 }
 
 void Shim::CheckScriptEnded() {
@@ -578,9 +474,7 @@ void Shim::OpStarted(bool done) {
 void Shim::FinishOp() {
   Outcome o = engine_.Take();
   if (trace_.open()) {
-    double now = RealSeconds();
-    trace_.Add(reader_.trace_name(), (trace_start_ - opts_.trace_t0) * 1e6,
-               (now - trace_start_) * 1e6, reader_.trace_line(), o.ok,
+    trace_.Add(reader_.trace_name(), trace_start_, RealSeconds(), reader_.trace_line(), o.ok,
                static_cast<int64_t>(o.reply.size()));
   }
   if (o.ok) {
@@ -595,29 +489,17 @@ void Shim::FinishOp() {
 }
 
 void Shim::Report() {
-  char secs[32];
-  std::string line = Prefix();
-  auto since = [&secs](double t) {
-    std::snprintf(secs, sizeof(secs), "%.1f", MonotonicSeconds() - t);
-    return std::string(secs);
-  };
-  if (engine_.busy()) {
-    line += "waiting in " + engine_.Waiting() + " for " + since(op_since_) + " s";
-  } else if (program_.exited()) {
-    line += "its program has ended; waiting for the job to end";
-  } else if (reader_.payload_announced() > 0) {
-    int64_t total = reader_.payload_announced();
-    line += "reading the " + std::to_string(total) + " raw bytes its last request announced (" +
-            std::to_string(total - reader_.payload_remaining()) + " so far)";
-  } else if (size_t unread = child_in_.Unread(); unread > 0) {
-    line += "its program has not read the reply to its last request (" + std::to_string(unread) +
-            " byte(s) unread, request made " + since(last_request_) + " s ago)";
-  } else if (last_request_ > 0) {
-    line += "its program is running; its last request was " + since(last_request_) + " s ago";
-  } else {
-    line += "its program is running and has made no request yet";
-  }
-  err_sink_.Write(line + "\n");
+  Activity a;
+  const double now = MonotonicSeconds();
+  a.waiting = engine_.busy();
+  if (a.waiting) a.waiting_in = engine_.Waiting();
+  a.waited = now - op_since_;
+  a.program_ended = program_.exited();
+  a.payload_announced = reader_.payload_announced();
+  a.payload_remaining = reader_.payload_remaining();
+  a.reply_unread = child_in_.Unread();
+  a.since_request = last_request_ > 0 ? now - last_request_ : -1;
+  output_.Message(Prefix() + DescribeActivity(a) + "\n");
 }
 
 // --- ending ----------------------------------------------------------------
@@ -626,7 +508,8 @@ void Shim::OnProgramExit(int wstatus) {
   limit_timer_.Stop();
   // The command's cgroup is empty now (its supervisor ended everything in
   // it): read what it says, then remove it.
-  limit_note_ = LimitNote();
+  limit_note_ = LimitNote(opts_, time_limit_hit_, program_.limits().LimitHit(),
+                          program_.limits().uses_rlimits());
   program_.limits().Remove();
   kill_timer_.Stop();
   child_in_.Close();
@@ -681,18 +564,7 @@ void Shim::OnTermSignal(int sig) {
   }
   phase_ = Phase::kSignalled;
   end_code_ = 128 + sig;
-  reader_.OutputOnly();
-  poller_.Stop();
-  if (!program_.exited()) {
-    program_.Kill(sig);
-    kill_timer_.Start(kKillGraceMs, [this] { program_.Kill(SIGKILL); });
-  }
-  end_timer_.Start(kSignalledDeadlineMs, [this] {
-    end_deadline_passed_ = true;
-    MaybeFinish();
-  });
-  UpdateReading();
-  MaybeFinish();
+  StopRelaying(sig, kSignalledDeadlineMs);
 }
 
 void Shim::BeginEnding(int code, std::string message, bool quiet) {
@@ -701,14 +573,20 @@ void Shim::BeginEnding(int code, std::string message, bool quiet) {
   end_code_ = code;
   end_message_ = std::move(message);
   quiet_ = quiet;
+  child_in_.Close();  // the program reads EOF instead of a reply
+  StopRelaying(SIGTERM, kEndDeadlineMs);
+}
+
+// The job ends: no more requests; the program gets `sig` (SIGKILL if it does
+// not end), its output is drained, and EndNow() comes within `deadline_ms`.
+void Shim::StopRelaying(int sig, uint64_t deadline_ms) {
   reader_.OutputOnly();
   poller_.Stop();
-  child_in_.Close();  // the program reads EOF instead of a reply
   if (!program_.exited()) {
-    program_.Kill(SIGTERM);
+    program_.Kill(sig);
     kill_timer_.Start(kKillGraceMs, [this] { program_.Kill(SIGKILL); });
   }
-  end_timer_.Start(kEndDeadlineMs, [this] {
+  end_timer_.Start(deadline_ms, [this] {
     end_deadline_passed_ = true;
     MaybeFinish();
   });
@@ -720,7 +598,7 @@ void Shim::MaybeFinish() {
   if (phase_ == Phase::kClosing || phase_ == Phase::kDone) return;
   if (report_timer_.active()) return;
   if (ending()) {
-    bool drained = program_.exited() && stdout_eof_ && stderr_eof_;
+    bool drained = program_.exited() && stdout_.eof() && stderr_.eof();
     if (drained || end_deadline_passed_) EndNow();
     return;
   }
@@ -729,19 +607,19 @@ void Shim::MaybeFinish() {
     WatchClosedStdout();
     return;
   }
-  if (stdout_eof_ && fatal_line_.empty()) {
+  if (stdout_.eof() && output_.fatal_line().empty()) {
     answer_timer_.Stop();
     engine_.ledger().MarkFinished(FinishReason::kExited);
   }
-  if (!stdout_eof_ || !stderr_eof_) return;
-  if (!fatal_line_.empty()) {
+  if (!stdout_.eof() || !stderr_.eof()) return;
+  if (!output_.fatal_line().empty()) {
     // NCL stops a script at an error but exits 0 (the line may have come
     // after its exit was noticed).
-    BeginEnding(1, Prefix() + "NCL reported an error (" + QuoteForMessage(fatal_line_, 200) +
-                       "); ending the job\n");
+    BeginEnding(1, Prefix() + "NCL reported an error (" +
+                       QuoteForMessage(output_.fatal_line(), 200) + "); ending the job\n");
     return;
   }
-  if (out_sink_.queued() > 0 || err_sink_.queued() > 0) return;
+  if (!output_.empty()) return;
   phase_ = Phase::kClosing;
   drain_timer_.Stop();
   uv_stop(&loop_);
@@ -751,7 +629,7 @@ void Shim::MaybeFinish() {
 // Unless it exits in a moment (then that is the news), the peers are told, so
 // that none waits for it in vain.
 void Shim::WatchClosedStdout() {
-  if (!stdout_eof_ || engine_.ledger().finished() || closed_timer_.active()) return;
+  if (!stdout_.eof() || engine_.ledger().finished() || closed_timer_.active()) return;
   closed_timer_.Start(200, [this] {
     if (program_.exited() || ending() || engine_.busy() || reader_.payload_pending()) return;
     engine_.ledger().MarkFinished(FinishReason::kClosedStdout);
@@ -763,19 +641,13 @@ void Shim::WatchClosedStdout() {
 
 void Shim::ForceEof(const char* why) {
   drain_timer_.Stop();
-  if (!stdout_eof_ || !stderr_eof_) err_sink_.Write(Prefix() + why + "\n");
-  if (!stdout_eof_) {
-    stdout_eof_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&out_pipe_));
-    reading_out_ = false;
+  if (!stdout_.eof() || !stderr_.eof()) output_.Message(Prefix() + why + "\n");
+  if (!stdout_.eof()) {
+    stdout_.Stop();
     reader_.Finish();
     ProcessStdout();
   }
-  if (!stderr_eof_) {
-    stderr_eof_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&err_pipe_));
-    reading_err_ = false;
-  }
+  stderr_.Stop();
   MaybeFinish();
 }
 
@@ -784,14 +656,14 @@ void Shim::EndNow() {
   phase_ = Phase::kDone;
   program_.Stop();
   if (signalled) {
-    FlushSinks(0.1);
+    output_.Flush(&loop_, 0.1);
     trace_.Close();
     _exit(end_code_);
   }
-  if (!end_message_.empty()) err_sink_.Write(end_message_);
-  err_sink_.Write(MemoryNote());
+  if (!end_message_.empty()) output_.Message(end_message_);
+  output_.Message(MemoryNote(where_.rank));
   trace_.Close();
-  FlushSinks(1.0);
+  output_.Flush(&loop_, 1.0);
   if (quiet_) {
     // Another rank reports the same failure and aborts the job; give its
     // message time to get out before this rank's abort could cut it off.
@@ -799,49 +671,6 @@ void Shim::EndNow() {
   }
   MPI_Abort(MPI_COMM_WORLD, end_code_);
   _exit(end_code_);
-}
-
-void Shim::FlushSinks(double seconds) {
-  const double deadline = MonotonicSeconds() + seconds;
-  flush_timer_.Start(
-      10, [] {}, 10);
-  while ((out_sink_.queued() > 0 || err_sink_.queued() > 0) && MonotonicSeconds() < deadline) {
-    uv_run(&loop_, UV_RUN_ONCE);
-  }
-  flush_timer_.Stop();
-}
-
-std::string Shim::LimitNote() {
-  if (time_limit_hit_) {
-    std::string t;
-    AppendF64(&t, opts_.time_limit);
-    return " after running into its time limit (--time-limit " + t + " s)";
-  }
-  RankLimits& limits = program_.limits();
-  std::string hit = limits.LimitHit();
-  if (hit == "memory") {
-    return " after running out of its memory limit (--mem-per-rank " +
-           FormatByteSize(opts_.mem_per_rank) + ")";
-  }
-  if (hit == "processes") {
-    return " after reaching its process limit (--max-procs " + std::to_string(opts_.max_procs) +
-           ")";
-  }
-  if (!limits.uses_rlimits()) return "";
-  std::string what;
-  if (opts_.mem_per_rank > 0)
-    what = "an address-space limit of " + FormatByteSize(opts_.mem_per_rank);
-  if (opts_.max_procs > 0) {
-    what += (what.empty() ? "" : " and ") + std::string("a process limit of ") +
-            std::to_string(opts_.max_procs);
-  }
-  return " (it ran with " + what + " as rlimits: allocations or forks past them fail)";
-}
-
-std::string Shim::MemoryNote() const {
-  if (getenv("STDMPI_REPORT_MEMORY") == nullptr) return {};
-  return "stdmpi: rank " + std::to_string(where_.rank) +
-         ": peak memory of the shim: " + std::to_string(PeakRssKiB()) + " KiB\n";
 }
 
 }  // namespace

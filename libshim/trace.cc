@@ -48,7 +48,7 @@ std::string TraceProcessName(int rank, std::string_view command) {
          ",\"args\":{\"sort_index\":" + r + "}}";
 }
 
-bool TraceWriter::Open(const std::string& prefix, int rank, std::string_view command,
+bool TraceWriter::Open(const std::string& prefix, int rank, std::string_view command, double t0,
                        std::string* err) {
   std::string path = prefix + ".rank" + std::to_string(rank);
   f_ = std::fopen(path.c_str(), "w");
@@ -59,11 +59,12 @@ bool TraceWriter::Open(const std::string& prefix, int rank, std::string_view com
   static char buf[1 << 16];
   std::setvbuf(f_, buf, _IOFBF, sizeof(buf));
   rank_ = rank;
+  t0_ = t0;
   std::fputs((TraceProcessName(rank, command) + "\n").c_str(), f_);
   return true;
 }
 
-void TraceWriter::Add(std::string_view name, double ts_us, double dur_us, std::string_view request,
+void TraceWriter::Add(std::string_view name, double begin, double end, std::string_view request,
                       bool ok, int64_t bytes) {
   if (f_ == nullptr) return;
   if (events_ >= kMaxTraceEvents) {
@@ -71,14 +72,15 @@ void TraceWriter::Add(std::string_view name, double ts_us, double dur_us, std::s
     return;
   }
   ++events_;
-  std::string e = TraceEvent(name, ts_us, dur_us, rank_, request, ok, bytes);
+  std::string e =
+      TraceEvent(name, (begin - t0_) * 1e6, (end - begin) * 1e6, rank_, request, ok, bytes);
   e.push_back('\n');
   std::fwrite(e.data(), 1, e.size(), f_);
 }
 
-void TraceWriter::AddStartup(std::string_view name, double ts_us, double dur_us) {
+void TraceWriter::AddStartup(std::string_view name, double begin, double end) {
   if (f_ == nullptr) return;
-  std::string e = TraceStartupEvent(name, ts_us, dur_us, rank_);
+  std::string e = TraceStartupEvent(name, (begin - t0_) * 1e6, (end - begin) * 1e6, rank_);
   e.push_back('\n');
   std::fwrite(e.data(), 1, e.size(), f_);
 }

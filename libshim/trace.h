@@ -41,18 +41,23 @@ class TraceWriter {
   TraceWriter& operator=(const TraceWriter&) = delete;
   ~TraceWriter() { Close(); }
 
-  // Opens PREFIX.rank<N>; false (with *err) if it cannot be created.
-  bool Open(const std::string& prefix, int rank, std::string_view command, std::string* err);
+  // Opens PREFIX.rank<N>; false (with *err) if it cannot be created. `t0`:
+  // the job's start (epoch seconds), from which the events' times count.
+  bool Open(const std::string& prefix, int rank, std::string_view command, double t0,
+            std::string* err);
   bool open() const { return f_ != nullptr; }
-  void Add(std::string_view name, double ts_us, double dur_us, std::string_view request, bool ok,
+  // A request from `begin` to `end` (epoch seconds).
+  void Add(std::string_view name, double begin, double end, std::string_view request, bool ok,
            int64_t bytes);
-  void AddStartup(std::string_view name, double ts_us, double dur_us);
+  // A step of the rank's start from `begin` to `end` (epoch seconds).
+  void AddStartup(std::string_view name, double begin, double end);
   // Writes what is buffered (and how many events were dropped) and closes.
   void Close();
 
  private:
   FILE* f_ = nullptr;
   int rank_ = 0;
+  double t0_ = 0;
   int64_t events_ = 0, dropped_ = 0;
 };
 
