@@ -4,10 +4,12 @@
 // (BuildPlan), and runs it as a child in a process group of its own, so that a
 // signal reaches mpirun exactly once: stdmpirun forwards SIGINT, SIGTERM,
 // SIGHUP, SIGUSR1 and SIGUSR2, and SIGQUIT as SIGUSR1 (the ranks' report of
-// what they wait in; --timeout sends it too). mpirun's stderr is relayed through
-// BannerFilter; stdout goes straight through. The exit status is mpirun's, or
-// 128 + N if it was killed by signal N or the job was stopped by a signal N sent
-// to stdmpirun.
+// what they wait in; --timeout sends it too). The ranks on this machine send
+// their stdout and stderr here, merged line by line (output_merger.h); ranks on
+// other hosts print through the launcher, whose stdout goes straight through
+// and whose stderr is relayed through BannerFilter. The exit status is
+// mpirun's, or 128 + N if it was killed by signal N or the job was stopped by a
+// signal N sent to stdmpirun.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,6 +33,7 @@
 
 #include "banner_filter.h"
 #include "clock.h"
+#include "fsutil.h"
 #include "launch_options.h"
 #include "options.h"
 #include "output_merger.h"
@@ -49,15 +52,6 @@ void Forward(int sig) {
   // prints its threads; it does not end the job.
   if (sig == SIGQUIT) sig = SIGUSR1;
   if (g_child > 0) kill(g_child, sig);
-}
-
-std::string ExeDir() {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0) return ".";
-  exe[n] = '\0';
-  std::string dir(exe);
-  return dir.substr(0, dir.rfind('/'));
 }
 
 int CountCores() {
@@ -116,7 +110,7 @@ int Fail(int code, const std::string& msg) {
 void FinishTrace(const stdmpi::LaunchOptions& opts, int total_ranks) {
   stdmpi::TraceMerge m;
   std::string err;
-  if (!stdmpi::MergeTrace(opts.trace, &m, &err)) {
+  if (!stdmpi::MergeTrace(opts.shim.trace, &m, &err)) {
     std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
     return;
   }
@@ -126,25 +120,40 @@ void FinishTrace(const stdmpi::LaunchOptions& opts, int total_ranks) {
            " rank(s) (is its directory shared with every node?)";
   }
   if (m.cut > 0) note += "; " + std::to_string(m.cut) + " cut-off event(s) left out";
-  if (!opts.quiet || !note.empty()) {
+  if (!opts.shim.quiet || !note.empty()) {
     std::fprintf(stderr,
                  "stdmpirun: trace of %zu rank(s), %ld events, in %s (open it in "
                  "https://ui.perfetto.dev)%s\n",
-                 m.ranks.size(), m.events, opts.trace.c_str(), note.c_str());
+                 m.ranks.size(), m.events, opts.shim.trace.c_str(), note.c_str());
   }
+}
+
+// Writes `text` as the new file `name` in directory `dir`, never through a
+// link: the program that ran may have put anything there (it wrote this
+// directory), so an entry of that name is removed first (the link itself,
+// not what it points to) and the file is created exclusively.
+bool WriteNewFileIn(const std::string& dir, const char* name, const std::string& text) {
+  int d = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d < 0) return false;
+  unlinkat(d, name, 0);
+  int fd = openat(d, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  close(d);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  return close(fd) == 0 && ok;
 }
 
 // --pack: after the run, the writable layer becomes the layer file, with a
 // note of its base; the working directory is removed either way.
 int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
-  const std::string upper = opts.upper + "/upper";
+  const std::string& work = opts.shim.upper;
+  const std::string upper = work + "/upper";
+  std::string base;
+  for (const std::string& l : opts.shim.image) base += (base.empty() ? "" : ",") + l;
   if (code == 0) {
-    std::FILE* f = std::fopen((upper + "/.stdmpi-layer").c_str(), "w");
-    if (f != nullptr) {
-      std::fprintf(f, "stdmpi layer\nbase: %s\ncommand: %s\n", opts.image.c_str(),
-                   stdmpi::DescribeCommand(opts.apps[0].command).c_str());
-      std::fclose(f);
-    }
+    WriteNewFileIn(upper, ".stdmpi-layer",
+                   "stdmpi layer\nbase: " + base +
+                       "\ncommand: " + stdmpi::DescribeCommand(opts.apps[0].command) + "\n");
     const std::string& out = opts.pack;
     bool gz = out.size() > 3 && (out.compare(out.size() - 3, 3, ".gz") == 0 ||
                                  out.compare(out.size() - 4, 4, ".tgz") == 0);
@@ -154,12 +163,260 @@ int FinishPack(const stdmpi::LaunchOptions& opts, int code) {
                   "--pack: tar could not write " + out + " (status " + std::to_string(rc) + ")");
     } else {
       std::fprintf(stderr, "stdmpirun: packed the layer into %s (base: %s)\n", out.c_str(),
-                   opts.image.c_str());
+                   base.c_str());
     }
   } else {
     std::fprintf(stderr, "stdmpirun: the job failed: no layer packed\n");
   }
-  stdmpi::RunAndWait({"rm", "-rf", opts.upper});
+  stdmpi::RunAndWait({"rm", "-rf", work});
+  return code;
+}
+
+// What BuildPlan needs to know of this machine and environment.
+bool GatherFacts(stdmpi::Facts* facts, std::string* err) {
+  using namespace stdmpi;
+  facts->root = geteuid() == 0;
+  facts->cores = CountCores();
+  facts->env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
+  facts->env_sets_psec = getenv("PMIX_MCA_psec") != nullptr;
+  if (const char* e = getenv("STDMPI_START_EARLY")) facts->start_early = std::strcmp(e, "0") != 0;
+  const char* path_env = getenv("PATH");
+  SpawnFailure failure;
+  const std::pair<const char*, std::string*> launchers[] = {{"mpirun", &facts->mpirun},
+                                                            {"srun", &facts->srun}};
+  for (const auto& [name, where] : launchers) {
+    const std::string var = std::string("STDMPI_") + (name[0] == 'm' ? "MPIRUN" : "SRUN");
+    if (const char* m = getenv(var.c_str())) {
+      *where = m;
+    } else if (!ResolveExecutable(name, path_env ? path_env : "", where, &failure)) {
+      where->clear();
+    }
+  }
+  facts->scheduler = DetectFromEnvironment();
+  const char* shim = getenv("STDMPI_SHIM");
+  facts->shim = shim != nullptr ? shim : ExeDir() + "/stdmpi-shim";
+  if (access(facts->shim.c_str(), X_OK) != 0) {
+    *err = "cannot find the rank program " + facts->shim +
+           " (it is built and installed next to stdmpirun; or set STDMPI_SHIM)";
+    return false;
+  }
+  return true;
+}
+
+// --pack: the rank's writable layer goes next to the layer file. --trace:
+// the ranks' parts next to FILE, by absolute path (a rank's directory may
+// differ), with times from now.
+bool PrepareOutputs(stdmpi::LaunchOptions* opts, std::string* err) {
+  if (!opts->pack.empty()) {
+    std::string& upper = opts->shim.upper;
+    upper = opts->pack + ".stdmpi-pack-" + std::to_string(getpid());
+    if (mkdir(upper.c_str(), 0700) != 0) {
+      *err = "--pack: cannot create " + upper + ": " + strerror(errno);
+      return false;
+    }
+    char real[PATH_MAX];
+    if (realpath(upper.c_str(), real) != nullptr) upper = real;
+  }
+  std::string& trace = opts->shim.trace;
+  if (!trace.empty()) {
+    char cwd[PATH_MAX];
+    if (trace[0] != '/' && getcwd(cwd, sizeof(cwd)) != nullptr)
+      trace = std::string(cwd) + "/" + trace;
+    opts->shim.trace_t0 = stdmpi::RealSeconds();
+  }
+  return true;
+}
+
+// On this machine, a command that cannot run is reported once, here, rather
+// than once by every rank. Returns the failure's status, or 0.
+int CheckCommandsRunHere(const stdmpi::LaunchOptions& opts, stdmpi::Plan* plan) {
+  if (!plan->local || !opts.shim.image.empty()) return 0;
+  const char* path_env = getenv("PATH");
+  for (const stdmpi::AppContext& app : opts.apps) {
+    std::string resolved;
+    stdmpi::SpawnFailure failure;
+    if (!stdmpi::ResolveExecutable(app.command[0], path_env ? path_env : "", &resolved, &failure)) {
+      if (!opts.dry_run) return Fail(failure.exit_status, failure.message);
+      plan->warnings.push_back("the job would fail here: " + failure.message);
+    }
+  }
+  return 0;
+}
+
+void PrintDryRun(const stdmpi::Plan& plan) {
+  std::fprintf(stderr, "stdmpirun: %s\n", plan.summary.c_str());
+  for (const auto& [k, v] : plan.env) std::printf("%s ", stdmpi::ShellQuote({k + "=" + v}).c_str());
+  std::printf("%s\n", stdmpi::ShellQuote(plan.argv).c_str());
+}
+
+const int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Starts the launcher (mpirun or srun) in a process group of its own, so that
+// a signal reaches it exactly once, with its stderr on a pipe; returns its pid
+// (-1 with *err) and sets *err_fd to the pipe's reading end.
+pid_t StartLauncher(stdmpi::Plan& plan, int* err_fd, std::string* err) {
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    *err = strerror(errno);
+    return -1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = Forward;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
+  std::vector<char*> cargv;
+  for (std::string& s : plan.argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  const pid_t self = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    *err = std::string("fork: ") + strerror(errno);
+    return -1;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    // If stdmpirun is killed outright, mpirun still ends the job.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != self) _exit(stdmpi::kExitInternal);  // died already
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : kForwarded) sigaction(sig, &dfl, nullptr);
+    dup2(errpipe[1], 2);
+    for (const auto& [k, v] : plan.env) setenv(k.c_str(), v.c_str(), 1);
+    execv(cargv[0], cargv.data());
+    std::fprintf(stderr, "stdmpirun: cannot run %s: %s\n", cargv[0], strerror(errno));
+    _exit(stdmpi::kExitNotFound);
+  }
+  g_child = pid;
+  close(errpipe[1]);
+  *err_fd = errpipe[0];
+  return pid;
+}
+
+// The job's stderr while it runs: the launcher's, through BannerFilter, and
+// the merged output of the ranks on this machine; --timeout's report and end.
+class JobRelay {
+ public:
+  JobRelay(int err_fd, pid_t launcher, double timeout, stdmpi::OutputMerger* merger,
+           stdmpi::BannerFilter* filter)
+      : err_fd_(err_fd), launcher_(launcher), timeout_(timeout), merger_(merger), filter_(filter) {}
+
+  // Relays until the launcher's stderr closes. Returns true if --timeout
+  // ended the job.
+  bool Run() {
+    const double started = stdmpi::MonotonicSeconds();
+    for (;;) {
+      if (timeout_ > 0 && !timed_out_) CheckTimeout(stdmpi::MonotonicSeconds() - started);
+      if (g_terminated_by != 0 && !told_ending_) {
+        told_ending_ = true;
+        filter_->JobEnding();
+        WriteAll(2, std::string("stdmpirun: SIG") + sigabbrev_np(g_terminated_by) +
+                        " received; ending the job\n");
+      }
+      if (!PollOnce()) break;
+    }
+    WriteAll(2, filter_->Flush());
+    close(err_fd_);
+    return timed_out_;
+  }
+
+ private:
+  // First what every rank waits in, a second later the end.
+  void CheckTimeout(double t) {
+    if (!reported_ && t >= timeout_) {
+      char secs[32];
+      std::snprintf(secs, sizeof(secs), "%g", timeout_);
+      WriteAll(2, std::string("stdmpirun: the job ran past --timeout ") + secs +
+                      " s; what each rank is doing:\n");
+      kill(launcher_, SIGUSR1);
+      reported_ = true;
+    } else if (reported_ && t >= timeout_ + 1.0) {
+      timed_out_ = told_ending_ = true;
+      filter_->JobEnding();
+      WriteAll(2, "stdmpirun: ending the job (--timeout)\n");
+      kill(launcher_, SIGTERM);
+    }
+  }
+
+  // One poll of the ranks' sockets and the launcher's stderr; false once the
+  // launcher's stderr has closed.
+  bool PollOnce() {
+    std::vector<pollfd> fds;
+    if (merger_ != nullptr) merger_->AddPollFds(&fds);
+    fds.push_back({err_fd_, POLLIN, 0});
+    int timeout = filter_->holding() ? 250 : -1;
+    if (timeout_ > 0 && !timed_out_) timeout = 100;
+    int r = poll(fds.data(), fds.size(), timeout);
+    if (r < 0) return errno == EINTR;
+    // The ranks' output first: a shim's report is then known to the filter
+    // before the launcher's lines about the same end.
+    if (merger_ != nullptr && r > 0) merger_->Handle(fds, 0);
+    if (fds.back().revents == 0) {
+      // A box that stays open is not one of Open MPI's messages: let it out.
+      if (filter_->holding() && stdmpi::MonotonicSeconds() - box_since_ > 1.0) {
+        WriteAll(2, filter_->Flush());
+      }
+      return true;
+    }
+    char buf[65536];
+    ssize_t n = read(err_fd_, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) return false;
+    bool was_holding = filter_->holding();
+    WriteAll(2, filter_->Feed(std::string_view(buf, static_cast<size_t>(n))));
+    if (!was_holding && filter_->holding()) box_since_ = stdmpi::MonotonicSeconds();
+    return true;
+  }
+
+  int err_fd_;
+  pid_t launcher_;
+  double timeout_;
+  stdmpi::OutputMerger* merger_;
+  stdmpi::BannerFilter* filter_;
+  double box_since_ = 0;
+  bool reported_ = false, timed_out_ = false, told_ending_ = false;
+};
+
+// Runs the plan; returns the job's exit status.
+int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
+  using namespace stdmpi;
+  // The ranks on this machine send their output here, to be written line by
+  // line (output_merger.h); STDMPI_MERGE_OUTPUT=0 leaves it to mpirun or srun.
+  BannerFilter filter;
+  OutputMerger merger([&filter](int stream, const std::string& bytes) {
+    // A shim's report of why it ends the job: the launcher's own teardown
+    // lines that follow are repeats (BannerFilter).
+    if (stream == 2 && (bytes.rfind("stdmpi: rank ", 0) == 0 ||
+                        bytes.find("\nstdmpi: rank ") != std::string::npos)) {
+      filter.JobEnding();
+    }
+    WriteAll(stream, bytes);
+  });
+  const char* merge_env = getenv("STDMPI_MERGE_OUTPUT");
+  bool merging = merge_env == nullptr || std::strcmp(merge_env, "0") != 0;
+  std::string err;
+  if (merging && !(merging = merger.Listen(&err)) && !opts.shim.quiet) {
+    std::fprintf(stderr, "stdmpirun: warning: %s; the ranks' output goes through %s\n", err.c_str(),
+                 plan.srun ? "srun" : "mpirun");
+  }
+  if (merging) plan.env.emplace_back("STDMPI_OUTPUT_SOCKET", merger.path());
+  int err_fd = -1;
+  pid_t pid = StartLauncher(plan, &err_fd, &err);
+  if (pid < 0) return Fail(kExitInternal, err);
+  bool timed_out = JobRelay(err_fd, pid, opts.timeout, merging ? &merger : nullptr, &filter).Run();
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
+  }
+  // The ranks are gone; what they wrote last may still be in the sockets.
+  if (merging) merger.Drain(5.0);
+  // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
+  int code = JobStatusOf(status);
+  if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
+  if (timed_out) code = 124;  // as timeout(1)
   return code;
 }
 
@@ -175,227 +432,31 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (opts.help) {
-    std::fputs(LaunchUsage(), stdout);
+    std::fputs(LaunchUsage().c_str(), stdout);
     return 0;
   }
   if (opts.version) {
     std::printf("stdmpirun (stdmpi) %s\n", STDMPI_VERSION);
     return 0;
   }
-
   Facts facts;
-  facts.root = geteuid() == 0;
-  facts.cores = CountCores();
-  facts.env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
-  facts.env_sets_psec = getenv("PMIX_MCA_psec") != nullptr;
-  if (const char* e = getenv("STDMPI_START_EARLY")) facts.start_early = std::strcmp(e, "0") != 0;
-  const char* path_env = getenv("PATH");
-  SpawnFailure failure;
-  if (const char* m = getenv("STDMPI_MPIRUN")) {
-    facts.mpirun = m;
-  } else if (!ResolveExecutable("mpirun", path_env ? path_env : "", &facts.mpirun, &failure)) {
-    facts.mpirun.clear();
-  }
-  if (const char* m = getenv("STDMPI_SRUN")) {
-    facts.srun = m;
-  } else if (!ResolveExecutable("srun", path_env ? path_env : "", &facts.srun, &failure)) {
-    facts.srun.clear();
-  }
-  facts.scheduler = DetectFromEnvironment();
-  if (const char* s = getenv("STDMPI_SHIM")) {
-    facts.shim = s;
-  } else {
-    facts.shim = ExeDir() + "/stdmpi-shim";
-  }
-  if (access(facts.shim.c_str(), X_OK) != 0) {
-    return Fail(kExitNotFound, "cannot find the rank program " + facts.shim +
-                                   " (it is built and installed next to stdmpirun; or set "
-                                   "STDMPI_SHIM)");
-  }
-
-  // --pack: the rank's writable layer goes next to the layer file.
-  if (!opts.pack.empty() && !opts.dry_run) {
-    opts.upper = opts.pack + ".stdmpi-pack-" + std::to_string(getpid());
-    if (mkdir(opts.upper.c_str(), 0755) != 0) {
-      return Fail(kExitCannotExecute,
-                  "--pack: cannot create " + opts.upper + ": " + strerror(errno));
-    }
-    char real[PATH_MAX];
-    if (realpath(opts.upper.c_str(), real) != nullptr) opts.upper = real;
-  }
-  // --trace: parts next to FILE, by absolute path (a rank's directory may
-  // differ), with times from now.
-  if (!opts.trace.empty() && !opts.dry_run) {
-    if (opts.trace[0] != '/') {
-      char cwd[PATH_MAX];
-      if (getcwd(cwd, sizeof(cwd)) != nullptr) opts.trace = std::string(cwd) + "/" + opts.trace;
-    }
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    opts.trace_t0 = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-  }
+  if (!GatherFacts(&facts, &err)) return Fail(kExitNotFound, err);
+  if (!opts.dry_run && !PrepareOutputs(&opts, &err)) return Fail(kExitCannotExecute, err);
   Plan plan;
   if (!BuildPlan(opts, facts, &plan, &err)) {
-    if (!opts.upper.empty()) rmdir(opts.upper.c_str());
+    if (!opts.shim.upper.empty()) rmdir(opts.shim.upper.c_str());
     return Fail(err.find("not found") != std::string::npos ? kExitNotFound : kExitUsage, err);
   }
-
-  // On this machine, a command that cannot run is reported once, here, rather
-  // than once by every rank.
-  if (plan.local && opts.image.empty()) {
-    for (const AppContext& app : opts.apps) {
-      std::string resolved;
-      if (!ResolveExecutable(app.command[0], path_env ? path_env : "", &resolved, &failure)) {
-        if (!opts.dry_run) return Fail(failure.exit_status, failure.message);
-        plan.warnings.push_back("the job would fail here: " + failure.message);
-      }
-    }
-  }
-
-  if (!opts.quiet) {
+  if (int code = CheckCommandsRunHere(opts, &plan); code != 0) return code;
+  if (!opts.shim.quiet) {
     for (const std::string& w : plan.warnings) std::fprintf(stderr, "stdmpirun: %s\n", w.c_str());
   }
   if (opts.dry_run) {
-    std::fprintf(stderr, "stdmpirun: %s\n", plan.summary.c_str());
-    for (const auto& [k, v] : plan.env) {
-      std::printf("%s ", ShellQuote({k + "=" + v}).c_str());
-    }
-    std::printf("%s\n", ShellQuote(plan.argv).c_str());
+    PrintDryRun(plan);
     return 0;
   }
-
-  // The ranks on this machine send their output here, to be written line by
-  // line (output_merger.h); STDMPI_MERGE_OUTPUT=0 leaves it to mpirun or srun.
-  BannerFilter filter;
-  OutputMerger merger([&filter](int stream, const std::string& bytes) {
-    // A shim's report of why it ends the job: the launcher's own teardown
-    // lines that follow are repeats (BannerFilter).
-    if (stream == 2 && (bytes.rfind("stdmpi: rank ", 0) == 0 ||
-                        bytes.find("\nstdmpi: rank ") != std::string::npos)) {
-      filter.JobEnding();
-    }
-    WriteAll(stream, bytes);
-  });
-  const char* merge_env = getenv("STDMPI_MERGE_OUTPUT");
-  bool merging = merge_env == nullptr || std::strcmp(merge_env, "0") != 0;
-  if (merging) {
-    std::string merr;
-    merging = merger.Listen(&merr);
-    if (merging) {
-      plan.env.emplace_back("STDMPI_OUTPUT_SOCKET", merger.path());
-    } else if (!opts.quiet) {
-      std::fprintf(stderr, "stdmpirun: warning: %s; the ranks' output goes through %s\n",
-                   merr.c_str(), plan.srun ? "srun" : "mpirun");
-    }
-  }
-
-  int errpipe[2];
-  if (pipe2(errpipe, O_CLOEXEC) != 0) return Fail(kExitInternal, strerror(errno));
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = Forward;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-  for (int sig : forwarded) sigaction(sig, &sa, nullptr);
-
-  std::vector<char*> cargv;
-  for (std::string& s : plan.argv) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  const pid_t self = getpid();
-  pid_t pid = fork();
-  if (pid < 0) return Fail(kExitInternal, std::string("fork: ") + strerror(errno));
-  if (pid == 0) {
-    setpgid(0, 0);
-    // If stdmpirun is killed outright, mpirun still ends the job.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != self) _exit(kExitInternal);  // died already
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int sig : forwarded) sigaction(sig, &dfl, nullptr);
-    dup2(errpipe[1], 2);
-    for (const auto& [k, v] : plan.env) setenv(k.c_str(), v.c_str(), 1);
-    execv(cargv[0], cargv.data());
-    std::fprintf(stderr, "stdmpirun: cannot run %s: %s\n", cargv[0], strerror(errno));
-    _exit(kExitNotFound);
-  }
-  g_child = pid;
-  close(errpipe[1]);
-
-  // Relay mpirun's stderr until it closes, then reap mpirun.
-  double box_since = 0;
-  char buf[65536];
-  bool told_ending = false;
-  const double started = MonotonicSeconds();
-  bool reported = false, timed_out = false;
-  for (;;) {
-    if (opts.timeout > 0 && !timed_out) {
-      double t = MonotonicSeconds() - started;
-      if (!reported && t >= opts.timeout) {
-        // First what every rank waits in, a second later the end.
-        char secs[32];
-        std::snprintf(secs, sizeof(secs), "%g", opts.timeout);
-        std::string msg = std::string("stdmpirun: the job ran past --timeout ") + secs +
-                          " s; what each rank is doing:\n";
-        WriteAll(2, msg);
-        kill(pid, SIGUSR1);
-        reported = true;
-      } else if (reported && t >= opts.timeout + 1.0) {
-        timed_out = true;
-        filter.JobEnding();
-        told_ending = true;
-        WriteAll(2, "stdmpirun: ending the job (--timeout)\n");
-        kill(pid, SIGTERM);
-      }
-    }
-    if (g_terminated_by != 0 && !told_ending) {
-      told_ending = true;
-      filter.JobEnding();
-      std::string msg = std::string("stdmpirun: SIG") + sigabbrev_np(g_terminated_by) +
-                        " received; ending the job\n";
-      WriteAll(2, msg);
-    }
-    std::vector<pollfd> fds;
-    if (merging) merger.AddPollFds(&fds);
-    fds.push_back({errpipe[0], POLLIN, 0});
-    int timeout = filter.holding() ? 250 : -1;
-    if (opts.timeout > 0 && !timed_out) timeout = 100;
-    int r = poll(fds.data(), fds.size(), timeout);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    // The ranks' output first: a shim's report is then known to the filter
-    // before the launcher's lines about the same end.
-    if (merging && r > 0) merger.Handle(fds, 0);
-    if (fds.back().revents == 0) {
-      // A box that stays open is not one of Open MPI's messages: let it out.
-      if (filter.holding() && MonotonicSeconds() - box_since > 1.0) WriteAll(2, filter.Flush());
-      continue;
-    }
-    ssize_t n = read(errpipe[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    bool was_holding = filter.holding();
-    WriteAll(2, filter.Feed(std::string_view(buf, static_cast<size_t>(n))));
-    if (!was_holding && filter.holding()) box_since = MonotonicSeconds();
-  }
-  WriteAll(2, filter.Flush());
-  close(errpipe[0]);
-
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Fail(kExitInternal, std::string("waitpid: ") + strerror(errno));
-  }
-  // The ranks are gone; what they wrote last may still be in the sockets.
-  if (merging) merger.Drain(5.0);
-  // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
-  int code = JobStatusOf(status);
-  if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
-  if (timed_out) code = 124;  // as timeout(1)
-  if (!opts.upper.empty()) code = FinishPack(opts, code);
-  if (!opts.trace.empty()) FinishTrace(opts, plan.total_ranks);
+  int code = RunJob(opts, plan);
+  if (!opts.shim.upper.empty()) code = FinishPack(opts, code);
+  if (!opts.shim.trace.empty()) FinishTrace(opts, plan.total_ranks);
   return code;
 }

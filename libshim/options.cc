@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "numbers.h"
+#include "option_table.h"
 
 namespace stdmpi {
 
@@ -49,46 +50,22 @@ std::string FormatByteSize(int64_t n) {
   return std::to_string(n) + " bytes";
 }
 
-const char* ShimUsage() {
-  return "usage: stdmpi-shim [OPTIONS] -- COMMAND [ARGS...]\n"
-         "\n"
-         "One MPI rank of a stdmpi job: starts COMMAND with its stdin/stdout on pipes\n"
-         "and relays the @mpi requests it prints into MPI (see docs/protocol.md).\n"
-         "Normally started by stdmpirun; `mpirun -n 2 stdmpi-shim -- CMD` works too.\n"
-         "\n"
-         "options:\n"
-         "  --tag-output          prefix each forwarded output line with [RANK]\n"
-         "  --line-buffered       make the command's C stdio output line-buffered\n"
-         "  --max-line BYTES      longest stdout line (default 64M)\n"
-         "  --max-message BYTES   largest message or byte payload (default 1G)\n"
-         "  --spin-us N           poll MPI N microseconds before sleeping (default: auto)\n"
-         "  --native-ranks LIST   these world ranks are native MPI programs (no shim)\n"
-         "  --bind-to WHAT        core (default when the node's ranks fit its cores),\n"
-         "                        l3cache, numa, package or none\n"
-         "  --cpus-per-rank N     cores for each rank (and its thread count)\n"
-         "  --report-bindings     print where each rank runs\n"
-         "  --quiet               no notices\n"
-         "  --isolate none|host   run the command in a light container (host: new\n"
-         "                        namespaces, /usr and /etc read-only, private /tmp)\n"
-         "  --net                 ... but keep the host's network\n"
-         "  --image ROOT[,LAYER]  run the command in this root filesystem (directories or\n"
-         "                        tarballs, overlaid with a throwaway upper layer)\n"
-         "  --bind SRC[:DST]      make SRC visible at DST in the image\n"
-         "  --upper DIR           keep the image's writable layer in DIR/upper\n"
-         "  --mem-per-rank SIZE   memory limit of the command (cgroup, else rlimit)\n"
-         "  --time-limit SECONDS  end the job when the command runs longer\n"
-         "  --max-procs N         processes and threads the command may have\n"
-         "  --trace PREFIX        write each request as a trace event to PREFIX.rank<N>\n"
-         "  --trace-t0 SECONDS    the job's start (epoch seconds) for the trace's times\n"
-         "  --start-early         start COMMAND before MPI_Init, placed by mpirun's\n"
-         "                        OMPI_COMM_WORLD_LOCAL_RANK/_SIZE (only right when\n"
-         "                        mpirun binds nothing: --bind-to none)\n"
-         "  --apps SPEC           several programs, for launchers that start one command\n"
-         "                        everywhere (srun): RANKS:WORDS[:native],... e.g.\n"
-         "                        --apps 1:1:native,4:2 -- ./solver python3 w.py runs\n"
-         "                        ./solver on rank 0 (exec'd as is, an MPI program) and\n"
-         "                        \"python3 w.py\" under the shim on ranks 1-4\n"
-         "  -h, --help            this text\n";
+const std::string& ShimUsage() {
+  static const std::string usage = [] {
+    std::string u =
+        "usage: stdmpi-shim [OPTIONS] -- COMMAND [ARGS...]\n"
+        "\n"
+        "One MPI rank of a stdmpi job: starts COMMAND with its stdin/stdout on pipes\n"
+        "and relays the @mpi requests it prints into MPI (see docs/protocol.md).\n"
+        "Normally started by stdmpirun; `mpirun -n 2 stdmpi-shim -- CMD` works too.\n"
+        "\n"
+        "options:\n";
+    for (const OptionSpec& o : OptionTable()) {
+      if ((static_cast<int>(o.scope) & static_cast<int>(Scope::kShim)) != 0) u += OptionHelp(o);
+    }
+    return u;
+  }();
+  return usage;
 }
 
 bool ParseRankList(std::string_view s, std::vector<int>* out) {
@@ -165,165 +142,21 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
                    std::string* err) {
   *help = false;
   size_t i = 0;
-  auto value = [&](const std::string& name, std::string* v) {
-    if (i + 1 >= args.size()) {
-      *err = name + " needs a value";
-      return false;
-    }
-    *v = args[++i];
-    return true;
-  };
-  for (; i < args.size(); ++i) {
+  while (i < args.size()) {
     const std::string& a = args[i];
-    std::string v;
     if (a == "--") {
       ++i;
       break;
-    } else if (a == "-h" || a == "--help") {
+    }
+    if (a == "-h" || a == "--help") {
       *help = true;
       return true;
-    } else if (a == "--start-early") {
-      opts->start_early = true;
-    } else if (a == "--tag-output") {
-      opts->tag_output = true;
-    } else if (a == "--line-buffered") {
-      opts->line_buffered = true;
-    } else if (a == "--max-line" || a == "--max-message") {
-      if (!value(a, &v)) return false;
-      int64_t n;
-      int64_t least = a == "--max-line" ? kSmallestMaxLine : 1;
-      if (!ParseByteSize(v, &n) || n < least || n > kLargestMessage) {
-        *err = a + " " + v + ": expected a size from " + std::to_string(least) +
-               (least == 1 ? " byte" : " bytes") + " to 2G-1 (e.g. 64M)";
-        return false;
-      }
-      (a == "--max-line" ? opts->max_line : opts->max_message) = n;
-    } else if (a == "--native-ranks") {
-      if (!value(a, &v)) return false;
-      if (!ParseRankList(v, &opts->native_ranks)) {
-        *err = "--native-ranks " + v + ": expected ranks such as 0 or 0,2-3";
-        return false;
-      }
-    } else if (a == "--bind-to") {
-      if (!value(a, &v)) return false;
-      if (!ParseBindTo(v, &opts->bind_to)) {
-        *err = "--bind-to " + v + ": expected core, l3cache, numa, package or none";
-        return false;
-      }
-      opts->bind_to_given = true;
-    } else if (a == "--cpus-per-rank") {
-      if (!value(a, &v)) return false;
-      int64_t n;
-      if (!ParseCount(v, 1 << 16, &n) || n < 1) {
-        *err = "--cpus-per-rank " + v + ": expected a number of cores >= 1";
-        return false;
-      }
-      opts->cpus_per_rank = static_cast<int>(n);
-    } else if (a == "--report-bindings") {
-      opts->report_bindings = true;
-    } else if (a == "--quiet") {
-      opts->quiet = true;
-    } else if (a == "--isolate") {
-      if (!value(a, &v)) return false;
-      if (v != "none" && v != "host") {
-        *err = "--isolate " + v + ": expected none or host";
-        return false;
-      }
-      opts->isolate = v == "host";
-    } else if (a == "--net") {
-      opts->isolate_net = true;
-    } else if (a == "--image") {
-      if (!value(a, &v)) return false;
-      if (!ParseImageList(v, &opts->image, err)) return false;
-      opts->isolate = true;
-    } else if (a == "--mem-per-rank") {
-      if (!value(a, &v)) return false;
-      if (!ParseByteSize(v, &opts->mem_per_rank) || opts->mem_per_rank < (1 << 20)) {
-        *err = "--mem-per-rank " + v + ": expected a size of at least 1M (e.g. 512M, 4G)";
-        return false;
-      }
-    } else if (a == "--time-limit") {
-      if (!value(a, &v)) return false;
-      char* end = nullptr;
-      opts->time_limit = strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(opts->time_limit > 0) || opts->time_limit > 1e9) {
-        *err = "--time-limit " + v + ": expected seconds > 0";
-        return false;
-      }
-    } else if (a == "--max-procs") {
-      if (!value(a, &v)) return false;
-      int64_t n;
-      if (!ParseCount(v, 1 << 22, &n) || n < 1) {
-        *err = "--max-procs " + v + ": expected a number of processes >= 1";
-        return false;
-      }
-      opts->max_procs = static_cast<int>(n);
-    } else if (a == "--upper") {
-      if (!value(a, &v)) return false;
-      opts->upper = v;
-    } else if (a == "--bind") {
-      if (!value(a, &v)) return false;
-      std::pair<std::string, std::string> b;
-      if (!ParseBind(v, &b, err)) return false;
-      opts->binds.push_back(b);
-    } else if (a == "--apps") {
-      // RANKS:WORDS[:native],... (srun takes a lone ":" in its command line
-      // for a heterogeneous-job separator, so the commands are not split by
-      // ":" but counted in words).
-      if (!value(a, &v)) return false;
-      opts->apps.clear();
-      bool ok = !v.empty();
-      size_t p = 0;
-      while (ok && p <= v.size()) {
-        size_t q = v.find(',', p);
-        if (q == std::string::npos) q = v.size();
-        std::string part = v.substr(p, q - p);
-        ShimApp app;
-        if (part.size() > 7 && part.compare(part.size() - 7, 7, ":native") == 0) {
-          app.native = true;
-          part.resize(part.size() - 7);
-        }
-        size_t colon = part.find(':');
-        int64_t n = 0, words = 0;
-        ok = colon != std::string::npos &&
-             ParseCount(std::string_view(part).substr(0, colon), 1 << 24, &n) && n >= 1 &&
-             ParseCount(std::string_view(part).substr(colon + 1), 1 << 20, &words) && words >= 1;
-        app.np = static_cast<int>(n);
-        app.command.resize(static_cast<size_t>(words));
-        opts->apps.push_back(app);
-        p = q + 1;
-      }
-      if (!ok) {
-        *err = "--apps " + v + ": expected RANKS:WORDS[:native],... such as 1:2:native,4:3";
-        return false;
-      }
-    } else if (a == "--spin-us") {
-      if (!value(a, &v)) return false;
-      int64_t n;
-      if (!ParseCount(v, 10000000, &n)) {
-        *err = "--spin-us " + v + ": expected microseconds (0..10000000)";
-        return false;
-      }
-      opts->spin_us = static_cast<int>(n);
-    } else if (a == "--trace") {
-      if (!value(a, &opts->trace)) return false;
-      if (opts->trace.empty()) {
-        *err = "--trace needs a file name";
-        return false;
-      }
-    } else if (a == "--trace-t0") {
-      if (!value(a, &v)) return false;
-      char* end = nullptr;
-      opts->trace_t0 = strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(opts->trace_t0 >= 0)) {
-        *err = "--trace-t0 " + v + ": expected seconds since the epoch";
-        return false;
-      }
-    } else if (!a.empty() && a[0] == '-') {
-      *err = "unknown option " + a;
+    }
+    if (a.empty() || a[0] != '-') break;  // the command starts here
+    bool unknown = false;
+    if (!TakeOption(args, &i, Scope::kShim, nullptr, opts, err, &unknown)) {
+      if (unknown) *err = "unknown option " + a;
       return false;
-    } else {
-      break;  // the command starts here
     }
   }
   opts->command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
@@ -331,23 +164,25 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
     *err = "no command given";
     return false;
   }
-  if (!opts->apps.empty()) {
-    // The commands, one after the other, each as many words as --apps says.
-    size_t at = 0;
-    for (ShimApp& app : opts->apps) {
-      if (at + app.command.size() > opts->command.size()) {
-        at = opts->command.size() + 1;
-        break;
-      }
-      std::copy_n(opts->command.begin() + static_cast<std::ptrdiff_t>(at), app.command.size(),
-                  app.command.begin());
-      at += app.command.size();
+  return opts->apps.empty() || SplitAppCommands(opts, err);
+}
+
+bool SplitAppCommands(ShimOptions* opts, std::string* err) {
+  // The commands, one after the other, each as many words as --apps says.
+  size_t at = 0;
+  for (ShimApp& app : opts->apps) {
+    if (at + app.command.size() > opts->command.size()) {
+      at = opts->command.size() + 1;
+      break;
     }
-    if (at != opts->command.size()) {
-      *err = "--apps counts the words of the commands, and they do not add up to the " +
-             std::to_string(opts->command.size()) + " words given";
-      return false;
-    }
+    std::copy_n(opts->command.begin() + static_cast<std::ptrdiff_t>(at), app.command.size(),
+                app.command.begin());
+    at += app.command.size();
+  }
+  if (at != opts->command.size()) {
+    *err = "--apps counts the words of the commands, and they do not add up to the " +
+           std::to_string(opts->command.size()) + " words given";
+    return false;
   }
   return true;
 }

@@ -113,7 +113,11 @@ bool ParseBind(std::string_view s, std::pair<std::string, std::string>* out, std
 bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
                    std::string* err);
 
-const char* ShimUsage();
+// With --apps: cuts opts->command into the programs' commands.
+bool SplitAppCommands(ShimOptions* opts, std::string* err);
+
+// The shim's --help, from the option table (option_table.h).
+const std::string& ShimUsage();
 
 // Appends `data` to `out`, starting every line with `prefix`. *at_line_start
 // carries the state across calls (true before the first call).

@@ -40,11 +40,11 @@ int main(int argc, char** argv) {
   bool help = false;
   std::string err;
   if (!stdmpi::ParseShimArgs(args, &opts, &help, &err)) {
-    std::fprintf(stderr, "stdmpi-shim: %s\n\n%s", err.c_str(), stdmpi::ShimUsage());
+    std::fprintf(stderr, "stdmpi-shim: %s\n\n%s", err.c_str(), stdmpi::ShimUsage().c_str());
     return stdmpi::kExitUsage;
   }
   if (help) {
-    std::fputs(stdmpi::ShimUsage(), stdout);
+    std::fputs(stdmpi::ShimUsage().c_str(), stdout);
     return 0;
   }
   if (!opts.apps.empty()) {

@@ -45,7 +45,7 @@ TEST_CASE("the command starts at the first non-option and keeps its options") {
   LaunchOptions o = Parse({"-n", "4", "--tag-output", "python3", "-u", "x.py", "--tag-output"});
   REQUIRE(o.apps.size() == 1);
   CHECK(o.apps[0].np == 4);
-  CHECK(o.tag_output);
+  CHECK(o.shim.tag_output);
   CHECK(o.apps[0].command == std::vector<std::string>{"python3", "-u", "x.py", "--tag-output"});
   CHECK(Parse({"-np", "3", "a"}).apps[0].np == 3);
   CHECK(Parse({"--np=5", "a"}).apps[0].np == 5);
