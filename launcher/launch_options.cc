@@ -239,43 +239,55 @@ std::string Plural(int n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-}  // namespace
+// What BuildPlan decides before it writes the command.
+struct Layout {
+  bool srun = false;
+  bool user_hosts = false;       // --hostfile or --host
+  bool from_allocation = false;  // the hosts and default count come from a batch job
+  bool single_node = false;
+  std::string hostfile, host;
+  std::vector<int> np;  // by program
+  int total = 0;        // 0 only when mpirun picks the count from the hosts
+  bool oversubscribed = false;
+  bool user_pml = false;
+  std::vector<int> native_ranks;
+  std::vector<std::string> shim_opts;  // the shim's options, the same for every rank
+};
 
-bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* err) {
-  *plan = Plan{};
-  const Scheduler& sched = f.scheduler;
-  const bool user_hosts = !o.hostfile.empty() || !o.host.empty();
-  const bool in_slurm = sched.kind == Scheduler::Kind::kSlurm;
-
-  // Which launcher: srun inside a SLURM allocation (unless the user named
-  // hosts), mpirun everywhere else; --launcher overrides.
-  bool use_srun = false;
+// Which launcher: srun inside a SLURM allocation (unless the user named
+// hosts), mpirun everywhere else; --launcher overrides.
+bool ChooseLauncher(const LaunchOptions& o, const Facts& f, Layout* l, std::string* err) {
+  const bool in_slurm = f.scheduler.kind == Scheduler::Kind::kSlurm;
   if (o.launcher == LauncherChoice::kSrun) {
     if (f.srun.empty()) {
       *err = "--launcher srun: srun not found on PATH";
       return false;
     }
-    if (user_hosts) {
+    if (l->user_hosts) {
       *err = "--hostfile and --host are mpirun options; srun takes its hosts from the allocation";
       return false;
     }
-    use_srun = true;
-  } else if (o.launcher == LauncherChoice::kAuto && in_slurm && !user_hosts && !f.srun.empty()) {
-    use_srun = true;
+    l->srun = true;
+  } else if (o.launcher == LauncherChoice::kAuto && in_slurm && !l->user_hosts && !f.srun.empty()) {
+    l->srun = true;
   }
-  if (!use_srun && f.mpirun.empty()) {
+  if (!l->srun && f.mpirun.empty()) {
     *err = in_slurm ? "mpirun not found on PATH and srun is not usable: install Open MPI "
                       "(Debian: apt-get install openmpi-bin)"
                     : "mpirun not found on PATH: install Open MPI (Debian: apt-get install "
                       "openmpi-bin)";
     return false;
   }
-  plan->srun = use_srun;
+  return true;
+}
 
-  // Where the ranks run, and how many there are by default.
-  std::string hostfile = o.hostfile, host = o.host;
-  bool from_allocation = false;
-  if (!user_hosts && sched.kind != Scheduler::Kind::kNone) {
+// Where the ranks run and how many there are: the allocation's tasks, else
+// this machine's cores, else (a hostfile) whatever mpirun finds there.
+bool PlaceRanks(const LaunchOptions& o, const Facts& f, Layout* l, std::string* err) {
+  const Scheduler& sched = f.scheduler;
+  l->hostfile = o.hostfile;
+  l->host = o.host;
+  if (!l->user_hosts && sched.kind != Scheduler::Kind::kNone) {
     bool all_counted = true;
     for (const AppContext& app : o.apps) all_counted = all_counted && app.np > 0;
     if (sched.slots <= 0 && !all_counted) {
@@ -283,163 +295,187 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
              "; give -n N (and --hostfile FILE for mpirun)";
       return false;
     }
-    from_allocation = true;
-    if (sched.kind != Scheduler::Kind::kSlurm && !use_srun) host = sched.host_list;
+    l->from_allocation = true;
+    if (sched.kind != Scheduler::Kind::kSlurm && !l->srun) l->host = sched.host_list;
   }
-  const bool single_node = from_allocation ? sched.nodes == 1 : !user_hosts;
-  plan->local = single_node && (!from_allocation || in_slurm);
-  // The default rank count: the allocation's tasks, else this machine's cores,
-  // else (a hostfile) whatever mpirun finds there.
+  l->single_node = l->from_allocation ? sched.nodes == 1 : !l->user_hosts;
   const int cpr = o.shim.cpus_per_rank > 0 ? o.shim.cpus_per_rank : 1;
-  int default_np = from_allocation ? sched.slots : (user_hosts ? 0 : std::max(1, f.cores / cpr));
-
-  std::vector<int> np;
-  int total = 0;
+  const int default_np =
+      l->from_allocation ? sched.slots : (l->user_hosts ? 0 : std::max(1, f.cores / cpr));
   for (const AppContext& a : o.apps) {
-    int n = a.np == 0 ? default_np : a.np;
-    np.push_back(n);
-    total += n;
+    l->np.push_back(a.np == 0 ? default_np : a.np);
+    l->total += l->np.back();
   }
-  plan->total_ranks = total;  // 0 only when mpirun picks the count from the hosts
-  if (!o.pack.empty() && (o.shim.image.empty() || total != 1)) {
+  if (!o.pack.empty() && (o.shim.image.empty() || l->total != 1)) {
     *err =
         "--pack needs --image and exactly one rank (-n 1): it keeps what that rank writes "
         "into the image as a layer";
     return false;
   }
-
-  bool user_pml = f.env_sets_pml;
-  for (const auto& [k, v] : o.mca) {
-    if (k == "pml") user_pml = true;
-  }
-  // Oversubscription is ours to judge only on this machine outside a batch job;
-  // in a job the allocation and the launcher decide.
-  bool oversubscribed =
-      !from_allocation && !user_hosts && static_cast<int64_t>(total) * cpr > f.cores;
-  if (oversubscribed && !o.oversubscribe) {
-    plan->warnings.push_back(
-        std::to_string(total) + " ranks" + (cpr > 1 ? " x " + std::to_string(cpr) + " cores" : "") +
-        " on " + std::to_string(f.cores) + (f.cores == 1 ? " core" : " cores") +
-        ": oversubscribing, ranks not bound to cores (they share cores; fine for testing, "
-        "slower for real work; --oversubscribe silences this)");
-  }
-
+  // Oversubscription is ours to judge only on this machine outside a batch
+  // job; in a job the allocation and the launcher decide.
+  l->oversubscribed =
+      !l->from_allocation && !l->user_hosts && static_cast<int64_t>(l->total) * cpr > f.cores;
   // World ranks are numbered through the commands in order; the shims must
   // know which belong to native programs.
-  std::vector<int> native_ranks;
-  for (size_t i = 0, first = 0; i < o.apps.size(); first += static_cast<size_t>(np[i]), ++i) {
+  for (size_t i = 0, first = 0; i < o.apps.size(); first += static_cast<size_t>(l->np[i]), ++i) {
     if (!o.apps[i].native) continue;
-    for (int r = 0; r < np[i]; ++r) native_ranks.push_back(static_cast<int>(first) + r);
+    for (int r = 0; r < l->np[i]; ++r) l->native_ranks.push_back(static_cast<int>(first) + r);
   }
-  // The shims say when a node is oversubscribed, unless stdmpirun just did.
-  ShimOptions pass = o.shim;
-  pass.quiet = o.shim.quiet || oversubscribed || o.oversubscribe;
-  pass.native_ranks = native_ranks;
-  std::vector<std::string> shim_opts = ShimArgsFor(o, pass);
-  // Whether the user gave the launcher a binding of its own.
-  bool user_binding = false;
-  for (const std::string& x : o.launcher_args) {
-    user_binding |= x.rfind("--bind-to", 0) == 0 || x.rfind("--cpu-bind", 0) == 0 ||
-                    x.rfind("--cpu_bind", 0) == 0;
-  }
+  return true;
+}
 
+std::string OversubscriptionWarning(const LaunchOptions& o, const Facts& f, int total) {
+  const int cpr = o.shim.cpus_per_rank > 0 ? o.shim.cpus_per_rank : 1;
+  return std::to_string(total) + " ranks" +
+         (cpr > 1 ? " x " + std::to_string(cpr) + " cores" : "") + " on " +
+         std::to_string(f.cores) + (f.cores == 1 ? " core" : " cores") +
+         ": oversubscribing, ranks not bound to cores (they share cores; fine for testing, "
+         "slower for real work; --oversubscribe silences this)";
+}
+
+// One step of the allocation; --mpi=pmix is the plugin Debian's Open MPI
+// works with. A failing rank ends the step; one Ctrl-C ends it too.
+void SrunCommand(const LaunchOptions& o, const Facts& f, const Layout& l, Plan* plan) {
   std::vector<std::string>& a = plan->argv;
-  if (use_srun) {
-    // One step of the allocation; --mpi=pmix is the plugin Debian's Open MPI
-    // works with. A failing rank ends the step; one Ctrl-C ends it too.
-    a.insert(a.end(),
-             {f.srun, "--mpi=pmix", "--kill-on-bad-exit=1", "--quit-on-interrupt", "--input=none"});
-    if (total > 0) a.insert(a.end(), {"-n", std::to_string(total)});
-    if (o.shim.cpus_per_rank > 0)
-      a.push_back("--cpus-per-task=" + std::to_string(o.shim.cpus_per_rank));
-    if (o.oversubscribe) a.push_back("--overcommit");
-    a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
-    // srun hands its environment to the ranks: Open MPI parameters go there.
-    if (single_node && !user_pml) plan->env.emplace_back("OMPI_MCA_pml", "ob1");
-    for (const auto& [k, v] : o.mca) plan->env.emplace_back("OMPI_MCA_" + k, v);
-    for (const std::string& x : o.exports) {
-      size_t eq = x.find('=');
-      if (eq != std::string::npos) plan->env.emplace_back(x.substr(0, eq), x.substr(eq + 1));
-    }
-    a.push_back(f.shim);
-    a.insert(a.end(), shim_opts.begin(), shim_opts.end());
-    // srun runs one program for every task: with several commands, each shim
-    // picks its own by rank (--apps) and execs a native program directly.
-    if (o.apps.size() > 1 || !native_ranks.empty()) {
-      std::string spec;
-      for (size_t i = 0; i < o.apps.size(); ++i) {
-        if (i > 0) spec += ',';
-        spec += std::to_string(np[i]) + ":" + std::to_string(o.apps[i].command.size()) +
-                (o.apps[i].native ? ":native" : "");
-      }
-      a.insert(a.end(), {"--apps", spec});
-    }
-    a.push_back("--");
-    // srun would take a lone ":" for a heterogeneous-job separator: the
-    // commands follow each other, and --apps counts their words.
-    for (const AppContext& app : o.apps) a.insert(a.end(), app.command.begin(), app.command.end());
-  } else {
-    // PMIx prefers munge authentication whenever libmunge is installed (SLURM
-    // brings it) and, with no munged running, retries for 2.3 s before every
-    // job. mpirun's daemons and ranks all run as this user: the plain
-    // peer-credential check is the right one.
-    if (!f.env_sets_psec) plan->env.emplace_back("PMIX_MCA_psec", "native");
-    a.push_back(f.mpirun);
-    if (f.root) a.push_back("--allow-run-as-root");
-    // Ranks talk to their program through stdin; the job's stdin goes nowhere.
-    a.insert(a.end(), {"--stdin", "none"});
-    if (oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
-    // The shims bind (--bind-to): mpirun must not bind them first.
-    if (!user_binding) a.insert(a.end(), {"--bind-to", "none"});
-    if (single_node && !user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
-    for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
-    for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
-    if (!hostfile.empty()) a.insert(a.end(), {"--hostfile", hostfile});
-    if (!host.empty()) a.insert(a.end(), {"--host", host});
-    a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
-    // With mpirun binding nothing, every shim of a node starts with the same
-    // cores, and mpirun's variables say which local rank it is: the shims can
-    // place and start their programs before MPI_Init (overlapping the two
-    // start-ups). Native ranks count among mpirun's local ranks but not among
-    // the shims': not then.
-    bool launcher_places = user_binding;
-    for (const std::string& x : o.launcher_args) {
-      std::string l = x;
-      for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      launcher_places |= l.find("rankfile") != std::string::npos ||
-                         l.find("pe=") != std::string::npos ||
-                         l.find("cpus-per-proc") != std::string::npos;
-    }
-    if (f.start_early && !launcher_places && native_ranks.empty()) {
-      shim_opts.push_back("--start-early");
-    }
-    for (size_t i = 0; i < o.apps.size(); ++i) {
-      if (i > 0) a.push_back(":");
-      if (np[i] > 0) a.insert(a.end(), {"-n", std::to_string(np[i])});
-      if (!o.apps[i].native) {
-        a.push_back(f.shim);
-        a.insert(a.end(), shim_opts.begin(), shim_opts.end());
-        a.push_back("--");
-      }
-      a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
-    }
+  a.insert(a.end(),
+           {f.srun, "--mpi=pmix", "--kill-on-bad-exit=1", "--quit-on-interrupt", "--input=none"});
+  if (l.total > 0) a.insert(a.end(), {"-n", std::to_string(l.total)});
+  if (o.shim.cpus_per_rank > 0) {
+    a.push_back("--cpus-per-task=" + std::to_string(o.shim.cpus_per_rank));
   }
+  if (o.oversubscribe) a.push_back("--overcommit");
+  a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
+  // srun hands its environment to the ranks: Open MPI parameters go there.
+  if (l.single_node && !l.user_pml) plan->env.emplace_back("OMPI_MCA_pml", "ob1");
+  for (const auto& [k, v] : o.mca) plan->env.emplace_back("OMPI_MCA_" + k, v);
+  for (const std::string& x : o.exports) {
+    size_t eq = x.find('=');
+    if (eq != std::string::npos) plan->env.emplace_back(x.substr(0, eq), x.substr(eq + 1));
+  }
+  a.push_back(f.shim);
+  a.insert(a.end(), l.shim_opts.begin(), l.shim_opts.end());
+  // srun runs one program for every task: with several commands, each shim
+  // picks its own by rank (--apps) and execs a native program directly.
+  if (o.apps.size() > 1 || !l.native_ranks.empty()) {
+    std::string spec;
+    for (size_t i = 0; i < o.apps.size(); ++i) {
+      if (i > 0) spec += ',';
+      spec += std::to_string(l.np[i]) + ":" + std::to_string(o.apps[i].command.size()) +
+              (o.apps[i].native ? ":native" : "");
+    }
+    a.insert(a.end(), {"--apps", spec});
+  }
+  a.push_back("--");
+  // srun would take a lone ":" for a heterogeneous-job separator: the
+  // commands follow each other, and --apps counts their words.
+  for (const AppContext& app : o.apps) a.insert(a.end(), app.command.begin(), app.command.end());
+}
 
-  std::string& s = plan->summary;
-  s = std::string("launcher: ") + (use_srun ? "srun" : "mpirun") + "; ";
-  if (from_allocation) {
+// Whether the user gave the launcher a binding of its own, and whether its
+// arguments place the ranks otherwise (a rankfile, PE=, cpus-per-proc).
+void UserPlacement(const LaunchOptions& o, bool* binds, bool* places) {
+  *binds = *places = false;
+  for (const std::string& x : o.launcher_args) {
+    *binds |= x.rfind("--bind-to", 0) == 0 || x.rfind("--cpu-bind", 0) == 0 ||
+              x.rfind("--cpu_bind", 0) == 0;
+    std::string l = x;
+    for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    *places |= l.find("rankfile") != std::string::npos || l.find("pe=") != std::string::npos ||
+               l.find("cpus-per-proc") != std::string::npos;
+  }
+  *places |= *binds;
+}
+
+void MpirunCommand(const LaunchOptions& o, const Facts& f, Layout* l, Plan* plan) {
+  // PMIx prefers munge authentication whenever libmunge is installed (SLURM
+  // brings it) and, with no munged running, retries for 2.3 s before every
+  // job. mpirun's daemons and ranks all run as this user: the plain
+  // peer-credential check is the right one.
+  if (!f.env_sets_psec) plan->env.emplace_back("PMIX_MCA_psec", "native");
+  bool user_binding, launcher_places;
+  UserPlacement(o, &user_binding, &launcher_places);
+  std::vector<std::string>& a = plan->argv;
+  a.push_back(f.mpirun);
+  if (f.root) a.push_back("--allow-run-as-root");
+  // Ranks talk to their program through stdin; the job's stdin goes nowhere.
+  a.insert(a.end(), {"--stdin", "none"});
+  if (l->oversubscribed || o.oversubscribe) a.push_back("--oversubscribe");
+  // The shims bind (--bind-to): mpirun must not bind them first.
+  if (!user_binding) a.insert(a.end(), {"--bind-to", "none"});
+  if (l->single_node && !l->user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
+  for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
+  for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
+  if (!l->hostfile.empty()) a.insert(a.end(), {"--hostfile", l->hostfile});
+  if (!l->host.empty()) a.insert(a.end(), {"--host", l->host});
+  a.insert(a.end(), o.launcher_args.begin(), o.launcher_args.end());
+  // With mpirun binding nothing, every shim of a node starts with the same
+  // cores, and mpirun's variables say which local rank it is: the shims can
+  // place and start their programs before MPI_Init (overlapping the two
+  // start-ups). Native ranks count among mpirun's local ranks but not among
+  // the shims': not then.
+  if (f.start_early && !launcher_places && l->native_ranks.empty()) {
+    l->shim_opts.push_back("--start-early");
+  }
+  for (size_t i = 0; i < o.apps.size(); ++i) {
+    if (i > 0) a.push_back(":");
+    if (l->np[i] > 0) a.insert(a.end(), {"-n", std::to_string(l->np[i])});
+    if (!o.apps[i].native) {
+      a.push_back(f.shim);
+      a.insert(a.end(), l->shim_opts.begin(), l->shim_opts.end());
+      a.push_back("--");
+    }
+    a.insert(a.end(), o.apps[i].command.begin(), o.apps[i].command.end());
+  }
+}
+
+// How the launch was decided, for --dry-run.
+std::string Summary(const Facts& f, const Layout& l) {
+  const Scheduler& sched = f.scheduler;
+  std::string s = std::string("launcher: ") + (l.srun ? "srun" : "mpirun") + "; ";
+  if (l.from_allocation) {
     s += std::string("inside ") + sched.name() + " job " +
          (sched.job_id.empty() ? "(no id)" : sched.job_id);
     if (sched.slots > 0) s += ", " + Plural(sched.slots, "task", "tasks");
     if (sched.nodes > 0) s += " on " + Plural(sched.nodes, "node", "nodes");
-    if (!use_srun && !sched.hostfile.empty()) s += ", hosts from " + sched.hostfile;
-  } else if (user_hosts) {
+    if (!l.srun && !sched.hostfile.empty()) s += ", hosts from " + sched.hostfile;
+  } else if (l.user_hosts) {
     s += "on the hosts given";
   } else {
     s += "on this machine, " + Plural(f.cores, "core", "cores");
   }
-  if (total > 0) s += ", " + Plural(total, "rank", "ranks");
-  if (oversubscribed) s += " (oversubscribed)";
+  if (l.total > 0) s += ", " + Plural(l.total, "rank", "ranks");
+  if (l.oversubscribed) s += " (oversubscribed)";
+  return s;
+}
+
+}  // namespace
+
+bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* err) {
+  *plan = Plan{};
+  Layout l;
+  l.user_hosts = !o.hostfile.empty() || !o.host.empty();
+  if (!ChooseLauncher(o, f, &l, err) || !PlaceRanks(o, f, &l, err)) return false;
+  plan->srun = l.srun;
+  plan->local =
+      l.single_node && (!l.from_allocation || f.scheduler.kind == Scheduler::Kind::kSlurm);
+  plan->total_ranks = l.total;
+  if (l.oversubscribed && !o.oversubscribe) {
+    plan->warnings.push_back(OversubscriptionWarning(o, f, l.total));
+  }
+  l.user_pml = f.env_sets_pml;
+  for (const auto& [k, v] : o.mca) l.user_pml |= k == "pml";
+  // The shims say when a node is oversubscribed, unless stdmpirun just did.
+  ShimOptions pass = o.shim;
+  pass.quiet = o.shim.quiet || l.oversubscribed || o.oversubscribe;
+  pass.native_ranks = l.native_ranks;
+  l.shim_opts = ShimArgsFor(o, pass);
+  if (l.srun) {
+    SrunCommand(o, f, l, plan);
+  } else {
+    MpirunCommand(o, f, &l, plan);
+  }
+  plan->summary = Summary(f, l);
   return true;
 }
 

@@ -116,6 +116,10 @@ void StdoutDemux::ExpectPayload(int64_t n, bool discard) {
 }
 
 StdoutDemux::Item StdoutDemux::Next() {
+  return mode_ == Mode::kLines ? NextLines() : NextInPayload();
+}
+
+StdoutDemux::Item StdoutDemux::NextInPayload() {
   Item item;
   switch (mode_) {
     case Mode::kSkipLine:
@@ -155,7 +159,11 @@ StdoutDemux::Item StdoutDemux::Next() {
     case Mode::kLines:
       break;
   }
+  return item;
+}
 
+StdoutDemux::Item StdoutDemux::NextLines() {
+  Item item;
   const char* base = buf_.data();
   size_t end = buf_.size();
   size_t start = pos_;

@@ -87,6 +87,9 @@ class StdoutDemux {
   };
 
   void Compact();
+  // Next() in a payload or a skipped line, and between them.
+  Item NextInPayload();
+  Item NextLines();
 
   size_t max_line_;
   Bytes buf_;

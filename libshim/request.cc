@@ -236,6 +236,13 @@ class Parser {
   bool Run();
 
  private:
+  // The verbs whose arguments need more than a chain of the steps above.
+  bool Scatter();
+  bool Sendb();
+  bool Bcastb();
+  bool ErrorsMode();
+  bool Abort();
+
   const ParseContext& ctx_;
   Request* req_;
   ParseResult* res_;
@@ -283,71 +290,89 @@ bool Parser::Run() {
       return Rank("ROOT", false, &r.peer) && Numbers();
     case Verb::kAllgather:
       return Numbers();
-    case Verb::kScatter: {
-      if (!Rank("ROOT", false, &r.peer)) return false;
-      // Non-roots' numbers are ignored (their msgpack value only picks the
-      // reply's form).
-      if (r.msgpack) return Numbers();
-      if (r.peer != ctx_.rank) return true;
-      if (!Numbers()) return false;
-      size_t n = r.count();
-      if (n % static_cast<size_t>(ctx_.size) != 0) {
-        return Fail("scatter root gives " + std::to_string(n) + " numbers, not a multiple of the " +
-                    std::to_string(ctx_.size) + " ranks");
-      }
-      return true;
-    }
-    case Verb::kSendb: {
-      // Learn N first: even a request with a bad DEST is followed by N raw
-      // bytes, which the reader must skip to stay in step with the child.
-      Cursor peek = *cur_;
-      std::string_view f;
-      int64_t n;
-      if (peek.Next(&f) && peek.Next(&f) && peek.Next(&f) && ParseCount(f, INT64_MAX / 2, &n)) {
-        r.payload_bytes = n;
-      }
-      if (!Rank("DEST", false, &r.peer) || !Tag("TAG", false, &r.tag) || !ByteCount(&n)) {
-        return false;
-      }
-      return End() && PayloadWithinLimit(n);
-    }
-    case Verb::kBcastb: {
-      if (!Rank("ROOT", false, &r.peer)) return false;
-      bool root = r.peer == ctx_.rank;
-      if (cur_->OnlySpacesLeft()) {
-        if (root) return Missing("N (the root gives the byte count)");
-        return true;
-      }
-      int64_t n;
-      if (!ByteCount(&n)) return false;
-      if (!root) return End();  // non-roots' N is ignored, and no bytes follow
-      r.payload_bytes = n;
-      return End() && PayloadWithinLimit(n);
-    }
-    case Verb::kErrors: {
-      std::string_view f;
-      if (!cur_->Next(&f)) return Missing("mode");
-      if (f == "return") {
-        r.errors_return = true;
-      } else if (f == "fatal") {
-        r.errors_return = false;
-      } else {
-        return Fail("bad mode " + QuoteForMessage(f, 40) + " (usage: " + vi_.usage + ")");
-      }
-      return End();
-    }
-    case Verb::kAbort: {
-      std::string_view f;
-      if (!cur_->Next(&f)) return Missing("CODE");
-      int64_t v;
-      if (!ParseCount(f, 255, &v)) {
-        return Fail("bad exit code " + QuoteForMessage(f, 40) + ": expected 0..255");
-      }
-      r.abort_code = static_cast<int>(v);
-      return TextArg();
-    }
+    case Verb::kScatter:
+      return Scatter();
+    case Verb::kSendb:
+      return Sendb();
+    case Verb::kBcastb:
+      return Bcastb();
+    case Verb::kErrors:
+      return ErrorsMode();
+    case Verb::kAbort:
+      return Abort();
   }
   return Fail("internal error: unhandled verb");
+}
+
+bool Parser::Scatter() {
+  Request& r = *req_;
+  if (!Rank("ROOT", false, &r.peer)) return false;
+  // Non-roots' numbers are ignored (their msgpack value only picks the
+  // reply's form).
+  if (r.msgpack) return Numbers();
+  if (r.peer != ctx_.rank) return true;
+  if (!Numbers()) return false;
+  size_t n = r.count();
+  if (n % static_cast<size_t>(ctx_.size) != 0) {
+    return Fail("scatter root gives " + std::to_string(n) + " numbers, not a multiple of the " +
+                std::to_string(ctx_.size) + " ranks");
+  }
+  return true;
+}
+
+bool Parser::Sendb() {
+  Request& r = *req_;
+  // Learn N first: even a request with a bad DEST is followed by N raw
+  // bytes, which the reader must skip to stay in step with the child.
+  Cursor peek = *cur_;
+  std::string_view f;
+  int64_t n;
+  if (peek.Next(&f) && peek.Next(&f) && peek.Next(&f) && ParseCount(f, INT64_MAX / 2, &n)) {
+    r.payload_bytes = n;
+  }
+  if (!Rank("DEST", false, &r.peer) || !Tag("TAG", false, &r.tag) || !ByteCount(&n)) {
+    return false;
+  }
+  return End() && PayloadWithinLimit(n);
+}
+
+bool Parser::Bcastb() {
+  Request& r = *req_;
+  if (!Rank("ROOT", false, &r.peer)) return false;
+  bool root = r.peer == ctx_.rank;
+  if (cur_->OnlySpacesLeft()) {
+    if (root) return Missing("N (the root gives the byte count)");
+    return true;
+  }
+  int64_t n;
+  if (!ByteCount(&n)) return false;
+  if (!root) return End();  // non-roots' N is ignored, and no bytes follow
+  r.payload_bytes = n;
+  return End() && PayloadWithinLimit(n);
+}
+
+bool Parser::ErrorsMode() {
+  std::string_view f;
+  if (!cur_->Next(&f)) return Missing("mode");
+  if (f == "return") {
+    req_->errors_return = true;
+  } else if (f == "fatal") {
+    req_->errors_return = false;
+  } else {
+    return Fail("bad mode " + QuoteForMessage(f, 40) + " (usage: " + vi_.usage + ")");
+  }
+  return End();
+}
+
+bool Parser::Abort() {
+  std::string_view f;
+  if (!cur_->Next(&f)) return Missing("CODE");
+  int64_t v;
+  if (!ParseCount(f, 255, &v)) {
+    return Fail("bad exit code " + QuoteForMessage(f, 40) + ": expected 0..255");
+  }
+  req_->abort_code = static_cast<int>(v);
+  return TextArg();
 }
 
 size_t EditDistance(std::string_view a, std::string_view b) {

@@ -101,6 +101,30 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
   return out;
 }
 
+// Runs ChildMain(a) in a child that shares this process's memory until it
+// execs (CLONE_VM | CLONE_VFORK), on its own small stack. Returns its pid, or
+// -1 with *failure.
+pid_t CloneChild(ChildArgs* a, SpawnFailure* failure) {
+  const size_t kStack = 256 * 1024;
+  void* stack =
+      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    *failure = {126, std::string("mmap: ") + strerror(errno)};
+    return -1;
+  }
+  // No signal handler of the shim may run in the child before it resets them.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &a->parent_mask);
+  pid_t pid =
+      clone(ChildMain, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &a->parent_mask, nullptr);
+  munmap(stack, kStack);
+  if (pid < 0) *failure = {126, std::string("clone: ") + strerror(clone_errno)};
+  return pid;
+}
+
 std::string FindEnv(const std::vector<std::string>& env, const char* name) {
   size_t n = std::strlen(name);
   for (const std::string& e : env) {
@@ -223,29 +247,10 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   a.parent_pid = getpid();
   a.error_fd = errpipe[1];
 
-  // The child runs on its own small stack while the parent is suspended.
-  const size_t kStack = 256 * 1024;
-  void* stack =
-      mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    close(errpipe[0]);
-    close(errpipe[1]);
-    *failure = {126, std::string("mmap: ") + strerror(errno)};
-    return -1;
-  }
-  // No signal handler of the shim may run in the child before it resets them.
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &a.parent_mask);
-  pid_t pid =
-      clone(ChildMain, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-  int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &a.parent_mask, nullptr);
-  munmap(stack, kStack);
+  pid_t pid = CloneChild(&a, failure);
   close(errpipe[1]);
   if (pid < 0) {
     close(errpipe[0]);
-    *failure = {126, std::string("clone: ") + strerror(clone_errno)};
     return -1;
   }
   int msg[2];
@@ -259,49 +264,47 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    const char* step = msg[0] == kStepExec         ? "exec"
-                       : msg[0] == kStepChdir      ? "chdir"
-                       : msg[0] == kStepDup        ? "dup2"
-                       : msg[0] == kStepNamespaces ? "isolation (namespaces)"
-                       : msg[0] == kStepMounts     ? "isolation (mounts)"
-                       : msg[0] == kStepNetwork    ? "isolation (loopback network)"
-                       : msg[0] == kStepImage      ? "image (overlayfs, pivot_root)"
-                       : msg[0] == kStepImageExec  ? "exec in the image"
-                       : msg[0] == kStepLimits     ? "limits (cgroup or rlimit)"
-                                                   : "setup";
-    int status_code = 126;
-    std::string detail = strerror(msg[1]);
-    if (msg[0] == kStepExec && msg[1] == ENOEXEC) {
-      detail = "not a binary, and no #! line to run it with";
-    } else if (msg[0] == kStepExec && msg[1] == ENOENT) {
-      // The file exists (we checked), so its #! interpreter does not.
-      detail = "its interpreter (the #! line) was not found";
-      status_code = 127;
-    } else if (msg[0] == kStepChdir) {
-      detail = req.cwd + ": " + detail;
-    } else if (msg[0] == kStepImageExec) {
-      std::string path_var = "(none)";
-      for (const std::string& e : req.env) {
-        if (e.compare(0, 5, "PATH=") == 0) path_var = e.substr(5);
-      }
-      if (msg[1] == ENOENT) {
-        detail = "not found in the image (looked for " + path +
-                 (path.find('/') == std::string::npos ? " on PATH=" + path_var : "") + ")";
-        status_code = 127;
-      } else if (msg[1] == ENOEXEC) {
-        detail = "not a binary, and no #! line to run it with";
-      }
-    } else if (msg[0] == kStepNamespaces &&
-               (msg[1] == EPERM || msg[1] == EINVAL || msg[1] == ENOSPC || msg[1] == EACCES)) {
-      detail +=
-          " (this kernel or container does not let this user create namespaces, e.g. "
-          "kernel.unprivileged_userns_clone=0 or a seccomp filter; run with "
-          "--isolate none)";
-    }
-    *failure = {status_code, std::string("cannot run ") + path + ": " + step + ": " + detail};
+    *failure = DescribeStepFailure(msg[0], msg[1], req, path);
     return -1;
   }
   return pid;
+}
+
+SpawnFailure DescribeStepFailure(int step, int err, const SpawnRequest& req,
+                                 const std::string& path) {
+  const char* name = step == kStepExec         ? "exec"
+                     : step == kStepChdir      ? "chdir"
+                     : step == kStepDup        ? "dup2"
+                     : step == kStepNamespaces ? "isolation (namespaces)"
+                     : step == kStepMounts     ? "isolation (mounts)"
+                     : step == kStepNetwork    ? "isolation (loopback network)"
+                     : step == kStepImage      ? "image (overlayfs, pivot_root)"
+                     : step == kStepImageExec  ? "exec in the image"
+                     : step == kStepLimits     ? "limits (cgroup or rlimit)"
+                                               : "setup";
+  int status_code = 126;
+  std::string detail = strerror(err);
+  if ((step == kStepExec || step == kStepImageExec) && err == ENOEXEC) {
+    detail = "not a binary, and no #! line to run it with";
+  } else if (step == kStepExec && err == ENOENT) {
+    // The file exists (it was checked), so its #! interpreter does not.
+    detail = "its interpreter (the #! line) was not found";
+    status_code = 127;
+  } else if (step == kStepChdir) {
+    detail = req.cwd + ": " + detail;
+  } else if (step == kStepImageExec && err == ENOENT) {
+    std::string path_var = FindEnv(req.env, "PATH");
+    if (path_var.empty()) path_var = "(none)";
+    detail = "not found in the image (looked for " + path +
+             (path.find('/') == std::string::npos ? " on PATH=" + path_var : "") + ")";
+    status_code = 127;
+  } else if (step == kStepNamespaces &&
+             (err == EPERM || err == EINVAL || err == ENOSPC || err == EACCES)) {
+    detail +=
+        " (this kernel or container does not let this user create namespaces, e.g. "
+        "kernel.unprivileged_userns_clone=0 or a seccomp filter; run with --isolate none)";
+  }
+  return {status_code, std::string("cannot run ") + path + ": " + name + ": " + detail};
 }
 
 std::string DescribeWaitStatus(int wstatus) {

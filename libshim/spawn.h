@@ -57,6 +57,12 @@ struct SpawnFailure {
 bool ResolveExecutable(const std::string& name, const std::string& path_env, std::string* path,
                        SpawnFailure* failure);
 
+// The failure of a child that reported {step, errno} (child_steps.h) before
+// it could run the command at `path`: what a user reads, and the status a
+// shell would give (127 not found, 126 cannot execute).
+SpawnFailure DescribeStepFailure(int step, int err, const SpawnRequest& req,
+                                 const std::string& path);
+
 // Starts the child. Returns its pid, or -1 with *failure filled.
 pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure);
 
