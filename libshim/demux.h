@@ -53,11 +53,16 @@ class StdoutDemux {
 
   // Bytes held in memory right now (for back-pressure decisions and tests).
   size_t buffered() const { return buf_.size() - pos_; }
-  // True while the stream is inside a payload or a line being skipped.
-  bool mid_item() const { return mode_ != Mode::kLines; }
-  // Inside a payload: the bytes announced, and those still to come.
-  int64_t payload_announced() const { return mid_item() ? announced_ : 0; }
-  int64_t payload_remaining() const { return mid_item() ? remaining_ : 0; }
+  bool in_payload() const { return mode_ == Mode::kPayload || mode_ == Mode::kSkipPayload; }
+  // Inside a payload: the bytes announced, and those not arrived yet.
+  int64_t payload_announced() const { return in_payload() ? announced_ : 0; }
+  int64_t payload_remaining() const {
+    if (mode_ == Mode::kPayload) {
+      const int64_t have = static_cast<int64_t>(buffered());
+      return remaining_ > have ? remaining_ - have : 0;
+    }
+    return in_payload() ? remaining_ : 0;
+  }
 
  private:
   enum class Mode { kLines, kPayload, kSkipPayload, kSkipLine };

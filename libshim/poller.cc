@@ -11,17 +11,9 @@
 namespace stdmpi {
 
 namespace {
-constexpr long kMinCapNs = 1'000'000;
-constexpr long kMaxCapNs = 10'000'000;
 // One turn of busy polling, between turns of the event loop.
 constexpr double kSlice = 10e-6;
 }  // namespace
-
-long NextSleepNs(long current_ns, double waited) {
-  long cap = static_cast<long>(waited * 0.05 * 1e9);
-  cap = cap < kMinCapNs ? kMinCapNs : cap > kMaxCapNs ? kMaxCapNs : cap;
-  return current_ns * 2 < cap ? current_ns * 2 : cap;
-}
 
 Poller::~Poller() {
   if (timer_fd_ >= 0) close(timer_fd_);

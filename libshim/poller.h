@@ -29,8 +29,13 @@ inline constexpr double kDefaultSpin = 2e-3;
 // the time already waited (5% of it, between 1 and 10 ms), so a reply that
 // comes late is at most 5% later for it, and a long wait costs almost no CPU.
 // Returns the interval after `current_ns`, `waited` seconds into the wait.
-long NextSleepNs(long current_ns, double waited);
 inline constexpr long kFirstSleepNs = 10'000;
+inline long NextSleepNs(long current_ns, double waited) {
+  constexpr long kMinCapNs = 1'000'000, kMaxCapNs = 10'000'000;
+  long cap = static_cast<long>(waited * 0.05 * 1e9);
+  cap = cap < kMinCapNs ? kMinCapNs : cap > kMaxCapNs ? kMaxCapNs : cap;
+  return current_ns * 2 < cap ? current_ns * 2 : cap;
+}
 
 class Poller {
  public:
