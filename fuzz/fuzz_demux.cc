@@ -11,18 +11,12 @@
 #include <vector>
 
 #include "demux.h"
+#include "fuzz_util.h"
 #include "request.h"
 
 using namespace stdmpi;
 
 namespace {
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_demux: broken invariant: %s\n", what);
-    abort();
-  }
-}
 
 struct Item {
   StdoutDemux::Kind kind;
@@ -40,7 +34,6 @@ std::vector<Item> Run(const std::string& in, size_t max_line, const std::string&
   ctx.size = 4;
   ctx.max_payload = kMaxPayload;
   std::vector<Item> items;
-  size_t pos = 0, cut = 0;
   auto drain = [&] {
     for (;;) {
       StdoutDemux::Item it = d.Next();
@@ -65,19 +58,7 @@ std::vector<Item> Run(const std::string& in, size_t max_line, const std::string&
       }
     }
   };
-  while (pos < in.size()) {
-    size_t n = in.size() - pos;
-    if (!cuts.empty()) {
-      n = std::min<size_t>(n, 1 + static_cast<unsigned char>(cuts[cut++ % cuts.size()]) % 97);
-    }
-    d.Append(in.data() + pos, n);
-    pos += n;
-    drain();
-    Check(d.buffered() <= max_line + static_cast<size_t>(kMaxPayload) + n + 1,
-          "buffered bytes stay within the line and payload limits");
-  }
-  d.Finish();
-  drain();
+  FeedAll(d, in, cuts, max_line + static_cast<size_t>(kMaxPayload), drain);
   return items;
 }
 

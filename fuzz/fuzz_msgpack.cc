@@ -16,18 +16,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_util.h"
 #include "msgpack_numbers.h"
 
 using namespace stdmpi;
 
 namespace {
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz_msgpack: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 // What msgpack-c makes of the payload: true if it is one array of numbers or
 // a bin of 8-byte numbers with no byte left over; then `out` holds them.

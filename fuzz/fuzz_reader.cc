@@ -12,18 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_util.h"
 #include "request_reader.h"
 
 using namespace stdmpi;
 
 namespace {
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_reader: broken invariant: %s\n", what);
-    abort();
-  }
-}
 
 constexpr int64_t kMaxPayload = 300;
 
@@ -97,20 +91,7 @@ std::vector<std::string> Run(const std::string& in, int64_t max_line, const std:
       events.push_back(Describe(ev));
     }
   };
-  size_t pos = 0, cut = 0;
-  while (pos < in.size()) {
-    size_t n = in.size() - pos;
-    if (!cuts.empty()) {
-      n = std::min<size_t>(n, 1 + static_cast<unsigned char>(cuts[cut++ % cuts.size()]) % 97);
-    }
-    r.Append(in.data() + pos, n);
-    pos += n;
-    drain();
-    Check(r.buffered() <= static_cast<size_t>(max_line + kMaxPayload) + n + 1,
-          "buffered bytes stay within the line and payload limits");
-  }
-  r.Finish();
-  drain();
+  FeedAll(r, in, cuts, static_cast<size_t>(max_line + kMaxPayload), drain);
   return events;
 }
 

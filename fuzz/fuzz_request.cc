@@ -12,19 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_util.h"
 #include "numbers.h"
 #include "request.h"
 
 using namespace stdmpi;
 
 namespace {
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_request: broken invariant: %s\n", what);
-    abort();
-  }
-}
 
 bool ValidRank(int r, const ParseContext& c, bool any_ok) {
   return (r >= 0 && r < c.size) || (any_ok && r == kAny);

@@ -13,20 +13,20 @@ namespace {
 
 // MPI has MPI_LAND/LOR/LXOR only for integer types; on doubles these give 1 or 0
 // for "both/either/exactly one non-zero" (NaN counts as non-zero).
-void LandF64(void* in, void* inout, int* len, MPI_Datatype*) {
+template <bool (*kOf)(bool, bool)>
+void LogicalF64(void* in, void* inout, int* len, MPI_Datatype*) {
   const double* a = static_cast<const double*>(in);
   double* b = static_cast<double*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 && b[i] != 0) ? 1 : 0;
+  for (int i = 0; i < *len; ++i) b[i] = kOf(a[i] != 0, b[i] != 0) ? 1 : 0;
 }
-void LorF64(void* in, void* inout, int* len, MPI_Datatype*) {
-  const double* a = static_cast<const double*>(in);
-  double* b = static_cast<double*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = (a[i] != 0 || b[i] != 0) ? 1 : 0;
+bool And(bool a, bool b) {
+  return a && b;
 }
-void LxorF64(void* in, void* inout, int* len, MPI_Datatype*) {
-  const double* a = static_cast<const double*>(in);
-  double* b = static_cast<double*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = ((a[i] != 0) != (b[i] != 0)) ? 1 : 0;
+bool Or(bool a, bool b) {
+  return a || b;
+}
+bool Xor(bool a, bool b) {
+  return a != b;
 }
 
 MPI_Datatype ElementType(NumType t, Op op) {
@@ -35,36 +35,23 @@ MPI_Datatype ElementType(NumType t, Op op) {
 }
 
 MPI_Op MpiOp(Op op, NumType t, const OpContext& c) {
-  bool f = t == NumType::kF64;
-  switch (op) {
-    case Op::kSum:
-      return MPI_SUM;
-    case Op::kProd:
-      return MPI_PROD;
-    case Op::kMin:
-      return MPI_MIN;
-    case Op::kMax:
-      return MPI_MAX;
-    case Op::kLand:
-      return f ? c.land_f64 : MPI_LAND;
-    case Op::kLor:
-      return f ? c.lor_f64 : MPI_LOR;
-    case Op::kLxor:
-      return f ? c.lxor_f64 : MPI_LXOR;
-    case Op::kBand:
-      return MPI_BAND;
-    case Op::kBor:
-      return MPI_BOR;
-    case Op::kBxor:
-      return MPI_BXOR;
-    case Op::kMinloc:
-      return MPI_MINLOC;
-    case Op::kMaxloc:
-      return MPI_MAXLOC;
-    case Op::kNone:
-      break;
-  }
-  return MPI_OP_NULL;
+  const bool f = t == NumType::kF64;
+  // In the order of enum Op (request.h).
+  const MPI_Op ops[] = {MPI_OP_NULL,
+                        MPI_SUM,
+                        MPI_PROD,
+                        MPI_MIN,
+                        MPI_MAX,
+                        f ? c.land_f64 : MPI_LAND,
+                        f ? c.lor_f64 : MPI_LOR,
+                        f ? c.lxor_f64 : MPI_LXOR,
+                        MPI_BAND,
+                        MPI_BOR,
+                        MPI_BXOR,
+                        MPI_MINLOC,
+                        MPI_MAXLOC};
+  static_assert(static_cast<int>(Op::kMaxloc) == 12, "ops[] follows enum Op");
+  return ops[static_cast<size_t>(op)];
 }
 
 class CollectiveOp : public Operation {
@@ -360,9 +347,9 @@ void CollectiveOp::RunScatter(int64_t count) {
 }  // namespace
 
 void CreateF64LogicalOps(OpContext& c) {
-  MPI_Op_create(LandF64, 1, &c.land_f64);
-  MPI_Op_create(LorF64, 1, &c.lor_f64);
-  MPI_Op_create(LxorF64, 1, &c.lxor_f64);
+  MPI_Op_create(LogicalF64<And>, 1, &c.land_f64);
+  MPI_Op_create(LogicalF64<Or>, 1, &c.lor_f64);
+  MPI_Op_create(LogicalF64<Xor>, 1, &c.lxor_f64);
 }
 
 void FreeF64LogicalOps(OpContext& c) {

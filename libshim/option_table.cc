@@ -18,13 +18,21 @@ bool ParseSeconds(const std::string& v, double most, double* out) {
   return !v.empty() && *end == '\0' && *out > 0 && *out <= most;
 }
 
+// Sets *err to "NAME VALUE: expected WHAT" and returns false.
+bool Expected(std::string_view name, const std::string& value, const std::string& what,
+              std::string* err) {
+  *err = std::string(name) + " " + value + ": expected " + what;
+  return false;
+}
+
 bool SetSize(std::string_view name, Values v, int64_t* out, std::string* err) {
   int64_t n;
   const int64_t least = name == "--max-line" ? kSmallestMaxLine : 1;
   if (!ParseByteSize(v[0], &n) || n < least || n > kLargestMessage) {
-    *err = std::string(name) + " " + v[0] + ": expected a size from " + std::to_string(least) +
-           (least == 1 ? " byte" : " bytes") + " to 2G-1 (e.g. 64M)";
-    return false;
+    return Expected(name, v[0],
+                    "a size from " + std::to_string(least) + (least == 1 ? " byte" : " bytes") +
+                        " to 2G-1 (e.g. 64M)",
+                    err);
   }
   *out = n;
   return true;
@@ -33,10 +41,7 @@ bool SetSize(std::string_view name, Values v, int64_t* out, std::string* err) {
 bool SetCount(std::string_view name, Values v, int64_t max, int* out, const char* expected,
               std::string* err) {
   int64_t n;
-  if (!ParseCount(v[0], max, &n) || n < 1) {
-    *err = std::string(name) + " " + v[0] + ": expected " + expected;
-    return false;
-  }
+  if (!ParseCount(v[0], max, &n) || n < 1) return Expected(name, v[0], expected, err);
   *out = static_cast<int>(n);
   return true;
 }
@@ -82,6 +87,28 @@ void Add(std::vector<std::string>* out, std::initializer_list<std::string> args)
   out->insert(out->end(), args);
 }
 
+// Setters that only store: a flag, a string, one more string in a list.
+template <bool ShimOptions::*kField>
+bool ShimFlag(std::string_view, Values, LaunchOptions*, ShimOptions* s, std::string*) {
+  s->*kField = true;
+  return true;
+}
+template <bool LaunchOptions::*kField>
+bool LaunchFlag(std::string_view, Values, LaunchOptions* l, ShimOptions*, std::string*) {
+  l->*kField = true;
+  return true;
+}
+template <std::string LaunchOptions::*kField>
+bool LaunchString(std::string_view, Values v, LaunchOptions* l, ShimOptions*, std::string*) {
+  l->*kField = v[0];
+  return true;
+}
+template <std::vector<std::string> LaunchOptions::*kField>
+bool LaunchList(std::string_view, Values v, LaunchOptions* l, ShimOptions*, std::string*) {
+  (l->*kField).push_back(v[0]);
+  return true;
+}
+
 // The setters and pass-on functions of the rows below, by option.
 #define SET \
   [](std::string_view name, Values v, LaunchOptions * l, ShimOptions * s, std::string * err) -> bool
@@ -101,8 +128,7 @@ std::vector<OptionSpec> MakeTable() {
        SET {
          UNUSED;
          if (!ParseBindTo(v[0], &s->bind_to)) {
-           *err = "--bind-to " + v[0] + ": expected core, l3cache, numa, package or none";
-           return false;
+           return Expected(name, v[0], "core, l3cache, numa, package or none", err);
          }
          s->bind_to_given = true;
          return true;
@@ -129,29 +155,22 @@ std::vector<OptionSpec> MakeTable() {
       {"--report-bindings", "", "", 0, Scope::kBoth,
        "print each rank's cores: \"stdmpi: rank 0 on node1:\n"
        "core 0 (PU 0), NUMA 0: [B/./././././././.]\"",
-       SET { UNUSED; s->report_bindings = true; return true; },
+       ShimFlag<&ShimOptions::report_bindings>,
        nullptr, true},
       {"--mem-per-rank", "", "SIZE", 1, Scope::kBoth,
        "each rank's program may use SIZE of memory (e.g. 2G);\n"
        "over it, it is killed and the job ends saying so",
        SET {
          UNUSED;
-         if (!ParseByteSize(v[0], &s->mem_per_rank) || s->mem_per_rank < (1 << 20)) {
-           *err = "--mem-per-rank " + v[0] + ": expected a size of at least 1M (e.g. 512M, 4G)";
-           return false;
-         }
-         return true;
+         return (ParseByteSize(v[0], &s->mem_per_rank) && s->mem_per_rank >= (1 << 20)) ||
+                Expected(name, v[0], "a size of at least 1M (e.g. 512M, 4G)", err);
        },
        nullptr, true},
       {"--time-limit", "", "SECONDS", 1, Scope::kBoth,
        "end the job when a rank's program runs longer",
        SET {
          UNUSED;
-         if (!ParseSeconds(v[0], 1e9, &s->time_limit)) {
-           *err = "--time-limit " + v[0] + ": expected seconds > 0";
-           return false;
-         }
-         return true;
+         return ParseSeconds(v[0], 1e9, &s->time_limit) || Expected(name, v[0], "seconds > 0", err);
        },
        nullptr, true},
       {"--max-procs", "", "N", 1, Scope::kBoth,
@@ -219,10 +238,7 @@ std::vector<OptionSpec> MakeTable() {
        "namespace, as a normal user. Default: none",
        SET {
          UNUSED;
-         if (v[0] != "none" && v[0] != "host") {
-           *err = "--isolate " + v[0] + ": expected none or host";
-           return false;
-         }
+         if (v[0] != "none" && v[0] != "host") return Expected(name, v[0], "none or host", err);
          s->isolate = v[0] == "host";
          return true;
        },
@@ -233,7 +249,7 @@ std::vector<OptionSpec> MakeTable() {
        true},
       {"--net", "", "", 0, Scope::kBoth,
        "with --isolate host: keep the host's network",
-       SET { UNUSED; s->isolate_net = true; return true; },
+       ShimFlag<&ShimOptions::isolate_net>,
        PASS {
          if (s.isolate && s.isolate_net) out->push_back("--net");
          (void)given;
@@ -241,7 +257,7 @@ std::vector<OptionSpec> MakeTable() {
        true},
       {"-q, --quiet", "", "", 0, Scope::kBoth,
        "no warnings from stdmpi itself",
-       SET { UNUSED; s->quiet = true; return true; },
+       ShimFlag<&ShimOptions::quiet>,
        PASS {
          if (s.quiet) out->push_back("--quiet");
          (void)given;
@@ -249,13 +265,13 @@ std::vector<OptionSpec> MakeTable() {
        true},
       {"--tag-output", "", "", 0, Scope::kBoth,
        "prefix every line a rank prints with \"[RANK] \"",
-       SET { UNUSED; s->tag_output = true; return true; },
+       ShimFlag<&ShimOptions::tag_output>,
        nullptr, true},
       {"--line-buffered", "", "", 0, Scope::kBoth,
        "make each program's C stdio (and gfortran) output\n"
        "line-buffered, for programs that print requests without\n"
        "flushing (stdmpi does this for NCL by itself)",
-       SET { UNUSED; s->line_buffered = true; return true; },
+       ShimFlag<&ShimOptions::line_buffered>,
        nullptr, true},
       {"--max-line", "", "SIZE", 1, Scope::kBoth,
        "longest line a rank may print (default 64M); a longer\n"
@@ -280,8 +296,7 @@ std::vector<OptionSpec> MakeTable() {
          UNUSED;
          int64_t n;
          if (!ParseCount(v[0], 10000000, &n)) {
-           *err = "--spin-us " + v[0] + ": expected microseconds (0..10000000)";
-           return false;
+           return Expected(name, v[0], "microseconds (0..10000000)", err);
          }
          s->spin_us = static_cast<int>(n);
          return true;
@@ -295,11 +310,8 @@ std::vector<OptionSpec> MakeTable() {
        "these world ranks are native MPI programs (no shim)",
        SET {
          UNUSED;
-         if (!ParseRankList(v[0], &s->native_ranks)) {
-           *err = "--native-ranks " + v[0] + ": expected ranks such as 0 or 0,2-3";
-           return false;
-         }
-         return true;
+         return ParseRankList(v[0], &s->native_ranks) ||
+                Expected(name, v[0], "ranks such as 0 or 0,2-3", err);
        },
        PASS {
          if (!s.native_ranks.empty()) Add(out, {"--native-ranks", FormatRankList(s.native_ranks)});
@@ -336,18 +348,15 @@ std::vector<OptionSpec> MakeTable() {
          UNUSED;
          char* end = nullptr;
          s->trace_t0 = strtod(v[0].c_str(), &end);
-         if (v[0].empty() || *end != '\0' || !(s->trace_t0 >= 0)) {
-           *err = "--trace-t0 " + v[0] + ": expected seconds since the epoch";
-           return false;
-         }
-         return true;
+         return (!v[0].empty() && *end == '\0' && s->trace_t0 >= 0) ||
+                Expected(name, v[0], "seconds since the epoch", err);
        },
        nullptr, false},
       {"--start-early", "", "", 0, Scope::kShim,
        "start COMMAND before MPI_Init, placed by mpirun's\n"
        "OMPI_COMM_WORLD_LOCAL_RANK/_SIZE (only right when\n"
        "mpirun binds nothing: --bind-to none)",
-       SET { UNUSED; s->start_early = true; return true; },
+       ShimFlag<&ShimOptions::start_early>,
        nullptr, false},
       {"--apps", "", "SPEC", 1, Scope::kShim,
        "several programs, for launchers that start one command\n"
@@ -377,11 +386,7 @@ std::vector<OptionSpec> MakeTable() {
        "waiting in, then end it (exit status 124)",
        SET {
          UNUSED;
-         if (!ParseSeconds(v[0], 1e9, &l->timeout)) {
-           *err = "--timeout " + v[0] + ": expected seconds > 0";
-           return false;
-         }
-         return true;
+         return ParseSeconds(v[0], 1e9, &l->timeout) || Expected(name, v[0], "seconds > 0", err);
        },
        nullptr, false},
       {"--launcher", "", "WHICH", 1, Scope::kLauncher,
@@ -395,8 +400,7 @@ std::vector<OptionSpec> MakeTable() {
          } else if (v[0] == "srun") {
            l->launcher = LauncherChoice::kSrun;
          } else {
-           *err = "--launcher " + v[0] + ": expected auto, mpirun or srun";
-           return false;
+           return Expected(name, v[0], "auto, mpirun or srun", err);
          }
          return true;
        },
@@ -405,16 +409,16 @@ std::vector<OptionSpec> MakeTable() {
        "run on the hosts listed in FILE (Open MPI format:\n"
        "\"node1 slots=4\" per line); mpirun starts remote ranks\n"
        "over ssh (or OMPI_MCA_plm_rsh_agent)",
-       SET { UNUSED; l->hostfile = v[0]; return true; },
+       LaunchString<&LaunchOptions::hostfile>,
        nullptr, false},
       {"--host", "-H", "LIST", 1, Scope::kLauncher,
        "run on these hosts, e.g. node1:4,node2:4",
-       SET { UNUSED; l->host = v[0]; return true; },
+       LaunchString<&LaunchOptions::host>,
        nullptr, false},
       {"--oversubscribe", "", "", 0, Scope::kLauncher,
        "allow more ranks than cores without a warning (stdmpirun\n"
        "allows it anyway on this machine, with a warning)",
-       SET { UNUSED; l->oversubscribe = true; return true; },
+       LaunchFlag<&LaunchOptions::oversubscribe>,
        nullptr, false},
       {"--mca", "", "KEY VALUE", 2, Scope::kLauncher,
        "set an Open MPI parameter, e.g. --mca btl tcp,self",
@@ -422,16 +426,16 @@ std::vector<OptionSpec> MakeTable() {
        nullptr, false},
       {"-x", "", "NAME[=VALUE]", 1, Scope::kLauncher,
        "export an environment variable to ranks on other hosts",
-       SET { UNUSED; l->exports.push_back(v[0]); return true; },
+       LaunchList<&LaunchOptions::exports>,
        nullptr, false},
       {"--launcher-arg", "--mpirun-arg", "ARG", 1, Scope::kLauncher,
        "pass ARG to mpirun or srun unchanged (repeat for\n"
        "several; --mpirun-arg is the same)",
-       SET { UNUSED; l->launcher_args.push_back(v[0]); return true; },
+       LaunchList<&LaunchOptions::launcher_args>,
        nullptr, false},
       {"--dry-run", "", "", 0, Scope::kLauncher,
        "print the command stdmpirun would run, and exit",
-       SET { UNUSED; l->dry_run = true; return true; },
+       LaunchFlag<&LaunchOptions::dry_run>,
        nullptr, false},
       {"--pack", "", "LAYER.tar[.gz]", 1, Scope::kLauncher,
        "with --image and -n 1: keep what the program writes\n"
@@ -440,14 +444,14 @@ std::vector<OptionSpec> MakeTable() {
        "--image ROOT,LAYER.tar. E.g.\n"
        "stdmpirun --image base.tar --pack mine.tar -n 1 \\\n"
        "  sh -c 'pip install --user numpy'",
-       SET { UNUSED; l->pack = v[0]; return true; },
+       LaunchString<&LaunchOptions::pack>,
        nullptr, false},
       // Read before the table by both parsers (it needs no command).
       {"-h, --help", "", "", 0, Scope::kBoth, "this text",
-       SET { UNUSED; l->help = true; return true; },
+       LaunchFlag<&LaunchOptions::help>,
        nullptr, false},
       {"-V, --version", "", "", 0, Scope::kLauncher, "the version",
-       SET { UNUSED; l->version = true; return true; },
+       LaunchFlag<&LaunchOptions::version>,
        nullptr, false},
   };
 }

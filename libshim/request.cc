@@ -278,8 +278,12 @@ bool Parser::Run() {
     case Verb::kSendrecv:
       return Rank("DEST", false, &r.peer) && Tag("SENDTAG", false, &r.tag) &&
              Rank("SRC", true, &r.peer2) && Tag("RECVTAG", true, &r.tag2) && TextArg();
+    case Verb::kSendb:
+      return Sendb();
     case Verb::kBcast:
       return Rank("ROOT", false, &r.peer) && TextArg();
+    case Verb::kBcastb:
+      return Bcastb();
     case Verb::kReduce:
       return OpArg() && Rank("ROOT", false, &r.peer) && Numbers();
     case Verb::kAllreduce:
@@ -288,14 +292,10 @@ bool Parser::Run() {
       return OpArg() && Numbers();
     case Verb::kGather:
       return Rank("ROOT", false, &r.peer) && Numbers();
-    case Verb::kAllgather:
-      return Numbers();
     case Verb::kScatter:
       return Scatter();
-    case Verb::kSendb:
-      return Sendb();
-    case Verb::kBcastb:
-      return Bcastb();
+    case Verb::kAllgather:
+      return Numbers();
     case Verb::kErrors:
       return ErrorsMode();
     case Verb::kAbort:

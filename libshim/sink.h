@@ -16,10 +16,6 @@ namespace stdmpi {
 
 class Sink {
  public:
-  Sink() = default;
-  Sink(const Sink&) = delete;
-  Sink& operator=(const Sink&) = delete;
-
   // `on_drain`: called after a queued write went out (may be empty).
   void Open(uv_loop_t* loop, int fd, std::function<void()> on_drain);
   void Write(std::string data);
@@ -32,6 +28,10 @@ class Sink {
   size_t Unread() const;
   // Stops writing (the reader is gone); queued writes are cancelled.
   void Close();
+
+  Sink() = default;
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
 
  private:
   struct WriteReq {

@@ -1,4 +1,5 @@
 #include "launch_options.h"
+#include "launch_parse.h"
 
 #include <catch2/catch.hpp>
 
@@ -15,10 +16,7 @@ LaunchOptions Parse(std::vector<std::string> args) {
 }
 
 std::string Error(std::vector<std::string> args) {
-  LaunchOptions o;
-  std::string err;
-  REQUIRE_FALSE(ParseLaunchArgs(args, &o, &err));
-  return err;
+  return LaunchParseError(std::move(args));
 }
 
 Facts Here(int cores = 2, bool root = false) {

@@ -3,24 +3,30 @@
 #include <catch2/catch.hpp>
 
 #include "launch_options.h"
+#include "launch_parse.h"
 
 using namespace stdmpi;
 
 namespace {
+
+std::vector<std::string> Words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t sp = s.find(' ', start);
+    if (sp == std::string::npos) sp = s.size();
+    out.push_back(s.substr(start, sp - start));
+    start = sp + 1;
+  }
+  return out;
+}
 
 std::string ShimError(std::vector<std::string> args) {
   ShimOptions s;
   bool help = false;
   std::string err;
   args.insert(args.end(), {"--", "x"});
-  REQUIRE_FALSE(ParseShimArgs(args, &s, &help, &err));
-  return err;
-}
-
-std::string LaunchError(std::vector<std::string> args) {
-  LaunchOptions l;
-  std::string err;
-  REQUIRE_FALSE(ParseLaunchArgs(args, &l, &err));
+  CHECK_FALSE(ParseShimArgs(args, &s, &help, &err));
   return err;
 }
 
@@ -64,75 +70,22 @@ TEST_CASE("who takes which option") {
 TEST_CASE("what stdmpirun passes on, the shim reads back the same") {
   LaunchOptions l;
   std::string err;
-  REQUIRE(ParseLaunchArgs({"--bind-to",
-                           "socket",
-                           "--cpus-per-proc=2",
-                           "--report-bindings",
-                           "--mem-per-rank",
-                           "512M",
-                           "--time-limit",
-                           "2.5",
-                           "--max-procs",
-                           "9",
-                           "--image",
-                           "/a,/b.tar",
-                           "--bind",
-                           "/data",
-                           "--bind",
-                           "/x:/y",
-                           "--net",
-                           "--tag-output",
-                           "--line-buffered",
-                           "--max-line",
-                           "1K",
-                           "--max-message=2M",
-                           "--spin-us",
-                           "0",
-                           "--trace",
-                           "/t/tr",
-                           "-q",
-                           "prog"},
-                          &l, &err));
+  REQUIRE(ParseLaunchArgs(
+      Words("--bind-to socket --cpus-per-proc=2 --report-bindings --mem-per-rank 512M "
+            "--time-limit 2.5 --max-procs 9 --image /a,/b.tar --bind /data --bind /x:/y --net "
+            "--tag-output --line-buffered --max-line 1K --max-message=2M --spin-us 0 "
+            "--trace /t/tr -q prog"),
+      &l, &err));
   INFO(err);
   l.shim.trace_t0 = 1700000000.25;
   l.shim.native_ranks = {0, 2};
   l.shim.upper = "/tmp/up";
   std::vector<std::string> args = ShimArgsFor(l, l.shim);
-  CHECK(args == std::vector<std::string>{"--bind-to",
-                                         "package",
-                                         "--cpus-per-rank",
-                                         "2",
-                                         "--report-bindings",
-                                         "--mem-per-rank",
-                                         "512M",
-                                         "--time-limit",
-                                         "2.5",
-                                         "--max-procs",
-                                         "9",
-                                         "--image",
-                                         "/a,/b.tar",
-                                         "--bind",
-                                         "/data",
-                                         "--bind",
-                                         "/x:/y",
-                                         "--upper",
-                                         "/tmp/up",
-                                         "--net",
-                                         "--quiet",
-                                         "--tag-output",
-                                         "--line-buffered",
-                                         "--max-line",
-                                         "1024",
-                                         "--max-message",
-                                         "2097152",
-                                         "--spin-us",
-                                         "0",
-                                         "--native-ranks",
-                                         "0,2",
-                                         "--trace",
-                                         "/t/tr",
-                                         "--trace-t0",
-                                         "1700000000.250000"});
+  CHECK(args == Words("--bind-to package --cpus-per-rank 2 --report-bindings --mem-per-rank 512M "
+                      "--time-limit 2.5 --max-procs 9 --image /a,/b.tar --bind /data "
+                      "--bind /x:/y --upper /tmp/up --net --quiet --tag-output --line-buffered "
+                      "--max-line 1024 --max-message 2097152 --spin-us 0 --native-ranks 0,2 "
+                      "--trace /t/tr --trace-t0 1700000000.250000"));
   ShimOptions s;
   bool help = false;
   args.insert(args.end(), {"--", "prog"});
@@ -185,16 +138,17 @@ TEST_CASE("a shared option is refused with the same words by both programs") {
     std::string shim = args.size() == 1 && args[0] == "--max-line" ? "" : ShimError(args);
     std::vector<std::string> with_command = args;
     with_command.push_back("x");
-    std::string launch = LaunchError(with_command);
+    std::string launch = LaunchParseError(with_command);
     if (!shim.empty()) CHECK(shim == launch);
     CHECK(!launch.empty());
   }
-  CHECK(LaunchError({"--max-line"}) == "--max-line needs a value");
-  CHECK(LaunchError({"--tag-output=yes", "x"}) == "--tag-output takes no value");
-  CHECK(LaunchError({"--mca", "btl"}) == "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
-  CHECK(LaunchError({"--mca=btl", "tcp", "x"}) ==
+  CHECK(LaunchParseError({"--max-line"}) == "--max-line needs a value");
+  CHECK(LaunchParseError({"--tag-output=yes", "x"}) == "--tag-output takes no value");
+  CHECK(LaunchParseError({"--mca", "btl"}) ==
         "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
-  CHECK(LaunchError({"--timeout", "0", "x"}) == "--timeout 0: expected seconds > 0");
+  CHECK(LaunchParseError({"--mca=btl", "tcp", "x"}) ==
+        "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
+  CHECK(LaunchParseError({"--timeout", "0", "x"}) == "--timeout 0: expected seconds > 0");
   CHECK(ShimError({"--timeout", "5"}) == "unknown option --timeout");
   CHECK(ShimError({"--trace-t0", "x"}) == "--trace-t0 x: expected seconds since the epoch");
   CHECK(ShimError({"--native-ranks", "3-1"}) ==
