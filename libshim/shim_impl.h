@@ -1,0 +1,141 @@
+// The shim's rank, inside: a libuv loop between the program and MPI, and
+// the rank's lifecycle. shim_start.cc starts the rank (MPI_Init, the
+// program's early or late start, the loop's handles) and closes it;
+// shim.cc routes the loop's events: the program's output and requests, their
+// replies, and the ways a rank ends. Only shim.h is the interface.
+#ifndef STDMPI_LIBSHIM_SHIM_IMPL_H_
+#define STDMPI_LIBSHIM_SHIM_IMPL_H_
+
+#include <mpi.h>
+#include <signal.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "engine.h"
+#include "failure.h"
+#include "loop_handles.h"
+#include "options.h"
+#include "output_relay.h"
+#include "poller.h"
+#include "program.h"
+#include "request_reader.h"
+#include "sink.h"
+#include "trace.h"
+
+namespace stdmpi {
+
+// The rank's lifecycle. Facts about the program (exited, its pipes at EOF)
+// are kept apart: they change within a phase.
+enum class Phase {
+  kRunning,    // the program runs; its requests are relayed
+  kDraining,   // it exited 0: what it printed is read to the end
+  kEnding,     // the job must end (a failure): drain, report, MPI_Abort
+  kSignalled,  // a terminating signal: drain briefly, _exit
+  kClosing,    // this rank ended well: wait for every shim, then MPI_Finalize
+  kDone,       // the loop stops
+};
+
+class Shim {
+ public:
+  explicit Shim(const ShimOptions& o)
+      : opts_(o), program_(o), reader_(o.max_line, [this] { return child_in_.Unread(); }) {}
+
+  // Starts the command (before MPI_Init with --start-early when the
+  // launcher's variables say where this task stands), initializes MPI, runs
+  // the rank and finalizes MPI; returns the exit status of a normal end.
+  int Main();
+
+ private:
+  bool ending() const { return phase_ == Phase::kEnding || phase_ == Phase::kSignalled; }
+  std::string Prefix() const {
+    return "stdmpi: rank " + std::to_string(where_.rank) + " (" +
+           DescribeCommand(opts_.command, 80) + "): ";
+  }
+  [[noreturn]] void Abort(int code) {
+    program_.Kill(SIGKILL);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    _exit(code);
+  }
+
+  // --- start ---------------------------------------------------------------
+  void StartEarly();
+  void InitRank();
+  void CheckEarlyPosition(const Position& mpi);
+  void SetUpLoop();
+  void WatchProgram();
+  int Run();
+  void CloseRank();
+
+  // --- the program's output ------------------------------------------------
+  void OpenPipes();
+  void UpdateReading();
+  void ProcessStdout();
+  void CheckScriptEnded();
+
+  // --- requests ------------------------------------------------------------
+  void HandleRequest(Request req, std::string_view payload);
+  void RequestFailed(Failure f);
+  void OpStarted(bool done);
+  void FinishOp();
+  void Reply(std::string reply) { child_in_.Write(std::move(reply)); }
+  // SIGUSR1 (stdmpirun's SIGQUIT, SIGUSR1 and --timeout): one line on what
+  // this rank is doing, so that a hung job is diagnosed in one look.
+  void Report();
+
+  // --- ending --------------------------------------------------------------
+  void OnProgramExit(int wstatus);
+  void OnTermSignal(int sig);
+  void BeginEnding(int code, std::string message, bool quiet = false);
+  void StopRelaying(int sig, uint64_t deadline_ms);
+  void MaybeFinish();
+  void WatchClosedStdout();
+  void ForceEof(const char* why);
+  [[noreturn]] void EndNow();
+
+  const ShimOptions& opts_;
+  Position where_;
+  bool started_early_ = false;
+  Phase phase_ = Phase::kRunning;
+  Program program_;
+  Engine engine_;
+  OutputRelay output_;
+  Sink child_in_;
+  RequestReader reader_;
+  Poller poller_;
+  TraceWriter trace_;  // --trace
+
+  uv_loop_t loop_;
+  PipeReader stdout_, stderr_;  // the program's
+  char readbuf_[256 * 1024];
+  SignalWatch signals_[6];
+  Timer kill_timer_;    // SIGKILL for a program that does not end when asked
+  Timer end_timer_;     // the job's end, whatever else happens
+  Timer drain_timer_;   // the program exited: its pipes, not waited for forever
+  Timer ncl_timer_;     // NCL: has the script ended?
+  Timer report_timer_;  // a SIGKILLed command's report, held back a moment
+  Timer limit_timer_;   // --time-limit
+  Timer closed_timer_;  // stdout closed, the command still runs: say so soon
+  Timer answer_timer_;  // answers peers' questions (peer_ledger.h), and closes
+
+  double spin_budget_ = kDefaultSpin;
+  double op_since_ = 0;       // when the pending operation started
+  double last_request_ = 0;   // when the program made its last request
+  double last_activity_ = 0;  // when the program last printed anything
+  double trace_start_ = 0;
+  double init_begin_ = 0, init_end_ = 0;  // MPI_Init, epoch seconds (--trace)
+  int program_status_ = 0;
+  bool time_limit_hit_ = false;
+  std::string limit_note_;
+  bool end_deadline_passed_ = false;
+  bool quiet_ = false;  // another rank reports this failure
+  int end_code_ = 0;
+  std::string end_message_;
+  int closing_wait_ms_ = 0;
+};
+
+}  // namespace stdmpi
+
+#endif  // STDMPI_LIBSHIM_SHIM_IMPL_H_

@@ -1,0 +1,215 @@
+#include <mpi.h>
+#include <signal.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "clock.h"
+#include "rank_process.h"
+#include "shim.h"
+#include "shim_impl.h"
+
+namespace stdmpi {
+
+// --- start -----------------------------------------------------------------
+
+int Shim::Main() {
+  if (opts_.start_early && opts_.native_ranks.empty()) StartEarly();
+  init_begin_ = RealSeconds();
+  if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
+    std::fprintf(stderr, "stdmpi-shim: MPI_Init failed\n");
+    program_.Kill(SIGKILL);
+    return kExitInternal;
+  }
+  init_end_ = RealSeconds();
+  // Nothing of ours changes the process under MPI_Init's feet. What the
+  // program printed meanwhile waits in its pipes, so none of it takes the old
+  // way to the launcher.
+  KeepLargeBuffersOnHeap();
+  SendSmallTcpWritesAtOnce();
+  RouteOutputToLauncher();
+  if (started_early_ && program_.bound()) BindAllThreads(program_.bound_cpus());
+  int code = Run();
+  MPI_Finalize();
+  return code;
+}
+
+void Shim::StartEarly() {
+  // Not started by Open MPI's mpirun: the command starts after MPI_Init,
+  // placed with MPI's view of the node.
+  if (!PositionFromLauncher(&where_)) return;
+  started_early_ = true;
+  program_.Start(where_, Prefix());
+  // The command keeps the rank's cores; MPI_Init meanwhile runs on any of the
+  // node's, not on the core where the command starts up. The shim joins its
+  // command's cores once MPI is up.
+  if (program_.bound()) BindAllThreads(where_.node_mask);
+}
+
+void Shim::InitRank() {
+  std::string err;
+  // Started early, this shim bound itself already: MPI learns the node from
+  // the cores it was given.
+  if (!engine_.Init(opts_.max_message, opts_.native_ranks,
+                    started_early_ ? &where_.node_mask : nullptr, &err)) {
+    std::fprintf(stderr, "stdmpi: %s\n", err.c_str());
+    Abort(kExitInternal);
+  }
+  const NodeInfo& node = engine_.node();
+  const Position mpi = {engine_.rank(),  engine_.size(), node.local_rank,
+                        node.local_size, node.mask,      node.masks_differ};
+  if (started_early_) {
+    CheckEarlyPosition(mpi);
+  } else {
+    where_ = mpi;
+  }
+  reader_.set_context({engine_.rank(), engine_.size(), opts_.max_message});
+  if (!opts_.trace.empty()) {
+    std::string terr;
+    if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120),
+                     opts_.trace_t0, &terr)) {
+      std::fprintf(stderr, "%swarning: %s; not tracing\n", Prefix().c_str(), terr.c_str());
+    }
+    reader_.KeepTraceInfo();
+  }
+  trace_.AddStartup("MPI_Init", init_begin_, init_end_);
+  spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
+}
+
+void Shim::CheckEarlyPosition(const Position& mpi) {
+  bool fatal = false;
+  std::string why = CompareEarlyPosition(where_, mpi, &fatal);
+  if (fatal) {
+    std::fprintf(stderr, "stdmpi: rank %d: %s\n", mpi.rank, why.c_str());
+    Abort(kExitInternal);
+  }
+  if (!why.empty() && !opts_.quiet) {
+    std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), why.c_str());
+  }
+}
+
+void Shim::SetUpLoop() {
+  // Signals first, so that not even a program that exits at once is missed.
+  signals_[0].Start(&loop_, SIGCHLD, [this](int) {
+    if (program_.Reap(&program_status_)) OnProgramExit(program_status_);
+  });
+  const int term_sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; ++i) {
+    signals_[1 + i].Start(&loop_, term_sigs[i], [this](int sig) { OnTermSignal(sig); });
+  }
+  signals_[4].Start(&loop_, SIGUSR1, [this](int) { Report(); });
+  // SIGUSR2 is the program's: passed on.
+  signals_[5].Start(&loop_, SIGUSR2, [this](int) { program_.Kill(SIGUSR2); });
+  const NodeInfo& node = engine_.node();
+  poller_.Init(
+      &loop_, [this] { return engine_.Progress(); },
+      [this] {
+        FinishOp();
+        ProcessStdout();
+        MaybeFinish();
+      },
+      node.local_size > node.cpus);
+  for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_,
+                   &limit_timer_, &closed_timer_, &answer_timer_}) {
+    t->Init(&loop_);
+  }
+  output_.Open(&loop_, [this] {
+    UpdateReading();
+    MaybeFinish();
+  });
+}
+
+// The program runs: its pipes are read, its time limit counts, and NCL is
+// watched for the end of its script.
+void Shim::WatchProgram() {
+  last_activity_ = MonotonicSeconds();
+  if (started_early_) {
+    // The program may have ended while MPI started, before the SIGCHLD
+    // watcher was there to see it: look once, as a SIGCHLD would.
+    uv_kill(getpid(), SIGCHLD);
+  }
+  if (opts_.time_limit > 0) {
+    // Counted from the command's start.
+    double left = std::max(0.0, opts_.time_limit - (MonotonicSeconds() - program_.started_at()));
+    limit_timer_.Start(static_cast<uint64_t>(left * 1000), [this] {
+      if (program_.exited()) return;
+      time_limit_hit_ = true;
+      program_.Kill(SIGKILL);
+    });
+  }
+  UpdateReading();
+  if (program_.adaptation().ends_by_reading_stdin) {
+    ncl_timer_.Start(
+        200, [this] { CheckScriptEnded(); }, 200);
+  }
+}
+
+int Shim::Run() {
+  uv_loop_init(&loop_);
+  InitRank();
+  SetUpLoop();
+  if (!started_early_) program_.Start(where_, Prefix());
+  if (program_.spawn_begin() > 0) {
+    trace_.AddStartup("start the program", program_.spawn_begin(), program_.spawn_end());
+  }
+  if (!program_.pipes_ok()) {
+    std::fprintf(stderr, "%s%s\n", Prefix().c_str(), program_.failure().message.c_str());
+    Abort(kExitInternal);
+  }
+  output_.Configure(engine_.rank(), opts_.tag_output, program_.adaptation().fatal_lines);
+  child_in_.Open(&loop_, program_.stdin_fd(), nullptr);
+  OpenPipes();
+  if (program_.pid() < 0) {
+    stdout_.Stop();
+    stderr_.Stop();
+    BeginEnding(program_.failure().exit_status,
+                Prefix() + "cannot start the command: " + program_.failure().message + "\n");
+  } else {
+    WatchProgram();
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  CloseRank();
+  CloseLoop(&loop_);
+  engine_.Shutdown();
+  trace_.Close();
+  std::fputs(MemoryNote(where_.rank).c_str(), stderr);
+  return 0;
+}
+
+// The rank ended normally (phase kClosing). Anything the program left
+// running in its process group goes with it; then the rank stays until every
+// shim got here, answering the questions of peers that still wait
+// (peer_ledger.h); MPI_Finalize follows at once.
+void Shim::CloseRank() {
+  program_.Kill(SIGTERM);
+  std::string lost = engine_.DropUnreceivedSelfSends();
+  if (!lost.empty()) std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), lost.c_str());
+  poller_.Stop();
+  PeerLedger& ledger = engine_.ledger();
+  ledger.MarkFinished(FinishReason::kExited);
+  ledger.StartClosing();
+  std::function<void()> poll_closing = [this, &ledger, &poll_closing] {
+    if (ledger.PollClosing()) {
+      phase_ = Phase::kDone;
+      uv_stop(&loop_);
+      return;
+    }
+    // Polls often at first (the other ranks usually end together), then every 20 ms.
+    closing_wait_ms_ = closing_wait_ms_ < 1 ? 1 : std::min(closing_wait_ms_ * 2, 20);
+    answer_timer_.Start(static_cast<uint64_t>(closing_wait_ms_), poll_closing);
+  };
+  answer_timer_.Start(0, poll_closing);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+int RunShim(const ShimOptions& opts) {
+  auto shim = std::make_unique<Shim>(opts);  // holds a 256 KiB read buffer
+  return shim->Main();
+}
+
+}  // namespace stdmpi
