@@ -7,6 +7,7 @@ import hashlib
 import math
 import os
 import sys
+import time
 
 import stdmpi
 
@@ -118,16 +119,28 @@ except stdmpi.StdmpiError as e:
     assert size > 1 and "count mismatch" in str(e), e
 comm.barrier()
 
-# Wtime moves forward.
+# Wtime moves forward, by the time that passes (a difference, never an
+# absolute time: MPI_Wtime counts from an arbitrary moment).
 t0 = stdmpi.Wtime()
+before = time.monotonic()
+time.sleep(0.05)
+slept = time.monotonic() - before
 t1 = stdmpi.Wtime()
-assert 0 <= t0 <= t1, (t0, t1)
+assert math.isfinite(t0) and math.isfinite(t1), (t0, t1)
+assert 0 < t0 < t1 and t1 - t0 >= slept - 1e-3, (t0, t1, slept)
 
-# NumPy arrays, when NumPy is there.
-try:
+# NumPy arrays. STDMPI_TEST_NUMPY=1: NumPy must be there (ImportError fails
+# the check); 0: skipped; unset: used when it is there.
+want_numpy = os.environ.get("STDMPI_TEST_NUMPY")
+if want_numpy == "1":
     import numpy as np
-except ImportError:
+elif want_numpy == "0":
     np = None
+else:
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
 if np is not None:
     a = comm.allreduce(np.arange(6, dtype=np.float64).reshape(2, 3))
     assert a.shape == (2, 3) and a.dtype == np.float64 and a[1, 2] == 5.0 * size
@@ -190,5 +203,6 @@ if np is not None:
     out = np.empty(2 * n)
     comm.Allreduce(a.ravel(), out)
     assert (out == a.ravel() * size).all()
+    print(f"rank {rank} numpy checked")
 
 sys.stdout.write(f"rank {rank} bridge ok\n")

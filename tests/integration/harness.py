@@ -8,10 +8,12 @@ from __future__ import annotations
 import atexit
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from dataclasses import dataclass
@@ -25,6 +27,30 @@ SHIM = os.path.join(BIN, "stdmpi-shim")
 PROTOCLIENT = os.path.join(BUILD, "tests", "protoclient")
 # Debian's python3: the one python3-mpi4py is built for, and quick to start.
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def in_ci() -> bool:
+    """True in CI (CI=true), where everything the tests need is installed."""
+    return os.environ.get("CI") == "true"
+
+
+def require(condition, why: str) -> None:
+    """For a test that needs what a machine may lack (root, R, NCL, NumPy,
+    busybox, 2 cores): skips the test on a developer's machine, but fails it
+    in CI (CI=true), where a skip would hide a test that never ran. `why`
+    names what is missing, e.g. "root" or "NumPy for /usr/bin/python3".
+    Works in a test, in setUp and in setUpClass."""
+    if condition:
+        return
+    if in_ci():
+        raise AssertionError(f"this test needs {why}, which this CI machine lacks "
+                             "(CI=true: a test that cannot run fails; scripts/setup.sh test "
+                             "installs the packages)")
+    raise unittest.SkipTest(f"needs {why}")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
 
 
 @dataclass
@@ -62,6 +88,107 @@ def run(args: Sequence[str], timeout: float = 60, env: Optional[Dict[str, str]] 
 
 def stdmpirun(*args: str, **kw) -> Job:
     return run([STDMPIRUN, *args], **kw)
+
+
+def stop_process(p: subprocess.Popen) -> None:
+    """Ends a process a test started, if it still runs (for addCleanup: a
+    test that failed half-way leaves no job behind): SIGTERM, which ends a
+    stdmpirun job, then SIGKILL."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class Background:
+    """A command (usually stdmpirun ...) running in the background while the
+    test acts on it: its stdout and stderr are read as they come, so the test
+    can wait for a line, send signals, and then collect the whole Job."""
+
+    def __init__(self, args: Sequence[str], env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None):
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        self.args = list(args)
+        self.start = time.monotonic()
+        self.p = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=full_env, cwd=cwd)
+        self._out: List[bytes] = []
+        self._err: List[str] = []
+        self._changed = threading.Condition()
+        self._threads = [threading.Thread(target=self._read, args=(self.p.stdout, False),
+                                          daemon=True),
+                         threading.Thread(target=self._read, args=(self.p.stderr, True),
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, f, is_err: bool) -> None:
+        for line in iter(f.readline, b""):
+            with self._changed:
+                if is_err:
+                    self._err.append(line.decode("utf-8", "replace"))
+                else:
+                    self._out.append(line)
+                self._changed.notify_all()
+        f.close()
+
+    def stderr_lines(self) -> List[str]:
+        with self._changed:
+            return list(self._err)
+
+    def wait_for_stderr(self, pattern: str, timeout: float = 60, signal_to_send=None,
+                        count: int = 1) -> List[str]:
+        """Waits until `count` stderr lines (newline included) match the regex
+        `pattern`, sending `signal_to_send` (if any) each time nothing new came
+        for a moment (e.g. SIGQUIT, to ask for a report until it says what
+        is awaited: only once the job is up, e.g. its programs said so after
+        a barrier, since a signal stdmpirun or a shim has no handler for yet
+        ends it). Fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            with self._changed:
+                matches = [l for l in self._err if re.search(pattern, l)]
+                if len(matches) >= count:
+                    return matches
+                if self.p.poll() is not None and not any(t.is_alive() for t in self._threads):
+                    raise AssertionError(f"the job ended before stderr showed /{pattern}/:\n"
+                                         + "".join(self._err)[-3000:])
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"stderr did not show /{pattern}/ within {timeout} s:\n"
+                                         + "".join(self._err)[-3000:])
+                if signal_to_send is None or len(self._err) > seen:
+                    seen = len(self._err)
+                    self._changed.wait(0.2)
+                    continue
+            self.p.send_signal(signal_to_send)
+            with self._changed:
+                self._changed.wait(0.3)
+
+    def stop(self) -> None:
+        """Ends the command, politely first (stdmpirun ends its job on SIGTERM)."""
+        stop_process(self.p)
+
+    def finish(self, timeout: float = 60) -> Job:
+        """Waits for the command to end (failing the test after `timeout`
+        seconds, the command ended) and returns what it did."""
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"timed out after {timeout} s: {' '.join(self.args)}\n"
+                                 f"--- stderr ---\n{''.join(self.stderr_lines())[-3000:]}") from None
+        for t in self._threads:
+            t.join(10)
+        out = b"".join(self._out)
+        return Job(self.p.returncode, out.decode("utf-8", "replace"), "".join(self._err),
+                   time.monotonic() - self.start, out)
 
 
 def lines_of_rank(stdout: str, rank: int) -> List[str]:
@@ -107,17 +234,17 @@ class UserCopy:
 
 def copy_for_user(name: str, extra: Sequence[str] = (), texts: Optional[Dict[str, str]] = None,
                   user: str = "stdmpitest") -> UserCopy:
-    """Creates `user` if needed (skipping the test unless root can) and copies
+    """Creates `user` if needed (see require: root must be able to) and copies
     the build's bin, share and lib, plus the files `extra` and the files
     `texts` (name -> content), to ~user/NAME, owned by the user: a normal user
     cannot reach a build under /root or a private /tmp. The environment is
     this one without the OMPI_ALLOW_* of root, HOME the user's."""
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        raise unittest.SkipTest("needs root to create a user")
+    require(os.geteuid() == 0, "root (to create a user)")
+    require(shutil.which("useradd") is not None, "useradd (to create a user)")
     try:
         pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "-m", user], check=True)
+        subprocess.run(["useradd", "-m", user], check=True, timeout=60)
     home = pwd.getpwnam(user).pw_dir
     dest = os.path.join(home, name)
     shutil.rmtree(dest, ignore_errors=True)
@@ -128,7 +255,7 @@ def copy_for_user(name: str, extra: Sequence[str] = (), texts: Optional[Dict[str
     for fname, content in (texts or {}).items():
         with open(os.path.join(dest, fname), "w") as f:
             f.write(content)
-    subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True)
+    subprocess.run(["chown", "-R", f"{user}:{user}", dest], check=True, timeout=60)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
     env["HOME"] = home
     return UserCopy(user, home, dest, env)

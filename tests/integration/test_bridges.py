@@ -115,7 +115,8 @@ class BridgeErrors(unittest.TestCase):
         src = write('#include <stdmpi.h>\nint main(void) { stdmpi_send(5, 0, "x"); return 0; }\n',
                     ".c")
         exe = src[:-2]
-        self.assertEqual(os.system(f"cc -I{harness.BUILD}/include {src} -o {exe}"), 0)
+        cc = harness.run(["cc", f"-I{harness.BUILD}/include", src, "-o", exe], timeout=120)
+        self.assertEqual(cc.rc, 0, cc.describe())
         job = stdmpirun("-n", "2", exe, timeout=60)
         self.assertEqual(job.rc, 65, job.describe())
         self.assertIn("DEST 5 out of range", job.stderr)
@@ -125,7 +126,9 @@ class Ncl(unittest.TestCase):
     """What the shim does so that NCL works with no effort from its user."""
 
     def test_raw_protocol_script_without_options_or_exit(self):
-        # No -Q, no -n, no `exit`, print() instead of any bridge: still works.
+        # No -Q, no -n, no `exit`, print() instead of any bridge: still works,
+        # and the job ends (an NCL left waiting for more input would run into
+        # the run's time limit).
         need("ncl")
         s = write('print("@mpi allreduce sum 2")\n'
                   'x = asciiread("/dev/stdin", 1, "string")\n'
@@ -133,15 +136,83 @@ class Ncl(unittest.TestCase):
         job = stdmpirun("-n", "2", "ncl", s, timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
         self.assertEqual(job.stdout, "sum is 4\nsum is 4\n")  # no banner, no (0) prefix
-        self.assertLess(job.seconds, 30)
+
+
+# Every function of the awk bridge with exact values, on 2 ranks: what each
+# rank prints is compared line by line (the lines after "#" are rank 1's).
+AWK_VALUES = r"""
+BEGIN {
+  r = mpi_rank(); n = mpi_size()
+  print "rank " r " of " n
+  print "allreduce sum " mpi_allreduce("sum", (r + 1) " 0.5")
+  print "allreduce max " mpi_allreduce("max", 10 * r)
+  print "allreduce lxor " mpi_allreduce("lxor", r == 0 ? 2 : 1)
+  print "reduce " mpi_reduce("sum", 1, r + 1)
+  print "scan " mpi_scan("sum", r == 0 ? 1 : 10)
+  print "exscan " mpi_exscan("sum", r == 0 ? 1 : 10)
+  print "bcast [" mpi_bcast(1, " from rank " r " ") "]"
+  print "gather " mpi_gather(0, r " " r * 2)
+  print "allgather " mpi_allgather(r * 3)
+  print "scatter " mpi_scatter(1, r == 1 ? "5 6 7 8" : "")
+  if (r == 0) {
+    print "send " mpi_send(1, 3, "a  b")
+    print "recv " mpi_recv(1, 4)
+    print "status " mpi_status()
+  } else {
+    print "probe " mpi_probe(0, 3)
+    print "recv " mpi_recv(-1, -1)
+    print "status " mpi_status()
+    print "send " mpi_send(0, 4, "back")
+  }
+  print "sendrecv " mpi_sendrecv(1 - r, 5, "from " r, 1 - r, 5)
+  print "iprobe " mpi_iprobe(-1, -1)
+  t0 = mpi_wtime(); system("sleep 0.2"); t1 = mpi_wtime()
+  print ((t0 + 0 > 0 && t1 - t0 >= 0.19) ? "wtime ok" : "wtime: " t0 " then " t1)
+  print "barrier " mpi_barrier()
+  print "errors " mpi_errors("return")
+  print "bad recv [" mpi_recv(5, 0) "] " MPI_ERROR
+  print "bad allreduce [" mpi_allreduce("sum", "x") "] " MPI_ERROR
+}
+"""
+AWK_WANT = {
+    0: ["rank 0 of 2", "allreduce sum 3 1", "allreduce max 10", "allreduce lxor 0", "reduce ok",
+        "scan 1", "exscan ok", "bcast [ from rank 1 ]", "gather 0 0 1 2", "allgather 0 3",
+        "scatter 5 6", "send ok", "recv back", "status 1 4 4", "sendrecv from 1", "iprobe none",
+        "wtime ok", "barrier ok", "errors ok",
+        "bad recv [] SRC 5 out of range: ranks are 0..1",
+        'bad allreduce [] not a number: "x"'],
+    1: ["rank 1 of 2", "allreduce sum 3 1", "allreduce max 10", "allreduce lxor 0", "reduce 3",
+        "scan 11", "exscan 1", "bcast [ from rank 1 ]", "gather ok", "allgather 0 3",
+        "scatter 7 8", "probe 0 3 4", "recv a  b", "status 0 3 4", "send ok", "sendrecv from 0",
+        "iprobe none", "wtime ok", "barrier ok", "errors ok",
+        "bad recv [] SRC 5 out of range: ranks are 0..1",
+        'bad allreduce [] not a number: "x"'],
+}
+CHECK_AWK_OK = ["rank 0 awk bridge ok", "rank 1 awk bridge ok"]
 
 
 class Awk(unittest.TestCase):
+    def check_values(self, job: harness.Job) -> None:
+        self.assertEqual(job.rc, 0, job.describe())
+        for r in (0, 1):
+            self.assertEqual(harness.lines_of_rank(job.stdout, r), AWK_WANT[r], job.describe())
+        self.assertEqual(job.stderr, "")
+
+    def test_every_function_gives_the_right_values(self):
+        prog = write(AWK_VALUES, ".awk")
+        for awk in ("gawk", "mawk", "awk"):
+            with self.subTest(awk=awk):
+                need(awk)
+                job = stdmpirun("--tag-output", "-n", "2", awk, "-f", AWK_LIB, "-f", prog,
+                                timeout=60)
+                self.check_values(job)
+
     def test_plain_awk_whatever_it_is(self):
         need("awk")
         job = stdmpirun("-n", "2", "awk", "-f", AWK_LIB, "-f", os.path.join(BRIDGES, "check.awk"),
                         timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()), CHECK_AWK_OK, job.describe())
 
     def test_the_documented_entry_point(self):
         # awk -f "$STDMPI_AWK": the literal variable, as a shell-less launcher
@@ -150,15 +221,24 @@ class Awk(unittest.TestCase):
         job = stdmpirun("-n", "2", "awk", "-f", "$STDMPI_AWK", "-f",
                         os.path.join(BRIDGES, "check.awk"), timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()), CHECK_AWK_OK, job.describe())
         job = stdmpirun("-n", "2", "sh", "-c",
                         f'awk -f "$STDMPI_AWK" -f {os.path.join(BRIDGES, "check.awk")}', timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()), CHECK_AWK_OK, job.describe())
+        job = stdmpirun("--tag-output", "-n", "2", "awk", "-f", "$STDMPI_AWK", "-f",
+                        write(AWK_VALUES, ".awk"), timeout=60)
+        self.check_values(job)
 
     def test_mawk_with_the_option_already_given(self):
         need("mawk")
         job = stdmpirun("-n", "2", "mawk", "-W", "interactive", "-f", AWK_LIB, "-f",
                         os.path.join(BRIDGES, "check.awk"), timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()), CHECK_AWK_OK, job.describe())
+        job = stdmpirun("--tag-output", "-n", "2", "mawk", "-W", "interactive", "-f", AWK_LIB,
+                        "-f", write(AWK_VALUES, ".awk"), timeout=60)
+        self.check_values(job)
 
 
 class LineBuffered(unittest.TestCase):

@@ -16,7 +16,7 @@ import unittest
 import harness
 import run_scenario
 from cluster import NamespaceHosts
-from harness import PROTOCLIENT, PYTHON, SOURCE, STDMPIRUN
+from harness import PROTOCLIENT, PYTHON, SOURCE, STDMPIRUN, require
 
 PI = os.path.join(SOURCE, "examples", "pi.py")
 SCENARIOS = sorted(glob.glob(os.path.join(SOURCE, "tests", "protocol", "*.txt")))
@@ -44,8 +44,7 @@ class HostsCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("network namespaces need root")
+        require(harness.is_root(), "root (for network namespaces)")
         cls.hosts = NamespaceHosts(3, latency=cls.LATENCY)
         cls.addClassCleanup(cls.hosts.stop)
         cls.hosts.start()

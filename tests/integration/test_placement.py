@@ -8,7 +8,7 @@ import subprocess
 import unittest
 
 import harness
-from harness import STDMPIRUN, lines_of_rank, stdmpirun
+from harness import STDMPIRUN, lines_of_rank, require, stdmpirun
 
 CORES = len(os.sched_getaffinity(0))
 SHOW = ("grep Cpus_allowed_list: /proc/self/status | tr -d '\\t'; "
@@ -38,8 +38,10 @@ def expand(cpu_list: str) -> set:
     return out
 
 
-@unittest.skipUnless(CORES >= 2, "needs 2 cores")
 class Binding(unittest.TestCase):
+    def setUp(self):
+        require(CORES >= 2, "2 cores")
+
     def test_two_ranks_get_a_core_each(self):
         job = stdmpirun("--tag-output", "-n", "2", "sh", "-c", SHOW, timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
@@ -147,7 +149,7 @@ class Binding(unittest.TestCase):
         self.assertEqual(job.rc, 0, job.describe())
         # One package here: both ranks get all of it.
         pkgs = subprocess.run(["hwloc-calc", "--number-of", "package", "all"],
-                              capture_output=True, text=True).stdout.strip()
+                              capture_output=True, text=True, timeout=60).stdout.strip()
         if pkgs == "1":
             self.assertEqual(len(expand(cpus_of(job, 0))), CORES)
 

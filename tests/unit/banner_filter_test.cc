@@ -148,3 +148,37 @@ TEST_CASE("a rank's process killed by a signal becomes one line naming the rank"
   out += g.Flush();
   CHECK(out == "stdmpi: rank 1 (x): exited with status 3; ending the job\n");
 }
+
+TEST_CASE("a last piece held as a possible rule comes out at the end") {
+  // A rank's stderr that ends with dashes and no newline: held (it might
+  // become a rule), and Flush at the end of the stream gives it back.
+  BannerFilter f;
+  std::string out = f.Feed("progress\n---");
+  CHECK(out == "progress\n");
+  out += f.Feed("--");
+  CHECK(out == "progress\n");
+  out += f.Flush();
+  CHECK(out == "progress\n-----");
+  CHECK(f.Flush().empty());  // nothing is given twice
+}
+
+TEST_CASE("an unclosed box with an unterminated last line comes out whole at the end") {
+  BannerFilter f;
+  std::string in = kRule + "\nfirst line\nlast words";
+  std::string out = f.Feed(in);
+  CHECK(out.empty());
+  CHECK(f.holding());
+  CHECK(f.Flush() == in);
+  CHECK_FALSE(f.holding());
+}
+
+TEST_CASE("a last piece without newline after a dropped box comes out at the end") {
+  BannerFilter f;
+  std::string out = f.Feed(Abort() + "---");
+  out += f.Flush();
+  CHECK(out == "---");
+  BannerFilter g;
+  out = g.Feed(Abort() + "tail");
+  out += g.Flush();
+  CHECK(out == "tail");
+}

@@ -32,3 +32,64 @@ TEST_CASE("an overlong line goes out in pieces, memory stays bounded") {
   CHECK(out == "123456789x\n");
   CHECK(j.pending() == 1);
 }
+
+TEST_CASE("the last piece of a stream without its newline comes out at the end") {
+  // As stdmpirun's merger uses it for a rank's stderr (and stdout): the
+  // piece after the last newline is held until the stream ends, then goes
+  // out whole, however it was cut into reads.
+  for (size_t cut = 1; cut <= 5; ++cut) {
+    const std::string in = "err\nlast words";
+    LineJoiner j(1024);
+    std::string out;
+    for (size_t i = 0; i < in.size(); i += cut) j.Feed(std::string_view(in).substr(i, cut), &out);
+    CHECK(out == "err\n");
+    CHECK(j.pending() == 10);
+    j.Finish(&out);
+    CHECK(out == in);
+    CHECK(j.pending() == 0);
+  }
+  // A stream that is only a piece, never a newline.
+  LineJoiner j(1024);
+  std::string out;
+  j.Feed("no newline at all", &out);
+  CHECK(out.empty());
+  j.Finish(&out);
+  CHECK(out == "no newline at all");
+}
+
+TEST_CASE("the end of a stream that ended with a newline adds nothing") {
+  LineJoiner j(1024);
+  std::string out;
+  j.Feed("a\nb\n", &out);
+  j.Finish(&out);
+  CHECK(out == "a\nb\n");
+  j.Finish(&out);  // twice: still nothing more
+  CHECK(out == "a\nb\n");
+  LineJoiner empty(16);
+  out.clear();
+  empty.Feed("", &out);
+  empty.Finish(&out);
+  CHECK(out.empty());
+}
+
+TEST_CASE("the last piece after an overlong line's pieces comes out at the end") {
+  LineJoiner j(8);
+  std::string out;
+  j.Feed("123456789abc", &out);  // over 8 bytes: out at once
+  CHECK(out == "123456789abc");
+  j.Feed("\nxyz", &out);
+  CHECK(out == "123456789abc\n");
+  j.Finish(&out);
+  CHECK(out == "123456789abc\nxyz");
+}
+
+TEST_CASE("a piece of exactly the limit is held, one byte more goes out") {
+  LineJoiner j(8);
+  std::string out;
+  j.Feed("12345678", &out);
+  CHECK(out.empty());
+  CHECK(j.pending() == 8);
+  j.Feed("9", &out);
+  CHECK(out == "123456789");
+  CHECK(j.pending() == 0);
+}
