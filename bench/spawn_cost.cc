@@ -31,7 +31,7 @@ double Median(std::vector<double> v) {
 }
 
 // Median milliseconds per start+exit of /bin/true.
-double Measure(const std::string& init, const std::vector<std::string>& extra_env, int n,
+double Measure(const std::string& init, const stdmpi::InitConfig& config, int n,
                const std::string& path) {
   std::vector<double> times;
   for (int i = 0; i < n; ++i) {
@@ -39,8 +39,9 @@ double Measure(const std::string& init, const std::vector<std::string>& extra_en
     req.argv = {"true"};
     req.path = path;
     for (char** e = environ; *e; ++e) req.env.emplace_back(*e);
-    req.env.insert(req.env.end(), extra_env.begin(), extra_env.end());
+    req.env.emplace_back("STDMPI_RANK=0");
     req.init_path = init;
+    req.init = config;
     stdmpi::SpawnFailure failure;
     double t0 = Now();
     pid_t pid = stdmpi::Spawn(req, &failure);
@@ -69,11 +70,16 @@ int main(int argc, char** argv) {
   std::string init = argv[1];
   std::string image = argc > 2 ? argv[2] : "";
   int n = argc > 3 ? std::atoi(argv[3]) : 200;
-  double plain = Measure("", {}, n, "/bin/true");
-  double under_init = Measure(init, {}, n, "/bin/true");
-  double host = Measure(init, {"STDMPI_INIT_ISOLATE=host", "STDMPI_RANK=0"}, n, "/bin/true");
-  double host_net =
-      Measure(init, {"STDMPI_INIT_ISOLATE=host+net", "STDMPI_RANK=0"}, n, "/bin/true");
+  using Isolate = stdmpi::InitConfig::Isolate;
+  stdmpi::InitConfig none, host_config, net_config, image_config;
+  host_config.isolate = net_config.isolate = Isolate::kHost;
+  net_config.keep_net = true;
+  image_config.isolate = Isolate::kImage;
+  image_config.layers = {image};
+  double plain = Measure("", none, n, "/bin/true");
+  double under_init = Measure(init, none, n, "/bin/true");
+  double host = Measure(init, host_config, n, "/bin/true");
+  double host_net = Measure(init, net_config, n, "/bin/true");
   std::printf("| start of /bin/true | median ms | over plain spawn |\n|---|---|---|\n");
   std::printf("| plain spawn | %.3f | - |\n", plain);
   std::printf("| under stdmpi-init (the default) | %.3f | +%.3f |\n", under_init,
@@ -81,9 +87,7 @@ int main(int argc, char** argv) {
   std::printf("| --isolate host | %.3f | +%.3f |\n", host, host - plain);
   std::printf("| --isolate host --net | %.3f | +%.3f |\n", host_net, host_net - plain);
   if (!image.empty()) {
-    double img = Measure(
-        init, {"STDMPI_INIT_ISOLATE=image", "STDMPI_RANK=0", "STDMPI_INIT_IMAGE=" + image}, n,
-        "true");
+    double img = Measure(init, image_config, n, "true");
     std::printf("| --image (a directory) | %.3f | +%.3f |\n", img, img - plain);
   }
   return 0;

@@ -1,4 +1,4 @@
-// The environment of a rank's child (PROTOCOL.md, "Environment of the child").
+// The environment of a rank's child (docs/protocol.md, "The child's environment").
 #ifndef STDMPI_LIBSHIM_CHILDENV_H_
 #define STDMPI_LIBSHIM_CHILDENV_H_
 

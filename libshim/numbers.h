@@ -1,11 +1,12 @@
 // Number parsing and formatting for the line protocol.
 //
-// PROTOCOL.md: numbers are read "as C's strtod/strtoll read them" and f64 replies
-// use "the shortest form that reads back to the same double". Both directions are
-// hot paths (an allreduce of 1e6 doubles parses and prints 1e6 numbers), so the
-// common decimal case goes through std::from_chars/std::to_chars and only the rare
-// forms from_chars does not take (a leading '+', hex floats, leading blanks) fall
-// back to strtod/strtoll, which define the accepted language.
+// docs/protocol.md ("What a request looks like"): numbers are read as C's
+// strtod reads them, and f64 replies use the shortest form that reads back to
+// the same double. Both directions are hot paths (an allreduce of 1e6 doubles
+// parses and prints 1e6 numbers), so the common decimal case goes through
+// std::from_chars/std::to_chars and only the rare forms from_chars does not
+// take (a leading '+', hex floats, leading blanks) fall back to strtod/strtoll,
+// which define the accepted language.
 #ifndef STDMPI_LIBSHIM_NUMBERS_H_
 #define STDMPI_LIBSHIM_NUMBERS_H_
 

@@ -1,5 +1,5 @@
 // Which peers have finished, and what they sent: how a rank tells a wait that
-// can never end (docs/protocol.md, "Waits that can never end").
+// can never end (docs/protocol.md, "When a program ends").
 //
 // A rank whose operation has waited a moment asks the ranks it waits for
 // (once per peer and job) whether they have finished. A rank whose program can

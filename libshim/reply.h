@@ -1,4 +1,4 @@
-// The replies a rank's program reads on its stdin (docs/protocol.md, "Replies"),
+// The replies a rank's program reads on its stdin (docs/protocol.md, "The verbs"),
 // worded in one place: `ok`, numbers, `SRC TAG BYTES` status lines, text, byte
 // headers, msgpack values and `@error REASON`.
 //

@@ -1,4 +1,5 @@
-// Request lines of the stdmpi line protocol (PROTOCOL.md, version 1): the model
+// Request lines of the stdmpi line protocol (docs/protocol.md, "What a request
+// looks like" and "The verbs"; version 1): the model
 // of one request and the parser that turns a child's stdout line into it.
 //
 // Pure logic: no MPI, no I/O. Everything a request can get wrong is found here,

@@ -1,4 +1,5 @@
-// A program's stdout as the protocol reads it (docs/protocol.md, "Requests"):
+// A program's stdout as the protocol reads it (docs/protocol.md, "Lockstep" and
+// "What a request looks like"):
 // ordinary output, and requests that are complete, payload included, and
 // checked as far as one rank can check them.
 //

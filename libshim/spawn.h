@@ -77,7 +77,7 @@ void RecordInitialSignalDispositions();
 int RunAndWait(const std::vector<std::string>& argv);
 
 // "exited with status 3", "killed by signal 9 (SIGKILL)"; and the job status
-// PROTOCOL.md gives it: the exit status, or 128 + signal.
+// docs/protocol.md gives it ("Exit statuses"): the exit status, or 128 + signal.
 std::string DescribeWaitStatus(int wstatus);
 int JobStatusOf(int wstatus);
 
