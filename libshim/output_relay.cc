@@ -23,7 +23,16 @@ void OutputRelay::Stdout(std::string_view data) {
 }
 
 void OutputRelay::Stderr(std::string_view data) {
+  if (!data.empty()) err_mid_line_ = data.back() != '\n';
   Write(&err_, data, &err_at_line_start_);
+}
+
+void OutputRelay::Message(std::string text) {
+  if (text.empty()) return;
+  if (err_mid_line_) text.insert(text.begin(), '\n');
+  err_mid_line_ = text.back() != '\n';
+  err_at_line_start_ = !err_mid_line_;
+  err_.Write(std::move(text));
 }
 
 void OutputRelay::Flush(uv_loop_t* loop, double seconds) {

@@ -25,8 +25,9 @@ class OutputRelay {
 
   void Stdout(std::string_view data);
   void Stderr(std::string_view data);
-  // A message of the shim's own (whole lines), on stderr.
-  void Message(std::string text) { err_.Write(std::move(text)); }
+  // A message of the shim's own (whole lines), on stderr: on a line of its
+  // own, even after a piece of a line the program left there.
+  void Message(std::string text);
 
   size_t stdout_queued() const { return out_.queued(); }
   size_t stderr_queued() const { return err_.queued(); }
@@ -41,7 +42,8 @@ class OutputRelay {
   Sink out_, err_;
   bool tag_output_ = false, fatal_lines_ = false;
   std::string tag_;
-  bool out_at_line_start_ = true, err_at_line_start_ = true;
+  bool out_at_line_start_ = true, err_at_line_start_ = true;  // for the tags
+  bool err_mid_line_ = false;  // the last byte on stderr was not a LF
   std::string fatal_line_;
 };
 

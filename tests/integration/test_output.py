@@ -115,6 +115,18 @@ class Output(unittest.TestCase):
                 self.assertRegex(job.stderr, r"stdmpi: rank 1 \(sh -c .*\): exited with status 3; "
                                              r"ending the job\n")
 
+    def test_the_report_of_a_rank_starts_on_a_line_of_its_own(self):
+        # A program that fails after a piece of a line on stderr: stdmpi's
+        # report of it follows on a new line, not glued to the piece.
+        prog = 'printf "%s" "$PIECE" >&2; exit 3'
+        for merge in ("1", "0"):
+            with self.subTest(merge=merge):
+                job = stdmpirun("-n", "1", "sh", "-c", prog, timeout=30,
+                                env={"STDMPI_MERGE_OUTPUT": merge, "PIECE": "last words"})
+                self.assertEqual(job.rc, 3, job.describe())
+                self.assertRegex(job.stderr, r"(^|\n)last words\nstdmpi: rank 0 \(sh -c .*\): "
+                                             r"exited with status 3; ending the job\n")
+
     def test_stderr_is_forwarded(self):
         job = stdmpirun("-n", "1", PROTOCLIENT, scenario("0 eprint to stderr\n0 print to stdout\n"),
                         timeout=30)
