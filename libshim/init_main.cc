@@ -202,10 +202,9 @@ std::vector<std::pair<std::string, int>> OpenKeptUnderTmp(const char* cmd_path,
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) != nullptr) keep.emplace_back(buf);
   keep.push_back(DirOf(cmd_path));
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n > 0) {
-    buf[n] = '\0';
-    *prefix = DirOf(DirOf(buf));  // <prefix>/bin/stdmpi-init
+  const std::string bin = ExeDir();  // <prefix>/bin, of stdmpi-init
+  if (bin != ".") {
+    *prefix = DirOf(bin);
     keep.push_back(*prefix);
   }
   std::vector<std::pair<std::string, int>> kept;
