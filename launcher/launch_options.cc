@@ -166,12 +166,16 @@ bool TakeAppOptions(const std::vector<std::string>& args, size_t* i, bool first,
     bool taken = false;
     if (!TakeNp(args, i, app, &taken, err)) return false;
     if (taken) continue;
-    if (a == "--native") {
+    const std::string name = a.compare(0, 2, "--") == 0 ? a.substr(0, a.find('=')) : a;
+    if (name == "--native") {
+      if (a != name) {
+        *err = "--native takes no value";
+        return false;
+      }
       app->native = true;
       ++*i;
       continue;
     }
-    const std::string name = a.compare(0, 2, "--") == 0 ? a.substr(0, a.find('=')) : a;
     if (!first) {
       *err = "option " + name +
              " must come before the first command (after \":\" only -n and --native are "

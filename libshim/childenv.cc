@@ -75,7 +75,12 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   std::vector<std::string> env;
   env.reserve(in.base.size() + 8);
   for (const std::string& e : in.base) {
-    if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e))) continue;
+    // The output socket is the shim's own (rank_process.h): a program started
+    // before MPI_Init would otherwise see it.
+    if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e)) ||
+        NameOf(e) == "STDMPI_OUTPUT_SOCKET") {
+      continue;
+    }
     env.push_back(e);
   }
   SetEnv(&env, "STDMPI_RANK", std::to_string(in.rank));

@@ -151,7 +151,9 @@ std::vector<OptionSpec> MakeTable() {
          if (s.cpus_per_rank > 0) Add(out, {"--cpus-per-rank", std::to_string(s.cpus_per_rank)});
          (void)given;
        },
-       true},
+       true,
+       "N cores for this rank (default 1), and the program's\n"
+       "thread count (OMP_NUM_THREADS, ... unless set)"},
       {"--report-bindings", "", "", 0, Scope::kBoth,
        "print each rank's cores: \"stdmpi: rank 0 on node1:\n"
        "core 0 (PU 0), NUMA 0: [B/./././././././.]\"",
@@ -340,7 +342,9 @@ std::vector<OptionSpec> MakeTable() {
          Add(out, {"--trace", s.trace, "--trace-t0", t0});
          (void)given;
        },
-       true},
+       true,
+       "write each request of this rank as a trace event to\n"
+       "FILE.rank<N> (stdmpirun merges them into FILE)"},
       // --- the shim's own ------------------------------------------------------
       {"--trace-t0", "", "SECONDS", 1, Scope::kShim,
        "the job's start (epoch seconds) for the trace's times",
@@ -558,11 +562,11 @@ std::vector<std::string> ShimArgsFor(const LaunchOptions& l, const ShimOptions& 
   return out;
 }
 
-std::string OptionHelp(const OptionSpec& o) {
+std::string OptionHelp(const OptionSpec& o, Scope who) {
   std::string head = std::string("  ") + o.names;
   if (*o.arg != '\0') head += std::string(" ") + o.arg;
   std::string out;
-  std::string_view help(o.help);
+  std::string_view help(who == Scope::kShim && o.shim_help != nullptr ? o.shim_help : o.help);
   bool first = true;
   const std::string indent(24, ' ');
   while (!help.empty()) {

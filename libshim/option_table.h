@@ -83,6 +83,8 @@ struct OptionSpec {
   // given, when given; for options stdmpirun does not pass on: never called.
   void (*pass_on)(const ShimOptions& s, const std::string& given, std::vector<std::string>* out);
   bool passed_on;  // stdmpirun passes it on (through pass_on, or as given)
+  // The shim's --help, where stdmpirun's words do not fit it (null: `help`).
+  const char* shim_help = nullptr;
 };
 
 // Every option, in the order stdmpirun passes them on.
@@ -104,8 +106,8 @@ bool TakeOption(const std::vector<std::string>& args, size_t* i, Scope who, Laun
 std::vector<std::string> ShimArgsFor(const LaunchOptions& l, const ShimOptions& s);
 
 // One option's entry in a --help text: names and argument in a column of
-// 24, then its help lines.
-std::string OptionHelp(const OptionSpec& o);
+// 24, then its help lines (for `who`: the shim's where they differ).
+std::string OptionHelp(const OptionSpec& o, Scope who = Scope::kLauncher);
 
 }  // namespace stdmpi
 

@@ -61,7 +61,9 @@ const std::string& ShimUsage() {
         "\n"
         "options:\n";
     for (const OptionSpec& o : OptionTable()) {
-      if ((static_cast<int>(o.scope) & static_cast<int>(Scope::kShim)) != 0) u += OptionHelp(o);
+      if ((static_cast<int>(o.scope) & static_cast<int>(Scope::kShim)) != 0) {
+        u += OptionHelp(o, Scope::kShim);
+      }
     }
     return u;
   }();

@@ -45,7 +45,7 @@ struct ShimOptions {
   int64_t max_line = kDefaultMaxLine;
   int64_t max_message = kDefaultMaxMessage;
   // Microseconds to poll MPI before sleeping while the child waits for a reply;
-  // -1: automatic (short when this node's ranks fit its cores, 0 when not).
+  // -1: the default (2000; see poller.h).
   int spin_us = -1;
   // World ranks that are native MPI programs (no shim) in this job.
   std::vector<int> native_ranks;

@@ -220,11 +220,17 @@ void Program::Start(const Position& where, const std::string& prefix) {
     found = false;
   }
   under_init_ = !sr.init_path.empty();
+  contained_ = sr.init.isolate != InitConfig::Isolate::kNone;
   if (found) {
     spawn_begin_ = RealSeconds();
     pid_ = Spawn(sr, &failure_);
     spawn_end_ = RealSeconds();
     started_at_ = MonotonicSeconds();
+  }
+  if (pid_ < 0) {
+    // Nothing runs, and nothing will exit: as good as ended.
+    exited_ = true;
+    limits_.Remove();
   }
   close(in[0]);
   close(out[1]);
@@ -255,7 +261,7 @@ void Program::Stop() {
 }
 
 bool Program::BlockedReadingStdin() const {
-  pid_t pid = CommandPid(pid_, under_init_ ? (opts_.isolate ? 2 : 1) : 0);
+  pid_t pid = CommandPid(pid_, under_init_ ? (contained_ ? 2 : 1) : 0);
   if (pid <= 0) return false;
   std::string path = "/proc/" + std::to_string(pid) + "/syscall";
   FILE* f = std::fopen(path.c_str(), "r");

@@ -59,6 +59,7 @@ class Program {
   }
   // Reaps the program if it has exited: true, with its wait status.
   bool Reap(int* status);
+  // It was reaped, or never started.
   bool exited() const { return exited_; }
   // Makes sure the program is gone: SIGTERM, up to 1 s, then SIGKILL.
   void Stop();
@@ -81,6 +82,7 @@ class Program {
   SpawnFailure failure_;
   Adaptation adapt_;
   bool under_init_ = false;
+  bool contained_ = false;  // a second stdmpi-init is PID 1 of a container
   bool bound_ = false;
   cpu_set_t bound_cpus_{};
   double spawn_begin_ = 0, spawn_end_ = 0, started_at_ = 0;

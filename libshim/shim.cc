@@ -245,18 +245,20 @@ void Shim::OnProgramExit(int wstatus) {
 
 void Shim::OnTermSignal(int sig) {
   if (phase_ == Phase::kClosing) _exit(128 + sig);  // its program ended well
-  if (phase_ == Phase::kSignalled) {
+  if (got_signal_) {
     // A second signal: no more grace.
     program_.Kill(SIGKILL);
     _exit(128 + sig);
   }
-  phase_ = Phase::kSignalled;
+  got_signal_ = true;
   end_code_ = 128 + sig;
+  if (phase_ == Phase::kDone) return;  // EndNow runs already; it ends with this status
+  phase_ = Phase::kSignalled;
   StopRelaying(sig, kSignalledDeadlineMs);
 }
 
 void Shim::BeginEnding(int code, std::string message, bool quiet) {
-  if (ending() || phase_ == Phase::kClosing || phase_ == Phase::kDone) return;
+  if (ending() || phase_ == Phase::kClosing) return;
   phase_ = Phase::kEnding;
   end_code_ = code;
   end_message_ = std::move(message);
@@ -343,6 +345,7 @@ void Shim::EndNow() {
   const bool signalled = phase_ == Phase::kSignalled;
   phase_ = Phase::kDone;
   program_.Stop();
+  program_.limits().Remove();
   if (signalled) {
     output_.Flush(&loop_, 0.1);
     trace_.Close();

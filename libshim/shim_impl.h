@@ -35,7 +35,7 @@ enum class Phase {
   kEnding,     // the job must end (a failure): drain, report, MPI_Abort
   kSignalled,  // a terminating signal: drain briefly, _exit
   kClosing,    // this rank ended well: wait for every shim, then MPI_Finalize
-  kDone,       // the loop stops
+  kDone,       // the end is under way: EndNow flushes and exits, or the loop closes
 };
 
 class Shim {
@@ -49,7 +49,10 @@ class Shim {
   int Main();
 
  private:
-  bool ending() const { return phase_ == Phase::kEnding || phase_ == Phase::kSignalled; }
+  // The job ends: only output matters now.
+  bool ending() const {
+    return phase_ == Phase::kEnding || phase_ == Phase::kSignalled || phase_ == Phase::kDone;
+  }
   std::string Prefix() const {
     return "stdmpi: rank " + std::to_string(where_.rank) + " (" +
            DescribeCommand(opts_.command, 80) + "): ";
@@ -130,7 +133,8 @@ class Shim {
   bool time_limit_hit_ = false;
   std::string limit_note_;
   bool end_deadline_passed_ = false;
-  bool quiet_ = false;  // another rank reports this failure
+  bool got_signal_ = false;  // a terminating signal arrived
+  bool quiet_ = false;       // another rank reports this failure
   int end_code_ = 0;
   std::string end_message_;
   int closing_wait_ms_ = 0;

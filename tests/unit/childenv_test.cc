@@ -17,6 +17,7 @@ TEST_CASE("the child gets the rank variables and not the launcher's") {
              "OMPI_ALLOW_RUN_AS_ROOT=1",
              "OMPI_UNIVERSE_SIZE=4",
              "PYTHONPATH=/mine",
+             "STDMPI_OUTPUT_SOCKET=/tmp/stdmpirun-x/out",
              "NOEQUALS"};
   in.rank = 3;
   in.size = 4;
@@ -30,6 +31,9 @@ TEST_CASE("the child gets the rank variables and not the launcher's") {
   CHECK(GetEnv(env, "STDMPI_LOCAL_RANK") == "1");
   CHECK(GetEnv(env, "STDMPI_LOCAL_SIZE") == "2");
   CHECK(GetEnv(env, "PYTHONUNBUFFERED") == "1");
+  bool socket;
+  GetEnv(env, "STDMPI_OUTPUT_SOCKET", &socket);
+  CHECK_FALSE(socket);
   CHECK(GetEnv(env, "STDMPI_HOME") == "/opt/stdmpi/share/stdmpi");
   CHECK(GetEnv(env, "PYTHONPATH") == "/opt/stdmpi/share/stdmpi/python:/mine");
   CHECK(GetEnv(env, "R_LIBS") == "/opt/stdmpi/share/stdmpi/R");
