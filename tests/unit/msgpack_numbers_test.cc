@@ -241,6 +241,21 @@ TEST_CASE("the writer's arrays and bins read back with msgpack-c") {
     size_t header = n == 0 ? 1 : (2 * n <= 15 ? 1 : (2 * n <= 65535 ? 3 : 5));
     CHECK(out.size() == header + 18 * n);
   }
+  // Array headers at each size boundary: fixarray up to 15, array 16 up to
+  // 65535, array 32 beyond.
+  for (size_t n : {size_t{15}, size_t{16}, size_t{17}, size_t{65535}, size_t{65536}}) {
+    std::string out;
+    {
+      MsgpackWriter w(&out, MsgpackNumbersSize(MsgpackForm::kArray, n));
+      w.ArrayHeader(n);
+      for (size_t i = 0; i < n; ++i) w.I64(static_cast<int64_t>(i));
+    }
+    msgpack::object_handle oh = msgpack::unpack(out.data(), out.size());
+    REQUIRE(oh.get().type == msgpack::type::ARRAY);
+    REQUIRE(oh.get().via.array.size == n);
+    CHECK(oh.get().via.array.ptr[n - 1].as<int64_t>() == static_cast<int64_t>(n) - 1);
+    CHECK(out.size() == (n <= 15 ? 1 : n <= 65535 ? 3 : 5) + 9 * n);
+  }
   for (size_t bytes : {size_t{0}, size_t{8}, size_t{256}, size_t{65536}}) {
     std::string out;
     MsgpackWriter w(&out, MsgpackNumbersSize(MsgpackForm::kBin, bytes / 8));

@@ -66,6 +66,18 @@ TEST_CASE("logical ops always answer 0 or 1, as integers and as doubles") {
   CHECK(NumbersReply(x, Numeric(NumType::kI64, Op::kBxor)) == "6 0\n");
 }
 
+TEST_CASE("logical ops in the msgpack forms answer 0 or 1 too") {
+  NumberBuffer i(NumType::kI64, Op::kLand, 2);
+  const int64_t v[] = {5, 0};
+  std::memcpy(i.data(), v, sizeof(v));
+  // array: fixarray of 2, then int 64 (0xd3) 1 and 0.
+  std::string array = NumbersReply(i, Numeric(NumType::kI64, Op::kLand, true));
+  CHECK(array == std::string("19\n\x92\xd3\0\0\0\0\0\0\0\x01\xd3\0\0\0\0\0\0\0\0", 22));
+  // bin: 8-byte little-endian 1 and 0.
+  std::string bin = NumbersReply(i, Numeric(NumType::kI64, Op::kLand, true, MsgpackForm::kBin));
+  CHECK(bin == std::string("18\n\xc4\x10\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 21));
+}
+
 TEST_CASE("minloc and maxloc answer value and rank pairs") {
   Request r = Numeric(NumType::kF64, Op::kMinloc);
   r.f64 = {2.5, -1};

@@ -34,7 +34,7 @@ std::string Output(RequestReader& r) {
 
 }  // namespace
 
-TEST_CASE("output comes before the request that follows it; the request is parsed") {
+TEST_CASE("output comes before the request that follows it, and the request is parsed") {
   Reader t;
   RequestReader::Event ev = t.Feed("hello\nworld\n@mpi send 2 7 hi there\n");
   REQUIRE(ev.kind == Kind::kOutput);
@@ -64,10 +64,10 @@ TEST_CASE("a byte request waits for its payload, which never shows as output") {
   CHECK(Output(t.r) == "after\n");
 }
 
-TEST_CASE("a request before the last reply was read ends the job; its bytes are skipped") {
+TEST_CASE("a request before the last reply was read ends the job, and its bytes are skipped") {
   Reader t;
   t.unread = 12;
-  RequestReader::Event ev = t.Feed("@mpi sendb 0 1 4\nxxxx\nlater\n");
+  RequestReader::Event ev = t.Feed("@mpi sendb 0 1 4\nxxxxlater\n");
   REQUIRE(ev.kind == Kind::kEnd);
   CHECK(ev.code == kExitProtocol);
   CHECK(ev.message ==
@@ -76,6 +76,13 @@ TEST_CASE("a request before the last reply was read ends the job; its bytes are 
         "the next request)");
   t.r.OutputOnly();
   CHECK(Output(t.r) == "later\n");
+  // One byte left unread is one too many: a program that read a number but
+  // not the LF after it would read that LF as its next reply.
+  Reader u;
+  u.unread = 1;
+  ev = u.Feed("@mpi rank\n");
+  REQUIRE(ev.kind == Kind::kEnd);
+  CHECK(ev.code == kExitProtocol);
 }
 
 TEST_CASE("a bad request fails at once in fatal mode, and its announced bytes are dropped") {
@@ -163,10 +170,11 @@ TEST_CASE("over-long lines: a request fails, output ends the job") {
   CHECK(ev.message.rfind("an output line grew past the limit of 1 KiB", 0) == 0);
 }
 
-TEST_CASE("once the job ends only output passes; requests are dropped unread") {
+TEST_CASE("once the job ends only output passes, and requests are dropped unread") {
   Reader t;
   t.r.OutputOnly();
-  t.Feed("a\n@mpi rank\n@mpi bogus\nb\n");
+  const std::string stream = "a\n@mpi rank\n@mpi bogus\nb\n";
+  t.r.Append(stream.data(), stream.size());
   t.r.Finish();
   CHECK(Output(t.r) == "a\nb\n");
 }
