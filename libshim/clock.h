@@ -6,12 +6,29 @@
 
 #include <time.h>
 
+#include <cstdint>
+
 namespace stdmpi {
 
 inline double MonotonicSeconds() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Monotonic nanoseconds, for deadlines kept as integers (stdmpi-init).
+inline long MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000L + ts.tv_nsec;
+}
+
+// Milliseconds of the coarse monotonic clock: cheap enough for a busy loop
+// that does something now and then (a tick or so late).
+inline int64_t CoarseMonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
 inline double RealSeconds() {

@@ -1,7 +1,5 @@
 #include "engine.h"
 
-#include <time.h>
-
 #include "clock.h"
 #include "reply.h"
 
@@ -201,9 +199,7 @@ bool Engine::Progress() {
   if (!done_) {
     // Now and then (not on every spin of a short wait): has a peer this
     // operation waits for finished for good?
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t ms = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+    const int64_t ms = CoarseMonotonicMs();
     if (ms - last_ledger_check_ms_ >= kLedgerEveryMs) {
       last_ledger_check_ms_ = ms;
       PeerLedger& ledger = c_->ledger;

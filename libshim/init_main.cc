@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "child_steps.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "init_config.h"
 
@@ -61,12 +62,6 @@ namespace {
 constexpr long kGraceNs = 500'000'000;
 // After the command exits: how long what it left behind gets to end.
 constexpr long kLeftoverNs = 300'000'000;
-
-long NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1'000'000'000L + ts.tv_nsec;
-}
 
 // Reported to the shim's Spawn() as its own child does (child_steps.h).
 [[noreturn]] void StepFailed(int errfd, int step) {
@@ -335,8 +330,8 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
       if (sig < 0) {
         if (getppid() != shim && kill_at == 0) {
           kill(inner, SIGTERM);
-          kill_at = NowNs() + 2 * kGraceNs;
-        } else if (kill_at != 0 && NowNs() > kill_at) {
+          kill_at = MonotonicNs() + 2 * kGraceNs;
+        } else if (kill_at != 0 && MonotonicNs() > kill_at) {
           kill(inner, SIGKILL);
         }
       }
@@ -458,7 +453,7 @@ int Supervise(pid_t cmd, pid_t parent) {
   for (;;) {
     timespec wait = {1, 0};
     if (kill_at != 0) {
-      long left = kill_at - NowNs();
+      long left = kill_at - MonotonicNs();
       if (left <= 0) {
         kill(-cmd, SIGKILL);
         kill_at = 0;
@@ -473,7 +468,7 @@ int Supervise(pid_t cmd, pid_t parent) {
       // signal (it cannot be lost, but be sure).
       if (getppid() != parent && kill_at == 0) {
         kill(-cmd, SIGTERM);
-        kill_at = NowNs() + kGraceNs;
+        kill_at = MonotonicNs() + kGraceNs;
       }
       continue;
     }
@@ -482,7 +477,7 @@ int Supervise(pid_t cmd, pid_t parent) {
       continue;
     }
     kill(-cmd, sig);
-    if (IsTerminating(sig) && kill_at == 0) kill_at = NowNs() + kGraceNs;
+    if (IsTerminating(sig) && kill_at == 0) kill_at = MonotonicNs() + kGraceNs;
   }
 }
 
@@ -493,15 +488,15 @@ void EndLeftovers(pid_t cmd, int* status) {
   sigset_t all;
   sigfillset(&all);
   kill(-cmd, SIGTERM);
-  long deadline = NowNs() + kLeftoverNs;
+  long deadline = MonotonicNs() + kLeftoverNs;
   bool killed = false;
   while (kill(-cmd, 0) == 0 || HasChildren()) {
-    long left = deadline - NowNs();
+    long left = deadline - MonotonicNs();
     if (left <= 0) {
       if (killed) break;
       kill(-cmd, SIGKILL);
       killed = true;
-      deadline = NowNs() + kLeftoverNs;
+      deadline = MonotonicNs() + kLeftoverNs;
       continue;
     }
     timespec wait = {0, left < 50'000'000 ? left : 50'000'000};
