@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +81,12 @@ STDMPI_CHILD_CODE int ChildMain(void* arg) {
     }
   }
   if (a->cwd != nullptr && chdir(a->cwd) != 0) ChildFail(a->error_fd, kStepChdir);
+  // The program inherits stdin, stdout and stderr, nothing else: no MPI or
+  // PMIx socket of the shim's (Open MPI does not open them all close-on-exec),
+  // no output socket. Everything above 2 closes at exec.
+  if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
   if (a->pass_error_fd) {
     // The supervisor reports the command's exec through it, then closes it.
     int fl = fcntl(a->error_fd, F_GETFD);
