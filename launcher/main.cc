@@ -110,7 +110,7 @@ int Fail(int code, const std::string& msg) {
 void FinishTrace(const stdmpi::LaunchOptions& opts, int total_ranks) {
   stdmpi::TraceMerge m;
   std::string err;
-  if (!stdmpi::MergeTrace(opts.shim.trace, &m, &err)) {
+  if (!stdmpi::MergeTrace(opts.shim.trace, opts.trace_file, total_ranks, &m, &err)) {
     std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
     return;
   }
@@ -124,7 +124,7 @@ void FinishTrace(const stdmpi::LaunchOptions& opts, int total_ranks) {
     std::fprintf(stderr,
                  "stdmpirun: trace of %zu rank(s), %ld events, in %s (open it in "
                  "https://ui.perfetto.dev)%s\n",
-                 m.ranks.size(), m.events, opts.shim.trace.c_str(), note.c_str());
+                 m.ranks.size(), m.events, opts.trace_file.c_str(), note.c_str());
   }
 }
 
@@ -217,12 +217,15 @@ bool PrepareOutputs(stdmpi::LaunchOptions* opts, std::string* err) {
     char real[PATH_MAX];
     if (realpath(upper.c_str(), real) != nullptr) upper = real;
   }
-  std::string& trace = opts->shim.trace;
-  if (!trace.empty()) {
+  if (!opts->shim.trace.empty()) {
+    std::string& file = opts->trace_file;
+    file = opts->shim.trace;
     char cwd[PATH_MAX];
-    if (trace[0] != '/' && getcwd(cwd, sizeof(cwd)) != nullptr)
-      trace = std::string(cwd) + "/" + trace;
+    if (file[0] != '/' && getcwd(cwd, sizeof(cwd)) != nullptr) file = std::string(cwd) + "/" + file;
     opts->shim.trace_t0 = stdmpi::RealSeconds();
+    // This job's parts only: the prefix holds stdmpirun's pid and start.
+    opts->shim.trace = file + ".stdmpi-" + std::to_string(getpid()) + "-" +
+                       std::to_string(static_cast<long long>(opts->shim.trace_t0 * 1e6));
   }
   return true;
 }
@@ -457,6 +460,6 @@ int main(int argc, char** argv) {
   }
   int code = RunJob(opts, plan);
   if (!opts.shim.upper.empty()) code = FinishPack(opts, code);
-  if (!opts.shim.trace.empty()) FinishTrace(opts, plan.total_ranks);
+  if (!opts.trace_file.empty()) FinishTrace(opts, plan.total_ranks);
   return code;
 }

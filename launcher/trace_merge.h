@@ -1,6 +1,11 @@
-// --trace FILE: after the job, the ranks' parts (FILE.rank<N>, one JSON event
-// per line, see libshim/trace.h) become one Chrome trace-event file, a JSON
-// array that Perfetto (ui.perfetto.dev) and chrome://tracing open.
+// --trace FILE: after the job, the ranks' parts (PREFIX.rank<N>, one JSON
+// event per line, see libshim/trace.h) become one Chrome trace-event file, a
+// JSON array that Perfetto (ui.perfetto.dev) and chrome://tracing open.
+//
+// PREFIX is FILE with a token of this job (stdmpirun's pid and start), so
+// that only this job's parts are taken. The directory may be the programs'
+// working directory: a part is read only if it is a regular file of this
+// user's, and FILE is created anew, never written through a link.
 #ifndef STDMPI_LAUNCHER_TRACE_MERGE_H_
 #define STDMPI_LAUNCHER_TRACE_MERGE_H_
 
@@ -15,9 +20,11 @@ struct TraceMerge {
   long cut = 0;            // incomplete last lines left out (a rank killed mid-write)
 };
 
-// Reads every FILE.rank<N> next to FILE, writes FILE, removes the parts.
-// False (with *err) if FILE cannot be written; no parts gives an empty array.
-bool MergeTrace(const std::string& file, TraceMerge* out, std::string* err);
+// Reads every PREFIX.rank<N> (N below `max_ranks`; 0: any), writes FILE,
+// removes the parts. False (with *err) if FILE cannot be written; no parts
+// gives an empty array.
+bool MergeTrace(const std::string& prefix, const std::string& file, int max_ranks, TraceMerge* out,
+                std::string* err);
 
 }  // namespace stdmpi
 

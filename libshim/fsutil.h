@@ -36,6 +36,28 @@ inline bool WriteFile(const std::string& path, const std::string& text) {
   return ok;
 }
 
+// Creates `path` anew for writing, never through a link: a program may have
+// put anything at that name (a link to a file of the user's), so the entry is
+// removed first (the link itself, not what it points to) and the file is
+// created exclusively. Returns the descriptor, or -1 with errno.
+inline int CreateFileNoFollow(const std::string& path, mode_t mode) {
+  unlink(path.c_str());
+  return open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+// Opens `path` for reading if it is a regular file of this user's, not a
+// link (a program may have put a link or a device there); else -1.
+inline int OpenOwnFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // The directory of this process's executable ("." if it cannot be read):
 // stdmpirun and the shim find their companions next to themselves.
 inline std::string ExeDir() {

@@ -51,6 +51,9 @@ struct LaunchOptions {
   bool help = false;
   bool version = false;
   std::string pack;  // --pack LAYER.tar: keep what the run wrote
+  // --trace FILE, made absolute (the shims get FILE with this job's token as
+  // the prefix of their parts, in shim.trace).
+  std::string trace_file;
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

@@ -1,7 +1,11 @@
 #include "trace.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
+
+#include "fsutil.h"
 
 namespace stdmpi {
 
@@ -51,8 +55,11 @@ std::string TraceProcessName(int rank, std::string_view command) {
 bool TraceWriter::Open(const std::string& prefix, int rank, std::string_view command, double t0,
                        std::string* err) {
   std::string path = prefix + ".rank" + std::to_string(rank);
-  f_ = std::fopen(path.c_str(), "w");
+  // The program may share the directory: never write through its links.
+  int fd = CreateFileNoFollow(path, 0644);
+  f_ = fd < 0 ? nullptr : fdopen(fd, "w");
   if (f_ == nullptr) {
+    if (fd >= 0) close(fd);
     *err = "--trace: cannot write " + path + ": " + std::strerror(errno);
     return false;
   }

@@ -258,6 +258,25 @@ class Images(unittest.TestCase):
         self.assertEqual(job.rc, 64)
         self.assertIn("--pack needs --image and exactly one rank", job.stderr)
 
+    def test_pack_writes_its_note_without_following_the_programs_link(self):
+        # The program makes the layer note's name a link to a file of the
+        # user's on the host; after the run stdmpirun writes the note into
+        # the layer, not into that file.
+        victim = os.path.join(self.dir, "victim")
+        with open(victim, "w") as f:
+            f.write("the user's file\n")
+        layer = os.path.join(self.dir, "linked.tar")
+        job = harness.stdmpirun("--image", self.root, "--pack", layer, "-n", "1", "sh", "-c",
+                                f"ln -s {victim} /.stdmpi-layer", cwd=self.work, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        with open(victim) as f:
+            self.assertEqual(f.read(), "the user's file\n")
+        listing = subprocess.run(["tar", "-tvf", layer], capture_output=True, text=True,
+                                 check=True, timeout=60).stdout
+        note = [line for line in listing.splitlines() if line.endswith(".stdmpi-layer")]
+        self.assertEqual(len(note), 1, listing)
+        self.assertTrue(note[0].startswith("-"), note)  # a regular file, not a link
+
     def test_errors(self):
         job = harness.stdmpirun("--image", os.path.join(self.dir, "missing.tar"), "-n", "1", "sh",
                                 cwd=self.work, timeout=30)
