@@ -207,6 +207,18 @@ class Parser {
     return true;
   }
 
+  // A text message obeys the message limit as a byte payload does (the
+  // receiver refuses a larger one anyway: better to say so where it is sent).
+  bool TextWithinLimit() {
+    const int64_t n = static_cast<int64_t>(req_->text.size());
+    if (n > ctx_.max_payload) {
+      return Fail("message of " + std::to_string(n) + " bytes over the limit of " +
+                  std::to_string(ctx_.max_payload) +
+                  " bytes (raise it with stdmpirun --max-message, or send in pieces)");
+    }
+    return true;
+  }
+
   bool ByteCount(int64_t* out) {
     std::string_view f;
     if (!cur_->Next(&f)) return Missing("N");
@@ -269,7 +281,8 @@ bool Parser::Run() {
     case Verb::kStatus:
       return End();
     case Verb::kSend:
-      return Rank("DEST", false, &r.peer) && Tag("TAG", false, &r.tag) && TextArg();
+      return Rank("DEST", false, &r.peer) && Tag("TAG", false, &r.tag) && TextArg() &&
+             TextWithinLimit();
     case Verb::kRecv:
     case Verb::kProbe:
     case Verb::kIprobe:
@@ -277,11 +290,13 @@ bool Parser::Run() {
       return Rank("SRC", true, &r.peer) && Tag("TAG", true, &r.tag) && End();
     case Verb::kSendrecv:
       return Rank("DEST", false, &r.peer) && Tag("SENDTAG", false, &r.tag) &&
-             Rank("SRC", true, &r.peer2) && Tag("RECVTAG", true, &r.tag2) && TextArg();
+             Rank("SRC", true, &r.peer2) && Tag("RECVTAG", true, &r.tag2) && TextArg() &&
+             TextWithinLimit();
     case Verb::kSendb:
       return Sendb();
-    case Verb::kBcast:
-      return Rank("ROOT", false, &r.peer) && TextArg();
+    case Verb::kBcast:  // only the root's text is sent
+      return Rank("ROOT", false, &r.peer) && TextArg() &&
+             (r.peer != ctx_.rank || TextWithinLimit());
     case Verb::kBcastb:
       return Bcastb();
     case Verb::kReduce:
@@ -442,6 +457,9 @@ bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Requ
 
 std::string UnknownVerbReason(std::string_view verb) {
   std::string reason = "unknown verb " + QuoteForMessage(verb, 40);
+  // A suggestion only for what could be a misspelt verb: the distance of a
+  // megabyte-long word would cost seconds and could never be below 3.
+  if (verb.size() > 16) return reason;
   const char* best = nullptr;
   size_t best_d = 3;
   for (const VerbInfo& vi : kVerbs) {

@@ -6,7 +6,10 @@
  *   - joins a gather: MPI_Gather of its count (MPI_INT), then MPI_Gatherv.
  * Prints "native ok" or exits 1 with what differed.
  *
- *   native_rank idle     only MPI_Init and MPI_Finalize
+ *   native_rank idle         only MPI_Init and MPI_Finalize
+ *   native_rank send N TAG   sends N bytes to rank 1 with TAG (a message no
+ *                            shim's --max-message limits on its way out),
+ *                            then waits for rank 1's tag 9 before it ends
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -19,6 +22,18 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (argc > 1 && strcmp(argv[1], "idle") == 0) {
+    MPI_Finalize();
+    return 0;
+  }
+  if (argc > 3 && strcmp(argv[1], "send") == 0) {
+    int n = atoi(argv[2]);
+    char* buf = malloc((size_t)n + 1);
+    memset(buf, 'x', (size_t)n);
+    MPI_Send(buf, n, MPI_CHAR, 1, atoi(argv[3]), MPI_COMM_WORLD);
+    char done[16];
+    MPI_Recv(done, sizeof done, MPI_CHAR, 1, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    printf("native ok\n");
+    free(buf);
     MPI_Finalize();
     return 0;
   }

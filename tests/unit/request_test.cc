@@ -344,3 +344,13 @@ TEST_CASE("malformed requests: each gets its exact reason") {
     CHECK(Error(line) == reason);
   }
 }
+
+TEST_CASE("a megabyte-long unknown verb is refused without a suggestion") {
+  std::string line = "@mpi " + std::string(size_t{1} << 20, 'v');
+  Request r;
+  ParseResult p = ParseRequest(line, ParseContext{}, &r);
+  CHECK_FALSE(p.ok);
+  CHECK_FALSE(p.verb_known);
+  CHECK(p.error.rfind("unknown verb \"vvvv", 0) == 0);
+  CHECK(p.error.find("did you mean") == std::string::npos);
+}
