@@ -138,6 +138,18 @@ std::vector<std::string> ExpandStdmpiVariables(const std::vector<std::string>& a
         break;
       }
       r.append(arg, i, dollar - i);
+      // $$STDMPI_NAME (or $${STDMPI_NAME}) stands for the text $STDMPI_NAME.
+      std::string_view after(arg.data() + dollar + 1, arg.size() - dollar - 1);
+      if (after.substr(0, 8) == "$STDMPI_" || after.substr(0, 9) == "${STDMPI_") {
+        r.push_back('$');
+        i = dollar + 2;
+        size_t end = arg.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_{}", i);
+        end = end == std::string::npos ? arg.size() : end;
+        r.append(arg, i, end - i);
+        i = end;
+        continue;
+      }
       bool braced = dollar + 1 < arg.size() && arg[dollar + 1] == '{';
       size_t start = dollar + (braced ? 2 : 1);
       size_t end = start;

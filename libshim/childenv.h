@@ -39,7 +39,9 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in);
 // from `env` (unknown names stay as they are). So that
 //   stdmpirun -n 2 awk -f '$STDMPI_AWK' -f prog.awk
 // works: the variable exists only in the rank, not in the user's shell. No
-// shell is involved and nothing else is expanded.
+// shell is involved and nothing else is expanded. $$STDMPI_NAME (and
+// $${STDMPI_NAME}) stand for the text $STDMPI_NAME, unexpanded; any other $$
+// (a shell's own pid in `sh -c 'echo $$'`) stays as it is.
 std::vector<std::string> ExpandStdmpiVariables(const std::vector<std::string>& argv,
                                                const std::vector<std::string>& env);
 

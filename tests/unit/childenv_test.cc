@@ -94,6 +94,14 @@ TEST_CASE("$STDMPI_ variables in arguments come from the rank's environment") {
                                         "$STDMPI_NOPE", "${STDMPI_AWK", "cost $5", "$"});
 }
 
+TEST_CASE("$$STDMPI_ is the text $STDMPI_, other $$ stay") {
+  std::vector<std::string> env = {"STDMPI_RANK=3"};
+  auto out = ExpandStdmpiVariables(
+      {"$$STDMPI_RANK", "a$${STDMPI_RANK}b", "echo $$", "$$STDMPI_RANK-$STDMPI_RANK"}, env);
+  CHECK(out ==
+        std::vector<std::string>{"$STDMPI_RANK", "a${STDMPI_RANK}b", "echo $$", "$STDMPI_RANK-3"});
+}
+
 TEST_CASE("thread counts are set to the rank's cores unless the user set them") {
   ChildEnvInput in;
   in.base = {"PATH=/bin", "MKL_NUM_THREADS=7"};
