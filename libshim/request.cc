@@ -455,6 +455,16 @@ bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Requ
   return true;
 }
 
+std::optional<Verb> VerbOfRequestLine(std::string_view head) {
+  if (!IsRequestLine(head.substr(0, 5)) || head.size() <= 5) return std::nullopt;
+  std::string_view word = head.substr(5);
+  word = word.substr(0, word.find_first_of(" :\r"));
+  for (const VerbInfo& v : kVerbs) {
+    if (word == v.name) return v.verb;
+  }
+  return std::nullopt;
+}
+
 std::string UnknownVerbReason(std::string_view verb) {
   std::string reason = "unknown verb " + QuoteForMessage(verb, 40);
   // A suggestion only for what could be a misspelt verb: the distance of a

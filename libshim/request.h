@@ -9,6 +9,7 @@
 #define STDMPI_LIBSHIM_REQUEST_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -129,6 +130,10 @@ ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request
 // Returns false with the reason.
 bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
                          std::string* err);
+
+// The verb named by the start of a request line ("@mpi allreduce:i64 ..."),
+// if it names one: what an over-long line, never parsed whole, was for.
+std::optional<Verb> VerbOfRequestLine(std::string_view head);
 
 // The reason for an unknown verb, with a suggestion when one verb is close:
 // "unknown verb \"allreduc\" (did you mean \"allreduce\"?)".

@@ -51,12 +51,16 @@ RequestReader::Event RequestReader::Next() {
         return Failed("the request announced raw bytes, but the command's stdout ended after " +
                           std::to_string(it.got) + " of them",
                       std::nullopt);
-      case StdoutDemux::Kind::kRequestTooLong:
+      case StdoutDemux::Kind::kRequestTooLong: {
         if (output_only_) break;
         quoted_ = QuoteForMessage(it.data, 60);
+        // A collective still takes part in the agreement check (errors
+        // return), so that its peers are told instead of left waiting.
+        std::optional<Verb> verb = VerbOfRequestLine(it.data);
         return Failed("request line longer than the limit of " + FormatByteSize(max_line_) +
                           " (raise it with stdmpirun --max-line)",
-                      std::nullopt);
+                      verb && IsCollective(*verb) ? verb : std::nullopt);
+      }
       case StdoutDemux::Kind::kOutputTooLong:
         ev.kind = Kind::kEnd;
         ev.code = kExitProtocol;
