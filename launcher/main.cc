@@ -45,6 +45,9 @@ namespace {
 
 volatile sig_atomic_t g_child = 0;
 volatile sig_atomic_t g_terminated_by = 0;  // a terminating signal we forwarded
+// stdout or stderr went away (`stdmpirun ... | head -1`): the job is ended,
+// as a pipeline's SIGPIPE would end it, but stdmpirun cleans up first.
+bool g_output_gone = false;
 
 void Forward(int sig) {
   if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) g_terminated_by = sig;
@@ -72,6 +75,10 @@ void WriteAll(int fd, const std::string& s) {
         pollfd pf = {fd, POLLOUT, 0};
         poll(&pf, 1, 1000);
         continue;
+      }
+      if (errno == EPIPE && !g_output_gone) {
+        g_output_gone = true;
+        if (g_child > 0) kill(g_child, SIGTERM);
       }
       return;
     }
@@ -287,6 +294,7 @@ pid_t StartLauncher(stdmpi::Plan& plan, int* err_fd, std::string* err) {
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int sig : kForwarded) sigaction(sig, &dfl, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // ignored here only, for stdmpirun
     dup2(errpipe[1], 2);
     for (const auto& [k, v] : plan.env) setenv(k.c_str(), v.c_str(), 1);
     execv(cargv[0], cargv.data());
@@ -419,6 +427,7 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
   // Stopped by a signal to stdmpirun: say so as shells do (mpirun exits 1).
   int code = JobStatusOf(status);
   if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
+  if (g_output_gone) code = 128 + SIGPIPE;  // as the pipeline's SIGPIPE would
   if (timed_out) code = 124;  // as timeout(1)
   return code;
 }
@@ -427,6 +436,9 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
 
 int main(int argc, char** argv) {
   using namespace stdmpi;
+  // A reader that goes away shows up as EPIPE (WriteAll), so that stdmpirun
+  // ends the job and removes its temporary files instead of dying at once.
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   LaunchOptions opts;
   std::string err;

@@ -259,3 +259,21 @@ def copy_for_user(name: str, extra: Sequence[str] = (), texts: Optional[Dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_ALLOW")}
     env["HOME"] = home
     return UserCopy(user, home, dest, env)
+
+
+def processes_matching(pattern: str):
+    # Zombies (stat Z) are dead already, waiting for a parent to reap them.
+    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True,
+                         timeout=30).stdout
+    return [l for l in out.splitlines()
+            if pattern in l and "ps -eo" not in l and l.split()[1][0] != "Z"]
+
+
+def wait_gone(tc: unittest.TestCase, pattern: str, within: float = 30) -> None:
+    """Fails `tc` unless every process matching `pattern` is gone within
+    `within` seconds: a generous bound (the processes the tests leave would
+    live for minutes) that guards against leftovers, not a speed."""
+    deadline = time.monotonic() + within
+    while processes_matching(pattern) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    tc.assertEqual(processes_matching(pattern), [])

@@ -3,6 +3,7 @@ and the --trace of the requests."""
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -126,6 +127,23 @@ class Output(unittest.TestCase):
                 self.assertEqual(job.rc, 3, job.describe())
                 self.assertRegex(job.stderr, r"(^|\n)last words\nstdmpi: rank 0 \(sh -c .*\): "
                                              r"exited with status 3; ending the job\n")
+
+    def test_a_reader_that_goes_away_ends_the_job_cleanly(self):
+        # `stdmpirun ... | head -1`: when the output's reader is gone, the job
+        # ends (status 141, as SIGPIPE would give), no rank's program is
+        # left running, and stdmpirun's temporary directory is removed.
+        marker = f"stdmpi-pipe-{os.getpid()}"
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.Popen([harness.STDMPIRUN, "-n", "2", "sh", "-c",
+                                  f'while :; do echo "{marker}"; done'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 stdin=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=tmp))
+            self.addCleanup(harness.stop_process, p)
+            self.assertEqual(p.stdout.readline().decode().strip(), marker)
+            p.stdout.close()
+            self.assertEqual(p.wait(60), 141)
+            self.assertEqual(os.listdir(tmp), [])
+            harness.wait_gone(self, marker)
 
     def test_stderr_is_forwarded(self):
         job = stdmpirun("-n", "1", PROTOCLIENT, scenario("0 eprint to stderr\n0 print to stdout\n"),
