@@ -12,6 +12,7 @@
 #ifndef STDMPI_LIBSHIM_INIT_CONFIG_H_
 #define STDMPI_LIBSHIM_INIT_CONFIG_H_
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include <cstdint>
@@ -80,6 +81,13 @@ inline void Put(std::vector<std::string>* env, const char* name, const std::stri
 }
 
 }  // namespace init_config_detail
+
+// The signal that asks stdmpi-init to end the command's whole tree at once
+// (--time-limit): SIGKILL to its group and to everything it left, orphans
+// in sessions of their own included. Sent to stdmpi-init, never forwarded.
+inline int KillTreeSignal() {
+  return SIGRTMIN + 1;
+}
 
 // Adds the config's variables to `env` (an environment, "NAME=VALUE" each).
 // An LD_PRELOAD in `env` moves into the config's variable: the supervisor

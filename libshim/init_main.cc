@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -326,7 +327,17 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
     if (sig == SIGCHLD || sig < 0) {
       int st;
       pid_t p = waitpid(inner, &st, WNOHANG);
-      if (p == inner) ExitAs(st);
+      if (p == inner) {
+        // The inner supervisor is PID 1 of its namespace, which cannot kill
+        // itself with a signal: it exits with 128 + N for a command killed
+        // by signal N. Dying by N here passes the command's end on as it
+        // was (a command that exits 128 + N by itself reads the same, as in
+        // a shell).
+        if (WIFEXITED(st) && WEXITSTATUS(st) > 128 && WEXITSTATUS(st) < 128 + 32) {
+          st = WEXITSTATUS(st) - 128;  // a wait status: killed by that signal
+        }
+        ExitAs(st);
+      }
       if (sig < 0) {
         if (getppid() != shim && kill_at == 0) {
           kill(inner, SIGTERM);
@@ -443,6 +454,22 @@ pid_t StartCommand(int errfd, const InitConfig& cfg, const char* path, char** ar
   return cmd;
 }
 
+// Sends `sig` to the command's group and to every child of this subreaper
+// (orphans of the command end up here, also those in a session or group of
+// their own), and to their groups.
+void SignalLeftovers(pid_t cmd, int sig) {
+  kill(-cmd, sig);
+  const std::string self = std::to_string(getpid());
+  FILE* f = fopen(("/proc/" + self + "/task/" + self + "/children").c_str(), "r");
+  if (f == nullptr) return;
+  int child;
+  while (fscanf(f, "%d", &child) == 1) {
+    kill(child, sig);
+    if (getpgid(child) == child) kill(-child, sig);
+  }
+  fclose(f);
+}
+
 // Forwards signals to the command's group until it exits; returns its wait
 // status. Asked to terminate, it escalates to SIGKILL after a grace period.
 int Supervise(pid_t cmd, pid_t parent) {
@@ -476,6 +503,10 @@ int Supervise(pid_t cmd, pid_t parent) {
       if (ReapAll(cmd, &status)) return status;
       continue;
     }
+    if (sig == KillTreeSignal()) {
+      SignalLeftovers(cmd, SIGKILL);
+      continue;
+    }
     kill(-cmd, sig);
     if (IsTerminating(sig) && kill_at == 0) kill_at = MonotonicNs() + kGraceNs;
   }
@@ -487,14 +518,14 @@ void EndLeftovers(pid_t cmd, int* status) {
   if (kill(-cmd, 0) != 0 && !HasChildren()) return;
   sigset_t all;
   sigfillset(&all);
-  kill(-cmd, SIGTERM);
+  SignalLeftovers(cmd, SIGTERM);
   long deadline = MonotonicNs() + kLeftoverNs;
   bool killed = false;
   while (kill(-cmd, 0) == 0 || HasChildren()) {
     long left = deadline - MonotonicNs();
     if (left <= 0) {
       if (killed) break;
-      kill(-cmd, SIGKILL);
+      SignalLeftovers(cmd, SIGKILL);
       killed = true;
       deadline = MonotonicNs() + kLeftoverNs;
       continue;

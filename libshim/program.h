@@ -59,6 +59,8 @@ class Program {
   }
   // Reaps the program if it has exited: true, with its wait status.
   bool Reap(int* status);
+  // It runs under stdmpi-init.
+  bool supervised() const { return under_init_; }
   // It was reaped, or never started.
   bool exited() const { return exited_; }
   // Makes sure the program is gone: SIGTERM, up to 1 s, then SIGKILL.

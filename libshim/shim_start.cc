@@ -10,6 +10,7 @@
 #include <string>
 
 #include "clock.h"
+#include "init_config.h"
 #include "rank_process.h"
 #include "shim.h"
 #include "shim_impl.h"
@@ -139,7 +140,8 @@ void Shim::WatchProgram() {
     limit_timer_.Start(static_cast<uint64_t>(left * 1000), [this] {
       if (program_.exited()) return;
       time_limit_hit_ = true;
-      program_.Kill(SIGKILL);
+      // The whole tree, not just the supervisor (stdmpi-init ends it).
+      program_.Kill(program_.supervised() ? KillTreeSignal() : SIGKILL);
     });
   }
   UpdateReading();
