@@ -10,6 +10,7 @@
 // and whose stderr is relayed through BannerFilter. The exit status is
 // mpirun's, or 128 + N if it was killed by signal N or the job was stopped by a
 // signal N sent to stdmpirun.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -261,6 +262,36 @@ void PrintDryRun(const stdmpi::Plan& plan) {
 
 const int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
+// SIGKILL to the launcher and everything under it down to the shims'
+// supervisors, which are left to end their programs' trees (a shim's death
+// reaches its stdmpi-init as SIGTERM). The launcher puts each rank in a
+// process group of its own: they are found through /proc.
+void KillLauncherTree(pid_t pid) {
+  std::string comm;
+  if (FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r")) {
+    char buf[64] = "";
+    if (std::fgets(buf, sizeof(buf), f) != nullptr) comm = buf;
+    std::fclose(f);
+  }
+  if (comm.rfind("stdmpi-init", 0) == 0) return;
+  kill(pid, SIGSTOP);  // no new children while they are listed
+  std::vector<pid_t> children;
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(task_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      if (FILE* f = std::fopen((task_dir + "/" + e->d_name + "/children").c_str(), "r")) {
+        int c;
+        while (std::fscanf(f, "%d", &c) == 1) children.push_back(c);
+        std::fclose(f);
+      }
+    }
+    closedir(d);
+  }
+  kill(pid, SIGKILL);
+  for (pid_t c : children) KillLauncherTree(c);
+}
+
 // Starts the launcher (mpirun or srun) in a process group of its own, so that
 // a signal reaches it exactly once, with its stderr on a pipe; returns its pid
 // (-1 with *err) and sets *err_fd to the pipe's reading end.
@@ -320,7 +351,7 @@ class JobRelay {
   bool Run() {
     const double started = stdmpi::MonotonicSeconds();
     for (;;) {
-      if (timeout_ > 0 && !timed_out_) CheckTimeout(stdmpi::MonotonicSeconds() - started);
+      if (timeout_ > 0 && !killed_) CheckTimeout(stdmpi::MonotonicSeconds() - started);
       if (g_terminated_by != 0 && !told_ending_) {
         told_ending_ = true;
         filter_->JobEnding();
@@ -335,20 +366,27 @@ class JobRelay {
   }
 
  private:
-  // First what every rank waits in, a second later the end.
+  // First what every rank waits in, a second later the end (SIGTERM), and
+  // SIGKILL if the launcher is still there after a grace period.
   void CheckTimeout(double t) {
-    if (!reported_ && t >= timeout_) {
+    if (!reported_) {
+      if (t < timeout_) return;
       char secs[32];
       std::snprintf(secs, sizeof(secs), "%g", timeout_);
       WriteAll(2, std::string("stdmpirun: the job ran past --timeout ") + secs +
                       " s; what each rank is doing:\n");
       kill(launcher_, SIGUSR1);
       reported_ = true;
-    } else if (reported_ && t >= timeout_ + 1.0) {
+    } else if (!timed_out_) {
+      if (t < timeout_ + 1.0) return;
       timed_out_ = told_ending_ = true;
       filter_->JobEnding();
       WriteAll(2, "stdmpirun: ending the job (--timeout)\n");
       kill(launcher_, SIGTERM);
+    } else if (t >= timeout_ + 1.0 + kKillGrace) {
+      killed_ = true;
+      WriteAll(2, "stdmpirun: the job did not end; killing it\n");
+      KillLauncherTree(launcher_);
     }
   }
 
@@ -359,7 +397,7 @@ class JobRelay {
     if (merger_ != nullptr) merger_->AddPollFds(&fds);
     fds.push_back({err_fd_, POLLIN, 0});
     int timeout = filter_->holding() ? 250 : -1;
-    if (timeout_ > 0 && !timed_out_) timeout = 100;
+    if (timeout_ > 0 && !killed_) timeout = 100;
     int r = poll(fds.data(), fds.size(), timeout);
     if (r < 0) return errno == EINTR;
     // The ranks' output first: a shim's report is then known to the filter
@@ -388,7 +426,8 @@ class JobRelay {
   stdmpi::OutputMerger* merger_;
   stdmpi::BannerFilter* filter_;
   double box_since_ = 0;
-  bool reported_ = false, timed_out_ = false, told_ending_ = false;
+  bool reported_ = false, timed_out_ = false, told_ending_ = false, killed_ = false;
+  static constexpr double kKillGrace = 5.0;
 };
 
 // Runs the plan; returns the job's exit status.
@@ -428,7 +467,7 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
   int code = JobStatusOf(status);
   if (g_terminated_by != 0 && code != 0) code = 128 + g_terminated_by;
   if (g_output_gone) code = 128 + SIGPIPE;  // as the pipeline's SIGPIPE would
-  if (timed_out) code = 124;  // as timeout(1)
+  if (timed_out) code = 124;                // as timeout(1)
   return code;
 }
 

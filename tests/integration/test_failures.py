@@ -140,6 +140,28 @@ class HangReports(unittest.TestCase):
         self.assertIn("stdmpirun: ending the job (--timeout)\n", err)
         self.assertNotIn("Forwarding signal", err)
 
+    def test_timeout_kills_a_launcher_that_does_not_end(self):
+        # The launcher passes no SIGTERM on (a wrapper around the real
+        # mpirun that ignores it, and passes SIGUSR1, the report, on): after
+        # the grace period --timeout kills it, and the ranks' programs end
+        # with their shims.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        wrapper = os.path.join(d, "stubborn-mpirun")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\ntrap "" TERM INT HUP\nmpirun "$@" &\nchild=$!\n'
+                    'trap \'kill -USR1 $child\' USR1\n'
+                    'while kill -0 $child 2>/dev/null; do wait $child; done\n')
+        os.chmod(wrapper, 0o755)
+        marker = f"sleep 97{os.getpid() % 100000:05d}"
+        job = stdmpirun("--timeout", "1", "-n", "2", "sh", "-c", marker, timeout=60,
+                        env={"STDMPI_MPIRUN": wrapper})
+        self.assertEqual(job.rc, 124, job.describe())
+        self.assertIn("stdmpirun: ending the job (--timeout)\n", job.stderr)
+        self.assertIn("stdmpirun: the job did not end; killing it\n", job.stderr)
+        wait_gone(self, marker)
+        wait_gone(self, wrapper)
+
     def test_sigquit_reports_and_the_job_goes_on(self):
         # Rank 0 sends only once the test has seen the report it asked for
         # with SIGQUIT (the file $GO appears), so the report must come while
