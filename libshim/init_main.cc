@@ -29,6 +29,8 @@
 // are the root filesystem instead of the host's.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -91,7 +93,28 @@ bool BindReadOnly(const char* path) {
     if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
     if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
   }
-  return mount(nullptr, path, nullptr, flags, nullptr) == 0;
+  if (mount(nullptr, path, nullptr, flags, nullptr) != 0) return false;
+  // Read-only all the way down: a mount under /usr (an NFS share, a
+  // squashfs) must not stay writable.
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  return syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0 ||
+         errno == ENOSYS;
+}
+
+// The isolated command keeps no capability, and can gain none (setuid files,
+// file capabilities): as root too, it cannot remount, unmount or mount what
+// the container was built from, load modules or trace the host. Called in
+// the command's process, just before exec.
+bool DropPrivileges() {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return false;
+  }
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  return syscall(SYS_capset, &header, data) == 0;
 }
 
 std::string DirOf(const std::string& path) {
@@ -442,6 +465,9 @@ pid_t StartCommand(int errfd, const InitConfig& cfg, const char* path, char** ar
     sigprocmask(SIG_SETMASK, &none, nullptr);
     // The command's LD_PRELOAD, kept away from this process (see spawn.cc).
     if (cfg.has_ld_preload) setenv("LD_PRELOAD", cfg.ld_preload.c_str(), 1);
+    if (cfg.isolate != InitConfig::Isolate::kNone && !DropPrivileges()) {
+      StepFailed(errfd, kStepNamespaces);
+    }
     if (cfg.isolate == InitConfig::Isolate::kImage) {
       // Looked up in the image, on the rank's PATH.
       execvp(path, argv);

@@ -23,6 +23,10 @@ echo "$STDMPI_RANK" > /tmp/stdmpi-mine-$STDMPI_RANK
 echo "tmp=$(ls /tmp | grep stdmpi-mine- | tr '\n' ,)"
 echo "rank $STDMPI_RANK was here" > "shared-$STDMPI_RANK"
 echo "hostname=$(hostname)"
+if mount -o remount,rw /usr 2>/dev/null; then echo remount=done; else echo remount=refused; fi
+if umount -l /usr 2>/dev/null; then echo umount=done; else echo umount=refused; fi
+echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+echo "nnp=$(grep NoNewPrivs /proc/self/status | cut -f2)"
 echo "connect=$(python3 -c "
 import socket, sys
 try:
@@ -77,6 +81,11 @@ class Isolation(unittest.TestCase):
             self.assertEqual(v["tmp"], f"stdmpi-mine-{r},")  # only its own /tmp
             self.assertNotEqual(v["hostname"], host)
             self.assertEqual(v["hostname"], f"{host[:50]}-r{r}")
+            # As root too: no capability to undo the container with.
+            self.assertEqual(v["remount"], "refused")
+            self.assertEqual(v["umount"], "refused")
+            self.assertEqual(v["capeff"], "0000000000000000")
+            self.assertEqual(v["nnp"], "1")
         for r in range(n):  # the working directory is the job's, shared and writable
             with open(os.path.join(self.dir, f"shared-{r}")) as f:
                 self.assertEqual(f.read(), f"rank {r} was here\n")
@@ -88,6 +97,22 @@ class Isolation(unittest.TestCase):
                                     PROBE, env={"PORT": str(lst.port)}, cwd=self.dir,
                                     timeout=60)
         self.check_contained(job, 2)
+
+    def test_read_only_holds_for_mounts_under_usr(self):
+        # A file system mounted under /usr on the host is read-only in the
+        # container too (read-only all the way down).
+        require(harness.is_root(), "root")
+        sub = f"/usr/local/stdmpi-rotest-{os.getpid()}"
+        os.mkdir(sub)
+        self.addCleanup(os.rmdir, sub)
+        subprocess.run(["mount", "-t", "tmpfs", "none", sub], check=True, timeout=30)
+        self.addCleanup(subprocess.run, ["umount", sub], timeout=30)
+        job = harness.stdmpirun("--isolate", "host", "-n", "1", "sh", "-c",
+                                f"touch {sub}/x 2>/dev/null && echo wrote || echo refused",
+                                cwd=self.dir, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, "refused\n")
+        self.assertFalse(os.path.exists(f"{sub}/x"))
 
     def test_net_keeps_the_host_network(self):
         with Listener() as lst:
