@@ -214,7 +214,9 @@ void EnterNamespaces(int errfd, bool keep_net) {
 
 // Directories that must stay visible under a private /tmp (the working
 // directory, the command's, stdmpi's prefix), opened before /tmp is covered.
-// Sets *prefix to stdmpi's prefix.
+// A program whose working directory is /tmp itself shares the host's /tmp:
+// its files must appear where it was started. Sets *prefix to stdmpi's
+// prefix.
 std::vector<std::pair<std::string, int>> OpenKeptUnderTmp(const char* cmd_path,
                                                           std::string* prefix) {
   std::vector<std::string> keep;
@@ -228,7 +230,7 @@ std::vector<std::pair<std::string, int>> OpenKeptUnderTmp(const char* cmd_path,
   }
   std::vector<std::pair<std::string, int>> kept;
   for (const std::string& k : keep) {
-    if (k.compare(0, 5, "/tmp/") != 0) continue;
+    if (k != "/tmp" && k.compare(0, 5, "/tmp/") != 0) continue;  // /tmp itself: shared
     int fd = open(k.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) kept.emplace_back(k, fd);
   }
@@ -306,7 +308,9 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
   }
   for (const auto& [path, fd] : kept) {
     std::string from = "/proc/self/fd/" + std::to_string(fd);
-    if (!MakeDirs(path) || mount(from.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr)) {
+    // Not recursive for /tmp itself: that would copy the private /tmp too.
+    const unsigned long flags = path == "/tmp" ? MS_BIND : MS_BIND | MS_REC;
+    if (!MakeDirs(path) || mount(from.c_str(), path.c_str(), nullptr, flags, nullptr)) {
       StepFailed(errfd, kStepMounts);
     }
     close(fd);

@@ -114,6 +114,21 @@ class Isolation(unittest.TestCase):
         self.assertEqual(job.stdout, "refused\n")
         self.assertFalse(os.path.exists(f"{sub}/x"))
 
+    def test_a_working_directory_in_tmp_or_tmp_itself(self):
+        # The private /tmp must not hide the job's working directory: its
+        # files appear where the program was started, /tmp itself included.
+        name = f"stdmpi-iso-{os.getpid()}.txt"
+        for cwd in ("/tmp", self.dir):
+            with self.subTest(cwd=cwd):
+                path = os.path.join(cwd, name)
+                self.addCleanup(lambda p=path: os.path.exists(p) and os.unlink(p))
+                job = harness.stdmpirun("--isolate", "host", "-n", "1", "sh", "-c",
+                                        f'pwd; echo "made here" > {name}', cwd=cwd, timeout=60)
+                self.assertEqual(job.rc, 0, job.describe())
+                self.assertEqual(job.stdout, f"{cwd}\n")
+                with open(path) as f:
+                    self.assertEqual(f.read(), "made here\n")
+
     def test_net_keeps_the_host_network(self):
         with Listener() as lst:
             job = harness.stdmpirun("--isolate", "host", "--net", "--tag-output", "-n", "1", "sh",
