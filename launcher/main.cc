@@ -396,13 +396,15 @@ class JobRelay {
     std::vector<pollfd> fds;
     if (merger_ != nullptr) merger_->AddPollFds(&fds);
     fds.push_back({err_fd_, POLLIN, 0});
-    int timeout = filter_->holding() ? 250 : -1;
+    const bool holding = filter_->holding() || (merger_ != nullptr && merger_->holding());
+    int timeout = holding ? 250 : -1;
     if (timeout_ > 0 && !killed_) timeout = 100;
     int r = poll(fds.data(), fds.size(), timeout);
     if (r < 0) return errno == EINTR;
     // The ranks' output first: a shim's report is then known to the filter
     // before the launcher's lines about the same end.
     if (merger_ != nullptr && r > 0) merger_->Handle(fds, 0);
+    if (merger_ != nullptr) merger_->FlushHeld(1.0);
     if (fds.back().revents == 0) {
       // A box that stays open is not one of Open MPI's messages: let it out.
       if (filter_->holding() && stdmpi::MonotonicSeconds() - box_since_ > 1.0) {

@@ -72,6 +72,11 @@ void OutputMerger::Emit(Conn* c, std::string_view data, bool end) {
   if (c->stream == 2) {
     joined = c->filter.Feed(joined);
     if (end) joined += c->filter.Flush();
+    if (!c->filter.holding()) {
+      c->held_since = 0;
+    } else if (c->held_since == 0) {
+      c->held_since = MonotonicSeconds();
+    }
   }
   if (c->stream != 0 && !joined.empty()) write_(c->stream, joined);
 }
@@ -108,6 +113,23 @@ void OutputMerger::Handle(const std::vector<pollfd>& fds, size_t first) {
     conns_.erase(conns_.begin() + static_cast<std::ptrdiff_t>(i));
   }
   if (fds[first].revents != 0) Accept();
+}
+
+bool OutputMerger::holding() const {
+  for (const auto& c : conns_) {
+    if (c->held_since != 0) return true;
+  }
+  return false;
+}
+
+void OutputMerger::FlushHeld(double seconds) {
+  const double now = MonotonicSeconds();
+  for (auto& c : conns_) {
+    if (c->held_since == 0 || now - c->held_since < seconds) continue;
+    c->held_since = 0;
+    std::string held = c->filter.Flush();
+    if (!held.empty()) write_(c->stream, held);
+  }
 }
 
 void OutputMerger::Drain(double seconds) {

@@ -39,6 +39,12 @@ class OutputMerger {
   // and the index its descriptors start at.
   void AddPollFds(std::vector<pollfd>* fds) const;
   void Handle(const std::vector<pollfd>& fds, size_t first);
+  // True while a rank's stderr holds lines back (a dashed rule that might
+  // open one of Open MPI's boxes): poll with a timeout, then FlushHeld.
+  bool holding() const;
+  // Lets out what a rank's stderr has held back for `seconds` or longer: a
+  // box that stays open is not one of Open MPI's messages.
+  void FlushHeld(double seconds);
   // After the launcher ended: takes what the ranks still have in flight,
   // until every connection has ended or `seconds` have passed.
   void Drain(double seconds);
@@ -51,6 +57,7 @@ class OutputMerger {
     // A rank's stderr may carry Open MPI's boxes too (under srun a rank
     // prints its MPI_ABORT box itself): the same filter as mpirun's stderr.
     BannerFilter filter;
+    double held_since = 0;  // when the filter began to hold lines (0: it does not)
   };
   // Joins, filters (stderr) and writes `data`; with `end`, flushes.
   void Emit(Conn* c, std::string_view data, bool end);

@@ -145,6 +145,28 @@ class Output(unittest.TestCase):
             self.assertEqual(os.listdir(tmp), [])
             harness.wait_gone(self, marker)
 
+    def test_a_dashed_line_is_not_held_while_the_program_runs(self):
+        # A rule of dashes might open one of Open MPI's boxes, which stdmpirun
+        # holds back to see; a program's own rule must come out while it
+        # runs: the program waits for the test, which waits for the rule.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        go = os.path.join(d, "go")
+        rule = "-" * 74
+        prog = f'echo "{rule}" >&2; while [ ! -e {go} ]; do sleep 0.05; done; echo done'
+        for merge in ("1", "0"):
+            with self.subTest(merge=merge):
+                if os.path.exists(go):
+                    os.unlink(go)
+                bg = harness.Background([harness.STDMPIRUN, "-n", "1", "sh", "-c", prog],
+                                        env={"STDMPI_MERGE_OUTPUT": merge})
+                self.addCleanup(bg.stop)
+                bg.wait_for_stderr("^-{74}$", timeout=30)
+                open(go, "w").close()
+                job = bg.finish()
+                self.assertEqual(job.rc, 0, job.describe())
+                self.assertEqual(job.stdout, "done\n")
+
     def test_stderr_is_forwarded(self):
         job = stdmpirun("-n", "1", PROTOCLIENT, scenario("0 eprint to stderr\n0 print to stdout\n"),
                         timeout=30)
