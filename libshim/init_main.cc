@@ -77,6 +77,16 @@ constexpr long kLeftoverNs = 300'000'000;
   StepFailed(errfd, kStepExec);
 }
 
+// Makes every mount at and under `path` read-only: a mount under /usr (an
+// NFS share, a squashfs), or /sys's cgroup file systems, must not stay
+// writable. (Kernels before 5.12 lack mount_setattr: the top stays read-only.)
+bool ReadOnlyBelow(const char* path) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  return syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0 ||
+         errno == ENOSYS;
+}
+
 // Makes `path` a read-only view of itself (if it exists), keeping the flags a
 // user namespace may not drop.
 bool BindReadOnly(const char* path) {
@@ -94,12 +104,7 @@ bool BindReadOnly(const char* path) {
     if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
   }
   if (mount(nullptr, path, nullptr, flags, nullptr) != 0) return false;
-  // Read-only all the way down: a mount under /usr (an NFS share, a
-  // squashfs) must not stay writable.
-  struct mount_attr attr {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  return syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0 ||
-         errno == ENOSYS;
+  return ReadOnlyBelow(path);
 }
 
 // The isolated command keeps no capability, and can gain none (setuid files,
@@ -166,6 +171,7 @@ void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int 
     if (rdonly) {
       mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID,
             nullptr);
+      ReadOnlyBelow(target.c_str());
     }
   };
   bind("/dev", "/dev", false);
@@ -302,7 +308,7 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
     for (auto& [path, fd] : kept) close(fd);
     kept.clear();
     MountImageRoot(errfd, cfg, prefix);
-  } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc") ||
+  } else if (!BindReadOnly("/usr") || !BindReadOnly("/etc") || !BindReadOnly("/sys") ||
              mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
     StepFailed(errfd, kStepMounts);
   }

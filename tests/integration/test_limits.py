@@ -134,6 +134,23 @@ class Limits(unittest.TestCase):
                 self.assertEqual(left, [], "the ranks' cgroups are still there")
                 self.assertEqual(leaked_cgroups(before), [])
 
+    def test_an_isolated_program_cannot_leave_its_limits(self):
+        # As root, in its container: it tries to move itself to the root of
+        # every cgroup hierarchy and to raise its rlimits; it stays where
+        # the shim put it.
+        require(harness.is_root(), "root (the escapes to try need root)")
+        prog = (
+            "for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs; do "
+            '  [ -e "$f" ] && (echo $$ > "$f") 2>/dev/null && echo "moved to $f"; done; '
+            "ulimit -H -u unlimited 2>/dev/null && echo raised; "
+            "grep -c stdmpi- /proc/self/cgroup")
+        job = stdmpirun("-n", "1", "--isolate", "host", "--mem-per-rank", "64M",
+                        "--max-procs", "64", "sh", "-c", prog, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertNotIn("moved to", job.stdout)
+        self.assertNotIn("raised", job.stdout)
+        self.assertNotEqual(job.stdout.strip().splitlines()[-1], "0", job.describe())
+
     def test_time(self):
         # Killed by the limit (status 137), not ended by the sleep's end (0).
         job = stdmpirun("-n", "2", "--time-limit", "1.5", "sleep", "30", timeout=60)
