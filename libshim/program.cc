@@ -201,6 +201,17 @@ void Program::Start(const Position& where, const std::string& prefix) {
   if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
     std::string how;
     limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, where.rank, &sr.init, &how);
+    if (limits_.uses_rlimits() && !opts_.quiet && where.local_rank == 0) {
+      // Said once a node, at the start: what the limits are worth here.
+      char host[256] = "?";
+      gethostname(host, sizeof(host) - 1);
+      std::fprintf(stderr,
+                   "stdmpi: %s: no cgroup can be made here, the limits are rlimits: "
+                   "--mem-per-rank limits address space (not memory in use), --max-procs the "
+                   "user's processes (not the rank's), and a program running as root can raise "
+                   "them\n",
+                   host);
+    }
   }
   sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
   sr.stdin_fd = in[0];

@@ -187,6 +187,10 @@ class Limits(unittest.TestCase):
         self.assertIn("MemoryError", job.stderr)
         self.assertIn("exited with status 1 (it ran with an address-space limit of 64 MiB as "
                       "rlimits: allocations or forks past them fail); ending the job", job.stderr)
+        # Said at the start too, once: what such limits are worth.
+        self.assertEqual(job.stderr.count(": no cgroup can be made here, the limits are rlimits: "
+                                          "--mem-per-rank limits address space (not memory in "
+                                          "use)"), 1, job.describe())
 
     def test_bad_values(self):
         for args, msg in [(["--mem-per-rank", "10"], "--mem-per-rank 10: expected a size of at "
