@@ -458,7 +458,9 @@ bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Requ
 std::optional<Verb> VerbOfRequestLine(std::string_view head) {
   if (!IsRequestLine(head.substr(0, 5)) || head.size() <= 5) return std::nullopt;
   std::string_view word = head.substr(5);
-  word = word.substr(0, word.find_first_of(" :\r"));
+  size_t end = word.find_first_of(" :\r");
+  if (end == std::string_view::npos) return std::nullopt;  // the word may go on
+  word = word.substr(0, end);
   for (const VerbInfo& v : kVerbs) {
     if (word == v.name) return v.verb;
   }

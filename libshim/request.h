@@ -132,7 +132,8 @@ bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Requ
                          std::string* err);
 
 // The verb named by the start of a request line ("@mpi allreduce:i64 ..."),
-// if it names one: what an over-long line, never parsed whole, was for.
+// if it names one: what an over-long line, never parsed whole, was for. The
+// word must end within `head` (a space, ':' or CR after it).
 std::optional<Verb> VerbOfRequestLine(std::string_view head);
 
 // The reason for an unknown verb, with a suggestion when one verb is close:

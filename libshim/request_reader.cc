@@ -1,5 +1,7 @@
 #include "request_reader.h"
 
+#include <algorithm>
+
 #include "numbers.h"
 #include "options.h"
 
@@ -56,7 +58,9 @@ RequestReader::Event RequestReader::Next() {
         quoted_ = QuoteForMessage(it.data, 60);
         // A collective still takes part in the agreement check (errors
         // return), so that its peers are told instead of left waiting.
-        std::optional<Verb> verb = VerbOfRequestLine(it.data);
+        // Only what any read shows: the line's first max_line bytes.
+        std::optional<Verb> verb = VerbOfRequestLine(
+            it.data.substr(0, std::min(it.data.size(), static_cast<size_t>(max_line_))));
         return Failed("request line longer than the limit of " + FormatByteSize(max_line_) +
                           " (raise it with stdmpirun --max-line)",
                       verb && IsCollective(*verb) ? verb : std::nullopt);

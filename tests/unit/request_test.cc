@@ -348,7 +348,8 @@ TEST_CASE("malformed requests: each gets its exact reason") {
 TEST_CASE("the verb of a line too long to parse") {
   CHECK(VerbOfRequestLine("@mpi allreduce:i64 sum 1 2 3") == Verb::kAllreduce);
   CHECK(VerbOfRequestLine("@mpi bcast 0 abc") == Verb::kBcast);
-  CHECK(VerbOfRequestLine("@mpi barrier") == Verb::kBarrier);
+  CHECK(VerbOfRequestLine("@mpi barrier ") == Verb::kBarrier);
+  CHECK_FALSE(VerbOfRequestLine("@mpi exscan").has_value());  // "exscano..." for all it shows
   CHECK_FALSE(VerbOfRequestLine("@mpi allreduc sum").has_value());
   CHECK_FALSE(VerbOfRequestLine("@mpix allreduce").has_value());
   CHECK_FALSE(VerbOfRequestLine("@mpi").has_value());
