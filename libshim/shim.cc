@@ -127,6 +127,7 @@ void Shim::HandleRequest(Request req, std::string_view payload) {
       return;
     }
     default:
+      MarkOpStart();
       OpStarted(engine_.Start(std::move(req), payload, reader_.errors_return()));
   }
 }
@@ -138,6 +139,7 @@ void Shim::RequestFailed(Failure f) {
       Reply(ErrorReply(f.reason));
       return;
     case FailureAction::kJoinCollective:
+      MarkOpStart();
       OpStarted(engine_.StartFailedCollective(*f.collective, f.reason));
       return;
     case FailureAction::kEndJob:
@@ -148,9 +150,14 @@ void Shim::RequestFailed(Failure f) {
   }
 }
 
-void Shim::OpStarted(bool done) {
+// Before the engine starts the operation: what it sends may be received (and
+// traced by its receiver) before Start() returns.
+void Shim::MarkOpStart() {
   op_since_ = last_request_ = MonotonicSeconds();
   if (trace_.open()) trace_start_ = RealSeconds();
+}
+
+void Shim::OpStarted(bool done) {
   if (done) {
     FinishOp();
     return;

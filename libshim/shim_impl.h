@@ -81,6 +81,7 @@ class Shim {
   // --- requests ------------------------------------------------------------
   void HandleRequest(Request req, std::string_view payload);
   void RequestFailed(Failure f);
+  void MarkOpStart();
   void OpStarted(bool done);
   void FinishOp();
   void Reply(std::string reply) { child_in_.Write(std::move(reply)); }
