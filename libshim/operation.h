@@ -43,6 +43,29 @@ struct LastStatus {
   int64_t bytes = 0;
 };
 
+// Messages a text receive took from MPI but could not answer with (they hold
+// an LF): they stay first in line for the next receive or probe that matches
+// them, as if never taken (docs/protocol.md, "Verbs").
+class HeldMessages {
+ public:
+  struct Message {
+    int source = 0;
+    int tag = 0;
+    std::string data;
+  };
+  void Hold(Message m) { held_.push_back(std::move(m)); }
+  // The first held message that a receive from `src` with `tag` (either may
+  // be kAny) matches, or nullptr.
+  const Message* Find(int src, int tag) const;
+  // Removes the message Find returned.
+  Message Take(const Message* m);
+  // Held messages from `src`.
+  int64_t CountFrom(int src) const;
+
+ private:
+  std::vector<Message> held_;
+};
+
 // What the operations of a rank share.
 struct OpContext {
   MPI_Comm world = MPI_COMM_WORLD;
@@ -52,6 +75,7 @@ struct OpContext {
   int64_t max_payload = 0;
   int rank = 0, size = 1;
   LastStatus last_status;
+  HeldMessages held;
   PeerLedger ledger;
 };
 

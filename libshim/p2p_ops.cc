@@ -117,10 +117,10 @@ class RecvOp : public Operation {
     c_.last_status = {true, src_found_, tag_found_, bytes_};
     if (form_ == RecvForm::kText &&
         std::memchr(reply_.data(), '\n', static_cast<size_t>(bytes_)) != nullptr) {
-      return Fail("the message from rank " + std::to_string(src_found_) + " tag " +
-                  std::to_string(tag_found_) + " (" + std::to_string(bytes_) +
-                  " bytes) contains a newline, which a text reply cannot carry: receive it "
-                  "with recvb");
+      // Not consumed: the next receive or probe that matches it gets it.
+      reply_.resize(static_cast<size_t>(bytes_));
+      c_.held.Hold({src_found_, tag_found_, std::move(reply_)});
+      return FailHeldNewline();
     }
     return Finish(std::move(reply_));
   }
@@ -146,6 +146,9 @@ class RecvOp : public Operation {
   enum class Phase { kProbe, kRecv };
 
   bool ProgressProbe();
+  // Answers from a held message, if one matches: true once finished.
+  bool FromHeld();
+  bool FailHeldNewline();
   // Starts receiving the message `st` describes: 1 receiving, 0 probe again,
   // -1 failed (outcome set).
   int Receive(const MPI_Status& st, int count);
@@ -178,6 +181,7 @@ std::string RecvOp::Unreachable() {
   int64_t left = 0;
   if (src_ != kAny) {
     if (ledger.native(src_) || !ledger.NothingMoreFrom(src_, now, &left)) return {};
+    left += c_.held.CountFrom(src_);
     std::string s = what + ledger.FinishedNote(src_) + " without sending it";
     if (left > 0) {
       s += " (" + std::to_string(left) + " message(s) from it with another tag are unreceived)";
@@ -187,6 +191,7 @@ std::string RecvOp::Unreachable() {
   if (ledger.any_native() || c_.size == 1) return {};
   for (int r = 0; r < c_.size; ++r) {
     if (r != c_.rank && !ledger.NothingMoreFrom(r, now, &left)) return {};
+    left += c_.held.CountFrom(r);
   }
   std::string s = what + "every other rank's program has finished (" +
                   ledger.FinishedNote(c_.rank == 0 ? 1 : 0) + ", ...)";
@@ -194,7 +199,31 @@ std::string RecvOp::Unreachable() {
   return s;
 }
 
+bool RecvOp::FailHeldNewline() {
+  return Fail("the message from rank " + std::to_string(src_found_) + " tag " +
+              std::to_string(tag_found_) + " (" + std::to_string(bytes_) +
+              " bytes) contains a newline, which a text reply cannot carry; it stays first in "
+              "line: receive it with recvb");
+}
+
+bool RecvOp::FromHeld() {
+  const HeldMessages::Message* m = c_.held.Find(src_, tag_);
+  if (m == nullptr) return false;
+  src_found_ = m->source;
+  tag_found_ = m->tag;
+  bytes_ = static_cast<int64_t>(m->data.size());
+  if (form_ == RecvForm::kProbe || form_ == RecvForm::kIprobe) {
+    return Finish(StatusReply(src_found_, tag_found_, bytes_));
+  }
+  c_.last_status = {true, m->source, m->tag, bytes_};
+  if (form_ == RecvForm::kText) return FailHeldNewline();
+  AppendBytesHeader(&reply_, bytes_);
+  reply_ += c_.held.Take(m).data;
+  return Finish(std::move(reply_));
+}
+
 bool RecvOp::ProgressProbe() {
+  if (FromHeld()) return true;
   int flag = 0;
   MPI_Status st;
   int rc = MPI_Iprobe(src_, tag_, c_.world, &flag, &st);
@@ -292,6 +321,26 @@ class SendrecvOp : public Operation {
 };
 
 }  // namespace
+
+const HeldMessages::Message* HeldMessages::Find(int src, int tag) const {
+  for (const Message& m : held_) {
+    if ((src == kAny || m.source == src) && (tag == kAny || m.tag == tag)) return &m;
+  }
+  return nullptr;
+}
+
+HeldMessages::Message HeldMessages::Take(const Message* m) {
+  auto it = held_.begin() + (m - held_.data());
+  Message out = std::move(*it);
+  held_.erase(it);
+  return out;
+}
+
+int64_t HeldMessages::CountFrom(int src) const {
+  int64_t n = 0;
+  for (const Message& m : held_) n += m.source == src ? 1 : 0;
+  return n;
+}
 
 std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o) {
   return std::make_unique<ImmediateOp>(c, std::move(o));
