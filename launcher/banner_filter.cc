@@ -1,5 +1,6 @@
 #include "banner_filter.h"
 
+#include <algorithm>
 #include <array>
 
 namespace stdmpi {
@@ -61,7 +62,6 @@ std::string BannerFilter::DeadProcessLine(std::string_view box) {
 bool BannerFilter::IsNoiseLine(std::string_view line) {
   auto has = [line](std::string_view s) { return line.find(s) != std::string_view::npos; };
   auto starts = [line](std::string_view s) { return line.substr(0, s.size()) == s; };
-  if (starts("stdmpi: rank ")) rank_reported_ = true;
   // mpirun saying it passes on the SIGUSR1 that asks the ranks for a report.
   if (starts("mpirun: Forwarding signal ")) return true;
   // srun announcing that it waits for an aborted step to end: whatever ended
@@ -98,14 +98,27 @@ bool BannerFilter::IsNoiseLine(std::string_view line) {
   return false;
 }
 
+bool BannerFilter::TakeMark(std::string* line) {
+  if (mark_.empty() || line->compare(0, mark_.size(), mark_) != 0) return false;
+  line->erase(0, mark_.size());
+  return true;
+}
+
+bool BannerFilter::MayBeMarked() const {
+  if (mark_.empty()) return false;
+  size_t n = std::min(partial_.size(), mark_.size());
+  return partial_.compare(0, n, mark_, 0, n) == 0;
+}
+
 std::string BannerFilter::Feed(std::string_view data) {
   std::string out;
   while (!data.empty()) {
     size_t nl = data.find('\n');
     if (nl == std::string_view::npos) {
       partial_.append(data);
-      // Outside a box a partial line goes out at once, unless it may become a rule.
-      if (!in_box_ && partial_.find_first_not_of('-') != std::string::npos) {
+      // Outside a box a partial line goes out at once, unless it may become
+      // a rule or a shim's report (whose mark comes off whole).
+      if (!in_box_ && partial_.find_first_not_of('-') != std::string::npos && !MayBeMarked()) {
         out.append(partial_);
         partial_.clear();
       }
@@ -115,6 +128,7 @@ std::string BannerFilter::Feed(std::string_view data) {
     line.append(data.substr(0, nl + 1));
     partial_.clear();
     data.remove_prefix(nl + 1);
+    if (TakeMark(&line)) rank_reported_ = true;
     std::string_view body(line.data(), line.size() - 1);
     if (!in_box_) {
       if (IsNoiseLine(body)) continue;
@@ -151,6 +165,7 @@ std::string BannerFilter::Feed(std::string_view data) {
 
 std::string BannerFilter::Flush() {
   std::string out = box_;
+  if (TakeMark(&partial_)) rank_reported_ = true;
   out.append(partial_);
   box_.clear();
   partial_.clear();

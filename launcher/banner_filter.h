@@ -10,6 +10,9 @@
 // one known line of teardown noise. Under srun, once a shim has reported why it
 // ends the job, srun's and slurmstepd's lines that only say the step was ended
 // (task N: Exited with exit code 3 / Killed, STEP CANCELLED) are dropped too.
+// A shim's report is known by the job's report mark (libshim/report_mark.h),
+// which the filter takes off: a line that only looks like one (a program's, a
+// shim's warning) passes and silences nothing.
 // mpirun's box about a rank's process that died of a signal (a killed shim)
 // becomes one line that names the rank. Everything else passes through
 // unchanged and in order.
@@ -27,11 +30,18 @@ class BannerFilter {
   std::string Feed(std::string_view data);
   // End of input, or a box held too long: returns everything held back.
   std::string Flush();
-  // True while a box is being held back.
-  bool holding() const { return in_box_; }
+  // True while lines are held back: a box, or the start of a line that may
+  // become a rule or a marked report. What is held too long is not one of
+  // those: call Flush.
+  bool holding() const { return in_box_ || !partial_.empty(); }
   // The job is being ended on purpose (stdmpirun got SIGINT or SIGTERM and
   // said so): the launcher's teardown lines are repeats from now on.
   void JobEnding() { rank_reported_ = true; }
+  // The mark before a shim's report (report_mark.h); "" (the default): no
+  // line counts as one.
+  void SetReportMark(std::string mark) { mark_ = std::move(mark); }
+  // A shim's report has passed (marked, or JobEnding was called).
+  bool reported() const { return rank_reported_; }
 
  private:
   static bool IsRule(std::string_view line);
@@ -40,6 +50,10 @@ class BannerFilter {
   // ours; "" for any other box.
   static std::string DeadProcessLine(std::string_view box);
   bool IsNoiseLine(std::string_view line);
+  // Takes the report mark off the start of `line`; true if it was there.
+  bool TakeMark(std::string* line);
+  // True while `partial_` may still become a line that starts with the mark.
+  bool MayBeMarked() const;
 
   std::string partial_;  // a line without its LF yet
   std::string box_;      // lines of an open box, rules included
@@ -47,6 +61,7 @@ class BannerFilter {
   int box_lines_ = 0;
   bool drop_aggregate_hint_ = false;  // the line after a dropped aggregate count
   bool rank_reported_ = false;        // a shim has said why it ends the job
+  std::string mark_;
 };
 
 }  // namespace stdmpi

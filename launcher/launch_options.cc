@@ -8,6 +8,7 @@
 #include "numbers.h"
 #include "option_table.h"
 #include "options.h"
+#include "report_mark.h"
 
 namespace stdmpi {
 
@@ -409,6 +410,8 @@ void MpirunCommand(const LaunchOptions& o, const Facts& f, Layout* l, Plan* plan
   if (!user_binding) a.insert(a.end(), {"--bind-to", "none"});
   if (l->single_node && !l->user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
   for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
+  // Ranks on other hosts get none of this environment but what -x names.
+  if (!l->single_node) a.insert(a.end(), {"-x", kReportMarkVariable});
   for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
   if (!l->hostfile.empty()) a.insert(a.end(), {"--hostfile", l->hostfile});
   if (!l->host.empty()) a.insert(a.end(), {"--host", l->host});

@@ -38,6 +38,7 @@
 #include "launch_options.h"
 #include "options.h"
 #include "output_merger.h"
+#include "report_mark.h"
 #include "scheduler.h"
 #include "spawn.h"
 #include "trace_merge.h"
@@ -437,16 +438,15 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
   using namespace stdmpi;
   // The ranks on this machine send their output here, to be written line by
   // line (output_merger.h); STDMPI_MERGE_OUTPUT=0 leaves it to mpirun or srun.
+  // A shim's report of why it ends the job is known by this job's mark
+  // (report_mark.h); the launcher's own teardown lines that follow are
+  // repeats (BannerFilter).
+  const std::string mark = NewReportMark();
+  plan.env.emplace_back(kReportMarkVariable, mark);
   BannerFilter filter;
-  OutputMerger merger([&filter](int stream, const std::string& bytes) {
-    // A shim's report of why it ends the job: the launcher's own teardown
-    // lines that follow are repeats (BannerFilter).
-    if (stream == 2 && (bytes.rfind("stdmpi: rank ", 0) == 0 ||
-                        bytes.find("\nstdmpi: rank ") != std::string::npos)) {
-      filter.JobEnding();
-    }
-    WriteAll(stream, bytes);
-  });
+  filter.SetReportMark(mark);
+  OutputMerger merger([](int stream, const std::string& bytes) { WriteAll(stream, bytes); });
+  merger.SetReportMark(mark, [&filter] { filter.JobEnding(); });
   const char* merge_env = getenv("STDMPI_MERGE_OUTPUT");
   bool merging = merge_env == nullptr || std::strcmp(merge_env, "0") != 0;
   std::string err;

@@ -61,6 +61,7 @@ void OutputMerger::Accept() {
     }
     auto c = std::make_unique<Conn>();
     c->fd = fd;
+    c->filter.SetReportMark(mark_);
     conns_.push_back(std::move(c));
   }
 }
@@ -72,6 +73,10 @@ void OutputMerger::Emit(Conn* c, std::string_view data, bool end) {
   if (c->stream == 2) {
     joined = c->filter.Feed(joined);
     if (end) joined += c->filter.Flush();
+    if (!c->reported && c->filter.reported()) {
+      c->reported = true;
+      if (on_report_) on_report_();
+    }
     if (!c->filter.holding()) {
       c->held_since = 0;
     } else if (c->held_since == 0) {

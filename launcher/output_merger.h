@@ -31,6 +31,13 @@ class OutputMerger {
   OutputMerger(const OutputMerger&) = delete;
   OutputMerger& operator=(const OutputMerger&) = delete;
 
+  // The job's report mark (libshim/report_mark.h), for every rank's filter;
+  // `on_report` runs when a shim's marked report has passed.
+  void SetReportMark(std::string mark, std::function<void()> on_report) {
+    mark_ = std::move(mark);
+    on_report_ = std::move(on_report);
+  }
+
   // Listens in a new directory under $TMPDIR (or /tmp); false with *err.
   bool Listen(std::string* err);
   const std::string& path() const { return path_; }
@@ -58,6 +65,7 @@ class OutputMerger {
     // prints its MPI_ABORT box itself): the same filter as mpirun's stderr.
     BannerFilter filter;
     double held_since = 0;  // when the filter began to hold lines (0: it does not)
+    bool reported = false;  // its shim's report has passed
   };
   // Joins, filters (stderr) and writes `data`; with `end`, flushes.
   void Emit(Conn* c, std::string_view data, bool end);
@@ -66,6 +74,8 @@ class OutputMerger {
   bool Read(Conn* c);
 
   std::function<void(int, const std::string&)> write_;
+  std::string mark_;
+  std::function<void()> on_report_;
   int listen_fd_ = -1;
   std::string dir_, path_;
   std::vector<std::unique_ptr<Conn>> conns_;

@@ -3,6 +3,8 @@
 #include <array>
 #include <cctype>
 
+#include "report_mark.h"
+
 namespace stdmpi {
 
 namespace {
@@ -75,10 +77,11 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   std::vector<std::string> env;
   env.reserve(in.base.size() + 8);
   for (const std::string& e : in.base) {
-    // The output socket is the shim's own (rank_process.h): a program started
-    // before MPI_Init would otherwise see it.
+    // The output socket and the report mark are the shim's own
+    // (rank_process.h, report_mark.h): a program started before MPI_Init
+    // would otherwise see them.
     if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e)) ||
-        NameOf(e) == "STDMPI_OUTPUT_SOCKET") {
+        NameOf(e) == "STDMPI_OUTPUT_SOCKET" || NameOf(e) == kReportMarkVariable) {
       continue;
     }
     env.push_back(e);

@@ -35,6 +35,11 @@ void OutputRelay::Message(std::string text) {
   err_.Write(std::move(text));
 }
 
+void OutputRelay::Report(std::string_view mark, std::string text) {
+  if (text.empty()) return;
+  Message(text.insert(0, mark));
+}
+
 void OutputRelay::Flush(uv_loop_t* loop, double seconds) {
   const double deadline = MonotonicSeconds() + seconds;
   // A timer, so that a turn of the loop ends even when no write completes.

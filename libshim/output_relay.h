@@ -28,6 +28,9 @@ class OutputRelay {
   // A message of the shim's own (whole lines), on stderr: on a line of its
   // own, even after a piece of a line the program left there.
   void Message(std::string text);
+  // The message that ends the job, after the job's report mark
+  // (report_mark.h) so that stdmpirun knows it for a shim's.
+  void Report(std::string_view mark, std::string text);
 
   size_t stdout_queued() const { return out_.queued(); }
   size_t stderr_queued() const { return err_.queued(); }

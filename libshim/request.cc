@@ -210,9 +210,9 @@ class Parser {
   // A text message obeys the message limit as a byte payload does (the
   // receiver refuses a larger one anyway: better to say so where it is sent).
   bool TextWithinLimit() {
-    const int64_t n = static_cast<int64_t>(req_->text.size());
-    if (n > ctx_.max_payload) {
-      return Fail("message of " + std::to_string(n) + " bytes over the limit of " +
+    const int64_t size = static_cast<int64_t>(req_->text.size());
+    if (size > ctx_.max_payload) {
+      return Fail("message of " + std::to_string(size) + " bytes over the limit of " +
                   std::to_string(ctx_.max_payload) +
                   " bytes (raise it with stdmpirun --max-message, or send in pieces)");
     }

@@ -358,7 +358,7 @@ void Shim::EndNow() {
     trace_.Close();
     _exit(end_code_);
   }
-  if (!end_message_.empty()) output_.Message(end_message_);
+  output_.Report(report_mark_, end_message_);
   output_.Message(MemoryNote(where_.rank));
   trace_.Close();
   output_.Flush(&loop_, 1.0);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "engine.h"
@@ -21,6 +22,7 @@
 #include "output_relay.h"
 #include "poller.h"
 #include "program.h"
+#include "report_mark.h"
 #include "request_reader.h"
 #include "sink.h"
 #include "trace.h"
@@ -61,6 +63,11 @@ class Shim {
     program_.Kill(SIGKILL);
     MPI_Abort(MPI_COMM_WORLD, code);
     _exit(code);
+  }
+  // Says why this rank ends the job (`text`: whole lines), then ends it.
+  [[noreturn]] void AbortWith(const std::string& text, int code) {
+    std::fprintf(stderr, "%s%s", report_mark_.c_str(), text.c_str());
+    Abort(code);
   }
 
   // --- start ---------------------------------------------------------------
@@ -138,6 +145,8 @@ class Shim {
   bool quiet_ = false;       // another rank reports this failure
   int end_code_ = 0;
   std::string end_message_;
+  // Put before the report that ends the job (report_mark.h).
+  const std::string report_mark_ = TakeReportMark();
   int closing_wait_ms_ = 0;
 };
 

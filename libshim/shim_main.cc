@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "options.h"
+#include "report_mark.h"
 #include "shim.h"
 #include "spawn.h"
 
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
       for (std::string& s : opts.command) cargv.push_back(s.data());
       cargv.push_back(nullptr);
       signal(SIGPIPE, SIG_DFL);  // as the launcher gave it
+      stdmpi::TakeReportMark();  // the shims' own
       execvp(cargv[0], cargv.data());
       int e = errno;
       std::fprintf(stderr, "stdmpi-shim: rank %d: cannot run %s: %s\n", rank,

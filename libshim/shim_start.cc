@@ -58,8 +58,7 @@ void Shim::InitRank() {
   // the cores it was given.
   if (!engine_.Init(opts_.max_message, opts_.native_ranks,
                     started_early_ ? &where_.node_mask : nullptr, &err)) {
-    std::fprintf(stderr, "stdmpi: %s\n", err.c_str());
-    Abort(kExitInternal);
+    AbortWith("stdmpi: " + err + "\n", kExitInternal);
   }
   const NodeInfo& node = engine_.node();
   const Position mpi = {engine_.rank(),  engine_.size(), node.local_rank,
@@ -86,8 +85,7 @@ void Shim::CheckEarlyPosition(const Position& mpi) {
   bool fatal = false;
   std::string why = CompareEarlyPosition(where_, mpi, &fatal);
   if (fatal) {
-    std::fprintf(stderr, "stdmpi: rank %d: %s\n", mpi.rank, why.c_str());
-    Abort(kExitInternal);
+    AbortWith("stdmpi: rank " + std::to_string(mpi.rank) + ": " + why + "\n", kExitInternal);
   }
   if (!why.empty() && !opts_.quiet) {
     std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), why.c_str());
@@ -160,8 +158,7 @@ int Shim::Run() {
     trace_.AddStartup("start the program", program_.spawn_begin(), program_.spawn_end());
   }
   if (!program_.pipes_ok()) {
-    std::fprintf(stderr, "%s%s\n", Prefix().c_str(), program_.failure().message.c_str());
-    Abort(kExitInternal);
+    AbortWith(Prefix() + program_.failure().message + "\n", kExitInternal);
   }
   output_.Configure(engine_.rank(), opts_.tag_output, program_.adaptation().fatal_lines);
   child_in_.Open(&loop_, program_.stdin_fd(), nullptr);

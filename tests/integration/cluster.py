@@ -385,13 +385,16 @@ class NamespaceHosts:
             # mpirun calls "AGENT HOST COMMAND...", COMMAND being one shell string.
             cases = "\n".join(f"  {a}|{n}) ns={n} ;;" for n, a in zip(self.names, self.addrs))
             f.write(f"""#!/bin/sh
-# rsh for namespace hosts: runs COMMAND inside the namespace named by HOST.
+# rsh for namespace hosts: runs COMMAND inside the namespace named by HOST,
+# with a login's environment as ssh would give it (not mpirun's: what the
+# ranks need must be passed on explicitly, as on a real cluster).
 host=$1; shift
 case $host in
 {cases}
   *) echo "ns-rsh: unknown host $host" >&2; exit 255 ;;
 esac
-exec nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
+exec env -i PATH="$PATH" HOME="$HOME" USER="$USER" LOGNAME="$LOGNAME" SHELL=/bin/sh \
+  nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
 """)
         os.chmod(self.agent, 0o755)
         return self

@@ -30,8 +30,10 @@ def run(path: str, launch=None, options=(), timeout: float = 120) -> int:
     failed = 0
     for n in ranks:
         env = {"EXPECT_SIZE": str(n), "LAST_RANK": str(n - 1)}
+        # -x: ranks on other hosts get no environment of stdmpirun's unnamed.
+        exports = [a for name in env for a in ("-x", name)]
         job = harness.run([*(launch or []), harness.STDMPIRUN, "-n", str(n), "--oversubscribe",
-                           *options, *args, harness.PROTOCLIENT, path], env=env,
+                           *exports, *options, *args, harness.PROTOCLIENT, path], env=env,
                           timeout=timeout)
         status = "ok" if job.rc == 0 else "FAILED"
         print(f"{os.path.basename(path)} with {n} ranks: {status} ({job.seconds:.2f} s)")

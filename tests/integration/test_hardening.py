@@ -221,8 +221,9 @@ class Soak(unittest.TestCase):
 
 
 class Killed(unittest.TestCase):
-    def _start(self, marker: str, n: int, prog: str):
-        p = subprocess.Popen([STDMPIRUN, "-n", str(n), "--oversubscribe", "bash", "-c", prog],
+    def _start(self, marker: str, n: int, prog: str, options=()):
+        p = subprocess.Popen([STDMPIRUN, "-n", str(n), "--oversubscribe", *options,
+                              "bash", "-c", prog],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(harness.stop_process, p)
         deadline = time.time() + 20
@@ -258,23 +259,38 @@ class Killed(unittest.TestCase):
                 self.assertEqual(err, f"stdmpirun: {sig.name} received; ending the job\n")
 
     def test_a_killed_shim_ends_the_job_and_its_program(self):
-        marker = "379.25"
-        p = self._start(marker, 3, f"echo '@mpi barrier'; read x; sleep {marker}")
-        shims = [l for l in processes_matching(marker) if "stdmpi-shim" in l.split(None, 2)[2]
-                 and not l.split(None, 2)[2].startswith(("mpirun", "/usr/bin/mpirun"))]
-        self.assertEqual(len(shims), 3, shims)
-        os.kill(int(shims[1].split()[0]), signal.SIGKILL)
-        try:
-            _, err = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            self.fail("the job went on after a shim was killed")
-        self.assertNotEqual(p.returncode, 0)
-        self.assertRegex(err, r"stdmpirun: the process of rank [0-2] on \S+ \(its stdmpi-shim, or "
-                              r"the rank itself if it is a native MPI program\) was killed by "
-                              r"signal 9 \(Killed\); ending the job\n")
-        self._wait_gone(marker)
+        # Lines that look like a shim's report (a program's own, or a shim's
+        # warning) must not silence the news that a shim was killed.
+        cases = {
+            "plain": ("", []),
+            "a program's look-alike line": (
+                "echo 'stdmpi: rank 0 (x): ending the job' >&2; ", []),
+            "a shim's warning": ("", ["--report-bindings"]),
+        }
+        for i, (case, (prelude, options)) in enumerate(cases.items()):
+            with self.subTest(case=case):
+                marker = f"379.2{i}"
+                p = self._start(marker, 3, f"{prelude}echo '@mpi barrier'; read x; sleep {marker}",
+                                options)
+                shims = [l for l in processes_matching(marker)
+                         if "stdmpi-shim" in l.split(None, 2)[2]
+                         and not l.split(None, 2)[2].startswith(("mpirun", "/usr/bin/mpirun"))]
+                self.assertEqual(len(shims), 3, shims)
+                os.kill(int(shims[1].split()[0]), signal.SIGKILL)
+                try:
+                    _, err = p.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.communicate()
+                    self.fail("the job went on after a shim was killed")
+                self.assertNotEqual(p.returncode, 0)
+                self.assertRegex(err, r"stdmpirun: the process of rank [0-2] on \S+ \(its "
+                                      r"stdmpi-shim, or the rank itself if it is a native MPI "
+                                      r"program\) was killed by signal 9 \(Killed\); ending the "
+                                      r"job\n")
+                if prelude:
+                    self.assertIn("stdmpi: rank 0 (x): ending the job\n", err)
+                self._wait_gone(marker)
 
     def test_a_program_killed_in_the_middle_of_a_collective(self):
         marker = "381.5"

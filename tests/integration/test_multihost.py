@@ -25,6 +25,19 @@ WHERE = ("echo \"rank $STDMPI_RANK on $(hostname)\"; echo '@mpi allreduce sum 1'
          "echo \"sum $s\"")
 
 
+# Each rank prints its rank, host, STDMPI_REPORT_MARK as its program sees it
+# ("-" for none) and as its shim (the nearest stdmpi-shim above it) has it.
+SHIM_MARK = """
+import os, socket
+def mark(env):
+    return env.get(b"STDMPI_REPORT_MARK", b"-").decode().strip().replace(" ", "")
+pid = os.getppid()
+while open(f"/proc/{pid}/comm").read().strip() != "stdmpi-shim":
+    pid = int(open(f"/proc/{pid}/status").read().split("PPid:")[1].split()[0])
+env = dict(e.split(b"=", 1) for e in open(f"/proc/{pid}/environ", "rb").read().split(b"\\0") if b"=" in e)
+print(os.environ["STDMPI_RANK"], socket.gethostname(), mark(os.environb), mark(env))
+"""
+
 # mpirun's round robin over the hosts: ranks 0, 1 and 2 on different hosts.
 BY_NODE = ["--launcher-arg=--map-by", "--launcher-arg=node"]
 
@@ -91,6 +104,34 @@ class Hosts(HostsCase):
                                 options=["--hostfile", hf, *self.transport(), *BY_NODE]):
                 failed.append(os.path.basename(path))
         self.assertEqual(failed, [])
+
+    def test_a_rank_on_another_host_ends_the_job_in_one_line(self):
+        # Rank 1 runs on the second host: its shim's report reaches stdmpirun
+        # through mpirun and shows once, without the job's report mark.
+        hf = self.hosts.hostfile(slots=2)
+        prog = "[ $STDMPI_RANK = 1 ] && exit 3; sleep 30"
+        job = self.on_head("--hostfile", hf, *self.transport(), *BY_NODE, "-n", "3",
+                           "sh", "-c", prog)
+        self.assertEqual(job.rc, 3, job.describe())
+        self.assertEqual(job.stderr, f'stdmpi: rank 1 (sh -c "{prog}"): exited with status 3; '
+                                     "ending the job\n", job.describe())
+
+    def test_every_shim_gets_the_report_mark_and_no_program_does(self):
+        # mpirun gives ranks on other hosts only what -x names (the rsh agent
+        # passes no environment, as ssh would not): the mark must be named.
+        hf = self.hosts.hostfile(slots=2)
+        job = self.on_head("--hostfile", hf, *self.transport(), *BY_NODE, "-n", "3",
+                           PYTHON, "-c", SHIM_MARK)
+        self.assertEqual(job.rc, 0, job.describe())
+        lines = sorted(job.stdout.splitlines())
+        self.assertEqual(len(lines), 3, job.describe())
+        marks = set()
+        for rank, line in enumerate(lines):
+            r, host, own, shim = line.split()
+            self.assertEqual((int(r), host, own), (rank, self.hosts.names[rank], "-"), line)
+            self.assertRegex(shim, r"^\[stdmpi-report[0-9a-f]{16}\]$", line)
+            marks.add(shim)
+        self.assertEqual(len(marks), 1, lines)
 
     def test_pbs_job(self):
         nodefile = os.path.join(self.hosts.dir, "pbs_nodefile")

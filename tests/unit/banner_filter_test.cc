@@ -6,6 +6,7 @@ using namespace stdmpi;
 
 namespace {
 const std::string kRule(74, '-');
+const std::string kMark = "[stdmpi-report 0123456789abcdef] ";
 
 std::string Abort() {
   return kRule +
@@ -96,8 +97,9 @@ TEST_CASE("srun's repeats of a reported failure are dropped, its other news pass
       "srun: error: vm: task 1: Exited with exit code 3\n";
   const std::string news = "srun: error: vm: task 2: Out Of Memory\n";
   BannerFilter f;
-  std::string out =
-      f.Feed("stdmpi: rank 1 (a): exited with status 3; ending the job\n" + teardown + news);
+  f.SetReportMark(kMark);
+  std::string out = f.Feed(kMark + "stdmpi: rank 1 (a): exited with status 3; ending the job\n" +
+                           teardown + news);
   out += f.Flush();
   CHECK(out == "stdmpi: rank 1 (a): exited with status 3; ending the job\n" + news);
 
@@ -142,7 +144,8 @@ TEST_CASE("a rank's process killed by a signal becomes one line naming the rank"
         "native MPI program) was killed by signal 9 (Killed); ending the job\n");
   // After a shim said why the job ends, the box is only a repeat.
   BannerFilter g;
-  out = g.Feed("stdmpi: rank 1 (x): exited with status 3; ending the job\n" + kRule +
+  g.SetReportMark(kMark);
+  out = g.Feed(kMark + "stdmpi: rank 1 (x): exited with status 3; ending the job\n" + kRule +
                "\nmpirun noticed that process rank 0 with PID 7 on node vm exited on signal 15 "
                "(Terminated).\n" +
                kRule + "\n");
@@ -172,4 +175,58 @@ TEST_CASE("a last piece without newline after a dropped box comes out at the end
   out = g.Feed(Abort() + "tail");
   out += g.Flush();
   CHECK(out == "tail");
+}
+
+TEST_CASE("only a line with the job's mark counts as a shim's report") {
+  const std::string box = kRule +
+                          "\nmpirun noticed that process rank 0 with PID 7 on node vm exited on "
+                          "signal 9 (Killed).\n" +
+                          kRule + "\n";
+  const std::string dead =
+      "stdmpirun: the process of rank 0 on vm (its stdmpi-shim, or the rank itself if it is a "
+      "native MPI program) was killed by signal 9 (Killed); ending the job\n";
+  // A program's look-alike line, a shim's warning, another job's mark: the
+  // news that a rank was killed still passes.
+  for (const std::string& line : {std::string("stdmpi: rank 1 (x): ending the job\n"),
+                                  std::string("stdmpi: rank 0 on vm: cores 0-1\n"),
+                                  std::string("[stdmpi-report fedcba9876543210] x: hi\n")}) {
+    BannerFilter f;
+    f.SetReportMark(kMark);
+    std::string out = f.Feed(line + box);
+    out += f.Flush();
+    CHECK(out == line + dead);
+    CHECK_FALSE(f.reported());
+  }
+  // Without a mark (a shim not started by stdmpirun) no line counts.
+  BannerFilter g;
+  std::string out = g.Feed(kMark + "x\n" + box);
+  CHECK(out == kMark + "x\n" + dead);
+}
+
+TEST_CASE("the mark comes off a report that arrives in pieces") {
+  BannerFilter f;
+  f.SetReportMark(kMark);
+  std::string out = f.Feed("a line\n" + kMark.substr(0, 5));
+  CHECK(out == "a line\n");
+  CHECK(f.holding());  // a start of the mark is held, for at most a moment
+  out += f.Feed(kMark.substr(5) + "stdmpi: rank 1 (x): ");
+  CHECK(out == "a line\n");
+  out += f.Feed("exited with status 3; ending the job\n");
+  CHECK(out == "a line\nstdmpi: rank 1 (x): exited with status 3; ending the job\n");
+  CHECK(f.reported());
+  CHECK_FALSE(f.holding());
+  // A piece that only begins like the mark goes out once it differs.
+  BannerFilter g;
+  g.SetReportMark(kMark);
+  out = g.Feed("[stdmpi");
+  CHECK(out.empty());
+  out += g.Feed("-progress 40%");
+  CHECK(out == "[stdmpi-progress 40%");
+  // A held start of the mark that never goes on comes out at the end.
+  BannerFilter h;
+  h.SetReportMark(kMark);
+  out = h.Feed("[");
+  out += h.Flush();
+  CHECK(out == "[");
+  CHECK_FALSE(h.reported());
 }

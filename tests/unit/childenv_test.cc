@@ -18,6 +18,7 @@ TEST_CASE("the child gets the rank variables and not the launcher's") {
              "OMPI_UNIVERSE_SIZE=4",
              "PYTHONPATH=/mine",
              "STDMPI_OUTPUT_SOCKET=/tmp/stdmpirun-x/out",
+             "STDMPI_REPORT_MARK=[stdmpi-report 0123456789abcdef] ",
              "NOEQUALS"};
   in.rank = 3;
   in.size = 4;
@@ -34,6 +35,9 @@ TEST_CASE("the child gets the rank variables and not the launcher's") {
   bool socket;
   GetEnv(env, "STDMPI_OUTPUT_SOCKET", &socket);
   CHECK_FALSE(socket);
+  bool mark;
+  GetEnv(env, "STDMPI_REPORT_MARK", &mark);
+  CHECK_FALSE(mark);
   CHECK(GetEnv(env, "STDMPI_HOME") == "/opt/stdmpi/share/stdmpi");
   CHECK(GetEnv(env, "PYTHONPATH") == "/opt/stdmpi/share/stdmpi/python:/mine");
   CHECK(GetEnv(env, "R_LIBS") == "/opt/stdmpi/share/stdmpi/R");

@@ -122,9 +122,10 @@ TEST_CASE("default rank count, hostfiles and pass-through arguments") {
   CHECK(p.total_ranks == 8);
   LaunchOptions o = Parse({"--hostfile", "hosts", "-x", "FOO=1", "--mpirun-arg", "--bind-to",
                            "--mpirun-arg", "none", "a"});
-  CHECK(Cmd(o, Here(2), &p) ==
-        "/usr/bin/mpirun --stdin none -x FOO=1 --hostfile hosts --bind-to none "
-        "/opt/bin/stdmpi-shim -- a");
+  CHECK(
+      Cmd(o, Here(2), &p) ==
+      "/usr/bin/mpirun --stdin none -x STDMPI_REPORT_MARK -x FOO=1 --hostfile hosts --bind-to none "
+      "/opt/bin/stdmpi-shim -- a");
   CHECK_FALSE(p.local);
   CHECK(p.total_ranks == 0);
 }

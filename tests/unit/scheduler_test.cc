@@ -162,14 +162,15 @@ TEST_CASE("inside SLURM: several programs go through one srun command and --apps
 TEST_CASE("inside SLURM: --launcher mpirun and user hosts choose mpirun") {
   Plan p = PlanOf(Parse({"--launcher", "mpirun", "a"}), InJob(kSlurm2x4));
   CHECK_FALSE(p.srun);
-  CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -n 8 /opt/bin/stdmpi-shim "
-        "--start-early "
-        "-- a");
+  CHECK(
+      ShellQuote(p.argv) ==
+      "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK -n 8 "
+      "/opt/bin/stdmpi-shim --start-early -- a");
   p = PlanOf(Parse({"--hostfile", "h", "a"}), InJob(kSlurm2x4));
   CHECK_FALSE(p.srun);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --hostfile h "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "--hostfile h "
         "/opt/bin/stdmpi-shim --start-early -- a");
   // No srun on PATH: mpirun, which reads the allocation itself.
   Facts no_srun = InJob(kSlurm2x4);
@@ -206,7 +207,8 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
   CHECK_FALSE(p.srun);
   CHECK_FALSE(p.local);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host n1:2,n2:2 -n 4 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "--host n1:2,n2:2 -n 4 "
         "/opt/bin/stdmpi-shim --start-early -- python3 pi.py");
   // PMIx would try munge first wherever SLURM's libmunge is installed.
   CHECK(p.env == std::vector<std::pair<std::string, std::string>>{{"PMIX_MCA_psec", "native"}});
@@ -224,15 +226,18 @@ TEST_CASE("inside PBS and LSF: mpirun on the job's hosts") {
   Facts lsf = InJob({{"LSB_MCPU_HOSTS", "a 4 b 2"}, {"LSB_JOBID", "3"}});
   p = PlanOf(Parse({"a"}), lsf);
   CHECK(ShellQuote(p.argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host a:4,b:2 -n 6 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "--host a:4,b:2 -n 6 "
         "/opt/bin/stdmpi-shim --start-early -- a");
   Facts lsf_file = InJob({{"LSB_DJOB_HOSTFILE", "/tmp/h"}}, {"a", "b"});
   CHECK(ShellQuote(PlanOf(Parse({"a"}), lsf_file).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host a:1,b:1 -n 2 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "--host a:1,b:1 -n 2 "
         "/opt/bin/stdmpi-shim --start-early -- a");
   // The user's own hosts win over the job's.
   CHECK(ShellQuote(PlanOf(Parse({"--host", "x:1", "a"}), lsf).argv) ==
-        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none --host x:1 "
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "--host x:1 "
         "/opt/bin/stdmpi-shim --start-early -- a");
 }
 
