@@ -223,6 +223,7 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
     *err = "no command given (try: stdmpirun -n 2 python3 script.py)";
     return false;
   }
+  if (!CheckShimOptionsTogether(opts->shim, err)) return false;
   bool any_native = false;
   for (const AppContext& a : opts->apps) any_native |= a.native;
   if (opts->apps.size() > 1 || any_native) {

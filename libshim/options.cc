@@ -166,7 +166,21 @@ bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool
     *err = "no command given";
     return false;
   }
+  if (!CheckShimOptionsTogether(*opts, err)) return false;
   return opts->apps.empty() || SplitAppCommands(opts, err);
+}
+
+bool CheckShimOptionsTogether(const ShimOptions& s, std::string* err) {
+  if (s.isolate_net && !s.isolate) {
+    *err = "--net keeps the host's network inside a container: it needs --isolate host or --image";
+    return false;
+  }
+  if (!s.binds.empty() && s.image.empty()) {
+    *err = "--bind shows a directory inside the container of --image: it needs --image (with "
+           "--isolate host the host's directories are all there)";
+    return false;
+  }
+  return true;
 }
 
 bool SplitAppCommands(ShimOptions* opts, std::string* err) {

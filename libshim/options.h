@@ -113,6 +113,10 @@ bool ParseBind(std::string_view s, std::pair<std::string, std::string>* out, std
 bool ParseShimArgs(const std::vector<std::string>& args, ShimOptions* opts, bool* help,
                    std::string* err);
 
+// What options given together must agree on (stdmpirun's and the shim's
+// parsers both check it): false with *err.
+bool CheckShimOptionsTogether(const ShimOptions& s, std::string* err);
+
 // With --apps: cuts opts->command into the programs' commands.
 bool SplitAppCommands(ShimOptions* opts, std::string* err);
 

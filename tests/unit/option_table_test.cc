@@ -121,10 +121,41 @@ TEST_CASE("nothing given, nothing passed on") {
   std::string err;
   REQUIRE(ParseLaunchArgs({"-n", "2", "prog"}, &l, &err));
   CHECK(ShimArgsFor(l, l.shim).empty());
-  // --net without isolation, --bind without an image: nothing to pass.
-  LaunchOptions m;
-  REQUIRE(ParseLaunchArgs({"--net", "--bind", "/data", "prog"}, &m, &err));
-  CHECK(ShimArgsFor(m, m.shim).empty());
+}
+
+TEST_CASE("options that need another are refused alone, by both programs alike") {
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--net"},
+       "--net keeps the host's network inside a container: it needs --isolate host or --image"},
+      {{"--bind", "/data"},
+       "--bind shows a directory inside the container of --image: it needs --image (with "
+       "--isolate host the host's directories are all there)"},
+      {{"--isolate", "host", "--bind", "/data"},
+       "--bind shows a directory inside the container of --image: it needs --image (with "
+       "--isolate host the host's directories are all there)"},
+  };
+  for (const auto& [opts, message] : cases) {
+    std::vector<std::string> args = opts;
+    args.push_back("prog");
+    LaunchOptions l;
+    std::string err;
+    CHECK_FALSE(ParseLaunchArgs(args, &l, &err));
+    CHECK(err == message);
+    ShimOptions s;
+    bool help = false;
+    err.clear();
+    CHECK_FALSE(ParseShimArgs(args, &s, &help, &err));
+    CHECK(err == message);
+  }
+  // Given with what they need, in either order.
+  for (const std::vector<std::string>& ok :
+       {std::vector<std::string>{"--net", "--isolate", "host", "prog"},
+        std::vector<std::string>{"--bind", "/d", "--image", "/r", "--net", "prog"}}) {
+    LaunchOptions l;
+    std::string err;
+    CHECK(ParseLaunchArgs(ok, &l, &err));
+    CHECK(err.empty());
+  }
 }
 
 TEST_CASE("a shared option is refused with the same words by both programs") {
