@@ -127,10 +127,47 @@ std::string DirOf(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// Mounts the image as the new root: overlayfs of its layers with a throwaway
-// upper layer on a tmpfs, the host's /dev and /sys, a private /tmp, the
-// working directory, stdmpi's prefix (read-only: the bridges) and the user's
-// binds at their places, then pivot_root into it.
+// A /dev of the container's own under `root`: a small tmpfs holding the
+// host's harmless devices (null, zero, full, random, urandom, tty), a private
+// /dev/shm, a pseudo-terminal instance of its own where the kernel allows,
+// and the usual links. No disk, no memory device, nothing an image brings.
+void MakeDev(int errfd, const std::string& root) {
+  const std::string dev = root + "/dev";
+  if (!MakeDirs(dev) ||
+      mount("tmpfs", dev.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m") != 0) {
+    StepFailed(errfd, kStepMounts);
+  }
+  for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    const std::string from = std::string("/dev/") + name, to = dev + "/" + name;
+    int fd = open(to.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd >= 0) close(fd);
+    if (fd < 0 || mount(from.c_str(), to.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      StepFailed(errfd, kStepMounts);
+    }
+  }
+  const std::string shm = dev + "/shm", pts = dev + "/pts";
+  if (mkdir(shm.c_str(), 01777) != 0 ||
+      mount("tmpfs", shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+    StepFailed(errfd, kStepMounts);
+  }
+  if (mkdir(pts.c_str(), 0755) == 0 && mount("devpts", pts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
+                                             "newinstance,ptmxmode=0666,mode=0620") == 0) {
+    symlinkat("pts/ptmx", AT_FDCWD, (dev + "/ptmx").c_str());
+  }
+  const std::pair<const char*, const char*> links[] = {{"/proc/self/fd", "fd"},
+                                                       {"/proc/self/fd/0", "stdin"},
+                                                       {"/proc/self/fd/1", "stdout"},
+                                                       {"/proc/self/fd/2", "stderr"}};
+  for (const auto& [target, name] : links) {
+    if (symlink(target, (dev + "/" + name).c_str()) != 0) StepFailed(errfd, kStepMounts);
+  }
+}
+
+// Mounts the image as the new root: overlayfs of its layers (no devices, no
+// setuid) with a throwaway upper layer on a tmpfs, a /dev of its own
+// (MakeDev), the host's /sys read-only, a private /tmp, the working
+// directory, stdmpi's prefix (read-only: the bridges) and the user's binds at
+// their places, then pivot_root into it.
 void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int cwd_fd,
                 const std::string& prefix, int prefix_fd, const std::vector<int>& bind_fds) {
   const std::string scratch = "/tmp/.stdmpi-rank";
@@ -148,10 +185,11 @@ void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int 
     lower += image.layers[i];
   }
   std::string data = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
-  if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0) {
+  const unsigned long flags = MS_NODEV | MS_NOSUID;
+  if (mount("overlay", root.c_str(), "overlay", flags, data.c_str()) != 0) {
     // In a user namespace overlayfs keeps its metadata in user.* attributes.
     data += ",userxattr";
-    if (mount("overlay", root.c_str(), "overlay", 0, data.c_str()) != 0)
+    if (mount("overlay", root.c_str(), "overlay", flags, data.c_str()) != 0)
       StepFailed(errfd, kStepImage);
   }
   auto bind = [&](const std::string& from, const std::string& to, bool rdonly) {
@@ -174,7 +212,7 @@ void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int 
       ReadOnlyBelow(target.c_str());
     }
   };
-  bind("/dev", "/dev", false);
+  MakeDev(errfd, root);
   bind("/sys", "/sys", true);
   if (!MakeDirs(root + "/proc") || !MakeDirs(root + "/tmp")) StepFailed(errfd, kStepMounts);
   if (mount("tmpfs", (root + "/tmp").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {

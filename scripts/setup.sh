@@ -11,9 +11,10 @@ pkgs=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev h
 case "${1:-}" in
   # slurm-wlm and munge: a real SLURM for the batch-system tests; iproute2 and
   # ethtool: the multi-host tests' network namespaces; clang and its runtime:
-  # the libFuzzer targets; python3-numpy: the Python bridge's NumPy paths.
+  # the libFuzzer targets; python3-numpy: the Python bridge's NumPy paths;
+  # bzip2, xz-utils, zstd: image tarballs compressed every way.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
-               iproute2 ethtool clang libclang-rt-14-dev python3-numpy) ;;
+               iproute2 ethtool clang libclang-rt-14-dev python3-numpy bzip2 xz-utils zstd) ;;
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
                ncl-ncarg) ;;
   "") ;;

@@ -1,6 +1,7 @@
 """--isolate host: every rank's program in a light container of its own,
 checked from inside the program, as root and as a normal user."""
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -336,14 +337,28 @@ class Images(unittest.TestCase):
     def test_as_a_normal_user(self):
         u = harness.copy_for_user("stdmpi-img")
         os.chmod(self.tarball, 0o644)
-        cache = os.path.join(self.dir, "user-cache")
-        os.mkdir(cache)
-        os.chmod(cache, 0o777)
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        # A cache of the user's own, made where it is missing: private.
+        cache = os.path.join(shared, "user-cache")
         p = subprocess.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "--image", self.tarball,
                             "--tag-output", "-n", "2", "sh", "-c", self.SCRIPT],
                            capture_output=True, text=True, timeout=60,
                            env={**u.env, "STDMPI_IMAGE_CACHE": cache}, cwd=self.work)
         self.check_ran_in_image(harness.Job(p.returncode, p.stdout, p.stderr, 0))
+        st = os.stat(cache)
+        self.assertEqual((st.st_uid, oct(st.st_mode & 0o777)),
+                         (pwd.getpwnam(u.user).pw_uid, oct(0o700)))
+        # Another user's directory, even one open to all, is not taken.
+        p = subprocess.run(["runuser", "-u", u.user, "--", u.stdmpirun(), "--image", self.tarball,
+                            "-n", "1", "true"], capture_output=True, text=True, timeout=60,
+                           env={**u.env, "STDMPI_IMAGE_CACHE": shared}, cwd=self.work)
+        self.assertEqual(p.returncode, 126, p.stderr)
+        self.assertEqual(p.stderr, f"stdmpi: rank 0 (true): cannot start the command: image "
+                                   f"{self.tarball}: the image cache {shared} belongs to uid 0, "
+                                   "not to you (set STDMPI_IMAGE_CACHE to a directory of your "
+                                   "own)\n")
 
 if __name__ == "__main__":
     unittest.main()
