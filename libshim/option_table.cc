@@ -190,9 +190,11 @@ std::vector<OptionSpec> MakeTable() {
        "run each program in this root filesystem instead of\n"
        "the host's (as --isolate host otherwise): ROOT and\n"
        "LAYERs are directories or tar archives (unpacked once\n"
-       "into ~/.cache/stdmpi/images), overlaid in order with a\n"
-       "throwaway layer per rank on top; the working\n"
-       "directory is there at the same path, writable",
+       "into ~/.cache/stdmpi/images, or $STDMPI_IMAGE_CACHE:\n"
+       "yours alone), overlaid in order with a throwaway\n"
+       "layer per rank on top; the working directory is\n"
+       "there at the same path, writable; /dev holds null,\n"
+       "zero, random, urandom, tty and the like only",
        SET {
          UNUSED;
          if (!ParseImageList(v[0], &s->image, err)) return false;
