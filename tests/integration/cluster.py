@@ -387,13 +387,16 @@ class NamespaceHosts:
             f.write(f"""#!/bin/sh
 # rsh for namespace hosts: runs COMMAND inside the namespace named by HOST,
 # with a login's environment as ssh would give it (not mpirun's: what the
-# ranks need must be passed on explicitly, as on a real cluster).
+# ranks need must be passed on explicitly, as on a real cluster). The
+# sanitizer options are the exception, as a site's shell profile would set
+# them: a sanitized shim on another host must not report Open MPI's leaks.
 host=$1; shift
 case $host in
 {cases}
   *) echo "ns-rsh: unknown host $host" >&2; exit 255 ;;
 esac
 exec env -i PATH="$PATH" HOME="$HOME" USER="$USER" LOGNAME="$LOGNAME" SHELL=/bin/sh \
+  ${{ASAN_OPTIONS+"ASAN_OPTIONS=$ASAN_OPTIONS"}} ${{UBSAN_OPTIONS+"UBSAN_OPTIONS=$UBSAN_OPTIONS"}} \
   nsenter --net=/run/netns/$ns unshare --uts sh -c "hostname $ns && $*"
 """)
         os.chmod(self.agent, 0o755)
