@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "collective.h"
+#include "msgpack_numbers.h"
 #include "operation.h"
 #include "reply.h"
 
@@ -298,34 +299,39 @@ void CollectiveOp::RunReduction() {
 
 void CollectiveOp::RunGather() {
   // Counts first, over MPI_COMM_WORLD (one MPI_INT a rank), so that a native
-  // rank can take part: MPI_Gather of its count, then MPI_Gatherv.
+  // rank can take part: MPI_Allgather of its count, then MPI_Gatherv (or
+  // MPI_Allgatherv). Every rank learns the result's size before any number
+  // moves, so a result over the limit is refused by all ranks in step.
   const bool all = req_.verb == Verb::kAllgather;
+  const char* verb = all ? "allgather" : "gather";
   const MPI_Datatype dt = ElementType(req_.type, req_.op);
   int mine = static_cast<int>(req_.count());
   std::vector<int> counts(static_cast<size_t>(c_.size), 0), displs(counts.size(), 0);
-  int rc = all ? MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_.world)
-               : MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, req_.peer, c_.world);
-  if (!Called(rc, all ? "MPI_Allgather (counts)" : "MPI_Gather (counts)")) return;
+  int rc = MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_.world);
+  if (!Called(rc, "MPI_Allgather (counts)")) return;
   int64_t total = 0;
-  if (all || root()) {
-    for (size_t i = 0; i < counts.size(); ++i) {
-      displs[i] = static_cast<int>(total);
-      total += counts[i];
-    }
-    // Over the limit: still take part, with nothing to receive, so no rank waits.
-    if (total > INT32_MAX) std::fill(counts.begin(), counts.end(), 0);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    displs[i] = static_cast<int>(std::min<int64_t>(total, INT32_MAX));
+    total += counts[i];
+  }
+  if (total > INT32_MAX) {
+    Fail(std::string(verb) + " refused: its " + std::to_string(total) +
+         " numbers are over MPI's count limit of 2^31 - 1");
+    return;
+  }
+  if (std::string over =
+          NumbersOverLimit(static_cast<uint64_t>(total), static_cast<uint64_t>(c_.max_payload));
+      !over.empty()) {
+    Fail(std::string(verb) + " refused: its " + over);
+    return;
   }
   void* send = send_.SendData(req_, c_.rank);
-  recv_.Resize(req_.type, req_.op, static_cast<size_t>(total > INT32_MAX ? 0 : total));
+  recv_.Resize(req_.type, req_.op, all || root() ? static_cast<size_t>(total) : 0);
   rc =
       all ? MPI_Allgatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, c_.world)
           : MPI_Gatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, req_.peer,
                         c_.world);
   if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
-  if (total > INT32_MAX) {
-    Fail("gather of " + std::to_string(total) + " numbers is over MPI's 2^31 limit");
-    return;
-  }
   if (!all && !root()) {
     Finish(OkReply());
     return;

@@ -15,8 +15,8 @@
 // without a msgpack library can cut it by fixed offsets.
 //
 // Pure logic, no I/O. The decoder reads only what the grammar above needs, with
-// every length checked against the bytes there, so no input makes it allocate
-// more than 8 bytes per payload byte; tests check it against msgpack-c.
+// every length checked against the bytes there and the numbers' 8 bytes each
+// against the message limit; tests check it against msgpack-c.
 #ifndef STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
 #define STDMPI_LIBSHIM_MSGPACK_NUMBERS_H_
 
@@ -34,8 +34,15 @@ enum class MsgpackForm : uint8_t { kArray, kBin };
 // Decodes `data` (the whole payload) into `f64` (when `integers` is false) or
 // `i64`. On failure returns false with a reason that names the element and
 // what was found there, e.g. "element 3 is a msgpack string, not a number".
+// The numbers decoded take 8 bytes each: more than `max_bytes` of them (a
+// 1-byte fixint is 8 bytes once decoded) is refused before any is stored.
 bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<double>* f64,
-                          std::vector<int64_t>* i64, MsgpackForm* form, std::string* err);
+                          std::vector<int64_t>* i64, MsgpackForm* form, std::string* err,
+                          uint64_t max_bytes = UINT64_MAX);
+
+// The reason a request's `n` numbers (8 bytes each, as MPI carries them) are
+// over `max_bytes`, or "" when they are within it.
+std::string NumbersOverLimit(uint64_t n, uint64_t max_bytes);
 
 // Writes msgpack values of numbers onto the end of a string. It makes room for
 // `max_bytes` at once (see MsgpackNumbersSize) and writes with plain stores;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "msgpack_numbers.h"
 #include "numbers.h"
 
 namespace stdmpi {
@@ -190,7 +191,9 @@ class Parser {
     bool ok = req_->type == NumType::kF64 ? ParseF64List(text, &req_->f64, &err)
                                           : ParseI64List(text, &req_->i64, &err);
     if (!ok) return Fail(err == "no numbers given" ? err + " (usage: " + vi_.usage + ")" : err);
-    return true;
+    // Text numbers count as MPI carries them, as `:msgpack` ones do.
+    std::string over = NumbersOverLimit(req_->count(), static_cast<uint64_t>(ctx_.max_payload));
+    return over.empty() || Fail(over);
   }
 
   // `:msgpack`: the numbers' place holds N, the size of the msgpack value that
@@ -443,7 +446,7 @@ bool IsRequestLine(std::string_view line) {
 bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
                          std::string* err) {
   if (!DecodeMsgpackNumbers(payload, req->type == NumType::kI64, &req->f64, &req->i64,
-                            &req->msgpack_form, err)) {
+                            &req->msgpack_form, err, static_cast<uint64_t>(ctx.max_payload))) {
     return false;
   }
   if (req->verb == Verb::kScatter && req->peer == ctx.rank &&

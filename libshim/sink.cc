@@ -28,9 +28,10 @@ void Sink::Write(std::string data) {
     WriteBlocking(data.data(), data.size());
     return;
   }
-  uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
-  int n = uv_try_write(stream_, &b, 1);
-  if (n == static_cast<int>(data.size())) return;
+  std::vector<uv_buf_t> b = UvBuffers(data.data(), data.size());
+  // A pipe takes far less than 2 GiB at once, so the count fits in an int.
+  int n = uv_try_write(stream_, b.data(), static_cast<unsigned>(b.size()));
+  if (n >= 0 && static_cast<size_t>(n) == data.size()) return;
   if (n < 0 && n != UV_EAGAIN) {
     broken_ = true;
     return;
@@ -39,9 +40,10 @@ void Sink::Write(std::string data) {
   auto* w = new WriteReq;
   w->sink = this;
   w->data = std::move(data);
-  b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  b = UvBuffers(w->data.data(), w->data.size());
   queued_ += w->data.size();
-  if (uv_write(&w->req, stream_, &b, 1, &Sink::OnWritten) != 0) {
+  if (uv_write(&w->req, stream_, b.data(), static_cast<unsigned>(b.size()), &Sink::OnWritten) !=
+      0) {
     queued_ -= w->data.size();
     delete w;
     broken_ = true;

@@ -11,8 +11,27 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace stdmpi {
+
+// libuv's buffers hold at most 4 GiB - 1 bytes (an unsigned int): `n` bytes
+// at `p` as buffers of at most `piece` bytes each, so a reply of 4 GiB or more
+// goes out whole instead of cut to its low 32 bits.
+inline std::vector<uv_buf_t> UvBuffers(char* p, size_t n, size_t piece = size_t{1} << 30) {
+  std::vector<uv_buf_t> bufs;
+  bufs.reserve(n / piece + 1);
+  while (n > 0) {
+    size_t k = n < piece ? n : piece;
+    uv_buf_t b;
+    b.base = p;
+    b.len = k;
+    bufs.push_back(b);
+    p += k;
+    n -= k;
+  }
+  return bufs;
+}
 
 class Sink {
  public:

@@ -3,7 +3,7 @@
  *   - sends "hello R from native" (MPI_CHAR) to every other rank, tag 1;
  *   - receives one text from every other rank, tag 2 (probe, count, recv);
  *   - joins an MPI_Allreduce of 2 doubles (sum) and an MPI_Barrier;
- *   - joins a gather: MPI_Gather of its count (MPI_INT), then MPI_Gatherv.
+ *   - joins a gather: MPI_Allgather of its count (MPI_INT), then MPI_Gatherv.
  * Prints "native ok" or exits 1 with what differed.
  *
  *   native_rank idle         only MPI_Init and MPI_Finalize
@@ -71,8 +71,9 @@ int main(int argc, char** argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   /* A gather to rank 0: counts first, then the numbers. Rank r gives r numbers
    * equal to r; rank 0 (this program) gives one number, 7. */
-  int mine = 1, *counts = malloc(sizeof(int) * (size_t)size), *displs = malloc(sizeof(int) * (size_t)size);
-  MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int mine = 1, *counts = malloc(sizeof(int) * (size_t)size),
+      *displs = malloc(sizeof(int) * (size_t)size);
+  MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
   int total = 0;
   for (int r = 0; r < size; ++r) {
     displs[r] = total;

@@ -336,3 +336,38 @@ TEST_CASE("a :msgpack payload fills the request's numbers") {
   CHECK(r.i64 == std::vector<int64_t>{-1, 5});
   CHECK(r.count() == 2);
 }
+
+TEST_CASE("numbers count 8 bytes each against the message limit, however small their encoding") {
+  // 16 fixints are 17 bytes of msgpack and 128 bytes once decoded.
+  std::string sixteen = Bytes({0xdc, 0x00, 0x10});
+  sixteen.append(16, '\x01');
+  std::vector<double> f64;
+  std::vector<int64_t> i64;
+  MsgpackForm form;
+  std::string err;
+  CHECK(DecodeMsgpackNumbers(sixteen, true, &f64, &i64, &form, &err, 128));
+  CHECK(i64.size() == 16);
+  CHECK_FALSE(DecodeMsgpackNumbers(sixteen, true, &f64, &i64, &form, &err, 127));
+  CHECK(err ==
+        "16 numbers are 128 bytes for MPI, over the limit of 127 bytes (raise it with stdmpirun "
+        "--max-message, or send in pieces)");
+  CHECK(i64.empty());
+  // A bin counts the same way.
+  std::string bin = Bytes({0xc4, 16});
+  bin.append(16, '\0');
+  CHECK(DecodeMsgpackNumbers(bin, false, &f64, &i64, &form, &err, 16));
+  CHECK_FALSE(DecodeMsgpackNumbers(bin, false, &f64, &i64, &form, &err, 15));
+  CHECK(err.rfind("2 numbers are 16 bytes for MPI, over the limit of 15 bytes", 0) == 0);
+  // The request's own limit is the one applied.
+  ParseContext c;
+  c.rank = 0;
+  c.size = 2;
+  c.max_payload = 127;
+  Request r;
+  REQUIRE(ParseRequest("@mpi allreduce:i64:msgpack sum 19", c, &r).ok);
+  CHECK_FALSE(DecodeNumberPayload(sixteen, c, &r, &err));
+  CHECK(err.rfind("16 numbers are 128 bytes for MPI", 0) == 0);
+  CHECK(NumbersOverLimit(UINT64_MAX, 1024).rfind("18446744073709551615 numbers are too many", 0) ==
+        0);
+  CHECK(NumbersOverLimit(128, 1024).empty());
+}

@@ -184,6 +184,15 @@ TEST_CASE("bcast and byte forms") {
   CHECK(Error("@mpi sendb 1 3 1x") == "bad byte count \"1x\": expected a number of bytes >= 0");
 }
 
+TEST_CASE("text numbers count 8 bytes each against the message limit") {
+  ParseContext c = Ctx(0, 4, 24);
+  CHECK(Parse("@mpi allreduce sum 1 2 3", c).f64.size() == 3);
+  CHECK(Error("@mpi allreduce sum 1 2 3 4", c) ==
+        "4 numbers are 32 bytes for MPI, over the limit of 24 bytes (raise it with stdmpirun "
+        "--max-message, or send in pieces)");
+  CHECK(Error("@mpi gather:i64 0 1 2 3 4", c).rfind("4 numbers are 32 bytes", 0) == 0);
+}
+
 TEST_CASE("a bad byte request still says how many bytes follow") {
   Request r;
   ParseContext c = Ctx(0, 4, 100);
