@@ -41,6 +41,13 @@ struct InitConfig {
   // The program's LD_PRELOAD: the supervisor must not load it itself.
   std::string ld_preload;
   bool has_ld_preload = false;
+  // Namespaces to join instead of making new ones (-1: make new ones): open
+  // descriptors of /proc/PID/ns/net (and, for a normal user, ns/user) of an
+  // earlier container of the same rank (JoinNamespacesOf in spawn.h). A rank
+  // that starts program after program (a task farm) makes its loopback-only
+  // network once: a new network namespace is most of a container's start.
+  // They stay open across the supervisor's exec, which closes them at once.
+  int join_user_fd = -1, join_net_fd = -1;
 };
 
 namespace init_config_detail {
@@ -52,8 +59,9 @@ inline constexpr const char* kUpper = "STDMPI_INIT_UPPER";
 inline constexpr const char* kCgroups = "STDMPI_INIT_CGROUPS";
 inline constexpr const char* kRlimits = "STDMPI_INIT_RLIMITS";
 inline constexpr const char* kLdPreload = "STDMPI_INIT_LD_PRELOAD";
-inline constexpr const char* kAll[] = {kIsolate, kImage,   kBinds,    kUpper,
-                                       kCgroups, kRlimits, kLdPreload};
+inline constexpr const char* kJoin = "STDMPI_INIT_JOIN";
+inline constexpr const char* kAll[] = {kIsolate, kImage,   kBinds,     kUpper,
+                                       kCgroups, kRlimits, kLdPreload, kJoin};
 
 inline std::vector<std::string> Lines(const char* s) {
   std::vector<std::string> out;
@@ -118,6 +126,9 @@ inline void EncodeInitConfig(const InitConfig& c, std::vector<std::string>* env)
     if (c.rlimit_nproc > 0) r += "nproc=" + std::to_string(c.rlimit_nproc) + "\n";
     d::Put(env, d::kRlimits, r);
   }
+  if (c.isolate != Isolate::kNone && (c.join_user_fd >= 0 || c.join_net_fd >= 0)) {
+    d::Put(env, d::kJoin, std::to_string(c.join_user_fd) + " " + std::to_string(c.join_net_fd));
+  }
   for (std::string& e : *env) {
     if (e.compare(0, 11, "LD_PRELOAD=") == 0) e = std::string(d::kLdPreload) + "=" + e.substr(11);
   }
@@ -150,6 +161,13 @@ inline InitConfig TakeInitConfig() {
   if (const char* p = getenv(d::kLdPreload)) {
     c.ld_preload = p;
     c.has_ld_preload = true;
+  }
+  if (const char* j = getenv(d::kJoin); j != nullptr && c.isolate != InitConfig::Isolate::kNone) {
+    char* end = nullptr;
+    long user = strtol(j, &end, 10);
+    long net = strtol(end, nullptr, 10);
+    c.join_user_fd = user >= 3 && user < 65536 ? static_cast<int>(user) : -1;
+    c.join_net_fd = net >= 3 && net < 65536 ? static_cast<int>(net) : -1;
   }
   for (const char* name : d::kAll) unsetenv(name);
   return c;

@@ -238,22 +238,43 @@ void EnterImage(int errfd, const InitConfig& image, const std::string& cwd, int 
 
 // The container (see the top of this file). Returns normally in the calling
 // process, which is still in the old PID namespace; its next child is PID 1.
-void EnterNamespaces(int errfd, bool keep_net) {
+// Joins the user and network namespaces the config names where it can (an
+// earlier container's of this rank), else makes new ones; returns whether the
+// network was joined (its loopback is up already).
+bool EnterNamespaces(int errfd, const InitConfig& cfg) {
   const uid_t uid = geteuid();
   const gid_t gid = getegid();
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-  if (!keep_net) flags |= CLONE_NEWNET;
+  bool user_joined = false, net_joined = false;
   if (uid != 0) {
     // An unprivileged user gets the other namespaces through a user
-    // namespace, mapped to itself (files keep their owners).
-    if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kStepNamespaces);
-    if (!WriteFile("/proc/self/setgroups", "deny") ||
-        !WriteFile("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
-        !WriteFile("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
-      StepFailed(errfd, kStepNamespaces);
+    // namespace, mapped to itself (files keep their owners): the earlier
+    // container's (its owner, this user, has every capability in it), or a
+    // new one.
+    user_joined = cfg.join_user_fd >= 0 && setns(cfg.join_user_fd, CLONE_NEWUSER) == 0;
+    if (!user_joined) {
+      if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kStepNamespaces);
+      if (!WriteFile("/proc/self/setgroups", "deny") ||
+          !WriteFile("/proc/self/uid_map",
+                     std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
+          !WriteFile("/proc/self/gid_map",
+                     std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
+        StepFailed(errfd, kStepNamespaces);
+      }
     }
   }
+  if (!cfg.keep_net) {
+    // A network owned by another user namespace than the one entered above
+    // cannot be joined: then a new one.
+    net_joined = cfg.join_net_fd >= 0 && (uid == 0 || user_joined) &&
+                 setns(cfg.join_net_fd, CLONE_NEWNET) == 0;
+    if (!net_joined) flags |= CLONE_NEWNET;
+  }
+  // The program inherits nothing of them.
+  if (cfg.join_user_fd >= 0) close(cfg.join_user_fd);
+  if (cfg.join_net_fd >= 0) close(cfg.join_net_fd);
   if (unshare(flags) != 0) StepFailed(errfd, kStepNamespaces);
+  return net_joined;
 }
 
 // Directories that must stay visible under a private /tmp (the working
@@ -336,7 +357,7 @@ void LoopbackUp(int errfd) {
 // The rest of the container, built by its PID 1 (a fresh /proc can only be
 // mounted from inside the new PID namespace, and, once the host's root is
 // gone, not at all: with an image it is mounted before pivot_root).
-void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
+void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path, bool net_joined) {
   std::string prefix;
   std::vector<std::pair<std::string, int>> kept = OpenKeptUnderTmp(cmd_path, &prefix);
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -363,7 +384,7 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path) {
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) != nullptr && chdir(buf) != 0) StepFailed(errfd, kStepMounts);
   NameHost();
-  if (!cfg.keep_net) LoopbackUp(errfd);
+  if (!cfg.keep_net && !net_joined) LoopbackUp(errfd);
 }
 
 // Exits as a process with wait status `status` did: the same exit status, or
@@ -481,7 +502,7 @@ void ApplyLimits(int errfd, const InitConfig& cfg) {
 // to the container's PID 1 (never returning); PID 1 builds the container and
 // returns, inside it.
 void EnterContainer(int errfd, const InitConfig& cfg, const char* path, pid_t shim) {
-  EnterNamespaces(errfd, cfg.keep_net);
+  const bool net_joined = EnterNamespaces(errfd, cfg);
   pid_t inner = fork();
   if (inner < 0) StepFailed(errfd, kStepNamespaces);
   if (inner > 0) {
@@ -492,7 +513,7 @@ void EnterContainer(int errfd, const InitConfig& cfg, const char* path, pid_t sh
   // PID 1 of the container builds it, with a /proc of its own.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   const bool in_image = cfg.isolate == InitConfig::Isolate::kImage;
-  BuildContainer(errfd, cfg, path);
+  BuildContainer(errfd, cfg, path, net_joined);
   if (!in_image && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     StepFailed(errfd, kStepMounts);
   }

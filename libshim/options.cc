@@ -176,8 +176,9 @@ bool CheckShimOptionsTogether(const ShimOptions& s, std::string* err) {
     return false;
   }
   if (!s.binds.empty() && s.image.empty()) {
-    *err = "--bind shows a directory inside the container of --image: it needs --image (with "
-           "--isolate host the host's directories are all there)";
+    *err =
+        "--bind shows a directory inside the container of --image: it needs --image (with "
+        "--isolate host the host's directories are all there)";
     return false;
   }
   return true;

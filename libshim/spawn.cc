@@ -38,6 +38,7 @@ struct ChildArgs {
   pid_t parent_pid;
   int error_fd;          // write end of the CLOEXEC error pipe
   bool pass_error_fd;    // keep error_fd open across exec (for stdmpi-init)
+  int join_fds[2];       // namespaces for stdmpi-init to join, kept open across exec (-1: none)
   sigset_t parent_mask;  // restored (then emptied) in the child
 };
 
@@ -93,6 +94,10 @@ STDMPI_CHILD_CODE int ChildMain(void* arg) {
     if (fl < 0 || fcntl(a->error_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) {
       ChildFail(a->error_fd, kStepSetup);
     }
+  }
+  for (int fd : a->join_fds) {
+    // The supervisor joins these namespaces and closes them before the command.
+    if (fd >= 0 && fcntl(fd, F_SETFD, 0) < 0) ChildFail(a->error_fd, kStepSetup);
   }
   sigset_t empty;
   sigemptyset(&empty);
@@ -252,6 +257,9 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   a.new_process_group = req.new_process_group;
   a.parent_death_signal = req.init_path.empty() ? req.parent_death_signal : SIGTERM;
   a.pass_error_fd = !req.init_path.empty();
+  const bool joins = a.pass_error_fd && req.init.isolate != InitConfig::Isolate::kNone;
+  a.join_fds[0] = joins ? req.init.join_user_fd : -1;
+  a.join_fds[1] = joins ? req.init.join_net_fd : -1;
   a.parent_pid = getpid();
   a.error_fd = errpipe[1];
 
@@ -276,6 +284,39 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
     return -1;
   }
   return pid;
+}
+
+bool JoinNamespacesOf(pid_t supervisor, InitConfig* config) {
+  if (config->isolate == InitConfig::Isolate::kNone || config->keep_net ||
+      config->join_net_fd >= 0) {
+    return false;
+  }
+  const std::string dir = "/proc/" + std::to_string(supervisor) + "/ns/";
+  int net = open((dir + "net").c_str(), O_RDONLY | O_CLOEXEC);
+  if (net < 0) return false;
+  struct stat mine, its;
+  // The supervisor may have failed before it made its namespace.
+  if (stat("/proc/self/ns/net", &mine) != 0 || fstat(net, &its) != 0 || mine.st_ino == its.st_ino) {
+    close(net);
+    return false;
+  }
+  int user = -1;
+  if (geteuid() != 0) {
+    user = open((dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (user < 0) {
+      close(net);
+      return false;
+    }
+  }
+  config->join_user_fd = user;
+  config->join_net_fd = net;
+  return true;
+}
+
+void ForgetJoinedNamespaces(InitConfig* config) {
+  if (config->join_user_fd >= 0) close(config->join_user_fd);
+  if (config->join_net_fd >= 0) close(config->join_net_fd);
+  config->join_user_fd = config->join_net_fd = -1;
 }
 
 SpawnFailure DescribeStepFailure(int step, int err, const SpawnRequest& req,

@@ -66,6 +66,18 @@ SpawnFailure DescribeStepFailure(int step, int err, const SpawnRequest& req,
 // Starts the child. Returns its pid, or -1 with *failure filled.
 pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure);
 
+// After a container's supervisor started (`supervisor`, a child Spawn
+// returned and nobody reaped yet), makes the later starts under `config` join
+// its network namespace (and, for a normal user, its user namespace) instead
+// of making their own: loopback only, as a new one would be, and no program
+// of it is left when the next starts (each ends with its whole tree). A new
+// network namespace is most of a container's start, so a rank that starts
+// program after program keeps one. Returns false, changing nothing, when
+// there is nothing to join (no container, --net, already joining, or the
+// supervisor gone). The descriptors are the caller's: ForgetJoinedNamespaces.
+bool JoinNamespacesOf(pid_t supervisor, InitConfig* config);
+void ForgetJoinedNamespaces(InitConfig* config);
+
 // Records which signals were ignored when the process started (e.g. SIGHUP
 // under nohup), so children get those dispositions and defaults for the rest,
 // whatever handlers the shim installs later. Call first thing in main().

@@ -15,8 +15,9 @@ case "${1:-}" in
   # bzip2, xz-utils, zstd: image tarballs compressed every way.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool clang libclang-rt-14-dev python3-numpy bzip2 xz-utils zstd) ;;
+  # charliecloud-runtime: ch-run, the container start the isolation bench compares with.
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
-               ncl-ncarg) ;;
+               ncl-ncarg busybox-static charliecloud-runtime) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;
 esac

@@ -27,6 +27,8 @@ TEST_CASE("the supervisor's config survives its trip through the environment") {
   c.cgroups = {"/sys/fs/cgroup/memory/x/cgroup.procs", "/sys/fs/cgroup/pids/x/cgroup.procs"};
   c.rlimit_as = 1 << 30;
   c.rlimit_nproc = 64;
+  c.join_user_fd = 7;
+  c.join_net_fd = 9;
   std::vector<std::string> env = {"PATH=/usr/bin", "LD_PRELOAD=/lib/libstdmpi-preload.so"};
   EncodeInitConfig(c, &env);
   // The supervisor itself runs without the program's LD_PRELOAD.
@@ -43,10 +45,13 @@ TEST_CASE("the supervisor's config survives its trip through the environment") {
   CHECK(d.rlimit_nproc == 64);
   CHECK(d.has_ld_preload);
   CHECK(d.ld_preload == "/lib/libstdmpi-preload.so");
+  CHECK(d.join_user_fd == 7);
+  CHECK(d.join_net_fd == 9);
   // Taken: the program never sees them.
   for (const char* v :
        {"STDMPI_INIT_ISOLATE", "STDMPI_INIT_IMAGE", "STDMPI_INIT_BINDS", "STDMPI_INIT_UPPER",
-        "STDMPI_INIT_CGROUPS", "STDMPI_INIT_RLIMITS", "STDMPI_INIT_LD_PRELOAD"}) {
+        "STDMPI_INIT_CGROUPS", "STDMPI_INIT_RLIMITS", "STDMPI_INIT_LD_PRELOAD",
+        "STDMPI_INIT_JOIN"}) {
     CHECK(getenv(v) == nullptr);
   }
 }
@@ -64,4 +69,15 @@ TEST_CASE("no isolation, no limits: nothing is set") {
   CHECK_FALSE(d.keep_net);
   CHECK(d.layers.empty());
   CHECK_FALSE(d.has_ld_preload);
+  CHECK(d.join_user_fd == -1);
+  CHECK(d.join_net_fd == -1);
+  // Only descriptors above stdio, and only for a container, are taken.
+  host.join_net_fd = 2;
+  host.join_user_fd = 5;
+  env = {"HOME=/root"};
+  EncodeInitConfig(host, &env);
+  Export(env);
+  d = TakeInitConfig();
+  CHECK(d.join_net_fd == -1);
+  CHECK(d.join_user_fd == 5);
 }

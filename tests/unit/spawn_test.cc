@@ -2,6 +2,7 @@
 #include "spawn.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,7 +13,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 using namespace stdmpi;
 
@@ -336,4 +339,111 @@ TEST_CASE("the command under stdmpi-init gets LD_PRELOAD, stdmpi-init itself doe
   close(out[0]);
   WaitFor(pid);
   CHECK(got == "cmd=libc.so.6\n0\nleft=unset\n");
+}
+
+namespace {
+
+// What a contained program sees of its network and its descriptors, started
+// under `config`: "NETNS|NAMESPACE DESCRIPTORS IT HAS|loopback". Bash's /dev/tcp to a closed
+// port on 127.0.0.1 says "refused" when the loopback is up.
+std::string ContainedView(InitConfig* config, bool join_after, const std::string& init) {
+  int out[2];
+  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+  SpawnRequest r = UnderInit(
+      "printf '%s|' \"$(readlink /proc/self/ns/net)\"; "
+      "printf '%s|' \"$(ls -l /proc/$$/fd | grep -c 'net:\\|user:')\"; "
+      "bash -c 'exec 3<>/dev/tcp/127.0.0.1/9' 2>&1 | grep -o -m1 'refused\\|unreachable'");
+  r.init = *config;
+  r.init_path = init;
+  r.stdout_fd = out[1];
+  SpawnFailure f;
+  pid_t pid = Spawn(r, &f);
+  INFO(f.message);
+  REQUIRE(pid > 0);
+  close(out[1]);
+  std::string got = ReadAll(out[0]);
+  close(out[0]);
+  if (join_after) CHECK(JoinNamespacesOf(pid, config));
+  CHECK(JobStatusOf(WaitFor(pid)) == 0);
+  if (!got.empty() && got.back() == '\n') got.pop_back();
+  return got;
+}
+
+// Three starts: the first makes the network, the later ones join it (or, with
+// a descriptor that is no namespace, make their own).
+std::string JoinedStarts(const std::string& init = STDMPI_INIT_PATH) {
+  InitConfig c;
+  c.isolate = InitConfig::Isolate::kHost;
+  std::string first = ContainedView(&c, true, init);
+  std::string second = ContainedView(&c, false, init);
+  std::string third = ContainedView(&c, false, init);
+  ForgetJoinedNamespaces(&c);
+  c.join_net_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::string bogus = ContainedView(&c, false, init);
+  close(c.join_net_fd);
+  return first + "\n" + second + "\n" + third + "\n" + bogus;
+}
+
+void CheckJoined(const std::string& all) {
+  INFO(all);
+  std::vector<std::string> views;
+  std::istringstream in(all);
+  for (std::string line; std::getline(in, line);) views.push_back(line);
+  REQUIRE(views.size() == 4);
+  const std::string net = views[0].substr(0, views[0].find('|'));
+  CHECK(net != "");
+  // The host's network is not the container's.
+  char host[64] = {};
+  CHECK(readlink("/proc/self/ns/net", host, sizeof(host) - 1) > 0);
+  CHECK(net != host);
+  // The same network, its loopback up, and nothing of it inherited.
+  CHECK(views[0] == net + "|0|refused");
+  CHECK(views[1] == net + "|0|refused");
+  CHECK(views[2] == net + "|0|refused");
+  // Not a namespace: a network of its own, up as well.
+  CHECK(views[3].substr(0, views[3].find('|')) != net);
+  CHECK(views[3].substr(views[3].find('|')) == "|0|refused");
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a rank's later containers join its first one's network, loopback up, nothing inherited") {
+  REQUIRE(geteuid() == 0);  // the tests run as root; a normal user's case is below
+  CheckJoined(JoinedStarts());
+}
+
+TEST_CASE("a normal user's later containers join its first one's user and network namespaces") {
+  REQUIRE(geteuid() == 0);
+  // A copy of stdmpi-init that nobody can run, and a directory it can be in
+  // (the build may be in a private directory).
+  TempDir tmp;
+  chmod(tmp.path.c_str(), 0755);
+  const std::string init = tmp.path + "/stdmpi-init";
+  std::filesystem::copy_file(STDMPI_INIT_PATH, init);
+  chmod(init.c_str(), 0755);
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(out[0]);
+    // nobody, with no supplementary groups, in a directory it may enter.
+    if (chdir(tmp.path.c_str()) != 0 || setgroups(0, nullptr) != 0 ||
+        setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) {
+      _exit(3);
+    }
+    try {
+      std::string all = JoinedStarts(init);
+      ssize_t w = write(out[1], all.data(), all.size());
+      _exit(w == static_cast<ssize_t>(all.size()) ? 0 : 4);
+    } catch (...) {  // a failed REQUIRE: this copy of the test runner ends here
+      _exit(5);
+    }
+  }
+  close(out[1]);
+  std::string all = ReadAll(out[0]);
+  close(out[0]);
+  CHECK(JobStatusOf(WaitFor(child)) == 0);
+  CheckJoined(all);
 }
