@@ -216,17 +216,26 @@ class SlurmOnThreeHosts(Slurm):
         test_multihost.assert_spread(self, job, n, self.hosts.names)
 
     def test_srun_across_nodes(self):
+        # One task a node. With two, about one srun in 30 here lost a task to
+        # a segfault inside MPI_Init: a peer's first message reached it over
+        # TCP while it still waited in the modex fence, before Open MPI had a
+        # handler for it. A plain C MPI program (MPI_Init, then
+        # MPI_Comm_create_group) does the same under this srun (5 of 120), not
+        # with 300 ms between MPI_Init and the first message (0 of 150) nor
+        # with one task a node (0 of 200): a race of Open MPI 4.1.4, PMIx 4.2
+        # and SLURM 22.05's fence between two ranks of one node, on these
+        # oversubscribed namespace hosts.
         job = self.sbatch(
             self.env_line() +
             f"{STDMPIRUN} --dry-run true\n"
             f"{STDMPIRUN} sh -c {shlex.quote(self.WHERE)}\n"
-            f"{STDMPIRUN} {PYTHON} {PI} 1e6\n", "-N", "3", "--ntasks-per-node=2")
+            f"{STDMPIRUN} {PYTHON} {PI} 1e6\n", "-N", "3", "--ntasks-per-node=1")
         self.assertEqual(job.rc, 0, job.describe() + self.cluster.logs())
         self.assertIn("launcher: srun; inside SLURM job", job.stderr)
-        self.assertIn("6 tasks on 3 nodes, 6 ranks", job.stderr)
+        self.assertIn("3 tasks on 3 nodes, 3 ranks", job.stderr)
         self.assertNotIn("OMPI_MCA_pml", job.stdout)  # several nodes: Open MPI chooses
-        self.check_spread(job, 6)
-        self.assertIn("(1000000 terms, 6 ranks,", job.stdout)
+        self.check_spread(job, 3)
+        self.assertIn("(1000000 terms, 3 ranks,", job.stdout)
 
     def test_mpirun_across_nodes(self):
         job = self.sbatch(
