@@ -108,6 +108,7 @@ class CollectiveOp : public Operation {
   Request req_;
   std::string_view payload_;
   bool fatal_ = true;
+  int lowest_fatal_rank_ = -1;  // from the agreement check
   std::string local_error_;
   bool failed_ = false;
   int64_t index_ = 0;  // this collective's number on this rank
@@ -208,6 +209,7 @@ void CollectiveOp::AfterCheck() {
     outcome.report = !fatal_ || o.lowest_fatal_rank == c_.rank;
     return;
   }
+  lowest_fatal_rank_ = o.lowest_fatal_rank;
   switch (req_.verb) {
     case Verb::kBarrier:
       if (Called(MPI_Barrier(c_.world), "MPI_Barrier")) Finish(OkReply());
@@ -297,6 +299,21 @@ void CollectiveOp::RunReduction() {
   Finish(NumbersReply(recv_, req_));
 }
 
+// The reason every shim refuses a gather of `total` numbers, or "": over MPI's
+// count, or over the message limit. With a native rank in the job only MPI's
+// count refuses it: a native rank cannot learn of the limit and would wait in
+// MPI_Gatherv for shims that refused (docs/bridges.md).
+std::string GatherRefusal(int64_t total, const OpContext& c, const Request& req) {
+  if (total > INT32_MAX) {
+    return std::to_string(total) + " numbers are over MPI's count limit of 2^31 - 1";
+  }
+  for (int r = 0; r < c.size; ++r) {
+    if (c.ledger.native(r)) return "";
+  }
+  return NumbersOverLimit(static_cast<uint64_t>(total), static_cast<uint64_t>(c.max_payload),
+                          NumberBytes(req.op));
+}
+
 void CollectiveOp::RunGather() {
   // Counts first, over MPI_COMM_WORLD (one MPI_INT a rank), so that a native
   // rank can take part: MPI_Allgather of its count, then MPI_Gatherv (or
@@ -314,15 +331,10 @@ void CollectiveOp::RunGather() {
     displs[i] = static_cast<int>(std::min<int64_t>(total, INT32_MAX));
     total += counts[i];
   }
-  if (total > INT32_MAX) {
-    Fail(std::string(verb) + " refused: its " + std::to_string(total) +
-         " numbers are over MPI's count limit of 2^31 - 1");
-    return;
-  }
-  if (std::string over =
-          NumbersOverLimit(static_cast<uint64_t>(total), static_cast<uint64_t>(c_.max_payload));
-      !over.empty()) {
+  if (std::string over = GatherRefusal(total, c_, req_); !over.empty()) {
     Fail(std::string(verb) + " refused: its " + over);
+    // Every shim refuses the same: in fatal mode one message ends the job.
+    outcome.report = !fatal_ || lowest_fatal_rank_ == c_.rank;
     return;
   }
   void* send = send_.SendData(req_, c_.rank);

@@ -163,11 +163,12 @@ inline InitConfig TakeInitConfig() {
     c.has_ld_preload = true;
   }
   if (const char* j = getenv(d::kJoin); j != nullptr && c.isolate != InitConfig::Isolate::kNone) {
+    // Any descriptor above stdio (Spawn passes only its own); -1 for none.
     char* end = nullptr;
     long user = strtol(j, &end, 10);
     long net = strtol(end, nullptr, 10);
-    c.join_user_fd = user >= 3 && user < 65536 ? static_cast<int>(user) : -1;
-    c.join_net_fd = net >= 3 && net < 65536 ? static_cast<int>(net) : -1;
+    c.join_user_fd = user >= 3 && user <= INT32_MAX ? static_cast<int>(user) : -1;
+    c.join_net_fd = net >= 3 && net <= INT32_MAX ? static_cast<int>(net) : -1;
   }
   for (const char* name : d::kAll) unsetenv(name);
   return c;

@@ -75,12 +75,14 @@ uint64_t Le8(const unsigned char* p) {
 
 class Reader {
  public:
-  Reader(std::string_view data, bool integers, uint64_t max_bytes, std::string* err)
+  Reader(std::string_view data, bool integers, uint64_t max_bytes, uint64_t number_bytes,
+         std::string* err)
       : p_(reinterpret_cast<const unsigned char*>(data.data())),
         end_(p_ + data.size()),
         size_(data.size()),
         integers_(integers),
         max_bytes_(max_bytes),
+        number_bytes_(number_bytes),
         err_(err) {}
 
   bool Fail(std::string reason) {
@@ -130,7 +132,8 @@ class Reader {
       return Fail("the msgpack array says it has " + std::to_string(n) + " elements, but only " +
                   std::to_string(Left()) + " bytes follow its header");
     }
-    if (std::string over = NumbersOverLimit(n, max_bytes_); !over.empty()) return Fail(over);
+    if (std::string over = NumbersOverLimit(n, max_bytes_, number_bytes_); !over.empty())
+      return Fail(over);
     if (integers_) {
       i64->reserve(n);
     } else {
@@ -165,7 +168,8 @@ class Reader {
       return Fail("the msgpack bin holds " + std::to_string(len) +
                   " bytes, not a whole number of 8-byte numbers");
     }
-    if (std::string over = NumbersOverLimit(len / 8, max_bytes_); !over.empty()) return Fail(over);
+    if (std::string over = NumbersOverLimit(len / 8, max_bytes_, number_bytes_); !over.empty())
+      return Fail(over);
     size_t n = len / 8;
     if (integers_) {
       i64->resize(n);
@@ -243,6 +247,7 @@ class Reader {
   size_t size_;
   bool integers_;
   uint64_t max_bytes_;
+  uint64_t number_bytes_;
   std::string* err_;
 };
 
@@ -250,17 +255,18 @@ class Reader {
 
 bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<double>* f64,
                           std::vector<int64_t>* i64, MsgpackForm* form, std::string* err,
-                          uint64_t max_bytes) {
+                          uint64_t max_bytes, uint64_t number_bytes) {
   f64->clear();
   i64->clear();
-  Reader r(data, integers, max_bytes, err);
+  Reader r(data, integers, max_bytes, number_bytes, err);
   return r.Run(f64, i64, form);
 }
 
-std::string NumbersOverLimit(uint64_t n, uint64_t max_bytes) {
-  if (n <= max_bytes / 8) return "";
-  // n * 8 may not fit in 64 bits; say it in numbers then.
-  std::string bytes = n <= UINT64_MAX / 8 ? std::to_string(n * 8) + " bytes" : "too many bytes";
+std::string NumbersOverLimit(uint64_t n, uint64_t max_bytes, uint64_t number_bytes) {
+  if (n <= max_bytes / number_bytes) return "";
+  // The bytes may not fit in 64 bits; say it in numbers then.
+  std::string bytes = n <= UINT64_MAX / number_bytes ? std::to_string(n * number_bytes) + " bytes"
+                                                     : "too many bytes";
   return std::to_string(n) + " numbers are " + bytes + " for MPI, over the limit of " +
          std::to_string(max_bytes) +
          " bytes (raise it with stdmpirun --max-message, or send in pieces)";

@@ -34,15 +34,16 @@ enum class MsgpackForm : uint8_t { kArray, kBin };
 // Decodes `data` (the whole payload) into `f64` (when `integers` is false) or
 // `i64`. On failure returns false with a reason that names the element and
 // what was found there, e.g. "element 3 is a msgpack string, not a number".
-// The numbers decoded take 8 bytes each: more than `max_bytes` of them (a
-// 1-byte fixint is 8 bytes once decoded) is refused before any is stored.
+// The numbers decoded take `number_bytes` each (8; 16 for minloc/maxloc):
+// more than `max_bytes` of them (a 1-byte fixint is 8 bytes once decoded) is
+// refused before any is stored.
 bool DecodeMsgpackNumbers(std::string_view data, bool integers, std::vector<double>* f64,
                           std::vector<int64_t>* i64, MsgpackForm* form, std::string* err,
-                          uint64_t max_bytes = UINT64_MAX);
+                          uint64_t max_bytes = UINT64_MAX, uint64_t number_bytes = 8);
 
-// The reason a request's `n` numbers (8 bytes each, as MPI carries them) are
-// over `max_bytes`, or "" when they are within it.
-std::string NumbersOverLimit(uint64_t n, uint64_t max_bytes);
+// The reason a request's `n` numbers (`number_bytes` each, as MPI carries
+// them) are over `max_bytes`, or "" when they are within it.
+std::string NumbersOverLimit(uint64_t n, uint64_t max_bytes, uint64_t number_bytes = 8);
 
 // Writes msgpack values of numbers onto the end of a string. It makes room for
 // `max_bytes` at once (see MsgpackNumbersSize) and writes with plain stores;

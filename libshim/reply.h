@@ -43,6 +43,11 @@ struct I64Loc {
 
 bool IsLocOp(Op op);
 bool IsLogicalOp(Op op);
+// What one number of a request takes as MPI carries it, the size it counts
+// against --max-message with: 8 bytes, 16 for minloc/maxloc (value and rank).
+inline uint64_t NumberBytes(Op op) {
+  return IsLocOp(op) ? 16 : 8;
+}
 
 // Numbers of one rank in the layout MPI wants for the element type: plain
 // doubles/int64, or (value, rank) pairs for minloc/maxloc. The MPI side

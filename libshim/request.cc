@@ -5,6 +5,7 @@
 
 #include "msgpack_numbers.h"
 #include "numbers.h"
+#include "reply.h"
 
 namespace stdmpi {
 
@@ -192,7 +193,8 @@ class Parser {
                                           : ParseI64List(text, &req_->i64, &err);
     if (!ok) return Fail(err == "no numbers given" ? err + " (usage: " + vi_.usage + ")" : err);
     // Text numbers count as MPI carries them, as `:msgpack` ones do.
-    std::string over = NumbersOverLimit(req_->count(), static_cast<uint64_t>(ctx_.max_payload));
+    std::string over = NumbersOverLimit(req_->count(), static_cast<uint64_t>(ctx_.max_payload),
+                                        NumberBytes(req_->op));
     return over.empty() || Fail(over);
   }
 
@@ -446,7 +448,8 @@ bool IsRequestLine(std::string_view line) {
 bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
                          std::string* err) {
   if (!DecodeMsgpackNumbers(payload, req->type == NumType::kI64, &req->f64, &req->i64,
-                            &req->msgpack_form, err, static_cast<uint64_t>(ctx.max_payload))) {
+                            &req->msgpack_form, err, static_cast<uint64_t>(ctx.max_payload),
+                            NumberBytes(req->op))) {
     return false;
   }
   if (req->verb == Verb::kScatter && req->peer == ctx.rank &&

@@ -15,9 +15,9 @@
 
 namespace stdmpi {
 
-// libuv's buffers hold at most 4 GiB - 1 bytes (an unsigned int): `n` bytes
-// at `p` as buffers of at most `piece` bytes each, so a reply of 4 GiB or more
-// goes out whole instead of cut to its low 32 bits.
+// uv_buf_init takes an unsigned int length: `n` bytes at `p` as buffers of at
+// most `piece` bytes each (set directly), so a reply of 4 GiB or more goes
+// out whole instead of cut to its low 32 bits.
 inline std::vector<uv_buf_t> UvBuffers(char* p, size_t n, size_t piece = size_t{1} << 30) {
   std::vector<uv_buf_t> bufs;
   bufs.reserve(n / piece + 1);

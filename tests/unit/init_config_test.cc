@@ -48,10 +48,9 @@ TEST_CASE("the supervisor's config survives its trip through the environment") {
   CHECK(d.join_user_fd == 7);
   CHECK(d.join_net_fd == 9);
   // Taken: the program never sees them.
-  for (const char* v :
-       {"STDMPI_INIT_ISOLATE", "STDMPI_INIT_IMAGE", "STDMPI_INIT_BINDS", "STDMPI_INIT_UPPER",
-        "STDMPI_INIT_CGROUPS", "STDMPI_INIT_RLIMITS", "STDMPI_INIT_LD_PRELOAD",
-        "STDMPI_INIT_JOIN"}) {
+  for (const char* v : {"STDMPI_INIT_ISOLATE", "STDMPI_INIT_IMAGE", "STDMPI_INIT_BINDS",
+                        "STDMPI_INIT_UPPER", "STDMPI_INIT_CGROUPS", "STDMPI_INIT_RLIMITS",
+                        "STDMPI_INIT_LD_PRELOAD", "STDMPI_INIT_JOIN"}) {
     CHECK(getenv(v) == nullptr);
   }
 }
