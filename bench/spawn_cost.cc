@@ -35,8 +35,8 @@ double Median(std::vector<double> v) {
 }
 
 struct Options {
-  // Every start after the first joins the first one's network (and user)
-  // namespace, as a rank's later starts do (JoinNamespacesOf).
+  // Every start joins the rank's network (and user) namespace, made once
+  // before the starts (MakeRankNamespaces), as a task farm's starts do.
   bool keep_net_ns = false;
   // A start that fails sets it and ends the measure instead of the program.
   bool* failed = nullptr;
@@ -46,6 +46,11 @@ struct Options {
 double Measure(const std::string& init, stdmpi::InitConfig config, int n, const std::string& path,
                std::vector<std::string> argv = {"true"}, Options o = {}) {
   bool* failed = o.failed;
+  std::string err;
+  if (o.keep_net_ns && !stdmpi::MakeRankNamespaces(&config, &err)) {
+    std::fprintf(stderr, "could not make the rank's namespaces: %s\n", err.c_str());
+    std::exit(1);
+  }
   std::vector<double> times;
   for (int i = 0; i < n; ++i) {
     stdmpi::SpawnRequest req;
@@ -61,10 +66,6 @@ double Measure(const std::string& init, stdmpi::InitConfig config, int n, const 
     pid_t pid = stdmpi::Spawn(req, &failure);
     if (pid < 0) {
       std::fprintf(stderr, "spawn failed: %s\n", failure.message.c_str());
-      std::exit(1);
-    }
-    if (o.keep_net_ns && i == 0 && !stdmpi::JoinNamespacesOf(pid, &config)) {
-      std::fprintf(stderr, "could not keep the first start's namespaces\n");
       std::exit(1);
     }
     int st;

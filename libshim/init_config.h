@@ -42,10 +42,10 @@ struct InitConfig {
   std::string ld_preload;
   bool has_ld_preload = false;
   // Namespaces to join instead of making new ones (-1: make new ones): open
-  // descriptors of /proc/PID/ns/net (and, for a normal user, ns/user) of an
-  // earlier container of the same rank (JoinNamespacesOf in spawn.h). A rank
-  // that starts program after program (a task farm) makes its loopback-only
-  // network once: a new network namespace is most of a container's start.
+  // descriptors of the rank's network namespace (and, for a normal user, the
+  // user namespace owning it), made once (MakeRankNamespaces in spawn.h). A
+  // rank that starts program after program (a task farm) makes its
+  // loopback-only network once: a new one is a quarter of a container's start.
   // They stay open across the supervisor's exec, which closes them at once.
   int join_user_fd = -1, join_net_fd = -1;
 };

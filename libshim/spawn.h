@@ -66,16 +66,19 @@ SpawnFailure DescribeStepFailure(int step, int err, const SpawnRequest& req,
 // Starts the child. Returns its pid, or -1 with *failure filled.
 pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure);
 
-// After a container's supervisor started (`supervisor`, a child Spawn
-// returned and nobody reaped yet), makes the later starts under `config` join
-// its network namespace (and, for a normal user, its user namespace) instead
-// of making their own: loopback only, as a new one would be, and no program
-// of it is left when the next starts (each ends with its whole tree). A new
-// network namespace is most of a container's start, so a rank that starts
-// program after program keeps one. Returns false, changing nothing, when
-// there is nothing to join (no container, --net, already joining, or the
-// supervisor gone). The descriptors are the caller's: ForgetJoinedNamespaces.
-bool JoinNamespacesOf(pid_t supervisor, InitConfig* config);
+// Makes a rank's network namespace (and, for a normal user, the user
+// namespace that owns it) once, loopback up, and has every later start under
+// `config` join it instead of making its own: a new network namespace is a
+// quarter of a container's start, and a rank that starts program after
+// program (a task farm) pays it once. What its programs share: the
+// loopback's state (a port in TIME_WAIT) and, for a normal user, the user
+// namespace; no process (each program's tree ends with it), no address or
+// rule (a program has no capability to change them). A short-lived helper
+// process makes them and holds them until they are open. Returns false with
+// *err when there is nothing to make (no container, --net, made already) or
+// the kernel refuses; starts then make their own. The descriptors are the
+// caller's: ForgetJoinedNamespaces.
+bool MakeRankNamespaces(InitConfig* config, std::string* err);
 void ForgetJoinedNamespaces(InitConfig* config);
 
 // Records which signals were ignored when the process started (e.g. SIGHUP

@@ -346,7 +346,7 @@ namespace {
 // What a contained program sees of its network and its descriptors, started
 // under `config`: "NETNS|NAMESPACE DESCRIPTORS IT HAS|loopback". Bash's /dev/tcp to a closed
 // port on 127.0.0.1 says "refused" when the loopback is up.
-std::string ContainedView(InitConfig* config, bool join_after, const std::string& init) {
+std::string ContainedView(const InitConfig* config, const std::string& init) {
   int out[2];
   REQUIRE(pipe2(out, O_CLOEXEC) == 0);
   SpawnRequest r = UnderInit(
@@ -363,25 +363,30 @@ std::string ContainedView(InitConfig* config, bool join_after, const std::string
   close(out[1]);
   std::string got = ReadAll(out[0]);
   close(out[0]);
-  if (join_after) CHECK(JoinNamespacesOf(pid, config));
   CHECK(JobStatusOf(WaitFor(pid)) == 0);
   if (!got.empty() && got.back() == '\n') got.pop_back();
   return got;
 }
 
-// Three starts: the first makes the network, the later ones join it (or, with
-// a descriptor that is no namespace, make their own).
+// The rank's namespaces, made once ("net:[N]" first), three starts that join
+// them, and one given a descriptor that is no namespace (it makes its own).
 std::string JoinedStarts(const std::string& init = STDMPI_INIT_PATH) {
   InitConfig c;
   c.isolate = InitConfig::Isolate::kHost;
-  std::string first = ContainedView(&c, true, init);
-  std::string second = ContainedView(&c, false, init);
-  std::string third = ContainedView(&c, false, init);
+  std::string err;
+  if (!MakeRankNamespaces(&c, &err)) return "not made: " + err;
+  char made[64] = {};
+  if (readlink(("/proc/self/fd/" + std::to_string(c.join_net_fd)).c_str(), made,
+               sizeof(made) - 1) <= 0) {
+    return "unreadable";
+  }
+  std::string views = made;
+  for (int i = 0; i < 3; ++i) views += "\n" + ContainedView(&c, init);
   ForgetJoinedNamespaces(&c);
   c.join_net_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  std::string bogus = ContainedView(&c, false, init);
+  views += "\n" + ContainedView(&c, init);
   close(c.join_net_fd);
-  return first + "\n" + second + "\n" + third + "\n" + bogus;
+  return views;
 }
 
 void CheckJoined(const std::string& all) {
@@ -389,20 +394,20 @@ void CheckJoined(const std::string& all) {
   std::vector<std::string> views;
   std::istringstream in(all);
   for (std::string line; std::getline(in, line);) views.push_back(line);
-  REQUIRE(views.size() == 4);
-  const std::string net = views[0].substr(0, views[0].find('|'));
-  CHECK(net != "");
+  REQUIRE(views.size() == 5);
+  const std::string net = views[0];
+  CHECK(net.rfind("net:[", 0) == 0);
   // The host's network is not the container's.
   char host[64] = {};
   CHECK(readlink("/proc/self/ns/net", host, sizeof(host) - 1) > 0);
   CHECK(net != host);
-  // The same network, its loopback up, and nothing of it inherited.
-  CHECK(views[0] == net + "|0|refused");
+  // The rank's network, its loopback up, and nothing of it inherited.
   CHECK(views[1] == net + "|0|refused");
   CHECK(views[2] == net + "|0|refused");
+  CHECK(views[3] == net + "|0|refused");
   // Not a namespace: a network of its own, up as well.
-  CHECK(views[3].substr(0, views[3].find('|')) != net);
-  CHECK(views[3].substr(views[3].find('|')) == "|0|refused");
+  CHECK(views[4].substr(0, views[4].find('|')) != net);
+  CHECK(views[4].substr(views[4].find('|')) == "|0|refused");
 }
 
 }  // namespace
@@ -413,7 +418,7 @@ TEST_CASE(
   CheckJoined(JoinedStarts());
 }
 
-TEST_CASE("a normal user's later containers join its first one's user and network namespaces") {
+TEST_CASE("a normal user's containers join the user and network namespaces made once") {
   REQUIRE(geteuid() == 0);
   // A copy of stdmpi-init that nobody can run, and a directory it can be in
   // (the build may be in a private directory).
