@@ -9,6 +9,8 @@
 #   (( rank == 1 )) && mpi_recv -t 5 0 msg        # msg=hello
 #   mpi_barrier
 #
+# MPI-Bash scripts run as they are where a function exists in both (mpi_init,
+# mpi_finalize, mpi_bcast with the root inferred, messages of several lines).
 # In the spirit of MPI-Bash: results go into the variable named last. Each
 # function prints one "@mpi ..." request and reads the reply (docs/protocol.md).
 # Numbers travel as doubles (integral results print without a fraction, so
@@ -19,10 +21,16 @@
 # the reason in MPI_ERROR.
 
 MPI_ERROR=
+_stdmpi_mode=fatal
 
 # _stdmpi_request REQUEST: prints it, reads the reply into _stdmpi_reply.
 _stdmpi_request() {
   printf '%s\n' "$1"
+  _stdmpi_read_reply
+}
+
+# _stdmpi_read_reply: the reply line to a request already printed.
+_stdmpi_read_reply() {
   if ! IFS= read -r _stdmpi_reply; then
     echo "stdmpi: rank ${STDMPI_RANK:-?}: stdin closed while waiting for a reply (is this running under stdmpirun?)" >&2
     exit 70
@@ -32,6 +40,15 @@ _stdmpi_request() {
     return 1
   fi
   return 0
+}
+
+# _stdmpi_fail REASON: a failure the bridge itself finds, as the shim's are:
+# returns 1 with MPI_ERROR after `mpi_errors return`, else ends the rank.
+_stdmpi_fail() {
+  MPI_ERROR=$1
+  if [[ $_stdmpi_mode == return ]]; then return 1; fi
+  echo "stdmpi: rank ${STDMPI_RANK:-?}: $1" >&2
+  exit 1
 }
 
 # _stdmpi_set VAR: VAR gets the reply as it is (text may well be "ok").
@@ -69,6 +86,11 @@ _stdmpi_opts() {
   done
 }
 
+# mpi_init, mpi_finalize: for scripts written for MPI-Bash. The shim starts
+# MPI before the script runs and ends it after; both only return 0.
+mpi_init() { return 0; }
+mpi_finalize() { return 0; }
+
 # mpi_comm_rank VAR: this rank.
 mpi_comm_rank() { printf -v "$1" '%s' "${STDMPI_RANK:?not running under stdmpirun}"; }
 
@@ -81,20 +103,38 @@ mpi_wtime() { _stdmpi_request "@mpi wtime" && _stdmpi_set "$1"; }
 # mpi_barrier: waits until every rank got here.
 mpi_barrier() { _stdmpi_request "@mpi barrier"; }
 
-# mpi_send [-t TAG] RANK TEXT...: sends one line of text (words joined by spaces).
+# mpi_send [-t TAG] RANK TEXT...: sends TEXT (words joined by spaces). A text
+# of several lines ("$(ls)") goes as its bytes (sendb), whole.
 mpi_send() {
   _stdmpi_opts T "$@" || return
   shift "$_stdmpi_shift"
   local dest=$1
   shift
-  _stdmpi_request "@mpi send $dest $_stdmpi_t $*"
+  local text="$*"
+  if [[ $text == *[$'\n\r']* ]]; then
+    local LC_ALL=C # ${#text} in bytes
+    printf '@mpi sendb %s %s %d\n%s' "$dest" "$_stdmpi_t" "${#text}" "$text"
+    _stdmpi_read_reply
+  else
+    _stdmpi_request "@mpi send $dest $_stdmpi_t $text"
+  fi
 }
 
-# mpi_recv [-t TAG|any] RANK|any VAR: receives the next matching text into VAR.
+# mpi_recv [-t TAG|any] RANK|any VAR: receives the next matching message into
+# VAR, whole, however many lines it has (a bash variable holds no NUL byte:
+# those are dropped).
 mpi_recv() {
   _stdmpi_opts T "$@" || return
   shift "$_stdmpi_shift"
-  _stdmpi_request "@mpi recv $1 $_stdmpi_t" && _stdmpi_set "$2"
+  _stdmpi_request "@mpi recvb $1 $_stdmpi_t" || return
+  # The reply is the byte count; the bytes follow it.
+  local n=$_stdmpi_reply LC_ALL=C
+  _stdmpi_reply=
+  if (( n > 0 )) && ! IFS= read -r -d '' -N "$n" _stdmpi_reply; then
+    echo "stdmpi: rank ${STDMPI_RANK:-?}: stdin closed while reading a message" >&2
+    exit 70
+  fi
+  _stdmpi_set "$2"
 }
 
 # mpi_sendrecv [-t SENDTAG] [-T RECVTAG|any] DEST TEXT SRC|any VAR: sends TEXT
@@ -131,11 +171,27 @@ mpi_iprobe() {
 }
 
 # mpi_bcast [-r ROOT] [TEXT] VAR: VAR gets the root's TEXT on every rank
-# (the root gives TEXT; the others give only VAR).
+# (the root gives TEXT; the others give only VAR). Without -r, as in MPI-Bash,
+# the root is the one rank that gives TEXT (one allreduce finds it); none or
+# several is an error.
 mpi_bcast() {
+  local given=0
+  [[ ${1-} == -r ]] && given=1
   _stdmpi_opts R "$@" || return
   shift "$_stdmpi_shift"
-  if (( $# >= 2 )); then
+  local has=0
+  (( $# >= 2 )) && has=1
+  if (( ! given )); then
+    _stdmpi_request "@mpi allreduce sum $has $((has * ${STDMPI_RANK:-0}))" || return
+    local count root
+    read -r count root <<< "$_stdmpi_reply"
+    if [[ $count != 1 ]]; then
+      _stdmpi_fail "mpi_bcast: $count ranks gave a message, and without -r ROOT exactly one must"
+      return
+    fi
+    _stdmpi_r=$root
+  fi
+  if (( has )); then
     _stdmpi_request "@mpi bcast $_stdmpi_r $1" || return
     _stdmpi_set "$2"
   else
@@ -197,7 +253,7 @@ mpi_scatter() {
 
 # mpi_errors return|fatal: whether a failed request returns 1 (reason in
 # MPI_ERROR) or ends the job (the default).
-mpi_errors() { _stdmpi_request "@mpi errors $1"; }
+mpi_errors() { _stdmpi_request "@mpi errors $1" && _stdmpi_mode=$1; }
 
 # mpi_abort [CODE [TEXT]]: ends the whole job with exit status CODE (default 1).
 mpi_abort() {

@@ -103,6 +103,17 @@ class BridgeErrors(unittest.TestCase):
         self.assertEqual(job.rc, 0, job.describe())
         self.assertEqual(job.stdout, 'error: bad TAG "99999": expected 0..32767 or any\n')
 
+    def test_bash_bcast_without_a_root_ends_the_job(self):
+        # MPI-Bash's mpi_bcast infers the root from the rank that gives a
+        # message; when none does, the job ends saying so (it used to
+        # broadcast an empty string from rank 0).
+        prog = 'source "$STDMPI_BASH"; mpi_bcast v; echo "got [$v]"'
+        job = stdmpirun("-n", "2", "bash", "-c", prog, timeout=60)
+        self.assertEqual(job.rc, 1, job.describe())
+        self.assertNotIn("got", job.stdout)
+        self.assertRegex(job.stderr, r"stdmpi: rank [01]: mpi_bcast: 0 ranks gave a message, and "
+                                     r"without -r ROOT exactly one must\n")
+
     def test_awk_bad_request_ends_the_job(self):
         need("gawk")
         s = write('BEGIN { mpi_bcast("x", "y") }\n', ".awk")
