@@ -10,6 +10,9 @@
  *   native_rank send N TAG   sends N bytes to rank 1 with TAG (a message no
  *                            shim's --max-message limits on its way out),
  *                            then waits for rank 1's tag 9 before it ends
+ *   native_rank gather N     roots one gather, giving N doubles (7.0); prints
+ *                            "native gathered TOTAL" and the script ranks'
+ *                            numbers
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -22,6 +25,29 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (argc > 1 && strcmp(argv[1], "idle") == 0) {
+    MPI_Finalize();
+    return 0;
+  }
+  if (argc > 2 && strcmp(argv[1], "gather") == 0) {
+    int mine = atoi(argv[2]), total = 0;
+    int* counts = malloc(sizeof(int) * (size_t)size);
+    int* displs = malloc(sizeof(int) * (size_t)size);
+    MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+    for (int r = 0; r < size; ++r) {
+      displs[r] = total;
+      total += counts[r];
+    }
+    double* send = malloc(sizeof(double) * (size_t)(mine > 0 ? mine : 1));
+    double* all = malloc(sizeof(double) * (size_t)(total > 0 ? total : 1));
+    for (int i = 0; i < mine; ++i) send[i] = 7.0;
+    MPI_Gatherv(send, mine, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    printf("native gathered %d:", total);
+    for (int i = mine; i < total; ++i) printf(" %g", all[i]);
+    printf("\n");
+    free(send);
+    free(all);
+    free(counts);
+    free(displs);
     MPI_Finalize();
     return 0;
   }

@@ -352,6 +352,19 @@ class NativeRanks(unittest.TestCase):
         for r in (1, 2, 3):
             self.assertIn(f"script rank {r} ok", job.stdout)
 
+    def test_a_gather_with_a_native_rank_is_not_refused_for_the_limit(self):
+        # A native rank cannot know --max-message: were the shims to refuse a
+        # gather past it, the native rank would wait in MPI_Gatherv forever.
+        # Only MPI's 2^31 count refuses a gather with a native rank in it.
+        sh = 'echo "@mpi gather 0 $STDMPI_RANK"; read r; echo "script rank $STDMPI_RANK: $r"'
+        job = stdmpirun("-q", "--max-message", "1K", "-n", "1", "--native",
+                        os.path.join(TESTS_BIN, "native_rank"), "gather", "200", ":",
+                        "-n", "2", "sh", "-c", sh, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("native gathered 202: 1 2\n", job.stdout)
+        self.assertIn("script rank 1: ok\n", job.stdout)
+        self.assertIn("script rank 2: ok\n", job.stdout)
+
     def test_a_native_root_cannot_broadcast_to_scripts(self):
         py = ("import stdmpi\n"
               "try:\n"
