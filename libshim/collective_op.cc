@@ -307,9 +307,7 @@ std::string GatherRefusal(int64_t total, const OpContext& c, const Request& req)
   if (total > INT32_MAX) {
     return std::to_string(total) + " numbers are over MPI's count limit of 2^31 - 1";
   }
-  for (int r = 0; r < c.size; ++r) {
-    if (c.ledger.native(r)) return "";
-  }
+  if (c.ledger.any_native()) return "";
   return NumbersOverLimit(static_cast<uint64_t>(total), static_cast<uint64_t>(c.max_payload),
                           NumberBytes(req.op));
 }

@@ -24,16 +24,21 @@ inline bool MakeDirs(const std::string& path) {
   return true;
 }
 
-// Writes `text` to an existing file (cgroup, /proc) in one write(2); on
-// failure errno says why.
-inline bool WriteFile(const std::string& path, const std::string& text) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+// Writes `n` bytes at `text` to an existing file (cgroup, /proc) in one
+// write(2); on failure errno says why. System calls only: safe after fork()
+// in a threaded process.
+inline bool WriteFile(const char* path, const char* text, size_t n) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  bool ok = write(fd, text, n) == static_cast<ssize_t>(n);
   int e = errno;
   close(fd);
   errno = e;
   return ok;
+}
+
+inline bool WriteFile(const std::string& path, const std::string& text) {
+  return WriteFile(path.c_str(), text.data(), text.size());
 }
 
 // Creates `path` anew for writing, never through a link: a program may have

@@ -56,6 +56,7 @@
 #include "clock.h"
 #include "fsutil.h"
 #include "init_config.h"
+#include "namespaces.h"
 
 using namespace stdmpi;
 
@@ -252,15 +253,9 @@ bool EnterNamespaces(int errfd, const InitConfig& cfg) {
     // container's (its owner, this user, has every capability in it), or a
     // new one.
     user_joined = cfg.join_user_fd >= 0 && setns(cfg.join_user_fd, CLONE_NEWUSER) == 0;
-    if (!user_joined) {
-      if (unshare(CLONE_NEWUSER) != 0) StepFailed(errfd, kStepNamespaces);
-      if (!WriteFile("/proc/self/setgroups", "deny") ||
-          !WriteFile("/proc/self/uid_map",
-                     std::to_string(uid) + " " + std::to_string(uid) + " 1") ||
-          !WriteFile("/proc/self/gid_map",
-                     std::to_string(gid) + " " + std::to_string(gid) + " 1")) {
-        StepFailed(errfd, kStepNamespaces);
-      }
+    if (!user_joined &&
+        !EnterOwnUserNamespace(MapToItself(uid).c_str(), MapToItself(gid).c_str())) {
+      StepFailed(errfd, kStepNamespaces);
     }
   }
   if (!cfg.keep_net) {
@@ -342,18 +337,6 @@ void NameHost() {
   sethostname(host.data(), host.size());
 }
 
-// Only loopback, and up.
-void LoopbackUp(int errfd) {
-  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-  if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) StepFailed(errfd, kStepNetwork);
-  close(sock);
-}
-
 // The rest of the container, built by its PID 1 (a fresh /proc can only be
 // mounted from inside the new PID namespace, and, once the host's root is
 // gone, not at all: with an image it is mounted before pivot_root).
@@ -384,7 +367,8 @@ void BuildContainer(int errfd, const InitConfig& cfg, const char* cmd_path, bool
   char buf[4096];
   if (getcwd(buf, sizeof(buf)) != nullptr && chdir(buf) != 0) StepFailed(errfd, kStepMounts);
   NameHost();
-  if (!cfg.keep_net && !net_joined) LoopbackUp(errfd);
+  // Only loopback, and up (a joined network has it up already).
+  if (!cfg.keep_net && !net_joined && !LoopbackUp()) StepFailed(errfd, kStepNetwork);
 }
 
 // Exits as a process with wait status `status` did: the same exit status, or

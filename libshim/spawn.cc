@@ -3,14 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +16,7 @@
 #include <cstring>
 
 #include "child_steps.h"
+#include "namespaces.h"
 #include "options.h"
 
 namespace stdmpi {
@@ -291,39 +289,15 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
 
 namespace {
 
-// For the helper of MakeRankNamespaces, after fork() in a threaded process:
-// system calls only, on strings made before the fork.
-STDMPI_CHILD_CODE bool WriteSmall(const char* path, const char* text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = static_cast<ssize_t>(strlen(text));
-  bool ok = write(fd, text, static_cast<size_t>(n)) == n;
-  return close(fd) == 0 && ok;
-}
-
-STDMPI_CHILD_CODE bool LoopbackUp() {
-  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return false;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  memcpy(ifr.ifr_name, "lo", 3);
-  bool ok = ioctl(sock, SIOCGIFFLAGS, &ifr) == 0;
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-  ok = ok && ioctl(sock, SIOCSIFFLAGS, &ifr) == 0;
-  close(sock);
-  return ok;
-}
-
-// The helper: the namespaces, then one byte (1: made) on `ready`, then it
-// waits until `hold` closes (the caller has opened them, or died).
-STDMPI_CHILD_CODE [[noreturn]] void HoldNamespaces(int ready, int hold, bool as_root,
-                                                   const char* uid_map, const char* gid_map) {
+// The helper of MakeRankNamespaces, after fork() in a threaded process: the
+// namespaces (namespaces.h: system calls only), then one byte (1: made) on
+// `ready`, then it waits until `hold` closes (the caller has opened them, or
+// died).
+[[noreturn]] void HoldNamespaces(int ready, int hold, bool as_root, const char* uid_map,
+                                 const char* gid_map) {
   // Its /proc/self files are its own only while it is dumpable (a process
   // that changed its user is not until it execs).
-  bool ok = as_root || (prctl(PR_SET_DUMPABLE, 1) == 0 && unshare(CLONE_NEWUSER) == 0 &&
-                        WriteSmall("/proc/self/setgroups", "deny") &&
-                        WriteSmall("/proc/self/uid_map", uid_map) &&
-                        WriteSmall("/proc/self/gid_map", gid_map));
+  bool ok = as_root || (prctl(PR_SET_DUMPABLE, 1) == 0 && EnterOwnUserNamespace(uid_map, gid_map));
   ok = ok && unshare(CLONE_NEWNET) == 0 && LoopbackUp();
   char c = ok ? 1 : 0;
   ssize_t ignored = write(ready, &c, 1);
@@ -342,8 +316,7 @@ bool MakeRankNamespaces(InitConfig* config, std::string* err) {
     return false;
   }
   const bool as_root = geteuid() == 0;
-  const std::string uid_map = std::to_string(geteuid()) + " " + std::to_string(geteuid()) + " 1";
-  const std::string gid_map = std::to_string(getegid()) + " " + std::to_string(getegid()) + " 1";
+  const std::string uid_map = MapToItself(geteuid()), gid_map = MapToItself(getegid());
   int ready[2], hold[2];
   if (pipe2(ready, O_CLOEXEC) != 0) {
     *err = std::string("pipe2: ") + strerror(errno);
@@ -361,31 +334,36 @@ bool MakeRankNamespaces(InitConfig* config, std::string* err) {
     close(hold[1]);
     HoldNamespaces(ready[1], hold[0], as_root, uid_map.c_str(), gid_map.c_str());
   }
+  const int fork_errno = errno;
   close(ready[1]);
   close(hold[0]);
+  if (pid < 0) {
+    close(ready[0]);
+    close(hold[1]);
+    *err = std::string("fork: ") + strerror(fork_errno);
+    return false;
+  }
   char made = 0;
   ssize_t n;
   do {
-    n = pid > 0 ? read(ready[0], &made, 1) : 0;
+    n = read(ready[0], &made, 1);
   } while (n < 0 && errno == EINTR);
   const std::string dir = "/proc/" + std::to_string(pid) + "/ns/";
   int net = -1, user = -1;
   if (n == 1 && made == 1) {
     net = open((dir + "net").c_str(), O_RDONLY | O_CLOEXEC);
-    if (!as_root) user = open((dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (net >= 0 && !as_root) user = open((dir + "user").c_str(), O_RDONLY | O_CLOEXEC);
   }
   const int open_errno = errno;
   close(hold[1]);  // the helper may go
   close(ready[0]);
   int status;
-  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (net < 0 || (!as_root && user < 0)) {
     if (net >= 0) close(net);
-    if (user >= 0) close(user);
-    *err = pid < 0               ? std::string("fork: ") + strerror(errno)
-           : n != 1 || made != 1 ? std::string("the namespaces could not be made here")
-                                 : std::string("opening them: ") + strerror(open_errno);
+    *err = n != 1 || made != 1 ? std::string("the namespaces could not be made here")
+                               : std::string("opening them: ") + strerror(open_errno);
     return false;
   }
   config->join_user_fd = user;
