@@ -19,7 +19,7 @@ import unittest
 
 import harness
 from harness import require
-from test_isolation import BUSYBOX, make_rootfs
+from test_isolation import image_workspace
 
 # What /dev holds in every container with an image.
 MINIMAL_DEV = ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
@@ -42,14 +42,7 @@ def add_special(t: tarfile.TarFile, name: str, kind: bytes, target: str = "", mo
 
 class ImageCase(unittest.TestCase):
     def setUp(self):
-        require(os.path.exists(BUSYBOX), "busybox-static")
-        self.dir = tempfile.mkdtemp(prefix="stdmpi-images-")
-        os.chmod(self.dir, 0o755)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.root = make_rootfs(self.dir)
-        self.work = os.path.join(self.dir, "work")
-        os.mkdir(self.work)
-        os.chmod(self.work, 0o777)
+        image_workspace(self, "stdmpi-images-")
         self.cache = os.path.join(self.dir, "cache")
         # Outside /tmp (a container's /tmp is its own), where a careless
         # unpacking would write through a link.

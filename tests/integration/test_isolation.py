@@ -225,18 +225,25 @@ def make_rootfs(where: str) -> str:
     return root
 
 
+def image_workspace(tc: unittest.TestCase, prefix: str) -> None:
+    """Gives `tc` a directory of its own (tc.dir, removed at its end) with a
+    busybox root filesystem (tc.root) and a working directory any user may
+    write (tc.work)."""
+    require(os.path.exists(BUSYBOX), "busybox-static")
+    tc.dir = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tc.dir, 0o755)
+    tc.addCleanup(shutil.rmtree, tc.dir, True)
+    tc.root = make_rootfs(tc.dir)
+    tc.work = os.path.join(tc.dir, "work")
+    os.mkdir(tc.work)
+    os.chmod(tc.work, 0o777)
+
+
 class Images(unittest.TestCase):
     def setUp(self):
-        require(os.path.exists(BUSYBOX), "busybox-static")
-        self.dir = tempfile.mkdtemp(prefix="stdmpi-img-")
-        os.chmod(self.dir, 0o755)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.root = make_rootfs(self.dir)
+        image_workspace(self, "stdmpi-img-")
         self.tarball = os.path.join(self.dir, "rootfs.tar.gz")
         subprocess.run(["tar", "-C", self.root, "-czf", self.tarball, "."], check=True, timeout=120)
-        self.work = os.path.join(self.dir, "work")
-        os.mkdir(self.work)
-        os.chmod(self.work, 0o777)
         self.env = {"STDMPI_IMAGE_CACHE": os.path.join(self.dir, "cache")}
 
     SCRIPT = ('cat /etc/issue; test -e /usr/bin/python3 && echo host-usr || echo no-host-usr; '
