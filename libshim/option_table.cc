@@ -286,7 +286,9 @@ std::vector<OptionSpec> MakeTable() {
        },
        true},
       {"--max-message", "", "SIZE", 1, Scope::kBoth,
-       "largest message or byte payload (default 1G)",
+       "largest message or byte payload (default 1G); a\n"
+       "request's numbers count 8 bytes each (16 for\n"
+       "minloc/maxloc), a gather's result too",
        SET { UNUSED; return SetSize(name, v, &s->max_message, err); },
        PASS {
          if (!given.empty()) Add(out, {"--max-message", std::to_string(s.max_message)});
