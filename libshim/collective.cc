@@ -21,6 +21,21 @@ std::string Describe(Verb verb, NumType type, Op op) {
 
 }  // namespace
 
+bool IsRooted(Verb v) {
+  switch (v) {
+    case Verb::kBcast:
+    case Verb::kBcastb:
+    case Verb::kReduce:
+    case Verb::kGather:
+    case Verb::kScatter:
+    case Verb::kGatherb:
+    case Verb::kScatterb:
+      return true;
+    default:
+      return false;
+  }
+}
+
 CountRule CountRuleOf(Verb v) {
   switch (v) {
     case Verb::kReduce:
@@ -39,8 +54,7 @@ CountRule CountRuleOf(Verb v) {
 
 int64_t CollectiveSignature(Verb verb, NumType type, Op op, int root) {
   if (verb == Verb::kBcastb) verb = Verb::kBcast;  // the same operation on the wire
-  bool rooted = verb == Verb::kBcast || verb == Verb::kReduce || verb == Verb::kGather ||
-                verb == Verb::kScatter;
+  bool rooted = IsRooted(verb);
   bool numeric = verb != Verb::kBarrier && verb != Verb::kBcast;
   int64_t sig = static_cast<int64_t>(verb);
   sig = sig * 2 + (numeric && type == NumType::kI64 ? 1 : 0);
@@ -74,8 +88,7 @@ CheckOutcome ReadCheckVector(const int64_t r[kCheckLen], const CheckInput& in) {
     o.mismatch = true;
     o.error =
         "ranks disagree on the collective: this rank called " + Describe(in.verb, in.type, in.op);
-    if (in.verb == Verb::kBcast || in.verb == Verb::kBcastb || in.verb == Verb::kReduce ||
-        in.verb == Verb::kGather || in.verb == Verb::kScatter) {
+    if (IsRooted(in.verb)) {
       o.error += " with root " + std::to_string(in.root);
     }
     o.error += ", another rank a different collective, op, type or root at the same point";

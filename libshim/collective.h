@@ -45,6 +45,9 @@ struct CheckInput {
 };
 
 CountRule CountRuleOf(Verb v);
+// True for the collectives with a root (bcast, reduce, gather, scatter and
+// their byte forms).
+bool IsRooted(Verb v);
 
 // A number that identifies the collective as all ranks must agree on it: the
 // verb (bcast and bcastb are one), the number type, the op and the root.

@@ -104,6 +104,14 @@ class CollectiveOp : public Operation {
   void RunReduction();
   void RunGather();
   void RunScatter(int64_t count);
+  void RunGatherBytes();
+  void RunScatterBytes();
+  void RunAlltoallBytes();
+  // In fatal mode every shim refuses alike: one reports it.
+  void Refuse(std::string why) {
+    Fail(std::move(why));
+    outcome.report = !fatal_ || lowest_fatal_rank_ == c_.rank;
+  }
 
   Request req_;
   std::string_view payload_;
@@ -155,17 +163,7 @@ std::string CollectiveOp::Waiting() const {
   std::string s = VerbName(req_.verb);
   if (req_.type == NumType::kI64 && req_.verb != Verb::kBarrier) s += ":i64";
   if (req_.op != Op::kNone) s += std::string(" ") + OpName(req_.op);
-  switch (req_.verb) {
-    case Verb::kBcast:
-    case Verb::kBcastb:
-    case Verb::kReduce:
-    case Verb::kGather:
-    case Verb::kScatter:
-      s += " root " + std::to_string(req_.peer);
-      break;
-    default:
-      break;
-  }
+  if (IsRooted(req_.verb)) s += " root " + std::to_string(req_.peer);
   s += phase_ == Phase::kCheck ? ", waiting for every rank to reach it" : ", exchanging data";
   return s;
 }
@@ -230,6 +228,16 @@ void CollectiveOp::AfterCheck() {
       return;
     case Verb::kScatter:
       RunScatter(o.count);
+      return;
+    case Verb::kGatherb:
+    case Verb::kAllgatherb:
+      RunGatherBytes();
+      return;
+    case Verb::kScatterb:
+      RunScatterBytes();
+      return;
+    case Verb::kAlltoallb:
+      RunAlltoallBytes();
       return;
     default:
       Fail("internal error: not a collective");
@@ -330,9 +338,7 @@ void CollectiveOp::RunGather() {
     total += counts[i];
   }
   if (std::string over = GatherRefusal(total, c_, req_); !over.empty()) {
-    Fail(std::string(verb) + " refused: its " + over);
-    // Every shim refuses the same: in fatal mode one message ends the job.
-    outcome.report = !fatal_ || lowest_fatal_rank_ == c_.rank;
+    Refuse(std::string(verb) + " refused: its " + over);
     return;
   }
   void* send = send_.SendData(req_, c_.rank);
@@ -358,6 +364,120 @@ void CollectiveOp::RunScatter(int64_t count) {
     return;
   }
   Finish(NumbersReply(recv_, req_));
+}
+
+// The reason every shim refuses a byte collective whose largest result is
+// `most` bytes, or "" (as GatherRefusal).
+std::string BytesRefusal(int64_t most, const OpContext& c, const char* what) {
+  if (most > INT32_MAX) {
+    return std::string(what) + " of " + std::to_string(most) +
+           " bytes is over MPI's count limit of 2^31 - 1";
+  }
+  if (c.ledger.any_native() || most <= c.max_payload) return "";
+  return std::string(what) + " of " + std::to_string(most) + " bytes is over the limit of " +
+         std::to_string(c.max_payload) +
+         " bytes (raise it with stdmpirun --max-message, or send in pieces)";
+}
+
+// Byte offsets of pieces of these sizes, laid end to end; their sum.
+int64_t Displacements(const std::vector<int>& sizes, std::vector<int>* displs) {
+  int64_t total = 0;
+  displs->assign(sizes.size(), 0);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    (*displs)[i] = static_cast<int>(std::min<int64_t>(total, INT32_MAX));
+    total += sizes[i];
+  }
+  return total;
+}
+
+// gatherb / allgatherb: as RunGather, with bytes. Every rank learns every
+// size (MPI_Allgather of one MPI_INT a rank), so all refuse a result over the
+// limit in step, then MPI_Gatherv (MPI_Allgatherv) moves the bytes.
+void CollectiveOp::RunGatherBytes() {
+  const bool all = req_.verb == Verb::kAllgatherb;
+  int mine = static_cast<int>(payload_.size());
+  std::vector<int> sizes(static_cast<size_t>(c_.size), 0), displs;
+  if (!Called(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, c_.world),
+              "MPI_Allgather (byte counts)")) {
+    return;
+  }
+  const int64_t total = Displacements(sizes, &displs);
+  if (std::string over = BytesRefusal(total, c_, "its result"); !over.empty()) {
+    Refuse(std::string(VerbName(req_.verb)) + " refused: " + over);
+    return;
+  }
+  const bool receives = all || root();
+  std::string r;
+  if (receives) AppendSizesHeader(&r, sizes);
+  const size_t offset = r.size();
+  if (receives) r.resize(offset + static_cast<size_t>(total));
+  const void* send = payload_.data();
+  int rc = all ? MPI_Allgatherv(send, mine, MPI_BYTE, r.data() + offset, sizes.data(),
+                                displs.data(), MPI_BYTE, c_.world)
+               : MPI_Gatherv(send, mine, MPI_BYTE, r.data() + offset, sizes.data(), displs.data(),
+                             MPI_BYTE, req_.peer, c_.world);
+  if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
+  Finish(receives ? std::move(r) : OkReply());
+}
+
+// scatterb: the root's sizes go out first (MPI_Scatter of one MPI_INT a
+// rank), then the pieces (MPI_Scatterv). The root's payload is within the
+// limit, so every piece is.
+void CollectiveOp::RunScatterBytes() {
+  std::vector<int> sizes, displs;
+  if (root()) {
+    sizes.assign(req_.sizes.begin(), req_.sizes.end());
+    Displacements(sizes, &displs);
+  }
+  int mine = 0;
+  if (!Called(MPI_Scatter(sizes.data(), 1, MPI_INT, &mine, 1, MPI_INT, req_.peer, c_.world),
+              "MPI_Scatter (byte counts)")) {
+    return;
+  }
+  std::string r;
+  AppendBytesHeader(&r, mine);
+  const size_t offset = r.size();
+  r.resize(offset + static_cast<size_t>(mine));
+  if (!Called(MPI_Scatterv(payload_.data(), sizes.data(), displs.data(), MPI_BYTE,
+                           r.data() + offset, mine, MPI_BYTE, req_.peer, c_.world),
+              "MPI_Scatterv")) {
+    return;
+  }
+  Finish(std::move(r));
+}
+
+// alltoallb: the sizes first (MPI_Alltoall of one MPI_INT a pair), then the
+// bytes (MPI_Alltoallv). What a rank receives differs per rank: the shims
+// learn the largest among themselves, so that all refuse one over the limit
+// in step.
+void CollectiveOp::RunAlltoallBytes() {
+  std::vector<int> out(req_.sizes.begin(), req_.sizes.end()), in(out.size(), 0);
+  std::vector<int> out_displs, in_displs;
+  Displacements(out, &out_displs);
+  if (!Called(MPI_Alltoall(out.data(), 1, MPI_INT, in.data(), 1, MPI_INT, c_.world),
+              "MPI_Alltoall (byte counts)")) {
+    return;
+  }
+  int64_t most = Displacements(in, &in_displs);
+  if (!c_.ledger.any_native() &&
+      !Called(MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, c_.ctl),
+              "MPI_Allreduce (alltoallb sizes)")) {
+    return;
+  }
+  if (std::string over = BytesRefusal(most, c_, "a rank's share"); !over.empty()) {
+    Refuse("alltoallb refused: " + over);
+    return;
+  }
+  std::string r;
+  AppendSizesHeader(&r, in);
+  const size_t offset = r.size();
+  r.resize(offset + static_cast<size_t>(in_displs.empty() ? 0 : in_displs.back() + in.back()));
+  if (!Called(MPI_Alltoallv(payload_.data(), out.data(), out_displs.data(), MPI_BYTE,
+                            r.data() + offset, in.data(), in_displs.data(), MPI_BYTE, c_.world),
+              "MPI_Alltoallv")) {
+    return;
+  }
+  Finish(std::move(r));
 }
 
 }  // namespace

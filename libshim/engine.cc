@@ -13,7 +13,7 @@ constexpr double kAskAfter = 0.05;
 constexpr int64_t kLedgerEveryMs = 5;
 }  // namespace
 
-Engine::Engine() : c_(std::make_unique<OpContext>()) {}
+Engine::Engine() : c_(std::make_unique<OpContext>()), nb_(std::make_unique<NonBlocking>(*c_)) {}
 Engine::~Engine() = default;
 
 bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks,
@@ -115,22 +115,28 @@ bool Engine::AnswerAtOnce(const Request& req, std::string_view payload, Outcome*
       }
       return true;
     case Verb::kSend:
-    case Verb::kSendb: {
+    case Verb::kSendb:
       if (req.peer != c.rank) return false;
-      auto s = std::make_unique<SelfSend>();
-      s->data.assign(req.verb == Verb::kSend ? req.text : payload);
-      s->tag = req.tag;
-      int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, c.rank,
-                         req.tag, c.world, &s->req);
-      if (rc != MPI_SUCCESS) {
-        out->ok = false;
-        out->error = MpiErrorString("MPI_Isend", rc);
-      } else {
-        self_sends_.push_back(std::move(s));
-        out->reply = OkReply();
+      SendToSelf(req.verb == Verb::kSend ? req.text : payload, req.tag, out);
+      return true;
+    case Verb::kIsend:
+    case Verb::kIsendb: {
+      std::string_view data = req.verb == Verb::kIsend ? req.text : payload;
+      if (req.peer != c.rank) {
+        *out = nb_->Post(req, data);
+        return true;
       }
+      SendToSelf(data, req.tag, out);
+      if (out->ok) *out = nb_->Post(req, data, true);
       return true;
     }
+    case Verb::kIrecv:
+    case Verb::kIrecvb:
+      *out = nb_->Post(req, {});
+      return true;
+    case Verb::kTest:
+      *out = nb_->Test(req.ids[0]);
+      return true;
     case Verb::kErrors:
     case Verb::kAbort:
       out->ok = false;
@@ -139,6 +145,21 @@ bool Engine::AnswerAtOnce(const Request& req, std::string_view payload, Outcome*
     default:
       return false;
   }
+}
+
+void Engine::SendToSelf(std::string_view data, int tag, Outcome* out) {
+  auto s = std::make_unique<SelfSend>();
+  s->data.assign(data);
+  s->tag = tag;
+  int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, c_->rank, tag,
+                     c_->world, &s->req);
+  if (rc != MPI_SUCCESS) {
+    out->ok = false;
+    out->error = MpiErrorString("MPI_Isend", rc);
+    return;
+  }
+  self_sends_.push_back(std::move(s));
+  out->reply = OkReply();
 }
 
 std::unique_ptr<Operation> Engine::MakeOperation(Request&& req, std::string_view payload,
@@ -158,7 +179,12 @@ std::unique_ptr<Operation> Engine::MakeOperation(Request&& req, std::string_view
     case Verb::kIprobe:
       return MakeRecv(c, RecvForm::kIprobe, req.peer, req.tag, "iprobe");
     case Verb::kSendrecv:
-      return MakeSendrecv(c, req);
+    case Verb::kSendrecvb:
+      return MakeSendrecv(c, req, payload);
+    case Verb::kWait:
+    case Verb::kWaitany:
+    case Verb::kWaitall:
+      return nb_->MakeWait(req);
     default:
       break;
   }
@@ -195,6 +221,8 @@ bool Engine::StartOp(std::unique_ptr<Operation> op) {
 
 bool Engine::Progress() {
   if (op_ == nullptr) return false;
+  // Requests posted before this one match first, as MPI orders receives.
+  nb_->Progress(true);
   if (!done_) done_ = op_->Progress();
   if (!done_) {
     // Now and then (not on every spin of a short wait): has a peer this

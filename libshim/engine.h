@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nonblocking.h"
 #include "operation.h"
 #include "request.h"
 
@@ -82,6 +83,14 @@ class Engine {
   // (its program is gone). Returns false if the operation cannot be abandoned.
   bool AbandonIfUnmatched();
 
+  // Non-blocking requests (nonblocking.h) still under way: the shim advances
+  // them on a timer while its program computes.
+  bool background_under_way() const { return nb_->under_way(); }
+  void ProgressBackground() { nb_->Progress(false); }
+  // The program can make no more requests: its requests never waited for,
+  // described ("" if none), and let go.
+  std::string ForgetNonBlocking() { return nb_->Forget(); }
+
   // Finished peers, questions and answers, the closing barrier.
   PeerLedger& ledger() { return c_->ledger; }
 
@@ -101,10 +110,13 @@ class Engine {
                                            bool errors_return);
   bool StartOp(std::unique_ptr<Operation> op);
   bool LearnNode(const cpu_set_t* own_mask, std::string* err);
+  // A send to this rank itself (see DropUnreceivedSelfSends).
+  void SendToSelf(std::string_view data, int tag, Outcome* out);
   // Frees the sends to self that were received; returns the tags of the rest.
   std::vector<int> UnreceivedSelfSends();
 
   std::unique_ptr<OpContext> c_;
+  std::unique_ptr<NonBlocking> nb_;
   NodeInfo node_;
   std::unique_ptr<Operation> op_;
   bool done_ = false;

@@ -97,6 +97,8 @@ class Operation {
   virtual std::string Unreachable() { return {}; }
   // The world ranks it waits for (to ask whether they finished).
   virtual void WaitsOn(std::vector<int>*) const {}
+  // A receive that completed: the message it took (`@mpi status`).
+  virtual LastStatus Received() const { return {}; }
 
   Outcome outcome;
 
@@ -115,9 +117,11 @@ enum class RecvForm { kText, kBytes, kProbe, kIprobe };
 
 std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o);
 std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string_view data);
-std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag,
-                                    const char* verb);
-std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r);
+// `background`: an irecv, whose wait sets `@mpi status`, not its completion.
+std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag, const char* verb,
+                                    bool background = false);
+// sendrecv (TEXT) or sendrecvb (`payload`).
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r, std::string_view payload);
 // A collective: `payload` holds bcastb's bytes on the root; `fatal`: this rank
 // is in `errors fatal` mode (for the agreement check).
 std::unique_ptr<Operation> MakeCollective(OpContext& c, Request&& r, std::string_view payload,

@@ -106,15 +106,15 @@ class SendOp : public Operation {
 // that message (so its size is known before a byte is received).
 class RecvOp : public Operation {
  public:
-  RecvOp(OpContext& c, RecvForm form, int src, int tag, const char* verb)
-      : Operation(c), form_(form), src_(src), tag_(tag), verb_(verb) {}
+  RecvOp(OpContext& c, RecvForm form, int src, int tag, const char* verb, bool background = false)
+      : Operation(c), form_(form), src_(src), tag_(tag), verb_(verb), background_(background) {}
 
   bool Progress() override {
     if (phase_ == Phase::kProbe) return ProgressProbe();
     MPI_Status st;
     int t = Test(&req_, &st, "MPI_Imrecv");
     if (t <= 0) return t < 0;
-    c_.last_status = {true, src_found_, tag_found_, bytes_};
+    if (!background_) c_.last_status = Received();
     if (form_ == RecvForm::kText &&
         std::memchr(reply_.data(), '\n', static_cast<size_t>(bytes_)) != nullptr) {
       // Not consumed: the next receive or probe that matches it gets it.
@@ -132,6 +132,7 @@ class RecvOp : public Operation {
   }
   int64_t Bytes() const override { return bytes_; }
   bool Abandon() override { return phase_ == Phase::kProbe; }
+  LastStatus Received() const override { return {matched_, src_found_, tag_found_, bytes_}; }
   std::string Unreachable() override;
   void WaitsOn(std::vector<int>* peers) const override {
     if (phase_ != Phase::kProbe || form_ == RecvForm::kIprobe) return;
@@ -156,6 +157,8 @@ class RecvOp : public Operation {
   RecvForm form_;
   int src_, tag_;
   const char* verb_;
+  bool background_;
+  bool matched_ = false;  // took a message (src_found_ ... describe it)
   Phase phase_ = Phase::kProbe;
   double first_probe_ = 0;
   int src_found_ = 0, tag_found_ = 0;
@@ -212,10 +215,11 @@ bool RecvOp::FromHeld() {
   src_found_ = m->source;
   tag_found_ = m->tag;
   bytes_ = static_cast<int64_t>(m->data.size());
+  matched_ = true;
   if (form_ == RecvForm::kProbe || form_ == RecvForm::kIprobe) {
     return Finish(StatusReply(src_found_, tag_found_, bytes_));
   }
-  c_.last_status = {true, m->source, m->tag, bytes_};
+  if (!background_) c_.last_status = Received();
   if (form_ == RecvForm::kText) return FailHeldNewline();
   AppendBytesHeader(&reply_, bytes_);
   reply_ += c_.held.Take(m).data;
@@ -260,6 +264,7 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
   src_found_ = st.MPI_SOURCE;
   tag_found_ = st.MPI_TAG;
   bytes_ = count;
+  matched_ = true;
   c_.ledger.CountReceived(src_found_);
   size_t offset = 0;
   if (form_ == RecvForm::kBytes) {
@@ -281,10 +286,13 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
 
 class SendrecvOp : public Operation {
  public:
-  SendrecvOp(OpContext& c, const Request& r)
+  // sendrecv sends its TEXT, sendrecvb its `payload`.
+  SendrecvOp(OpContext& c, const Request& r, std::string_view payload)
       : Operation(c),
-        send_(c, r.peer, r.tag, r.text),
-        recv_(c, RecvForm::kText, r.peer2, r.tag2, "sendrecv: recv") {}
+        bytes_(r.verb == Verb::kSendrecvb),
+        send_(c, r.peer, r.tag, bytes_ ? payload : r.text),
+        recv_(c, bytes_ ? RecvForm::kBytes : RecvForm::kText, r.peer2, r.tag2,
+              bytes_ ? "recvb" : "recv") {}
 
   bool Progress() override {
     if (!send_done_) send_done_ = send_.Progress();
@@ -295,7 +303,7 @@ class SendrecvOp : public Operation {
     return true;
   }
   std::string Waiting() const override {
-    std::string s = "sendrecv: ";
+    std::string s = bytes_ ? "sendrecvb: " : "sendrecv: ";
     if (!send_done_) s += send_.Waiting();
     if (!send_done_ && !recv_done_) s += " and ";
     if (!recv_done_) s += recv_.Waiting();
@@ -307,7 +315,7 @@ class SendrecvOp : public Operation {
     if (!send_done_) why = send_.Unreachable();
     if (why.empty() && !recv_done_) why = recv_.Unreachable();
     outcome.always_fatal = !send_done_;  // its MPI_Isend stays pending
-    return why.empty() ? why : "sendrecv: " + why;
+    return why.empty() ? why : (bytes_ ? "sendrecvb: " : "sendrecv: ") + why;
   }
   void WaitsOn(std::vector<int>* peers) const override {
     if (!send_done_) send_.WaitsOn(peers);
@@ -315,6 +323,7 @@ class SendrecvOp : public Operation {
   }
 
  private:
+  bool bytes_;
   SendOp send_;
   RecvOp recv_;
   bool send_done_ = false, recv_done_ = false;
@@ -350,13 +359,13 @@ std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string
   return std::make_unique<SendOp>(c, dest, tag, data);
 }
 
-std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag,
-                                    const char* verb) {
-  return std::make_unique<RecvOp>(c, form, src, tag, verb);
+std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag, const char* verb,
+                                    bool background) {
+  return std::make_unique<RecvOp>(c, form, src, tag, verb, background);
 }
 
-std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r) {
-  return std::make_unique<SendrecvOp>(c, r);
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r, std::string_view payload) {
+  return std::make_unique<SendrecvOp>(c, r, payload);
 }
 
 }  // namespace stdmpi

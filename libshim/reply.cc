@@ -55,6 +55,14 @@ void AppendBytesHeader(std::string* out, int64_t n) {
   out->push_back('\n');
 }
 
+void AppendSizesHeader(std::string* out, const std::vector<int>& sizes) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i > 0) out->push_back(' ');
+    AppendI64(out, sizes[i]);
+  }
+  out->push_back('\n');
+}
+
 std::string TextReply(std::string_view text) {
   std::string r;
   r.reserve(text.size() + 1);

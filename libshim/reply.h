@@ -29,6 +29,9 @@ std::string StatusReply(int source, int tag, int64_t bytes);
 std::string ErrorReply(std::string_view reason);
 // "N" LF, the header before N raw bytes (recvb, bcastb, :msgpack replies).
 void AppendBytesHeader(std::string* out, int64_t n);
+// "N0 N1 ..." LF, the header before the concatenated pieces of a byte
+// collective (gatherb, allgatherb, alltoallb): one byte count a rank.
+void AppendSizesHeader(std::string* out, const std::vector<int>& sizes);
 
 // A (value, rank) pair of minloc/maxloc, in the layout MPI_DOUBLE_INT and
 // MPI_LONG_INT give it.

@@ -18,7 +18,7 @@ struct VerbInfo {
   const char* usage;  // shown with argument errors
 };
 
-constexpr std::array<VerbInfo, 23> kVerbs = {{
+constexpr std::array<VerbInfo, 36> kVerbs = {{
     {"rank", Verb::kRank, false, "@mpi rank"},
     {"size", Verb::kSize, false, "@mpi size"},
     {"wtime", Verb::kWtime, false, "@mpi wtime"},
@@ -42,7 +42,25 @@ constexpr std::array<VerbInfo, 23> kVerbs = {{
     {"bcastb", Verb::kBcastb, false, "@mpi bcastb ROOT [N], then N raw bytes on the root"},
     {"errors", Verb::kErrors, false, "@mpi errors return|fatal"},
     {"abort", Verb::kAbort, false, "@mpi abort CODE [TEXT]"},
+    {"gatherb", Verb::kGatherb, false, "@mpi gatherb ROOT N, then N raw bytes"},
+    {"allgatherb", Verb::kAllgatherb, false, "@mpi allgatherb N, then N raw bytes"},
+    {"scatterb", Verb::kScatterb, false,
+     "@mpi scatterb ROOT N0 N1 ... (one count a rank, then their sum of raw bytes) on the "
+     "root, @mpi scatterb ROOT elsewhere"},
+    {"alltoallb", Verb::kAlltoallb, false,
+     "@mpi alltoallb N0 N1 ... (one count a rank), then their sum of raw bytes"},
+    {"sendrecvb", Verb::kSendrecvb, false,
+     "@mpi sendrecvb DEST SENDTAG SRC RECVTAG N, then N raw bytes"},
+    {"isend", Verb::kIsend, false, "@mpi isend DEST TAG TEXT"},
+    {"isendb", Verb::kIsendb, false, "@mpi isendb DEST TAG N, then N raw bytes"},
+    {"irecv", Verb::kIrecv, false, "@mpi irecv SRC TAG"},
+    {"irecvb", Verb::kIrecvb, false, "@mpi irecvb SRC TAG"},
+    {"wait", Verb::kWait, false, "@mpi wait ID"},
+    {"test", Verb::kTest, false, "@mpi test ID"},
+    {"waitany", Verb::kWaitany, false, "@mpi waitany ID [ID ...]"},
+    {"waitall", Verb::kWaitall, false, "@mpi waitall ID [ID ...]"},
 }};
+static_assert(static_cast<size_t>(Verb::kWaitall) + 1 == kVerbs.size(), "kVerbs follows enum Verb");
 
 const VerbInfo& InfoOf(Verb v) {
   return kVerbs[static_cast<size_t>(v)];
@@ -257,6 +275,16 @@ class Parser {
   bool Scatter();
   bool Sendb();
   bool Bcastb();
+  bool Scatterb();
+  bool Alltoallb();
+  bool Ids(bool several);
+  // Byte counts, one a rank: exactly `size` of them, into req.sizes.
+  bool RankSizes();
+  // Learns, before anything is checked, how many raw bytes follow the line,
+  // so that even a bad request's bytes are skipped: the field `field` (from
+  // 0), or with `sum_from` the sum of the fields from that one on.
+  void PeekPayload(int field);
+  void PeekPayloadSum(int sum_from);
   bool ErrorsMode();
   bool Abort();
 
@@ -320,6 +348,36 @@ bool Parser::Run() {
       return ErrorsMode();
     case Verb::kAbort:
       return Abort();
+    case Verb::kGatherb:
+      PeekPayload(1);
+      return Rank("ROOT", false, &r.peer) && ByteCount(&r.payload_bytes) && End() &&
+             PayloadWithinLimit(r.payload_bytes);
+    case Verb::kAllgatherb:
+      PeekPayload(0);
+      return ByteCount(&r.payload_bytes) && End() && PayloadWithinLimit(r.payload_bytes);
+    case Verb::kScatterb:
+      return Scatterb();
+    case Verb::kAlltoallb:
+      return Alltoallb();
+    case Verb::kSendrecvb:
+      PeekPayload(4);
+      return Rank("DEST", false, &r.peer) && Tag("SENDTAG", false, &r.tag) &&
+             Rank("SRC", true, &r.peer2) && Tag("RECVTAG", true, &r.tag2) &&
+             ByteCount(&r.payload_bytes) && End() && PayloadWithinLimit(r.payload_bytes);
+    case Verb::kIsend:
+      return Rank("DEST", false, &r.peer) && Tag("TAG", false, &r.tag) && TextArg() &&
+             TextWithinLimit();
+    case Verb::kIsendb:
+      return Sendb();
+    case Verb::kIrecv:
+    case Verb::kIrecvb:
+      return Rank("SRC", true, &r.peer) && Tag("TAG", true, &r.tag) && End();
+    case Verb::kWait:
+    case Verb::kTest:
+      return Ids(false);
+    case Verb::kWaitany:
+    case Verb::kWaitall:
+      return Ids(true);
   }
   return Fail("internal error: unhandled verb");
 }
@@ -369,6 +427,92 @@ bool Parser::Bcastb() {
   if (!root) return End();  // non-roots' N is ignored, and no bytes follow
   r.payload_bytes = n;
   return End() && PayloadWithinLimit(n);
+}
+
+void Parser::PeekPayload(int field) {
+  Cursor peek = *cur_;
+  std::string_view f, want;
+  for (int i = 0; peek.Next(&f); ++i) {
+    if (i == field) want = f;
+  }
+  int64_t n;
+  if (ParseCount(want, INT64_MAX / 2, &n)) req_->payload_bytes = n;
+}
+
+void Parser::PeekPayloadSum(int sum_from) {
+  Cursor peek = *cur_;
+  std::string_view f;
+  int64_t sum = 0;
+  for (int i = 0; peek.Next(&f); ++i) {
+    int64_t n;
+    if (i < sum_from || f.empty()) continue;  // trailing spaces
+    // A field that is no count, or a sum past any limit: no bytes can be
+    // expected, as with a sendb whose N is bad.
+    if (!ParseCount(f, INT64_MAX / 4, &n) || sum > INT64_MAX / 4) return;
+    sum += n;
+  }
+  req_->payload_bytes = sum;
+}
+
+bool Parser::RankSizes() {
+  Request& r = *req_;
+  std::string_view f;
+  int64_t total = 0;
+  while (cur_->Next(&f)) {
+    if (f.empty() && cur_->OnlySpacesLeft()) break;  // trailing spaces
+    int64_t n;
+    if (!ParseCount(f, INT64_MAX / 4, &n)) {
+      return Fail("bad byte count " + QuoteForMessage(f, 40) +
+                  ": expected a number of bytes >= 0 (usage: " + vi_.usage + ")");
+    }
+    if (static_cast<int>(r.sizes.size()) == ctx_.size) {
+      return Fail("more byte counts than the " + std::to_string(ctx_.size) +
+                  " ranks (usage: " + vi_.usage + ")");
+    }
+    r.sizes.push_back(n);
+    total = std::min(total + n, INT64_MAX / 2);  // n <= INT64_MAX / 4: no overflow
+  }
+  if (total > ctx_.max_payload) return PayloadWithinLimit(total);
+  if (static_cast<int>(r.sizes.size()) != ctx_.size) {
+    return Fail(std::to_string(r.sizes.size()) + " byte count(s) for " + std::to_string(ctx_.size) +
+                " ranks: give one a rank (usage: " + vi_.usage + ")");
+  }
+  return true;
+}
+
+bool Parser::Scatterb() {
+  Request& r = *req_;
+  PeekPayloadSum(1);  // whoever gives counts sends their bytes
+  if (!Rank("ROOT", false, &r.peer)) return false;
+  if (r.peer != ctx_.rank) {
+    if (cur_->OnlySpacesLeft()) return true;
+    return Fail("only the root (rank " + std::to_string(r.peer) +
+                ") gives byte counts and bytes (usage: " + vi_.usage + ")");
+  }
+  if (cur_->OnlySpacesLeft()) return Missing("N0 N1 ... (the root gives one byte count a rank)");
+  return RankSizes();
+}
+
+bool Parser::Alltoallb() {
+  PeekPayloadSum(0);
+  if (req_->payload_bytes == 0 && cur_->OnlySpacesLeft()) {
+    return Missing("N0 N1 ... (one byte count a rank)");
+  }
+  return RankSizes();
+}
+
+bool Parser::Ids(bool several) {
+  std::string_view f;
+  if (!cur_->Next(&f)) return Missing("ID");
+  do {
+    int64_t id;
+    if (!ParseCount(f, INT64_MAX / 2, &id) || id == 0) {
+      return Fail("bad request id " + QuoteForMessage(f, 40) +
+                  ": expected a number that isend, isendb, irecv or irecvb replied");
+    }
+    req_->ids.push_back(id);
+  } while (several && cur_->Next(&f) && !(f.empty() && cur_->OnlySpacesLeft()));
+  return End();
 }
 
 bool Parser::ErrorsMode() {
@@ -434,6 +578,10 @@ bool IsCollective(Verb v) {
     case Verb::kGather:
     case Verb::kAllgather:
     case Verb::kScatter:
+    case Verb::kGatherb:
+    case Verb::kAllgatherb:
+    case Verb::kScatterb:
+    case Verb::kAlltoallb:
       return true;
     default:
       return false;

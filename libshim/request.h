@@ -42,6 +42,21 @@ enum class Verb : uint8_t {
   kBcastb,
   kErrors,
   kAbort,
+  // Byte collectives (per-rank sizes) and sendrecv of bytes.
+  kGatherb,
+  kAllgatherb,
+  kScatterb,
+  kAlltoallb,
+  kSendrecvb,
+  // Non-blocking point-to-point and the calls that complete it.
+  kIsend,
+  kIsendb,
+  kIrecv,
+  kIrecvb,
+  kWait,
+  kTest,
+  kWaitany,
+  kWaitall,
 };
 
 enum class NumType : uint8_t { kF64, kI64 };
@@ -95,6 +110,11 @@ struct Request {
   // and its numeric reply is `N` LF + a msgpack value of the same form.
   bool msgpack = false;
   MsgpackForm msgpack_form = MsgpackForm::kArray;
+  // scatterb (root) and alltoallb: the byte count of each rank's piece, in
+  // rank order; payload_bytes is their sum.
+  std::vector<int64_t> sizes;
+  // wait, test, waitany, waitall: the request ids named.
+  std::vector<int64_t> ids;
   bool errors_return = false;  // `errors return` (true) or `errors fatal`
   int abort_code = 0;
 

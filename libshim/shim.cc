@@ -172,6 +172,7 @@ void Shim::FinishOp() {
     trace_.Add(reader_.trace_name(), trace_start_, RealSeconds(), reader_.trace_line(), o.ok,
                static_cast<int64_t>(o.reply.size()));
   }
+  WatchNonBlocking();
   if (o.ok) {
     Reply(std::move(o.reply));
     return;
@@ -181,6 +182,26 @@ void Shim::FinishOp() {
   f.always_fatal = o.always_fatal;
   f.report = o.report;
   RequestFailed(std::move(f));
+}
+
+// MPI moves messages only inside MPI calls: while the program computes, a
+// timer calls in every millisecond for the requests still under way (a large
+// isend completes when its receiver's shim and this one both take part).
+void Shim::WatchNonBlocking() {
+  if (!engine_.background_under_way() || nb_timer_.active()) return;
+  nb_timer_.Start(
+      1,
+      [this] {
+        if (!engine_.busy()) engine_.ProgressBackground();
+        if (!engine_.background_under_way()) nb_timer_.Stop();
+      },
+      1);
+}
+
+void Shim::ForgetNonBlocking() {
+  nb_timer_.Stop();
+  std::string note = engine_.ForgetNonBlocking();
+  if (!note.empty()) output_.Message(Prefix() + "warning: " + note + "\n");
 }
 
 void Shim::Report() {
@@ -306,6 +327,7 @@ void Shim::MaybeFinish() {
   }
   if (stdout_.eof() && output_.fatal_line().empty()) {
     answer_timer_.Stop();
+    if (!engine_.ledger().finished()) ForgetNonBlocking();
     engine_.ledger().MarkFinished(FinishReason::kExited);
   }
   if (!stdout_.eof() || !stderr_.eof()) return;
@@ -329,6 +351,7 @@ void Shim::WatchClosedStdout() {
   if (!stdout_.eof() || engine_.ledger().finished() || closed_timer_.active()) return;
   closed_timer_.Start(200, [this] {
     if (program_.exited() || ending() || engine_.busy() || reader_.payload_pending()) return;
+    ForgetNonBlocking();
     engine_.ledger().MarkFinished(FinishReason::kClosedStdout);
     // Its peers may ask whether it finished: answer while it runs.
     answer_timer_.Start(

@@ -91,6 +91,10 @@ class Shim {
   void MarkOpStart();
   void OpStarted(bool done);
   void FinishOp();
+  // Keeps non-blocking requests moving while the program computes.
+  void WatchNonBlocking();
+  // The program can make no more requests: warns of those never waited for.
+  void ForgetNonBlocking();
   void Reply(std::string reply) { child_in_.Write(std::move(reply)); }
   // SIGUSR1 (stdmpirun's SIGQUIT, SIGUSR1 and --timeout): one line on what
   // this rank is doing, so that a hung job is diagnosed in one look.
@@ -130,6 +134,7 @@ class Shim {
   Timer limit_timer_;   // --time-limit
   Timer closed_timer_;  // stdout closed, the command still runs: say so soon
   Timer answer_timer_;  // answers peers' questions (peer_ledger.h), and closes
+  Timer nb_timer_;      // advances non-blocking requests while the program computes
 
   double spin_budget_ = kDefaultSpin;
   double op_since_ = 0;       // when the pending operation started

@@ -114,7 +114,7 @@ void Shim::SetUpLoop() {
       },
       node.local_size > node.cpus);
   for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_,
-                   &limit_timer_, &closed_timer_, &answer_timer_}) {
+                   &limit_timer_, &closed_timer_, &answer_timer_, &nb_timer_}) {
     t->Init(&loop_);
   }
   output_.Open(&loop_, [this] {

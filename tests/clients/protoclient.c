@@ -16,8 +16,12 @@
  * In requests and expectations, \xNN, \t, \r, \n and \\ are escapes, and a
  * trailing {rand:N:SEED} or {bytes:TEXT} stands for a byte payload: in a
  * request it becomes N followed by the bytes after the line (sendb, bcastb), in
- * an expectation the reply must be "N\n" and exactly those bytes. {rank} is
- * replaced by this rank's number everywhere, {env:NAME} by that variable.
+ * an expectation the reply must be "N\n" and exactly those bytes. An
+ * expectation "HEADER {bytes:TEXT}" wants the header line HEADER instead of N
+ * (gatherb's "N0 N1 ..."). In a request, {rawbytes:TEXT} and
+ * {rawrand:N:SEED} write the bytes after the line without adding N
+ * (alltoallb names its counts itself). {rank}
+ * is replaced by this rank's number everywhere, {env:NAME} by that variable.
  *
  * Any difference is reported on stderr with the line number, and the client
  * exits 1, which ends the job.
@@ -95,25 +99,34 @@ static size_t unescape(char* s, size_t n) {
   return o;
 }
 
-/* A trailing {rand:N:SEED} or {bytes:TEXT} in s: cut it off and return the
- * payload (caller frees), or NULL if there is none. */
+/* Set by take_payload: the payload was {rawbytes:...} (no N added). */
+static int g_raw_payload;
+
+/* A trailing {rand:N:SEED}, {bytes:TEXT} or {rawbytes:TEXT} in s: cut it off
+ * and return the payload (caller frees), or NULL if there is none. */
 static unsigned char* take_payload(char* s, size_t* n) {
+  g_raw_payload = 0;
   size_t len = strlen(s);
   if (len < 2 || s[len - 1] != '}') return NULL;
   char* open = strrchr(s, '{');
   if (!open) return NULL;
   unsigned char* p = NULL;
-  if (strncmp(open, "{rand:", 6) == 0) {
+  if (strncmp(open, "{rand:", 6) == 0 || strncmp(open, "{rawrand:", 9) == 0) {
     unsigned long long size = 0, seed = 0;
-    if (sscanf(open + 6, "%llu:%llu}", &size, &seed) != 2) die("bad %s%s", open, "");
+    g_raw_payload = open[1] == 'r' && open[2] == 'a' && open[3] == 'w';
+    if (sscanf(open + (g_raw_payload ? 9 : 6), "%llu:%llu}", &size, &seed) != 2) {
+      die("bad %s%s", open, "");
+    }
     p = malloc(size + 1);
     fill_rand(p, size, seed);
     *n = size;
-  } else if (strncmp(open, "{bytes:", 7) == 0) {
-    size_t blen = len - (size_t)(open - s) - 8;
+  } else if (strncmp(open, "{bytes:", 7) == 0 || strncmp(open, "{rawbytes:", 10) == 0) {
+    size_t skip = open[1] == 'r' ? 10 : 7;
+    size_t blen = len - (size_t)(open - s) - skip - 1;
     p = malloc(blen + 1);
-    memcpy(p, open + 7, blen);
+    memcpy(p, open + skip, blen);
     *n = unescape((char*)p, blen);
+    g_raw_payload = open[1] == 'r';
   } else {
     return NULL;
   }
@@ -205,10 +218,15 @@ static char* subst(char* s) {
 static void do_request(char* req, char* expect, int is_regex) {
   size_t plen = 0;
   unsigned char* payload = take_payload(req, &plen);
+  int raw = g_raw_payload;
   size_t rlen = unescape(req, strlen(req));
   char* line = malloc(rlen + 32);
   memcpy(line, req, rlen);
-  if (payload) rlen += (size_t)sprintf(line + rlen, "%zu", plen);
+  if (payload && raw) {
+    while (rlen > 0 && line[rlen - 1] == ' ') --rlen; /* "... 3 5 {rawbytes:...}" */
+  } else if (payload) {
+    rlen += (size_t)sprintf(line + rlen, "%zu", plen);
+  }
   line[rlen++] = '\n';
   write_all(line, rlen);
   if (payload) write_all(payload, plen);
@@ -222,7 +240,11 @@ static void do_request(char* req, char* expect, int is_regex) {
   if (eload) {
     char want[32];
     snprintf(want, sizeof want, "%zu", elen);
-    if (strcmp(reply, want) != 0) die("byte reply header: expected %s, got %s", want, reply);
+    /* "HEADER {bytes:...}": the header is given (gatherb's sizes). */
+    size_t hl = strlen(expect);
+    while (hl > 0 && expect[hl - 1] == ' ') expect[--hl] = 0;
+    const char* header = hl > 0 ? expect : want;
+    if (strcmp(reply, header) != 0) die("byte reply header: expected %s, got %s", header, reply);
     unsigned char* got = read_exact(elen);
     if (memcmp(got, eload, elen) != 0) die("byte reply differs from %s%s", expect, "");
     free(got);

@@ -72,5 +72,51 @@ class ReceiveLimit(unittest.TestCase):
         self.assertIn("native ok", job.stdout)
 
 
+class NonBlocking(unittest.TestCase):
+    """isend/irecv: what a scenario's one expected line per request cannot
+    show (stderr at the end, a job that ends, progress while computing)."""
+
+    def test_requests_never_waited_for_are_reported_at_the_end(self):
+        s = scenario("""0 @mpi isendb 1 5 {rand:2000000:1} => 1
+0 @mpi isend 1 6 small => 2
+1 @mpi irecv 0 31 => 1
+1 @mpi irecv 0 6 => 2
+1 sleep 0.3
+""")
+        job = stdmpirun("-n", "2", harness.PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(.*\): warning: 2 non-blocking request\(s\) "
+                         r"never waited for: request 1 \(send to rank 1 tag 5 \(2000000 bytes\), "
+                         r"not completed\), request 2 \(send to rank 1 tag 6 \(5 bytes\), completed\)")
+        self.assertRegex(job.stderr, r"stdmpi: rank 1 \(.*\): warning: 2 non-blocking request\(s\) "
+                         r"never waited for: request 1 \(irecv from rank 0 tag 31, not completed\), "
+                         r"request 2 \(irecv from rank 0 tag 6.*, completed: its message was never "
+                         r"read\)")
+
+    def test_a_wait_for_a_send_to_a_finished_rank_ends_the_job(self):
+        s = scenario("""* @mpi errors return => ok
+0 @mpi isendb 1 5 {rand:2000000:1} => 1
+0 @mpi wait 1 => never
+""")
+        job = stdmpirun("-n", "2", harness.PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(.*\): request failed: request 1: send to "
+                         r"rank 1 tag 5 \(2000000 bytes\) can never complete: rank 1's program "
+                         r"exited with status 0 without receiving it")
+
+    def test_a_large_exchange_completes_while_both_programs_compute(self):
+        # Neither program makes a request during the sleep: the shims move
+        # the 4 MB on their own, so test says 1 at once afterwards.
+        s = scenario("""0 @mpi isendb 1 12 {rand:4000000:2} => 1
+1 @mpi irecvb 0 12 => 1
+* sleep 0.5
+* @mpi test 1 => 1
+1 @mpi wait 1 => {rand:4000000:2}
+0 @mpi wait 1 => ok
+""")
+        job = stdmpirun("-n", "2", harness.PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+
+
 if __name__ == "__main__":
     unittest.main()

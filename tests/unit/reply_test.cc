@@ -124,3 +124,12 @@ TEST_CASE("numbers as msgpack: N, then an array of float 64 or a bin of the same
   std::memcpy(&one, lb.data() + lb.size() - 8, 8);
   CHECK(one == 1.0);
 }
+
+TEST_CASE("the sizes header of a byte collective") {
+  std::string out;
+  AppendSizesHeader(&out, {3, 0, 12});
+  CHECK(out == "3 0 12\n");
+  out.clear();
+  AppendSizesHeader(&out, {7});
+  CHECK(out == "7\n");
+}

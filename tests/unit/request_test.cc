@@ -373,3 +373,89 @@ TEST_CASE("a megabyte-long unknown verb is refused without a suggestion") {
   CHECK(p.error.rfind("unknown verb \"vvvv", 0) == 0);
   CHECK(p.error.find("did you mean") == std::string::npos);
 }
+
+TEST_CASE("byte collectives: counts, roots and the bytes that follow") {
+  Request r = Parse("@mpi gatherb 2 17");
+  CHECK(r.verb == Verb::kGatherb);
+  CHECK(r.peer == 2);
+  CHECK(r.payload_bytes == 17);
+  CHECK(Parse("@mpi allgatherb 0").payload_bytes == 0);
+  r = Parse("@mpi scatterb 0 1 0 2 3");  // the root, 4 ranks
+  CHECK(r.sizes == std::vector<int64_t>{1, 0, 2, 3});
+  CHECK(r.payload_bytes == 6);
+  r = Parse("@mpi scatterb 1");  // not the root: no counts
+  CHECK(r.sizes.empty());
+  CHECK(r.payload_bytes == 0);
+  r = Parse("@mpi alltoallb 5 6 7 8 ");
+  CHECK(r.sizes == std::vector<int64_t>{5, 6, 7, 8});
+  CHECK(r.payload_bytes == 26);
+  r = Parse("@mpi sendrecvb 1 2 any any 9");
+  CHECK(r.peer == 1);
+  CHECK(r.tag == 2);
+  CHECK(r.peer2 == kAny);
+  CHECK(r.tag2 == kAny);
+  CHECK(r.payload_bytes == 9);
+  for (Verb v : {Verb::kGatherb, Verb::kAllgatherb, Verb::kScatterb, Verb::kAlltoallb}) {
+    CHECK(IsCollective(v));
+  }
+  CHECK_FALSE(IsCollective(Verb::kSendrecvb));
+}
+
+TEST_CASE("bad byte collectives say why, and still how many bytes follow") {
+  const std::string usage =
+      " (usage: @mpi alltoallb N0 N1 ... (one count a rank), then their "
+      "sum of raw bytes)";
+  CHECK(Error("@mpi alltoallb 1 2 3") == "3 byte count(s) for 4 ranks: give one a rank" + usage);
+  CHECK(Error("@mpi alltoallb 1 2 3 4 5") == "more byte counts than the 4 ranks" + usage);
+  CHECK(Error("@mpi alltoallb 1 -2 3 4") ==
+        "bad byte count \"-2\": expected a number of bytes >= 0" + usage);
+  CHECK(Error("@mpi alltoallb") == "missing N0 N1 ... (one byte count a rank)" + usage);
+  CHECK(Error("@mpi scatterb 0") ==
+        "missing N0 N1 ... (the root gives one byte count a rank) (usage: @mpi scatterb ROOT N0 "
+        "N1 ... (one count a rank, then their sum of raw bytes) on the root, @mpi scatterb ROOT "
+        "elsewhere)");
+  CHECK(Error("@mpi gatherb 0") == "missing N (usage: @mpi gatherb ROOT N, then N raw bytes)");
+  Request r;
+  ParseContext c = Ctx(0, 4, 100);
+  ParseResult pr = ParseRequest("@mpi scatterb 1 10 20 30 40", c, &r);  // not the root
+  CHECK(pr.error.rfind("only the root (rank 1) gives byte counts and bytes", 0) == 0);
+  CHECK(r.payload_bytes == 100);
+  pr = ParseRequest("@mpi alltoallb 50 50 50 50", c, &r);
+  CHECK(pr.error ==
+        "byte count 200 over the limit of 100 bytes (raise it with stdmpirun --max-message, or "
+        "send in pieces)");
+  CHECK(r.payload_bytes == 200);
+  pr = ParseRequest("@mpi gatherb 7 30", c, &r);
+  CHECK(pr.error == "ROOT 7 out of range: ranks are 0..3");
+  CHECK(r.payload_bytes == 30);
+  pr = ParseRequest("@mpi sendrecvb 9 1 0 1 40", c, &r);
+  CHECK(r.payload_bytes == 40);
+  pr = ParseRequest("@mpi sendrecvb 0 1 0 1", c, &r);  // no N: RECVTAG is no byte count
+  CHECK(pr.error ==
+        "missing N (usage: @mpi sendrecvb DEST SENDTAG SRC RECVTAG N, then N raw "
+        "bytes)");
+  CHECK(r.payload_bytes == 0);
+}
+
+TEST_CASE("non-blocking requests and their ids") {
+  Request r = Parse("@mpi isend 3 7 hello there");
+  CHECK(r.verb == Verb::kIsend);
+  CHECK(r.text == "hello there");
+  r = Parse("@mpi isendb 1 0 64");
+  CHECK(r.payload_bytes == 64);
+  r = Parse("@mpi irecv any any");
+  CHECK(r.peer == kAny);
+  CHECK(Parse("@mpi irecvb 2 5").verb == Verb::kIrecvb);
+  CHECK(Parse("@mpi wait 12").ids == std::vector<int64_t>{12});
+  CHECK(Parse("@mpi test 3").ids == std::vector<int64_t>{3});
+  CHECK(Parse("@mpi waitall 1 2 3").ids == std::vector<int64_t>{1, 2, 3});
+  CHECK(Parse("@mpi waitany 4 ").ids == std::vector<int64_t>{4});
+  CHECK(Error("@mpi wait 1 2") == "unexpected argument \"2\" (usage: @mpi wait ID)");
+  CHECK(Error("@mpi waitall") == "missing ID (usage: @mpi waitall ID [ID ...])");
+  CHECK(Error("@mpi test -1") ==
+        "bad request id \"-1\": expected a number that isend, isendb, irecv or irecvb replied");
+  CHECK(Error("@mpi wait 0") ==
+        "bad request id \"0\": expected a number that isend, isendb, irecv or irecvb replied");
+  CHECK(Error("@mpi isend 4 0 x") == "DEST 4 out of range: ranks are 0..3");
+  CHECK_FALSE(IsCollective(Verb::kWaitall));
+}
