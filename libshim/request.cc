@@ -275,6 +275,7 @@ class Parser {
   bool Scatter();
   bool Sendb();
   bool Bcastb();
+  bool RunNewer();
   bool Scatterb();
   bool Alltoallb();
   bool Ids(bool several);
@@ -348,6 +349,16 @@ bool Parser::Run() {
       return ErrorsMode();
     case Verb::kAbort:
       return Abort();
+    default:
+      return RunNewer();
+  }
+  return Fail("internal error: unhandled verb");
+}
+
+// The verbs of the byte collectives and the non-blocking calls.
+bool Parser::RunNewer() {
+  Request& r = *req_;
+  switch (r.verb) {
     case Verb::kGatherb:
       PeekPayload(1);
       return Rank("ROOT", false, &r.peer) && ByteCount(&r.payload_bytes) && End() &&
@@ -378,8 +389,9 @@ bool Parser::Run() {
     case Verb::kWaitany:
     case Verb::kWaitall:
       return Ids(true);
+    default:
+      return Fail("internal error: unhandled verb");
   }
-  return Fail("internal error: unhandled verb");
 }
 
 bool Parser::Scatter() {
