@@ -477,6 +477,12 @@ bool BuildPlan(const LaunchOptions& o, const Facts& f, Plan* plan, std::string* 
   ShimOptions pass = o.shim;
   pass.quiet = o.shim.quiet || l.oversubscribed || o.oversubscribe;
   pass.native_ranks = l.native_ranks;
+  // Each program of an MPMD job gets a communicator of its own ranks.
+  // (srun's shims learn it from --apps; and not when mpirun counts the ranks
+  // of a hostfile: they are not known here.)
+  if (!l.srun && o.apps.size() > 1 && std::find(l.np.begin(), l.np.end(), 0) == l.np.end()) {
+    pass.app_sizes = l.np;
+  }
   l.shim_opts = ShimArgsFor(o, pass);
   if (l.srun) {
     SrunCommand(o, f, l, plan);

@@ -90,6 +90,7 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   SetEnv(&env, "STDMPI_SIZE", std::to_string(in.size));
   SetEnv(&env, "STDMPI_LOCAL_RANK", std::to_string(in.local_rank));
   SetEnv(&env, "STDMPI_LOCAL_SIZE", std::to_string(in.local_size));
+  SetEnv(&env, "STDMPI_APPNUM", std::to_string(in.appnum));
   // Python block-buffers stdout on a pipe: without this a print() before a
   // request would arrive after it, and a request would never arrive at all.
   SetEnv(&env, "PYTHONUNBUFFERED", "1");

@@ -11,6 +11,7 @@ namespace stdmpi {
 struct ChildEnvInput {
   std::vector<std::string> base;  // the shim's own environment, "NAME=VALUE" each
   int rank = 0, size = 1, local_rank = 0, local_size = 1;
+  int appnum = 0;  // which program of an MPMD job (STDMPI_APPNUM)
   // <prefix>/share/stdmpi with the language bridges, or empty if not found.
   std::string share_dir;
   // The line-buffering library to preload, or empty.

@@ -58,10 +58,10 @@ MPI_Op MpiOp(Op op, NumType t, const OpContext& c) {
 class CollectiveOp : public Operation {
  public:
   // A valid request, or (failed = true) the verb of one that failed locally.
-  CollectiveOp(OpContext& c, Request&& r, std::string_view payload, bool fatal)
-      : Operation(c), req_(std::move(r)), payload_(payload), fatal_(fatal) {}
-  CollectiveOp(OpContext& c, Verb verb, std::string local_error)
-      : Operation(c), local_error_(std::move(local_error)), failed_(true) {
+  CollectiveOp(OpContext& c, Comm& m, Request&& r, std::string_view payload, bool fatal)
+      : Operation(c, m), req_(std::move(r)), payload_(payload), fatal_(fatal) {}
+  CollectiveOp(OpContext& c, Comm& m, Verb verb, std::string local_error)
+      : Operation(c, m), local_error_(std::move(local_error)), failed_(true) {
     req_.verb = verb;
     fatal_ = false;
   }
@@ -85,7 +85,7 @@ class CollectiveOp : public Operation {
   std::string Unreachable() override;
   void WaitsOn(std::vector<int>* peers) const override {
     if (phase_ != Phase::kCheck) return;
-    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+    for (int r = 0; r < m_.size; ++r) peers->push_back(m_.World(r));
   }
 
  private:
@@ -97,7 +97,7 @@ class CollectiveOp : public Operation {
     if (rc != MPI_SUCCESS) FailMpi(call, rc);
     return rc == MPI_SUCCESS;
   }
-  bool root() const { return req_.peer == c_.rank; }
+  bool root() const { return req_.peer == m_.rank; }
 
   void AfterCheck();
   void RunBcast(int64_t count);
@@ -107,10 +107,11 @@ class CollectiveOp : public Operation {
   void RunGatherBytes();
   void RunScatterBytes();
   void RunAlltoallBytes();
+  void RunSplit();
   // In fatal mode every shim refuses alike: one reports it.
   void Refuse(std::string why) {
     Fail(std::move(why));
-    outcome.report = !fatal_ || lowest_fatal_rank_ == c_.rank;
+    outcome.report = !fatal_ || lowest_fatal_rank_ == m_.rank;
   }
 
   Request req_;
@@ -130,9 +131,9 @@ class CollectiveOp : public Operation {
 };
 
 void CollectiveOp::Start() {
-  index_ = c_.ledger.EnterCollective();
+  index_ = c_.ledger.EnterCollective(m_.key);
   CheckInput& in = check_in_;
-  in.rank = c_.rank;
+  in.rank = m_.rank;
   in.verb = req_.verb;
   in.type = req_.type;
   in.op = req_.op;
@@ -152,7 +153,7 @@ void CollectiveOp::Start() {
   }
   MakeCheckVector(in, check_send_);
   int rc =
-      MPI_Iallreduce(check_send_, check_recv_, kCheckLen, MPI_INT64_T, MPI_MAX, c_.ctl, &mpi_req_);
+      MPI_Iallreduce(check_send_, check_recv_, kCheckLen, MPI_INT64_T, MPI_MAX, m_.ctl, &mpi_req_);
   if (rc != MPI_SUCCESS) {
     FailMpi("MPI_Iallreduce (agreement check)", rc);
     phase_ = Phase::kDone;
@@ -164,6 +165,7 @@ std::string CollectiveOp::Waiting() const {
   if (req_.type == NumType::kI64 && req_.verb != Verb::kBarrier) s += ":i64";
   if (req_.op != Op::kNone) s += std::string(" ") + OpName(req_.op);
   if (IsRooted(req_.verb)) s += " root " + std::to_string(req_.peer);
+  s += m_.On();
   s += phase_ == Phase::kCheck ? ", waiting for every rank to reach it" : ", exchanging data";
   return s;
 }
@@ -171,17 +173,20 @@ std::string CollectiveOp::Waiting() const {
 std::string CollectiveOp::Unreachable() {
   if (phase_ != Phase::kCheck) return {};
   const PeerLedger& ledger = c_.ledger;
-  for (int r = 0; r < c_.size; ++r) {
-    const PeerLedger::Peer& p = ledger.peer(r);
-    if (!p.finished || p.collectives >= index_) continue;
+  for (int r = 0; r < m_.size; ++r) {
+    const PeerLedger::Peer& p = ledger.peer(m_.World(r));
+    const int64_t entered = p.CollectivesIn(m_.key);
+    if (!p.finished || entered >= index_) continue;
     // The agreement check stays posted: the job must end.
     outcome.always_fatal = true;
     // Every rank still waiting sees the same; the lowest of them reports it.
-    for (int q = 0; q < c_.rank; ++q) {
-      if (!ledger.native(q) && !ledger.peer(q).finished) outcome.report = false;
+    for (int q = 0; q < m_.rank; ++q) {
+      const int w = m_.World(q);
+      if (!ledger.native(w) && !ledger.peer(w).finished) outcome.report = false;
     }
-    return std::string(VerbName(req_.verb)) + " can never complete: " + ledger.FinishedNote(r) +
-           " after " + std::to_string(p.collectives) +
+    return std::string(VerbName(req_.verb)) + m_.On() +
+           " can never complete: " + ledger.FinishedNote(m_.World(r)) + " after " +
+           std::to_string(entered) +
            " collective(s), without calling this one (this rank's collective number " +
            std::to_string(index_) + ")";
   }
@@ -204,13 +209,13 @@ void CollectiveOp::AfterCheck() {
     Fail(o.error);
     // Every rank saw the same disagreement; in fatal mode only the lowest
     // fatal rank reports it, so the job ends with one message, not one a rank.
-    outcome.report = !fatal_ || o.lowest_fatal_rank == c_.rank;
+    outcome.report = !fatal_ || o.lowest_fatal_rank == m_.rank;
     return;
   }
   lowest_fatal_rank_ = o.lowest_fatal_rank;
   switch (req_.verb) {
     case Verb::kBarrier:
-      if (Called(MPI_Barrier(c_.world), "MPI_Barrier")) Finish(OkReply());
+      if (Called(MPI_Barrier(m_.user), "MPI_Barrier")) Finish(OkReply());
       return;
     case Verb::kBcast:
     case Verb::kBcastb:
@@ -239,6 +244,10 @@ void CollectiveOp::AfterCheck() {
     case Verb::kAlltoallb:
       RunAlltoallBytes();
       return;
+    case Verb::kSplit:
+    case Verb::kDup:
+      RunSplit();
+      return;
     default:
       Fail("internal error: not a collective");
   }
@@ -257,7 +266,7 @@ void CollectiveOp::RunBcast(int64_t count) {
     r.resize(offset + n);
   }
   // The root sends from its copy in the reply, the others receive into theirs.
-  if (!Called(MPI_Bcast(r.data() + offset, static_cast<int>(n), MPI_BYTE, req_.peer, c_.world),
+  if (!Called(MPI_Bcast(r.data() + offset, static_cast<int>(n), MPI_BYTE, req_.peer, m_.user),
               "MPI_Bcast")) {
     return;
   }
@@ -275,7 +284,7 @@ void CollectiveOp::RunBcast(int64_t count) {
 }
 
 void CollectiveOp::RunReduction() {
-  void* send = send_.SendData(req_, c_.rank);
+  void* send = send_.SendData(req_, m_.rank);
   recv_.Resize(req_.type, req_.op, req_.count());
   const int n = static_cast<int>(req_.count());
   const MPI_Datatype dt = ElementType(req_.type, req_.op);
@@ -284,23 +293,23 @@ void CollectiveOp::RunReduction() {
   const char* call;
   switch (req_.verb) {
     case Verb::kReduce:
-      rc = MPI_Reduce(send, recv_.data(), n, dt, op, req_.peer, c_.world);
+      rc = MPI_Reduce(send, recv_.data(), n, dt, op, req_.peer, m_.user);
       call = "MPI_Reduce";
       break;
     case Verb::kAllreduce:
-      rc = MPI_Allreduce(send, recv_.data(), n, dt, op, c_.world);
+      rc = MPI_Allreduce(send, recv_.data(), n, dt, op, m_.user);
       call = "MPI_Allreduce";
       break;
     case Verb::kScan:
-      rc = MPI_Scan(send, recv_.data(), n, dt, op, c_.world);
+      rc = MPI_Scan(send, recv_.data(), n, dt, op, m_.user);
       call = "MPI_Scan";
       break;
     default:
-      rc = MPI_Exscan(send, recv_.data(), n, dt, op, c_.world);
+      rc = MPI_Exscan(send, recv_.data(), n, dt, op, m_.user);
       call = "MPI_Exscan";
   }
   if (!Called(rc, call)) return;
-  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && c_.rank == 0)) {
+  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && m_.rank == 0)) {
     Finish(OkReply());
     return;
   }
@@ -329,8 +338,8 @@ void CollectiveOp::RunGather() {
   const char* verb = all ? "allgather" : "gather";
   const MPI_Datatype dt = ElementType(req_.type, req_.op);
   int mine = static_cast<int>(req_.count());
-  std::vector<int> counts(static_cast<size_t>(c_.size), 0), displs(counts.size(), 0);
-  int rc = MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, c_.world);
+  std::vector<int> counts(static_cast<size_t>(m_.size), 0), displs(counts.size(), 0);
+  int rc = MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, m_.user);
   if (!Called(rc, "MPI_Allgather (counts)")) return;
   int64_t total = 0;
   for (size_t i = 0; i < counts.size(); ++i) {
@@ -341,12 +350,11 @@ void CollectiveOp::RunGather() {
     Refuse(std::string(verb) + " refused: its " + over);
     return;
   }
-  void* send = send_.SendData(req_, c_.rank);
+  void* send = send_.SendData(req_, m_.rank);
   recv_.Resize(req_.type, req_.op, all || root() ? static_cast<size_t>(total) : 0);
-  rc =
-      all ? MPI_Allgatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, c_.world)
-          : MPI_Gatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, req_.peer,
-                        c_.world);
+  rc = all ? MPI_Allgatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, m_.user)
+           : MPI_Gatherv(send, mine, dt, recv_.data(), counts.data(), displs.data(), dt, req_.peer,
+                         m_.user);
   if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
   if (!all && !root()) {
     Finish(OkReply());
@@ -356,11 +364,11 @@ void CollectiveOp::RunGather() {
 }
 
 void CollectiveOp::RunScatter(int64_t count) {
-  const int k = static_cast<int>(count / c_.size);
+  const int k = static_cast<int>(count / m_.size);
   const MPI_Datatype dt = ElementType(req_.type, req_.op);
-  void* send = root() ? send_.SendData(req_, c_.rank) : nullptr;
+  void* send = root() ? send_.SendData(req_, m_.rank) : nullptr;
   recv_.Resize(req_.type, req_.op, static_cast<size_t>(k));
-  if (!Called(MPI_Scatter(send, k, dt, recv_.data(), k, dt, req_.peer, c_.world), "MPI_Scatter")) {
+  if (!Called(MPI_Scatter(send, k, dt, recv_.data(), k, dt, req_.peer, m_.user), "MPI_Scatter")) {
     return;
   }
   Finish(NumbersReply(recv_, req_));
@@ -396,8 +404,8 @@ int64_t Displacements(const std::vector<int>& sizes, std::vector<int>* displs) {
 void CollectiveOp::RunGatherBytes() {
   const bool all = req_.verb == Verb::kAllgatherb;
   int mine = static_cast<int>(payload_.size());
-  std::vector<int> sizes(static_cast<size_t>(c_.size), 0), displs;
-  if (!Called(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, c_.world),
+  std::vector<int> sizes(static_cast<size_t>(m_.size), 0), displs;
+  if (!Called(MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, m_.user),
               "MPI_Allgather (byte counts)")) {
     return;
   }
@@ -413,9 +421,9 @@ void CollectiveOp::RunGatherBytes() {
   if (receives) r.resize(offset + static_cast<size_t>(total));
   const void* send = payload_.data();
   int rc = all ? MPI_Allgatherv(send, mine, MPI_BYTE, r.data() + offset, sizes.data(),
-                                displs.data(), MPI_BYTE, c_.world)
+                                displs.data(), MPI_BYTE, m_.user)
                : MPI_Gatherv(send, mine, MPI_BYTE, r.data() + offset, sizes.data(), displs.data(),
-                             MPI_BYTE, req_.peer, c_.world);
+                             MPI_BYTE, req_.peer, m_.user);
   if (!Called(rc, all ? "MPI_Allgatherv" : "MPI_Gatherv")) return;
   Finish(receives ? std::move(r) : OkReply());
 }
@@ -430,7 +438,7 @@ void CollectiveOp::RunScatterBytes() {
     Displacements(sizes, &displs);
   }
   int mine = 0;
-  if (!Called(MPI_Scatter(sizes.data(), 1, MPI_INT, &mine, 1, MPI_INT, req_.peer, c_.world),
+  if (!Called(MPI_Scatter(sizes.data(), 1, MPI_INT, &mine, 1, MPI_INT, req_.peer, m_.user),
               "MPI_Scatter (byte counts)")) {
     return;
   }
@@ -439,7 +447,7 @@ void CollectiveOp::RunScatterBytes() {
   const size_t offset = r.size();
   r.resize(offset + static_cast<size_t>(mine));
   if (!Called(MPI_Scatterv(payload_.data(), sizes.data(), displs.data(), MPI_BYTE,
-                           r.data() + offset, mine, MPI_BYTE, req_.peer, c_.world),
+                           r.data() + offset, mine, MPI_BYTE, req_.peer, m_.user),
               "MPI_Scatterv")) {
     return;
   }
@@ -454,13 +462,13 @@ void CollectiveOp::RunAlltoallBytes() {
   std::vector<int> out(req_.sizes.begin(), req_.sizes.end()), in(out.size(), 0);
   std::vector<int> out_displs, in_displs;
   Displacements(out, &out_displs);
-  if (!Called(MPI_Alltoall(out.data(), 1, MPI_INT, in.data(), 1, MPI_INT, c_.world),
+  if (!Called(MPI_Alltoall(out.data(), 1, MPI_INT, in.data(), 1, MPI_INT, m_.user),
               "MPI_Alltoall (byte counts)")) {
     return;
   }
   int64_t most = Displacements(in, &in_displs);
   if (!c_.ledger.any_native() &&
-      !Called(MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, c_.ctl),
+      !Called(MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, m_.ctl),
               "MPI_Allreduce (alltoallb sizes)")) {
     return;
   }
@@ -473,14 +481,67 @@ void CollectiveOp::RunAlltoallBytes() {
   const size_t offset = r.size();
   r.resize(offset + static_cast<size_t>(in_displs.empty() ? 0 : in_displs.back() + in.back()));
   if (!Called(MPI_Alltoallv(payload_.data(), out.data(), out_displs.data(), MPI_BYTE,
-                            r.data() + offset, in.data(), in_displs.data(), MPI_BYTE, c_.world),
+                            r.data() + offset, in.data(), in_displs.data(), MPI_BYTE, m_.user),
               "MPI_Alltoallv")) {
     return;
   }
   Finish(std::move(r));
 }
 
+// split / dup: the user's communicator and its twin among the shims are
+// split alike (the same color and key order the shims alike in both), then
+// the members agree on the new one's key: the largest next key among them,
+// so that it is new to every member.
+void CollectiveOp::RunSplit() {
+  const bool dup = req_.verb == Verb::kDup;
+  const int color = req_.color == kNoColor ? MPI_UNDEFINED : req_.color;
+  auto n = std::make_unique<Comm>();
+  int rc =
+      dup ? MPI_Comm_dup(m_.user, &n->user) : MPI_Comm_split(m_.user, color, req_.key, &n->user);
+  if (!Called(rc, dup ? "MPI_Comm_dup" : "MPI_Comm_split")) return;
+  rc = dup ? MPI_Comm_dup(m_.ctl, &n->ctl) : MPI_Comm_split(m_.ctl, color, req_.key, &n->ctl);
+  if (!Called(rc, dup ? "MPI_Comm_dup (shims)" : "MPI_Comm_split (shims)")) return;
+  if (n->user == MPI_COMM_NULL) {
+    Finish(NoneReply());
+    return;
+  }
+  n->owned = true;
+  if (std::string err = DescribeComm(n.get()); !err.empty()) {
+    Fail(err);
+    return;
+  }
+  int64_t key = c_.next_comm_key;
+  if (!Called(MPI_Allreduce(MPI_IN_PLACE, &key, 1, MPI_INT64_T, MPI_MAX, n->ctl),
+              "MPI_Allreduce (communicator key)")) {
+    return;
+  }
+  c_.next_comm_key = key + 1;
+  n->key = key;
+  n->id = c_.next_comm_id++;
+  std::string reply =
+      std::to_string(n->id) + " " + std::to_string(n->rank) + " " + std::to_string(n->size) + "\n";
+  c_.AddComm(std::move(n));
+  Finish(std::move(reply));
+}
+
 }  // namespace
+
+std::string DescribeComm(Comm* m) {
+  MPI_Comm_set_errhandler(m->user, MPI_ERRORS_RETURN);
+  if (m->ctl != MPI_COMM_NULL) MPI_Comm_set_errhandler(m->ctl, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(m->user, &m->rank);
+  MPI_Comm_size(m->user, &m->size);
+  MPI_Group group, world;
+  MPI_Comm_group(m->user, &group);
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  std::vector<int> ranks(static_cast<size_t>(m->size));
+  for (int r = 0; r < m->size; ++r) ranks[static_cast<size_t>(r)] = r;
+  m->world.assign(ranks.size(), 0);
+  int rc = MPI_Group_translate_ranks(group, m->size, ranks.data(), world, m->world.data());
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  return rc == MPI_SUCCESS ? "" : MpiErrorString("MPI_Group_translate_ranks", rc);
+}
 
 void CreateF64LogicalOps(OpContext& c) {
   MPI_Op_create(LogicalF64<And>, 1, &c.land_f64);
@@ -494,15 +555,16 @@ void FreeF64LogicalOps(OpContext& c) {
   }
 }
 
-std::unique_ptr<Operation> MakeCollective(OpContext& c, Request&& r, std::string_view payload,
-                                          bool fatal) {
-  auto op = std::make_unique<CollectiveOp>(c, std::move(r), payload, fatal);
+std::unique_ptr<Operation> MakeCollective(OpContext& c, Comm& m, Request&& r,
+                                          std::string_view payload, bool fatal) {
+  auto op = std::make_unique<CollectiveOp>(c, m, std::move(r), payload, fatal);
   op->Start();
   return op;
 }
 
-std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Verb verb, std::string error) {
-  auto op = std::make_unique<CollectiveOp>(c, verb, std::move(error));
+std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Comm& m, Verb verb,
+                                                std::string error) {
+  auto op = std::make_unique<CollectiveOp>(c, m, verb, std::move(error));
   op->Start();
   return op;
 }

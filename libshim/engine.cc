@@ -17,7 +17,7 @@ Engine::Engine() : c_(std::make_unique<OpContext>()), nb_(std::make_unique<NonBl
 Engine::~Engine() = default;
 
 bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks,
-                  const cpu_set_t* own_mask, std::string* err) {
+                  const cpu_set_t* own_mask, const std::vector<int>& app_sizes, std::string* err) {
   OpContext& c = *c_;
   c.max_payload = max_payload;
   MPI_Comm_rank(MPI_COMM_WORLD, &c.rank);
@@ -48,6 +48,13 @@ bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks,
   }
   MPI_Comm_set_errhandler(c.ctl, MPI_ERRORS_RETURN);
   c.ledger.Init(c.ctl, c.rank, native);
+  auto world = std::make_unique<Comm>();
+  world->ctl = c.ctl;
+  world->rank = c.rank;
+  world->size = c.size;
+  for (int r = 0; r < c.size; ++r) world->world.push_back(r);
+  c.AddComm(std::move(world));
+  if (!MakeProgramComm(app_sizes, err)) return false;
   if (!LearnNode(own_mask, err)) return false;
   // MPI_Wtime counts from its first call: make that the rank's start, so a
   // program's first `wtime` is not 0.
@@ -88,20 +95,93 @@ bool Engine::LearnNode(const cpu_set_t* own_mask, std::string* err) {
   return true;
 }
 
+bool Engine::MakeProgramComm(const std::vector<int>& app_sizes, std::string* err) {
+  OpContext& c = *c_;
+  auto m = std::make_unique<Comm>();
+  m->id = 1;
+  if (app_sizes.size() < 2) {
+    // One program: its ranks are the world (the same communicator).
+    *m = *c.comms.at(0);
+    m->id = 1;
+    c.AddComm(std::move(m));
+    return true;
+  }
+  int first = 0;
+  std::vector<int> members;
+  for (int n : app_sizes) {
+    if (c.rank >= first && c.rank < first + n) {
+      for (int r = first; r < first + n; ++r) members.push_back(r);
+    }
+    first += n;
+  }
+  // Collective over the program's ranks only (a native program's ranks
+  // take no part).
+  MPI_Group world, group;
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  MPI_Group_incl(world, static_cast<int>(members.size()), members.data(), &group);
+  int rc = MPI_Comm_create_group(MPI_COMM_WORLD, group, 0x5d2, &m->user);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_create_group(c.ctl, group, 0x5d3, &m->ctl);
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  if (rc != MPI_SUCCESS) {
+    *err = MpiErrorString("MPI_Comm_create_group (this program's ranks)", rc);
+    return false;
+  }
+  m->key = 1;
+  m->owned = true;
+  *err = DescribeComm(m.get());
+  c.AddComm(std::move(m));
+  return err->empty();
+}
+
+Outcome Engine::FreeComm(int64_t id) {
+  OpContext& c = *c_;
+  Outcome o;
+  o.ok = false;
+  auto it = c.comms.find(id);
+  if (id < 2 || it == c.comms.end()) {
+    o.error = id < 2 ? "communicator " + std::to_string(id) + " (" +
+                           (id == 0 ? "the world" : "this program's ranks") + ") cannot be freed"
+                     : "communicator " + std::to_string(id) +
+                           " does not exist on this rank (split and dup make them, free ends "
+                           "them)";
+    return o;
+  }
+  Comm& m = *it->second;
+  if (m.pending > 0) {
+    o.error = "communicator " + std::to_string(id) + " has " + std::to_string(m.pending) +
+              " non-blocking request(s) not yet waited for: wait for them first";
+    return o;
+  }
+  MPI_Comm_free(&m.user);
+  MPI_Comm_free(&m.ctl);
+  c.shapes.erase(id);
+  c.comms.erase(it);
+  o.ok = true;
+  o.reply = OkReply();
+  return o;
+}
+
 void Engine::Shutdown() {
+  for (auto& [id, m] : c_->comms) {
+    if (!m->owned) continue;
+    if (m->user != MPI_COMM_NULL) MPI_Comm_free(&m->user);
+    if (m->ctl != MPI_COMM_NULL) MPI_Comm_free(&m->ctl);
+  }
+  c_->comms.clear();
   op_.reset();
   FreeF64LogicalOps(*c_);
   if (c_->ctl != MPI_COMM_NULL) MPI_Comm_free(&c_->ctl);
 }
 
-bool Engine::AnswerAtOnce(const Request& req, std::string_view payload, Outcome* out) {
+bool Engine::AnswerAtOnce(Comm& m, const Request& req, std::string_view payload, Outcome* out) {
   OpContext& c = *c_;
   switch (req.verb) {
     case Verb::kRank:
-      out->reply = IntReply(c.rank);
+      out->reply = IntReply(m.rank);
       return true;
     case Verb::kSize:
-      out->reply = IntReply(c.size);
+      out->reply = IntReply(m.size);
       return true;
     case Verb::kWtime:
       out->reply = F64Reply(MPI_Wtime());
@@ -116,26 +196,29 @@ bool Engine::AnswerAtOnce(const Request& req, std::string_view payload, Outcome*
       return true;
     case Verb::kSend:
     case Verb::kSendb:
-      if (req.peer != c.rank) return false;
-      SendToSelf(req.verb == Verb::kSend ? req.text : payload, req.tag, out);
+      if (req.peer != m.rank) return false;
+      SendToSelf(m, req.verb == Verb::kSend ? req.text : payload, req.tag, out);
       return true;
     case Verb::kIsend:
     case Verb::kIsendb: {
       std::string_view data = req.verb == Verb::kIsend ? req.text : payload;
-      if (req.peer != c.rank) {
-        *out = nb_->Post(req, data);
+      if (req.peer != m.rank) {
+        *out = nb_->Post(m, req, data);
         return true;
       }
-      SendToSelf(data, req.tag, out);
-      if (out->ok) *out = nb_->Post(req, data, true);
+      SendToSelf(m, data, req.tag, out);
+      if (out->ok) *out = nb_->Post(m, req, data, true);
       return true;
     }
     case Verb::kIrecv:
     case Verb::kIrecvb:
-      *out = nb_->Post(req, {});
+      *out = nb_->Post(m, req, {});
       return true;
     case Verb::kTest:
       *out = nb_->Test(req.ids[0]);
+      return true;
+    case Verb::kFree:
+      *out = FreeComm(req.comm);
       return true;
     case Verb::kErrors:
     case Verb::kAbort:
@@ -147,12 +230,12 @@ bool Engine::AnswerAtOnce(const Request& req, std::string_view payload, Outcome*
   }
 }
 
-void Engine::SendToSelf(std::string_view data, int tag, Outcome* out) {
+void Engine::SendToSelf(Comm& m, std::string_view data, int tag, Outcome* out) {
   auto s = std::make_unique<SelfSend>();
   s->data.assign(data);
   s->tag = tag;
-  int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, c_->rank, tag,
-                     c_->world, &s->req);
+  int rc = MPI_Isend(s->data.data(), static_cast<int>(s->data.size()), MPI_BYTE, m.rank, tag,
+                     m.user, &s->req);
   if (rc != MPI_SUCCESS) {
     out->ok = false;
     out->error = MpiErrorString("MPI_Isend", rc);
@@ -162,25 +245,25 @@ void Engine::SendToSelf(std::string_view data, int tag, Outcome* out) {
   out->reply = OkReply();
 }
 
-std::unique_ptr<Operation> Engine::MakeOperation(Request&& req, std::string_view payload,
+std::unique_ptr<Operation> Engine::MakeOperation(Comm& m, Request&& req, std::string_view payload,
                                                  bool errors_return) {
   OpContext& c = *c_;
   switch (req.verb) {
     case Verb::kSend:
-      return MakeSend(c, req.peer, req.tag, req.text);
+      return MakeSend(c, m, req.peer, req.tag, req.text);
     case Verb::kSendb:
-      return MakeSend(c, req.peer, req.tag, payload);
+      return MakeSend(c, m, req.peer, req.tag, payload);
     case Verb::kRecv:
-      return MakeRecv(c, RecvForm::kText, req.peer, req.tag, "recv");
+      return MakeRecv(c, m, RecvForm::kText, req.peer, req.tag, "recv");
     case Verb::kRecvb:
-      return MakeRecv(c, RecvForm::kBytes, req.peer, req.tag, "recvb");
+      return MakeRecv(c, m, RecvForm::kBytes, req.peer, req.tag, "recvb");
     case Verb::kProbe:
-      return MakeRecv(c, RecvForm::kProbe, req.peer, req.tag, "probe");
+      return MakeRecv(c, m, RecvForm::kProbe, req.peer, req.tag, "probe");
     case Verb::kIprobe:
-      return MakeRecv(c, RecvForm::kIprobe, req.peer, req.tag, "iprobe");
+      return MakeRecv(c, m, RecvForm::kIprobe, req.peer, req.tag, "iprobe");
     case Verb::kSendrecv:
     case Verb::kSendrecvb:
-      return MakeSendrecv(c, req, payload);
+      return MakeSendrecv(c, m, req, payload);
     case Verb::kWait:
     case Verb::kWaitany:
     case Verb::kWaitall:
@@ -190,7 +273,7 @@ std::unique_ptr<Operation> Engine::MakeOperation(Request&& req, std::string_view
   }
   const bool sized_by_root =
       req.verb == Verb::kBcast || req.verb == Verb::kBcastb || req.verb == Verb::kScatter;
-  if (sized_by_root && c.ledger.native(req.peer)) {
+  if (sized_by_root && c.ledger.native(m.World(req.peer))) {
     // Every shim decides this alike, with no communication: none waits.
     Outcome o;
     o.ok = false;
@@ -199,17 +282,27 @@ std::unique_ptr<Operation> Engine::MakeOperation(Request&& req, std::string_view
               "sends; send it point to point instead";
     return MakeImmediate(c, std::move(o));
   }
-  return MakeCollective(c, std::move(req), payload, !errors_return);
+  return MakeCollective(c, m, std::move(req), payload, !errors_return);
 }
 
 bool Engine::Start(Request req, std::string_view payload, bool errors_return) {
+  // The parser checked that it exists (free's ID is the one to free).
+  Comm& m = *c_->comms.at(TakesComm(req.verb) ? req.comm : 0);
   Outcome now;
-  if (AnswerAtOnce(req, payload, &now)) return StartOp(MakeImmediate(*c_, std::move(now)));
-  return StartOp(MakeOperation(std::move(req), payload, errors_return));
+  if (AnswerAtOnce(m, req, payload, &now)) return StartOp(MakeImmediate(*c_, std::move(now)));
+  return StartOp(MakeOperation(m, std::move(req), payload, errors_return));
 }
 
-bool Engine::StartFailedCollective(Verb verb, std::string error) {
-  return StartOp(MakeFailedCollective(*c_, verb, std::move(error)));
+bool Engine::StartFailedCollective(Verb verb, int64_t comm, std::string error) {
+  auto it = c_->comms.find(comm);
+  if (it == c_->comms.end()) {
+    // No such communicator: no peer waits for this rank in it.
+    Outcome o;
+    o.ok = false;
+    o.error = std::move(error);
+    return StartOp(MakeImmediate(*c_, std::move(o)));
+  }
+  return StartOp(MakeFailedCollective(*c_, *it->second, verb, std::move(error)));
 }
 
 bool Engine::StartOp(std::unique_ptr<Operation> op) {

@@ -52,8 +52,10 @@ class Engine {
   // this node's ranks and cores (from each rank's `own_mask`, the cores it was
   // given before binding itself; nullptr: its affinity now). On failure
   // returns false.
+  // `app_sizes`: in an MPMD job the rank count of each program, in world
+  // rank order (communicator 1 is then this program's ranks; else the world).
   bool Init(int64_t max_payload, const std::vector<int>& native_ranks, const cpu_set_t* own_mask,
-            std::string* err);
+            const std::vector<int>& app_sizes, std::string* err);
   // Frees what Init created. REQUIRES: !busy().
   void Shutdown();
 
@@ -68,7 +70,9 @@ class Engine {
   bool Start(Request req, std::string_view payload, bool errors_return);
   // A collective whose request failed on this rank in `errors return` mode
   // (operation.h, MakeFailedCollective).
-  bool StartFailedCollective(Verb verb, std::string error);
+  bool StartFailedCollective(Verb verb, int64_t comm, std::string error);
+  // The communicators besides the world, for the request parser.
+  const CommShapes* comm_shapes() const { return &c_->shapes; }
 
   // Drives the pending operation. Returns true once it has finished.
   bool Progress();
@@ -105,13 +109,17 @@ class Engine {
  private:
   // The reply to a request answered without communication (rank, size,
   // wtime, status, a send to self), or nullptr if it needs an operation.
-  bool AnswerAtOnce(const Request& req, std::string_view payload, Outcome* out);
-  std::unique_ptr<Operation> MakeOperation(Request&& req, std::string_view payload,
+  bool AnswerAtOnce(Comm& m, const Request& req, std::string_view payload, Outcome* out);
+  std::unique_ptr<Operation> MakeOperation(Comm& m, Request&& req, std::string_view payload,
                                            bool errors_return);
   bool StartOp(std::unique_ptr<Operation> op);
   bool LearnNode(const cpu_set_t* own_mask, std::string* err);
   // A send to this rank itself (see DropUnreceivedSelfSends).
-  void SendToSelf(std::string_view data, int tag, Outcome* out);
+  void SendToSelf(Comm& m, std::string_view data, int tag, Outcome* out);
+  // Communicator 1: this program's ranks in an MPMD job.
+  bool MakeProgramComm(const std::vector<int>& app_sizes, std::string* err);
+  // `free ID`.
+  Outcome FreeComm(int64_t id);
   // Frees the sends to self that were received; returns the tags of the rest.
   std::vector<int> UnreceivedSelfSends();
 

@@ -11,6 +11,7 @@
 #ifndef STDMPI_LIBSHIM_FAILURE_H_
 #define STDMPI_LIBSHIM_FAILURE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@ struct Failure {
   // False on a rank that stays quiet because another reports the same
   // failure (every rank saw the same disagreement).
   bool report = true;
+  int64_t comm = 0;  // the communicator of `collective`
 };
 
 enum class FailureAction {

@@ -29,8 +29,8 @@ std::string NonBlocking::Pending::Describe() const {
 // wait, waitany, waitall: completes when its requests have.
 class NonBlocking::WaitOp : public Operation {
  public:
-  WaitOp(OpContext& c, NonBlocking& nb, Verb verb, std::vector<int64_t> ids)
-      : Operation(c), nb_(nb), verb_(verb), ids_(std::move(ids)) {}
+  WaitOp(OpContext& c, Comm& world, NonBlocking& nb, Verb verb, std::vector<int64_t> ids)
+      : Operation(c, world), nb_(nb), verb_(verb), ids_(std::move(ids)) {}
 
   bool Progress() override {
     nb_.Progress(true);
@@ -111,7 +111,7 @@ std::string NonBlocking::WaitOp::Unreachable() {
     Pending* p = nb_.Find(id);
     if (p != nullptr && p->op->Abandon()) {
       --nb_.under_way_;
-      nb_.pending_.erase(id);
+      nb_.Erase(id);
     }
   }
   return first;
@@ -122,7 +122,14 @@ NonBlocking::Pending* NonBlocking::Find(int64_t id) {
   return it == pending_.end() ? nullptr : it->second.get();
 }
 
-Outcome NonBlocking::Post(const Request& req, std::string_view data, bool self_send) {
+void NonBlocking::Erase(int64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  --it->second->comm->pending;
+  pending_.erase(it);
+}
+
+Outcome NonBlocking::Post(Comm& m, const Request& req, std::string_view data, bool self_send) {
   if (pending_.size() >= kMaxPending) {
     return Failed(std::to_string(kMaxPending) +
                   " non-blocking requests are pending on this rank, the most it keeps: "
@@ -138,6 +145,8 @@ Outcome NonBlocking::Post(const Request& req, std::string_view data, bool self_s
   auto p = std::make_unique<Pending>();
   p->id = next_id_++;
   p->verb = req.verb;
+  p->comm = &m;
+  ++m.pending;
   if (send && self_send) {
     Outcome ok;
     ok.reply = OkReply();
@@ -145,11 +154,11 @@ Outcome NonBlocking::Post(const Request& req, std::string_view data, bool self_s
     p->done = true;
   } else if (send) {
     p->data.assign(data);
-    p->op = MakeSend(c_, req.peer, req.tag, p->data);
+    p->op = MakeSend(c_, m, req.peer, req.tag, p->data);
     send_bytes_ += size;
   } else {
     const bool text = req.verb == Verb::kIrecv;
-    p->op = MakeRecv(c_, text ? RecvForm::kText : RecvForm::kBytes, req.peer, req.tag,
+    p->op = MakeRecv(c_, m, text ? RecvForm::kText : RecvForm::kBytes, req.peer, req.tag,
                      text ? "irecv" : "irecvb", true);
   }
   Pending& posted = *p;
@@ -209,13 +218,13 @@ Outcome NonBlocking::Collect(int64_t id) {
     recv_bytes_ -= p->op->Bytes();
     if (LastStatus st = p->op->Received(); st.valid) c_.last_status = st;
   }
-  pending_.erase(id);
+  Erase(id);
   return o;
 }
 
 std::unique_ptr<Operation> NonBlocking::MakeWait(const Request& req) {
   if (std::string why = Unknown(req.ids); !why.empty()) return MakeImmediate(c_, Failed(why));
-  return std::make_unique<WaitOp>(c_, *this, req.verb, req.ids);
+  return std::make_unique<WaitOp>(c_, *c_.comms.at(0), *this, req.verb, req.ids);
 }
 
 std::string NonBlocking::Forget() {
@@ -224,6 +233,7 @@ std::string NonBlocking::Forget() {
   for (auto& [id, p] : pending_) {
     list += (list.empty() ? "request " : ", request ") + std::to_string(id) + " (" + p->Describe() +
             ")";
+    --p->comm->pending;
     if (!p->done) forgotten_.push_back(std::move(p));
   }
   const size_t n = pending_.size();

@@ -39,7 +39,7 @@ class NonBlocking {
   // isend / isendb (`data`, copied) or irecv / irecvb: the reply (its id), or
   // why it cannot start (*out set). A send to this rank itself is posted by
   // the caller (`self_send`: already handed to MPI, done at once).
-  Outcome Post(const Request& req, std::string_view data, bool self_send = false);
+  Outcome Post(Comm& m, const Request& req, std::string_view data, bool self_send = false);
   // `test ID`: "1" or "0".
   Outcome Test(int64_t id);
   // The operation of `wait`, `waitany` or `waitall` (an immediate failure for
@@ -60,7 +60,8 @@ class NonBlocking {
   struct Pending {
     int64_t id = 0;
     Verb verb = Verb::kIsend;
-    std::string data;  // what an isend sends (the operation points into it)
+    Comm* comm = nullptr;  // counts it in comm->pending
+    std::string data;      // what an isend sends (the operation points into it)
     std::unique_ptr<Operation> op;
     bool done = false;
     std::string Describe() const;
@@ -68,6 +69,8 @@ class NonBlocking {
   class WaitOp;
 
   Pending* Find(int64_t id);
+  // Frees request `id` (its wait came, or it failed).
+  void Erase(int64_t id);
   void Advance(Pending& p);
   // The outcome of `wait ID` (the request is freed).
   Outcome Collect(int64_t id);

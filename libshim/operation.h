@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,21 +50,49 @@ struct LastStatus {
 class HeldMessages {
  public:
   struct Message {
-    int source = 0;
+    int64_t comm = 0;  // the communicator's id
+    int source = 0;    // its rank there
     int tag = 0;
     std::string data;
   };
   void Hold(Message m) { held_.push_back(std::move(m)); }
-  // The first held message that a receive from `src` with `tag` (either may
-  // be kAny) matches, or nullptr.
-  const Message* Find(int src, int tag) const;
+  // The first held message that a receive on `comm` from `src` with `tag`
+  // (either may be kAny) matches, or nullptr.
+  const Message* Find(int64_t comm, int src, int tag) const;
   // Removes the message Find returned.
   Message Take(const Message* m);
-  // Held messages from `src`.
-  int64_t CountFrom(int src) const;
+  // Held messages from world rank `world_src` (`world_of` maps a held
+  // message's communicator and source to its world rank).
+  template <typename F>
+  int64_t CountFrom(int world_src, F world_of) const {
+    int64_t n = 0;
+    for (const Message& m : held_) n += world_of(m.comm, m.source) == world_src ? 1 : 0;
+    return n;
+  }
 
  private:
   std::vector<Message> held_;
+};
+
+// A communicator as the shim keeps it (docs/protocol.md, "Communicators"):
+// the user's, where messages travel with the user's tags and collectives run,
+// and its twin among the shims (ctl: the agreement checks), the world rank of
+// every member, and a key every member knows it by (the ledger counts each
+// rank's collectives by key).
+struct Comm {
+  int64_t id = 0;   // the program's name for it on this rank (0: the world)
+  int64_t key = 0;  // the same on every member, and unique among this rank's
+  MPI_Comm user = MPI_COMM_WORLD;
+  MPI_Comm ctl = MPI_COMM_NULL;
+  int rank = 0, size = 1;
+  std::vector<int> world;  // by rank in it: the world rank
+  int64_t pending = 0;     // non-blocking requests on it not yet waited for
+  bool owned = false;      // made by split or dup: freed by free, or at the end
+
+  // The world rank of member `r` (kAny stays kAny).
+  int World(int r) const { return r < 0 ? r : world[static_cast<size_t>(r)]; }
+  // " on communicator 3", or "" for the world: for messages.
+  std::string On() const { return id == 0 ? "" : " on communicator " + std::to_string(id); }
 };
 
 // What the operations of a rank share.
@@ -77,11 +106,32 @@ struct OpContext {
   LastStatus last_status;
   HeldMessages held;
   PeerLedger ledger;
+  // By id: the world (0), this program's ranks (1) and what split and dup made.
+  std::map<int64_t, std::unique_ptr<Comm>> comms;
+  CommShapes shapes;  // the same, as the request parser checks ranks (no world)
+  int64_t next_comm_id = 2;
+  int64_t next_comm_key = 2;  // 0 is the world's key, 1 the program's
+  // The world rank of rank `r` of communicator `id`.
+  int WorldOf(int64_t id, int r) const {
+    auto it = comms.find(id);
+    return it == comms.end() ? -1 : it->second->World(r);
+  }
+  // Takes a new communicator (its id, key and ranks set) into the tables.
+  void AddComm(std::unique_ptr<Comm> m) {
+    if (m->id != 0) shapes[m->id] = {m->rank, m->size};
+    const int64_t id = m->id;
+    comms[id] = std::move(m);
+  }
 };
+
+// Fills in the rank, size and world ranks of a communicator whose `user`
+// and `ctl` are set, and sets its error handler to return codes. Returns the
+// failed call's message, or "".
+std::string DescribeComm(Comm* m);
 
 class Operation {
  public:
-  explicit Operation(OpContext& c) : c_(c) {}
+  Operation(OpContext& c, Comm& m) : c_(c), m_(m) {}
   virtual ~Operation() = default;
   // Advances the operation; returns true once it has finished (outcome set).
   virtual bool Progress() = 0;
@@ -110,26 +160,31 @@ class Operation {
   int Test(MPI_Request* r, MPI_Status* st, const char* what);
 
   OpContext& c_;
+  Comm& m_;  // the communicator it runs on
 };
 
 // How a receive answers (recv, recvb, probe, iprobe).
 enum class RecvForm { kText, kBytes, kProbe, kIprobe };
 
+// Operations on communicator `m` (ranks and tags as the program gave them).
 std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o);
-std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string_view data);
+std::unique_ptr<Operation> MakeSend(OpContext& c, Comm& m, int dest, int tag,
+                                    std::string_view data);
 // `background`: an irecv, whose wait sets `@mpi status`, not its completion.
-std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag, const char* verb,
-                                    bool background = false);
+std::unique_ptr<Operation> MakeRecv(OpContext& c, Comm& m, RecvForm form, int src, int tag,
+                                    const char* verb, bool background = false);
 // sendrecv (TEXT) or sendrecvb (`payload`).
-std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r, std::string_view payload);
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, Comm& m, const Request& r,
+                                        std::string_view payload);
 // A collective: `payload` holds bcastb's bytes on the root; `fatal`: this rank
 // is in `errors fatal` mode (for the agreement check).
-std::unique_ptr<Operation> MakeCollective(OpContext& c, Request&& r, std::string_view payload,
-                                          bool fatal);
+std::unique_ptr<Operation> MakeCollective(OpContext& c, Comm& m, Request&& r,
+                                          std::string_view payload, bool fatal);
 // A collective whose request failed on this rank in `errors return` mode: it
 // takes part in the agreement check so its peers learn of the failure, and
 // finishes with `error`.
-std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Verb verb, std::string error);
+std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Comm& m, Verb verb,
+                                                std::string error);
 
 // The f64 versions of MPI_LAND, MPI_LOR and MPI_LXOR, in `c`.
 void CreateF64LogicalOps(OpContext& c);

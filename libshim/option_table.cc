@@ -324,6 +324,31 @@ std::vector<OptionSpec> MakeTable() {
          (void)given;
        },
        true},
+      {"--app-sizes", "", "LIST", 1, Scope::kShim,
+       "the rank counts of the programs of an MPMD job, in rank order\n"
+       "(each program's ranks get a communicator, id 1)",
+       SET {
+         UNUSED;
+         s->app_sizes.clear();
+         std::string_view rest = v[0];
+         while (true) {
+           size_t comma = rest.find(',');
+           int64_t n;
+           if (!ParseCount(rest.substr(0, comma), 100000000, &n) || n == 0) {
+             return Expected(name, v[0], "rank counts such as 1,8", err);
+           }
+           s->app_sizes.push_back(static_cast<int>(n));
+           if (comma == std::string_view::npos) return true;
+           rest = rest.substr(comma + 1);
+         }
+       },
+       PASS {
+         std::string list;
+         for (int n : s.app_sizes) list += (list.empty() ? "" : ",") + std::to_string(n);
+         if (!list.empty()) Add(out, {"--app-sizes", list});
+         (void)given;
+       },
+       true},
       {"--trace", "", "FILE", 1, Scope::kBoth,
        "write every request of every rank, with its start and\n"
        "duration, to FILE in the Chrome trace-event format\n"

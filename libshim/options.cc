@@ -235,6 +235,22 @@ bool LaunchPositionFromEnv(const char* (*get)(const char*), LaunchPosition* out,
   return true;
 }
 
+std::vector<int> AppSizes(const ShimOptions& opts) {
+  if (opts.apps.empty()) return opts.app_sizes;
+  std::vector<int> sizes;
+  for (const ShimApp& app : opts.apps) sizes.push_back(app.np);
+  return sizes;
+}
+
+int AppNumOf(int rank, const std::vector<int>& sizes) {
+  int first = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (rank >= first && rank < first + sizes[i]) return static_cast<int>(i);
+    first += sizes[i];
+  }
+  return 0;
+}
+
 bool SelectApp(int rank, ShimOptions* opts, bool* native, std::string* err) {
   *native = false;
   if (opts->apps.empty()) return true;

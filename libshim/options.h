@@ -50,6 +50,9 @@ struct ShimOptions {
   // World ranks that are native MPI programs (no shim) in this job.
   std::vector<int> native_ranks;
   std::vector<ShimApp> apps;  // empty: one program, `command`
+  // The rank count of each program of an MPMD job, in world rank order
+  // (--app-sizes; with --apps, theirs). Empty: one program.
+  std::vector<int> app_sizes;
   BindTo bind_to = BindTo::kCore;
   bool bind_to_given = false;
   int cpus_per_rank = 0;  // 0: not given (one core)
@@ -92,6 +95,11 @@ bool LaunchPositionFromEnv(const char* (*get)(const char*), LaunchPosition* out,
 // *native if it is a native MPI program. False (with *err) if the rank is
 // beyond the ranks --apps names.
 bool SelectApp(int rank, ShimOptions* opts, bool* native, std::string* err);
+
+// The rank counts of the job's programs (ShimOptions::app_sizes, or those
+// of --apps), and which program world rank `rank` runs (0 for one program).
+std::vector<int> AppSizes(const ShimOptions& opts);
+int AppNumOf(int rank, const std::vector<int>& sizes);
 
 // Parses a rank list such as "0", "0,2" or "1-3,7" (sorted, no duplicates).
 bool ParseRankList(std::string_view s, std::vector<int>* out);

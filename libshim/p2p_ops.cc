@@ -56,22 +56,22 @@ namespace {
 
 class ImmediateOp : public Operation {
  public:
-  ImmediateOp(OpContext& c, Outcome o) : Operation(c) { outcome = std::move(o); }
+  ImmediateOp(OpContext& c, Outcome o) : Operation(c, *c.comms.at(0)) { outcome = std::move(o); }
   bool Progress() override { return true; }
   std::string Waiting() const override { return "nothing"; }
 };
 
 class SendOp : public Operation {
  public:
-  SendOp(OpContext& c, int dest, int tag, std::string_view data)
-      : Operation(c), dest_(dest), tag_(tag), size_(static_cast<int64_t>(data.size())) {
+  SendOp(OpContext& c, Comm& m, int dest, int tag, std::string_view data)
+      : Operation(c, m), dest_(dest), tag_(tag), size_(static_cast<int64_t>(data.size())) {
     int rc =
-        MPI_Isend(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, c_.world, &req_);
+        MPI_Isend(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, m_.user, &req_);
     if (rc != MPI_SUCCESS) {
       FailMpi("MPI_Isend", rc);
       failed_ = true;
     } else {
-      c_.ledger.CountSent(dest);
+      c_.ledger.CountSent(m_.World(dest));
     }
   }
   bool Progress() override {
@@ -81,19 +81,18 @@ class SendOp : public Operation {
     return t == 1 && Finish(OkReply());
   }
   std::string Waiting() const override {
-    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
+    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + m_.On() + " (" +
            std::to_string(size_) + " bytes)";
   }
   int64_t Bytes() const override { return size_; }
   std::string Unreachable() override {
-    const PeerLedger::Peer& p = c_.ledger.peer(dest_);
+    const PeerLedger::Peer& p = c_.ledger.peer(m_.World(dest_));
     if (!p.finished || MonotonicSeconds() - p.since < PeerLedger::kInFlightGrace) return {};
     outcome.always_fatal = true;
-    return "send to rank " + std::to_string(dest_) + " " + TagName(tag_) + " (" +
-           std::to_string(size_) + " bytes) can never complete: " + c_.ledger.FinishedNote(dest_) +
+    return Waiting() + " can never complete: " + c_.ledger.FinishedNote(m_.World(dest_)) +
            " without receiving it";
   }
-  void WaitsOn(std::vector<int>* peers) const override { peers->push_back(dest_); }
+  void WaitsOn(std::vector<int>* peers) const override { peers->push_back(m_.World(dest_)); }
 
  private:
   int dest_, tag_;
@@ -106,8 +105,9 @@ class SendOp : public Operation {
 // that message (so its size is known before a byte is received).
 class RecvOp : public Operation {
  public:
-  RecvOp(OpContext& c, RecvForm form, int src, int tag, const char* verb, bool background = false)
-      : Operation(c), form_(form), src_(src), tag_(tag), verb_(verb), background_(background) {}
+  RecvOp(OpContext& c, Comm& m, RecvForm form, int src, int tag, const char* verb,
+         bool background = false)
+      : Operation(c, m), form_(form), src_(src), tag_(tag), verb_(verb), background_(background) {}
 
   bool Progress() override {
     if (phase_ == Phase::kProbe) return ProgressProbe();
@@ -119,14 +119,14 @@ class RecvOp : public Operation {
         std::memchr(reply_.data(), '\n', static_cast<size_t>(bytes_)) != nullptr) {
       // Not consumed: the next receive or probe that matches it gets it.
       reply_.resize(static_cast<size_t>(bytes_));
-      c_.held.Hold({src_found_, tag_found_, std::move(reply_)});
+      c_.held.Hold({m_.id, src_found_, tag_found_, std::move(reply_)});
       return FailHeldNewline();
     }
     return Finish(std::move(reply_));
   }
 
   std::string Waiting() const override {
-    std::string s = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_);
+    std::string s = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) + m_.On();
     if (phase_ == Phase::kRecv) s += " (receiving " + std::to_string(bytes_) + " bytes)";
     return s;
   }
@@ -137,10 +137,10 @@ class RecvOp : public Operation {
   void WaitsOn(std::vector<int>* peers) const override {
     if (phase_ != Phase::kProbe || form_ == RecvForm::kIprobe) return;
     if (src_ != kAny) {
-      peers->push_back(src_);
+      peers->push_back(m_.World(src_));
       return;
     }
-    for (int r = 0; r < c_.size; ++r) peers->push_back(r);
+    for (int r = 0; r < m_.size; ++r) peers->push_back(m_.World(r));
   }
 
  private:
@@ -173,8 +173,9 @@ std::string RecvOp::Unreachable() {
   if (first_probe_ == 0) first_probe_ = now;
   const PeerLedger& ledger = c_.ledger;
   const std::string what = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) +
-                           " can never complete: ";
-  if (src_ == c_.rank) {
+                           m_.On() + " can never complete: ";
+  auto world_of = [this](int64_t comm, int r) { return c_.WorldOf(comm, r); };
+  if (src_ == m_.rank) {
     // Its program waits here, so it can send itself nothing more; a message
     // it sent itself before shows up in the first probes.
     if (now - first_probe_ < 0.5) return {};
@@ -183,21 +184,23 @@ std::string RecvOp::Unreachable() {
   }
   int64_t left = 0;
   if (src_ != kAny) {
-    if (ledger.native(src_) || !ledger.NothingMoreFrom(src_, now, &left)) return {};
-    left += c_.held.CountFrom(src_);
-    std::string s = what + ledger.FinishedNote(src_) + " without sending it";
+    const int w = m_.World(src_);
+    if (ledger.native(w) || !ledger.NothingMoreFrom(w, now, &left)) return {};
+    left += c_.held.CountFrom(w, world_of);
+    std::string s = what + ledger.FinishedNote(w) + " without sending it";
     if (left > 0) {
       s += " (" + std::to_string(left) + " message(s) from it with another tag are unreceived)";
     }
     return s;
   }
-  if (ledger.any_native() || c_.size == 1) return {};
-  for (int r = 0; r < c_.size; ++r) {
-    if (r != c_.rank && !ledger.NothingMoreFrom(r, now, &left)) return {};
-    left += c_.held.CountFrom(r);
+  if (ledger.any_native() || m_.size == 1) return {};
+  for (int r = 0; r < m_.size; ++r) {
+    const int w = m_.World(r);
+    if (r != m_.rank && !ledger.NothingMoreFrom(w, now, &left)) return {};
+    left += c_.held.CountFrom(w, world_of);
   }
   std::string s = what + "every other rank's program has finished (" +
-                  ledger.FinishedNote(c_.rank == 0 ? 1 : 0) + ", ...)";
+                  ledger.FinishedNote(m_.World(m_.rank == 0 ? 1 : 0)) + ", ...)";
   if (left > 0) s += "; " + std::to_string(left) + " message(s) with another tag are unreceived";
   return s;
 }
@@ -210,7 +213,7 @@ bool RecvOp::FailHeldNewline() {
 }
 
 bool RecvOp::FromHeld() {
-  const HeldMessages::Message* m = c_.held.Find(src_, tag_);
+  const HeldMessages::Message* m = c_.held.Find(m_.id, src_, tag_);
   if (m == nullptr) return false;
   src_found_ = m->source;
   tag_found_ = m->tag;
@@ -230,7 +233,7 @@ bool RecvOp::ProgressProbe() {
   if (FromHeld()) return true;
   int flag = 0;
   MPI_Status st;
-  int rc = MPI_Iprobe(src_, tag_, c_.world, &flag, &st);
+  int rc = MPI_Iprobe(src_, tag_, m_.user, &flag, &st);
   if (rc != MPI_SUCCESS) return FailMpi("MPI_Iprobe", rc);
   if (!flag) return form_ == RecvForm::kIprobe && Finish(NoneReply());
   int count = 0;
@@ -255,7 +258,7 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
   MPI_Message msg;
   MPI_Status st2;
   int flag = 0;
-  int rc = MPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, c_.world, &flag, &msg, &st2);
+  int rc = MPI_Improbe(st.MPI_SOURCE, st.MPI_TAG, m_.user, &flag, &msg, &st2);
   if (rc != MPI_SUCCESS) {
     FailMpi("MPI_Improbe", rc);
     return -1;
@@ -265,7 +268,7 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
   tag_found_ = st.MPI_TAG;
   bytes_ = count;
   matched_ = true;
-  c_.ledger.CountReceived(src_found_);
+  c_.ledger.CountReceived(m_.World(src_found_));
   size_t offset = 0;
   if (form_ == RecvForm::kBytes) {
     AppendBytesHeader(&reply_, count);
@@ -287,11 +290,11 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
 class SendrecvOp : public Operation {
  public:
   // sendrecv sends its TEXT, sendrecvb its `payload`.
-  SendrecvOp(OpContext& c, const Request& r, std::string_view payload)
-      : Operation(c),
+  SendrecvOp(OpContext& c, Comm& m, const Request& r, std::string_view payload)
+      : Operation(c, m),
         bytes_(r.verb == Verb::kSendrecvb),
-        send_(c, r.peer, r.tag, bytes_ ? payload : r.text),
-        recv_(c, bytes_ ? RecvForm::kBytes : RecvForm::kText, r.peer2, r.tag2,
+        send_(c, m, r.peer, r.tag, bytes_ ? payload : r.text),
+        recv_(c, m, bytes_ ? RecvForm::kBytes : RecvForm::kText, r.peer2, r.tag2,
               bytes_ ? "recvb" : "recv") {}
 
   bool Progress() override {
@@ -331,8 +334,9 @@ class SendrecvOp : public Operation {
 
 }  // namespace
 
-const HeldMessages::Message* HeldMessages::Find(int src, int tag) const {
+const HeldMessages::Message* HeldMessages::Find(int64_t comm, int src, int tag) const {
   for (const Message& m : held_) {
+    if (m.comm != comm) continue;
     if ((src == kAny || m.source == src) && (tag == kAny || m.tag == tag)) return &m;
   }
   return nullptr;
@@ -345,27 +349,23 @@ HeldMessages::Message HeldMessages::Take(const Message* m) {
   return out;
 }
 
-int64_t HeldMessages::CountFrom(int src) const {
-  int64_t n = 0;
-  for (const Message& m : held_) n += m.source == src ? 1 : 0;
-  return n;
-}
-
 std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o) {
   return std::make_unique<ImmediateOp>(c, std::move(o));
 }
 
-std::unique_ptr<Operation> MakeSend(OpContext& c, int dest, int tag, std::string_view data) {
-  return std::make_unique<SendOp>(c, dest, tag, data);
+std::unique_ptr<Operation> MakeSend(OpContext& c, Comm& m, int dest, int tag,
+                                    std::string_view data) {
+  return std::make_unique<SendOp>(c, m, dest, tag, data);
 }
 
-std::unique_ptr<Operation> MakeRecv(OpContext& c, RecvForm form, int src, int tag, const char* verb,
-                                    bool background) {
-  return std::make_unique<RecvOp>(c, form, src, tag, verb, background);
+std::unique_ptr<Operation> MakeRecv(OpContext& c, Comm& m, RecvForm form, int src, int tag,
+                                    const char* verb, bool background) {
+  return std::make_unique<RecvOp>(c, m, form, src, tag, verb, background);
 }
 
-std::unique_ptr<Operation> MakeSendrecv(OpContext& c, const Request& r, std::string_view payload) {
-  return std::make_unique<SendrecvOp>(c, r, payload);
+std::unique_ptr<Operation> MakeSendrecv(OpContext& c, Comm& m, const Request& r,
+                                        std::string_view payload) {
+  return std::make_unique<SendrecvOp>(c, m, r, payload);
 }
 
 }  // namespace stdmpi

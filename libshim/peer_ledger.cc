@@ -6,8 +6,9 @@ namespace stdmpi {
 
 namespace {
 // Point-to-point on the shims' communicator (no user message travels there).
-constexpr int kFinishedTag = 1;  // a finished rank's answer: {rank, why, sent, collectives}
-constexpr int kQueryTag = 2;     // "have you finished?"
+// A finished rank's answer: {rank, why, sent, then (key, collectives) a communicator}.
+constexpr int kFinishedTag = 1;
+constexpr int kQueryTag = 2;  // "have you finished?"
 }  // namespace
 
 void PeerLedger::Init(MPI_Comm ctl, int rank, const std::vector<bool>& native) {
@@ -69,9 +70,11 @@ void PeerLedger::ReceiveAnswers() {
     int flag = 0;
     MPI_Status st;
     if (MPI_Iprobe(MPI_ANY_SOURCE, kFinishedTag, ctl_, &flag, &st) != MPI_SUCCESS || !flag) return;
-    int64_t note[4];
-    if (MPI_Recv(note, 4, MPI_INT64_T, st.MPI_SOURCE, kFinishedTag, ctl_, MPI_STATUS_IGNORE) !=
-        MPI_SUCCESS) {
+    int n = 0;
+    MPI_Get_count(&st, MPI_INT64_T, &n);
+    std::vector<int64_t> note(static_cast<size_t>(n < 3 ? 3 : n), 0);
+    if (MPI_Recv(note.data(), n, MPI_INT64_T, st.MPI_SOURCE, kFinishedTag, ctl_,
+                 MPI_STATUS_IGNORE) != MPI_SUCCESS) {
       return;
     }
     int64_t world = note[0];
@@ -80,7 +83,7 @@ void PeerLedger::ReceiveAnswers() {
     p.finished = true;
     p.why = note[1] == 1 ? FinishReason::kClosedStdout : FinishReason::kExited;
     p.sent_to_me = note[2];
-    p.collectives = note[3];
+    for (size_t i = 3; i + 1 < note.size(); i += 2) p.collectives[note[i]] = note[i + 1];
     p.since = MonotonicSeconds();
   }
 }
@@ -102,11 +105,12 @@ void PeerLedger::AnswerQueries() {
     MPI_Recv(&question, 1, MPI_INT, st.MPI_SOURCE, kQueryTag, ctl_, MPI_STATUS_IGNORE);
     if (st.MPI_SOURCE < 0 || st.MPI_SOURCE >= static_cast<int>(world_of_.size())) continue;
     const int world = world_of_[static_cast<size_t>(st.MPI_SOURCE)];
-    auto answer = std::make_unique<std::array<int64_t, 4>>(std::array<int64_t, 4>{
-        rank_, static_cast<int64_t>(why_), sent_[static_cast<size_t>(world)], collectives_});
+    auto answer = std::make_unique<std::vector<int64_t>>(
+        std::vector<int64_t>{rank_, static_cast<int64_t>(why_), sent_[static_cast<size_t>(world)]});
+    for (const auto& [key, count] : collectives_) answer->insert(answer->end(), {key, count});
     MPI_Request req;
-    if (MPI_Isend(answer->data(), 4, MPI_INT64_T, st.MPI_SOURCE, kFinishedTag, ctl_, &req) ==
-        MPI_SUCCESS) {
+    if (MPI_Isend(answer->data(), static_cast<int>(answer->size()), MPI_INT64_T, st.MPI_SOURCE,
+                  kFinishedTag, ctl_, &req) == MPI_SUCCESS) {
       small_sends_.push_back(req);
       answers_.push_back(std::move(answer));
     }

@@ -17,8 +17,8 @@
 
 #include <mpi.h>
 
-#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,9 +33,14 @@ class PeerLedger {
   struct Peer {
     bool finished = false;
     FinishReason why = FinishReason::kExited;
-    int64_t sent_to_me = 0;   // messages it sent this rank, all told
-    int64_t collectives = 0;  // collectives it entered, all told
-    double since = 0;         // when this rank learned it (monotonic seconds)
+    int64_t sent_to_me = 0;  // messages it sent this rank, all told
+    // Collectives it entered, by communicator key (see Comm in operation.h).
+    std::map<int64_t, int64_t> collectives;
+    double since = 0;  // when this rank learned it (monotonic seconds)
+    int64_t CollectivesIn(int64_t key) const {
+      auto it = collectives.find(key);
+      return it == collectives.end() ? 0 : it->second;
+    }
   };
 
   // A message a finished rank sent (eagerly) may still be on its way when
@@ -50,8 +55,9 @@ class PeerLedger {
   // Counts, kept as the rank's operations happen.
   void CountSent(int dest) { ++sent_[static_cast<size_t>(dest)]; }
   void CountReceived(int src) { ++received_[static_cast<size_t>(src)]; }
-  // Returns this collective's number on this rank (1, 2, ...).
-  int64_t EnterCollective() { return ++collectives_; }
+  // Returns this collective's number on this rank (1, 2, ...) in the
+  // communicator with this key (every member knows it by the same key).
+  int64_t EnterCollective(int64_t key) { return ++collectives_[key]; }
 
   int size() const { return static_cast<int>(native_.size()); }
   bool native(int r) const { return native_[static_cast<size_t>(r)]; }
@@ -85,17 +91,17 @@ class PeerLedger {
   int rank_ = 0;
   std::vector<bool> native_;  // by world rank
   bool any_native_ = false;
-  std::vector<int> ctl_rank_;      // by world rank: its rank in ctl, -1 for a native rank
-  std::vector<int> world_of_;      // by rank in ctl: its world rank
-  std::vector<int64_t> sent_;      // by world rank: messages this rank sent it
-  std::vector<int64_t> received_;  // by world rank: messages this rank received from it
-  int64_t collectives_ = 0;        // collectives this rank entered
-  std::vector<Peer> peers_;        // by world rank
-  std::vector<bool> asked_;        // by world rank: already asked whether it finished
+  std::vector<int> ctl_rank_;               // by world rank: its rank in ctl, -1 for a native rank
+  std::vector<int> world_of_;               // by rank in ctl: its world rank
+  std::vector<int64_t> sent_;               // by world rank: messages this rank sent it
+  std::vector<int64_t> received_;           // by world rank: messages this rank received from it
+  std::map<int64_t, int64_t> collectives_;  // by communicator key: collectives entered
+  std::vector<Peer> peers_;                 // by world rank
+  std::vector<bool> asked_;                 // by world rank: already asked whether it finished
   bool finished_ = false;
   FinishReason why_ = FinishReason::kExited;
   std::vector<MPI_Request> small_sends_;  // questions and answers still on their way
-  std::vector<std::unique_ptr<std::array<int64_t, 4>>> answers_;
+  std::vector<std::unique_ptr<std::vector<int64_t>>> answers_;
   MPI_Request closing_ = MPI_REQUEST_NULL;
 };
 

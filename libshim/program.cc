@@ -183,6 +183,7 @@ void Program::Start(const Position& where, const std::string& prefix) {
   ce.size = where.size;
   ce.local_rank = where.local_rank;
   ce.local_size = where.local_size;
+  ce.appnum = AppNumOf(where.rank, AppSizes(opts_));
   ce.share_dir = FindShareDir();
   SpawnRequest sr;
   bool found = Resolve(&sr.path, &sr.init);

@@ -18,7 +18,7 @@ struct VerbInfo {
   const char* usage;  // shown with argument errors
 };
 
-constexpr std::array<VerbInfo, 36> kVerbs = {{
+constexpr std::array<VerbInfo, 39> kVerbs = {{
     {"rank", Verb::kRank, false, "@mpi rank"},
     {"size", Verb::kSize, false, "@mpi size"},
     {"wtime", Verb::kWtime, false, "@mpi wtime"},
@@ -59,8 +59,11 @@ constexpr std::array<VerbInfo, 36> kVerbs = {{
     {"test", Verb::kTest, false, "@mpi test ID"},
     {"waitany", Verb::kWaitany, false, "@mpi waitany ID [ID ...]"},
     {"waitall", Verb::kWaitall, false, "@mpi waitall ID [ID ...]"},
+    {"split", Verb::kSplit, false, "@mpi split COLOR KEY (COLOR: a number >= 0, or none)"},
+    {"dup", Verb::kDup, false, "@mpi dup"},
+    {"free", Verb::kFree, false, "@mpi free ID"},
 }};
-static_assert(static_cast<size_t>(Verb::kWaitall) + 1 == kVerbs.size(), "kVerbs follows enum Verb");
+static_assert(static_cast<size_t>(Verb::kFree) + 1 == kVerbs.size(), "kVerbs follows enum Verb");
 
 const VerbInfo& InfoOf(Verb v) {
   return kVerbs[static_cast<size_t>(v)];
@@ -276,6 +279,7 @@ class Parser {
   bool Sendb();
   bool Bcastb();
   bool RunNewer();
+  bool Split();
   bool Scatterb();
   bool Alltoallb();
   bool Ids(bool several);
@@ -389,6 +393,19 @@ bool Parser::RunNewer() {
     case Verb::kWaitany:
     case Verb::kWaitall:
       return Ids(true);
+    case Verb::kSplit:
+      return Split();
+    case Verb::kDup:
+      return End();
+    case Verb::kFree: {
+      std::string_view f;
+      if (!cur_->Next(&f)) return Missing("ID");
+      if (!ParseCount(f, INT64_MAX / 2, &r.comm)) {
+        return Fail("bad communicator id " + QuoteForMessage(f, 40) +
+                    ": expected a number that split or dup replied");
+      }
+      return End();
+    }
     default:
       return Fail("internal error: unhandled verb");
   }
@@ -490,6 +507,27 @@ bool Parser::RankSizes() {
                 " ranks: give one a rank (usage: " + vi_.usage + ")");
   }
   return true;
+}
+
+bool Parser::Split() {
+  Request& r = *req_;
+  std::string_view f;
+  int64_t v;
+  if (!cur_->Next(&f)) return Missing("COLOR");
+  if (f == "none") {
+    r.color = kNoColor;
+  } else if (ParseCount(f, INT32_MAX, &v)) {
+    r.color = static_cast<int>(v);
+  } else {
+    return Fail("bad COLOR " + QuoteForMessage(f, 40) + ": expected a number >= 0, or none");
+  }
+  if (!cur_->Next(&f)) return Missing("KEY");
+  const bool negative = !f.empty() && f[0] == '-';
+  if (!ParseCount(negative ? f.substr(1) : f, INT32_MAX, &v)) {
+    return Fail("bad KEY " + QuoteForMessage(f, 40) + ": expected a whole number");
+  }
+  r.key = static_cast<int>(negative ? -v : v);
+  return End();
 }
 
 bool Parser::Scatterb() {
@@ -594,10 +632,39 @@ bool IsCollective(Verb v) {
     case Verb::kAllgatherb:
     case Verb::kScatterb:
     case Verb::kAlltoallb:
+    case Verb::kSplit:
+    case Verb::kDup:
       return true;
     default:
       return false;
   }
+}
+
+bool TakesComm(Verb v) {
+  switch (v) {
+    case Verb::kWtime:
+    case Verb::kStatus:
+    case Verb::kErrors:
+    case Verb::kAbort:
+    case Verb::kWait:
+    case Verb::kTest:
+    case Verb::kWaitany:
+    case Verb::kWaitall:
+    case Verb::kFree:
+      return false;
+    default:
+      return true;
+  }
+}
+
+ParseContext InComm(const ParseContext& ctx, int64_t comm) {
+  if (comm == 0 || ctx.comms == nullptr) return ctx;
+  auto it = ctx.comms->find(comm);
+  if (it == ctx.comms->end()) return ctx;
+  ParseContext c = ctx;
+  c.rank = it->second.rank;
+  c.size = it->second.size;
+  return c;
 }
 
 bool IsRequestLine(std::string_view line) {
@@ -605,8 +672,9 @@ bool IsRequestLine(std::string_view line) {
   return line.size() == 4 || line[4] == ' ' || (line[4] == '\r' && line.size() == 5);
 }
 
-bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Request* req,
+bool DecodeNumberPayload(std::string_view payload, const ParseContext& world_ctx, Request* req,
                          std::string* err) {
+  const ParseContext ctx = InComm(world_ctx, req->comm);
   if (!DecodeMsgpackNumbers(payload, req->type == NumType::kI64, &req->f64, &req->i64,
                             &req->msgpack_form, err, static_cast<uint64_t>(ctx.max_payload),
                             NumberBytes(req->op))) {
@@ -651,6 +719,78 @@ std::string UnknownVerbReason(std::string_view verb) {
   return reason;
 }
 
+namespace {
+
+// The communicator suffix `:cID`: sets req->comm, checks that it exists.
+bool CommSuffix(std::string_view one, const VerbInfo& vi, const ParseContext& ctx, Request* req,
+                std::string* err) {
+  int64_t id;
+  if (!ParseCount(one.substr(2), INT64_MAX / 2, &id)) {
+    *err = "bad communicator suffix " + QuoteForMessage(one, 20) +
+           ": expected :c and a number that split or dup replied";
+    return false;
+  }
+  if (!TakesComm(vi.verb)) {
+    *err = std::string("verb \"") + vi.name + "\" takes no communicator (" +
+           QuoteForMessage(one, 20) + ")";
+    return false;
+  }
+  if (req->comm != 0) {
+    *err = "suffix :c given twice";
+    return false;
+  }
+  if (id != 0 && (ctx.comms == nullptr || ctx.comms->count(id) == 0)) {
+    *err = "communicator " + std::to_string(id) +
+           " does not exist on this rank (split and dup make them, free ends them)";
+    // A collective on it takes part in no agreement check (engine.h).
+    req->comm = kNoComm;
+    return false;
+  }
+  req->comm = id;
+  return true;
+}
+
+// Suffixes, in any order, each at most once: a type (:f64, :i64), the
+// framing (:msgpack) and a communicator (:cID).
+bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContext& ctx,
+                  Request* req, std::string* err) {
+  bool typed = false;
+  while (!suffix.empty()) {
+    size_t next = suffix.find(':', 1);
+    std::string_view one = suffix.substr(0, next);
+    suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
+    if (one.size() > 2 && one[1] == 'c' && one[2] >= '0' && one[2] <= '9') {
+      if (!CommSuffix(one, vi, ctx, req, err)) return false;
+      continue;
+    }
+    if (!vi.numeric) {
+      *err = std::string("verb \"") + vi.name + "\" takes no suffix (" + QuoteForMessage(one, 20) +
+             "): only the numeric verbs take :i64, :f64 and :msgpack";
+      return false;
+    }
+    bool type_suffix = one == ":i64" || one == ":f64";
+    if ((type_suffix && typed) || (one == ":msgpack" && req->msgpack)) {
+      *err = "suffix " + QuoteForMessage(one, 20) + " given twice or with another type";
+      return false;
+    }
+    if (one == ":i64") {
+      req->type = NumType::kI64;
+      typed = true;
+    } else if (one == ":f64") {
+      typed = true;
+    } else if (one == ":msgpack") {
+      req->msgpack = true;
+    } else {
+      *err = "unknown suffix " + QuoteForMessage(one, 20) +
+             " (use :i64 or :f64, and :msgpack for the binary form)";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request* req) {
   ParseResult res;
   *req = Request{};
@@ -686,39 +826,10 @@ ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request
   }
   req->verb = vi->verb;
   res.verb_known = true;
-  // Suffixes, in any order, each at most once: a type (:f64, :i64) and the
-  // framing (:msgpack).
-  bool typed = false;
-  while (!suffix.empty()) {
-    size_t next = suffix.find(':', 1);
-    std::string_view one = suffix.substr(0, next);
-    suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
-    if (!vi->numeric) {
-      res.error = std::string("verb \"") + vi->name + "\" takes no suffix (" +
-                  QuoteForMessage(one, 20) +
-                  "): only the numeric verbs take :i64, :f64 and :msgpack";
-      return res;
-    }
-    bool type_suffix = one == ":i64" || one == ":f64";
-    if ((type_suffix && typed) || (one == ":msgpack" && req->msgpack)) {
-      res.error = "suffix " + QuoteForMessage(one, 20) + " given twice or with another type";
-      return res;
-    }
-    if (one == ":i64") {
-      req->type = NumType::kI64;
-      typed = true;
-    } else if (one == ":f64") {
-      typed = true;
-    } else if (one == ":msgpack") {
-      req->msgpack = true;
-    } else {
-      res.error = "unknown suffix " + QuoteForMessage(one, 20) +
-                  " (use :i64 or :f64, and :msgpack for the binary form)";
-      return res;
-    }
-  }
+  if (!TakeSuffixes(suffix, *vi, ctx, req, &res.error)) return res;
   Cursor cur(rest, has_rest);
-  Parser p(ctx, req, &res, &cur, *vi);
+  const ParseContext in_comm = InComm(ctx, req->comm);
+  Parser p(in_comm, req, &res, &cur, *vi);
   res.ok = p.Run();
   return res;
 }

@@ -9,6 +9,7 @@
 #define STDMPI_LIBSHIM_REQUEST_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ enum class Verb : uint8_t {
   kTest,
   kWaitany,
   kWaitall,
+  // Communicators.
+  kSplit,
+  kDup,
+  kFree,
 };
 
 enum class NumType : uint8_t { kF64, kI64 };
@@ -115,18 +120,45 @@ struct Request {
   std::vector<int64_t> sizes;
   // wait, test, waitany, waitall: the request ids named.
   std::vector<int64_t> ids;
+  // The communicator (the `:cID` suffix; 0, the world, without one); PEER,
+  // ranks in it. free: the one to free.
+  int64_t comm = 0;
+  // split: COLOR (kNoColor for `none`) and KEY.
+  int color = 0, key = 0;
   bool errors_return = false;  // `errors return` (true) or `errors fatal`
   int abort_code = 0;
 
   size_t count() const { return type == NumType::kF64 ? f64.size() : i64.size(); }
 };
 
+// Request::comm of a request whose `:cID` named no communicator of this rank.
+inline constexpr int64_t kNoComm = -1;
+
+// split's COLOR `none` (MPI_UNDEFINED: the rank joins no new communicator).
+inline constexpr int kNoColor = -1;
+
+// This rank's place in a communicator, as the parser checks ranks against it.
+struct CommShape {
+  int rank = 0, size = 1;
+};
+using CommShapes = std::map<int64_t, CommShape>;
+
 struct ParseContext {
   int rank = 0;
   int size = 1;
   // Largest byte count accepted in sendb/bcastb (the shim's --max-message).
   int64_t max_payload = int64_t{1} << 30;
+  // The communicators this rank has besides the world (by id), or nullptr.
+  const CommShapes* comms = nullptr;
 };
+
+// `ctx` with the rank and size of communicator `comm` (ctx itself for the
+// world, or a communicator it does not know).
+ParseContext InComm(const ParseContext& ctx, int64_t comm);
+
+// True for the verbs that take a `:cID` suffix (they communicate, or say a
+// rank or size).
+bool TakesComm(Verb v);
 
 // True if `line` (without its LF) is a request: it starts with "@mpi" followed by
 // a space, a CR or the end of the line. "@mpix" and " @mpi" are ordinary output.

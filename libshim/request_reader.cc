@@ -12,11 +12,13 @@ RequestReader::RequestReader(int64_t max_line, std::function<size_t()> unread_re
       max_line_(max_line),
       unread_reply_(std::move(unread_reply)) {}
 
-RequestReader::Event RequestReader::Failed(std::string reason, std::optional<Verb> collective) {
+RequestReader::Event RequestReader::Failed(std::string reason, std::optional<Verb> collective,
+                                           int64_t comm) {
   Event ev;
   ev.kind = Kind::kFailed;
   ev.failure.reason = std::move(reason);
   ev.failure.collective = collective;
+  ev.failure.comm = comm;
   return ev;
 }
 
@@ -109,11 +111,11 @@ bool RequestReader::TakeLine(std::string_view line, Event* ev) {
       demux_.ExpectPayload(req.payload_bytes, true);
       if (errors_return_) {
         // The program goes on: answer once they went by.
-        deferred_ = Failed(pr.error, coll).failure;
+        deferred_ = Failed(pr.error, coll, req.comm).failure;
         return false;
       }
     }
-    *ev = Failed(pr.error, coll);
+    *ev = Failed(pr.error, coll, req.comm);
     return true;
   }
   if (req.payload_bytes > 0) {
@@ -138,7 +140,7 @@ bool RequestReader::TakePayload(std::string_view data, Event* ev) {
     // The numbers are decoded here; the payload is not needed after.
     std::string err;
     if (!DecodeNumberPayload(data, ctx_, &req, &err)) {
-      *ev = Failed(err, req.verb);  // every :msgpack verb is a collective
+      *ev = Failed(err, req.verb, req.comm);  // every :msgpack verb is a collective
       return true;
     }
     data = {};

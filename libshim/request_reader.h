@@ -93,7 +93,7 @@ class RequestReader {
   // Returns true with *ev set when the line yields an event now.
   bool TakeLine(std::string_view line, Event* ev);
   bool TakePayload(std::string_view data, Event* ev);
-  Event Failed(std::string reason, std::optional<Verb> collective);
+  Event Failed(std::string reason, std::optional<Verb> collective, int64_t comm = 0);
 
   StdoutDemux demux_;
   int64_t max_line_;

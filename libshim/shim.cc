@@ -140,7 +140,7 @@ void Shim::RequestFailed(Failure f) {
       return;
     case FailureAction::kJoinCollective:
       MarkOpStart();
-      OpStarted(engine_.StartFailedCollective(*f.collective, f.reason));
+      OpStarted(engine_.StartFailedCollective(*f.collective, f.comm, f.reason));
       return;
     case FailureAction::kEndJob:
       BeginEnding(kExitProtocol,

@@ -57,7 +57,7 @@ void Shim::InitRank() {
   // Started early, this shim bound itself already: MPI learns the node from
   // the cores it was given.
   if (!engine_.Init(opts_.max_message, opts_.native_ranks,
-                    started_early_ ? &where_.node_mask : nullptr, &err)) {
+                    started_early_ ? &where_.node_mask : nullptr, AppSizes(opts_), &err)) {
     AbortWith("stdmpi: " + err + "\n", kExitInternal);
   }
   const NodeInfo& node = engine_.node();
@@ -68,7 +68,7 @@ void Shim::InitRank() {
   } else {
     where_ = mpi;
   }
-  reader_.set_context({engine_.rank(), engine_.size(), opts_.max_message});
+  reader_.set_context({engine_.rank(), engine_.size(), opts_.max_message, engine_.comm_shapes()});
   if (!opts_.trace.empty()) {
     std::string terr;
     if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120),

@@ -1,7 +1,9 @@
 # Runs as every rank (any size) and checks the R bridge; prints "R bridge ok".
+# Outside stdmpirun (STDMPI_RANK unset) it checks the world of one rank.
 library(stdmpi)
+init()
 r <- comm.rank(); n <- comm.size()
-stopifnot(r == as.integer(Sys.getenv("STDMPI_RANK")), n == as.integer(Sys.getenv("STDMPI_SIZE")))
+stopifnot(r == as.integer(Sys.getenv("STDMPI_RANK", "0")), n == as.integer(Sys.getenv("STDMPI_SIZE", "1")))
 stopifnot(identical(allreduce(c(r, 1.5), op = "sum"), c(n * (n - 1) / 2, 1.5 * n)))
 i <- allreduce(as.integer(r + 1L), op = "max")
 stopifnot(is.integer(i), i == n)
@@ -65,4 +67,93 @@ barrier()
 stopifnot(wtime() >= 0)
 err <- tryCatch({ send("x", rank.dest = n + 4); "no error" }, error = function(e) conditionMessage(e))
 stopifnot(grepl(paste0("DEST ", n + 4, " out of range"), err))
+
+# --- pbdMPI's functions ---------------------------------------------------------
+stopifnot(comm.rank(comm = 0) == r, comm.size(0L) == n)
+err <- tryCatch({ comm.size(comm = 1); "no error" }, error = function(e) conditionMessage(e))
+stopifnot(grepl("only the world communicator .* communicators are coming", err))
+# gather/allgather/scatter of any R object, exactly as it was sent.
+obj <- list(rank = r, df = data.frame(id = seq_len(r + 1), name = letters[seq_len(r + 1)]),
+            text = paste("rank", r, "\n two lines"), f = factor(c("a", "b")))
+expect <- lapply(0:(n - 1), function(k) list(rank = k, df = data.frame(id = seq_len(k + 1),
+                 name = letters[seq_len(k + 1)]), text = paste("rank", k, "\n two lines"),
+                 f = factor(c("a", "b"))))
+g <- gather(obj, rank.dest = n - 1)
+if (r == n - 1) stopifnot(identical(g, expect)) else stopifnot(is.null(g))
+stopifnot(identical(allgather(obj), expect))
+stopifnot(identical(allgather(paste("s", r), unlist = TRUE), paste("s", 0:(n - 1))))
+stopifnot(identical(allgather(as.integer(r), integer(n)), 0:(n - 1)))         # a typed buffer
+stopifnot(identical(allgather(NULL), rep(list(NULL), n)))
+g0 <- gather(as.numeric(r), 0)                                                 # stdmpi's own order
+if (r == 0) stopifnot(identical(g0, as.list(as.numeric(0:(n - 1)))))
+sc <- scatter(if (r == 0) expect else NULL)
+stopifnot(identical(sc, expect[[r + 1]]))
+sv <- scatter(if (r == 0) as.integer(seq_len(n * (n + 1) / 2)) else NULL, integer(r + 1),
+              x.count = seq_len(n))                                            # pbdMPI's scatterv
+stopifnot(identical(sv, as.integer(seq_len(r + 1) + r * (r + 1) / 2)))
+stopifnot(identical(scatter(if (r == n - 1) as.list(letters[1:n]) else NULL, rank.source = n - 1),
+                    letters[r + 1]))
+stopifnot(identical(bcast(if (r == 0) obj else NULL), expect[[1]]))
+# sendrecv of serialized objects around a ring (pbdMPI's default: to rank + 1).
+got <- sendrecv(list(from = r, lines = "a\nb"), rank.source = (r + n - 1) %% n)
+stopifnot(identical(got, list(from = as.integer((r + n - 1) %% n), lines = "a\nb")))
+stopifnot(identical(sendrecv(as.integer(r), integer(1), rank.dest = (r + 1) %% n,
+                             rank.source = (r + n - 1) %% n), as.integer((r + n - 1) %% n)))
+# isend/irecv/wait, pbdMPI's way: request numbers, irecv returns the object.
+if (n >= 2) {
+  if (r == 0) {
+    isend(list(x = 1:3), rank.dest = 1, tag = 11)
+    isend("second", rank.dest = 1, tag = 12, request = 1)
+    isend(matrix(1:4, 2), rank.dest = 1, tag = 13, request = 1)
+    waitall(2)
+  } else if (r == 1) {
+    y <- irecv(rank.source = 0, tag = 11)
+    stopifnot(identical(y, list(x = 1:3)), identical(wait(), list(x = 1:3)))
+    stopifnot(identical(get.sourcetag(), c(0L, 11L)))
+    stopifnot(identical(recv(rank.source = 0, tag = 12), "second"))
+    stopifnot(identical(recv(NULL, 0, 13), matrix(1:4, 2)))                    # pbdMPI's order
+  }
+}
+# A round trip to self through isend, whatever the size.
+isend(seq_len(10000), rank.dest = r, tag = 14, request = 3)
+stopifnot(identical(recv(double(1), rank.source = r, tag = 14), as.numeric(seq_len(10000))))
+stopifnot(is.na(waitany(3)), waitany(4) == 3)
+wait(5)                                                                        # nothing to wait for
+# comm.print and comm.cat print through rank 0, in rank order.
+printed <- character(0)
+con <- textConnection("printed", "w", local = TRUE)
+x <- r * 10
+comm.print(x, all.rank = TRUE, con = con)
+comm.print(x, rank.print = n - 1, quiet = TRUE, con = con)
+comm.cat("cat", r, "\n", all.rank = TRUE, quiet = TRUE, con = con)
+comm.cat("only zero\n", con = con)
+close(con)
+if (r == 0) {
+  want <- c(unlist(lapply(0:(n - 1), function(k) c(paste("COMM.RANK =", k), paste("[1]", k * 10)))),
+            paste("[1]", (n - 1) * 10), paste("cat", 0:(n - 1), ""), "COMM.RANK = 0", "only zero")
+  stopifnot(identical(printed, want))
+} else {
+  stopifnot(length(printed) == 0)
+}
+# Work splitting: every item exactly once.
+for (method in c("block", "block0", "cycle")) {
+  mine <- get.jid(10, method = method)
+  stopifnot(identical(as.numeric(sort(unlist(allgather(mine)))), as.numeric(1:10)))
+  stopifnot(identical(get.jid(10, method = method, all = TRUE)[[r + 1]], mine))
+}
+stopifnot(identical(unlist(get.jid(2 * n + 1, method = "block", all = TRUE)), as.numeric(seq_len(2 * n + 1))))
+for (type in c("balance", "equal")) {
+  v <- comm.chunk(13, form = "vector", type = type)
+  stopifnot(length(v) == comm.chunk(13, type = type))
+  stopifnot(identical(as.numeric(unlist(allgather(v))), as.numeric(1:13)))
+  sq <- comm.chunk(13, form = "seq", type = type)
+  if (length(v) > 0) stopifnot(identical(as.numeric(do.call(seq, as.list(sq))), as.numeric(v)))
+}
+stopifnot(identical(comm.chunk(10, all.rank = TRUE, p = 4), c(3, 3, 2, 2)))
+stopifnot(identical(comm.chunk(10, all.rank = TRUE, p = 4, lo.side = "left"), c(2, 2, 3, 3)))
+stopifnot(identical(comm.chunk(16, type = "equal", all.rank = TRUE, p = 5), c(4, 4, 4, 4, 0)))
+stopifnot(identical(comm.chunk(13, type = "equal", all.rank = TRUE, p = 5), c(3, 3, 3, 3, 1)))
+finalize()
+err <- tryCatch({ barrier(); "no error" }, error = function(e) conditionMessage(e))
+stopifnot(grepl("finalize\\(\\) was called", err))
 cat(sprintf("rank %d R bridge ok\n", r))

@@ -118,5 +118,42 @@ class NonBlocking(unittest.TestCase):
         self.assertEqual(job.rc, 0, job.describe())
 
 
+class Communicators(unittest.TestCase):
+    """What a one-program scenario cannot show: an MPMD job's communicator
+    per program, and a wait in a split communicator that can never end."""
+
+    def test_workers_reduce_in_their_own_communicator_while_the_master_waits(self):
+        master = scenario("""0 print master appnum {env:STDMPI_APPNUM}
+0 @mpi size:c1 => 1
+0 @mpi rank:c1 => 0
+0 @mpi recv 1 0 => 6
+""")
+        workers = scenario("""* print worker appnum {env:STDMPI_APPNUM}
+* @mpi size:c1 => 3
+1 @mpi rank:c1 => 0
+3 @mpi rank:c1 => 2
+* @mpi allreduce:c1:i64 sum {rank} => 6
+1 @mpi send 0 0 6 => ok
+""")
+        job = stdmpirun("-n", "1", harness.PROTOCLIENT, master, ":", "-n", "3",
+                        harness.PROTOCLIENT, workers, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.splitlines()),
+                         ["master appnum 0"] + ["worker appnum 1"] * 3, job.describe())
+
+    def test_a_collective_a_member_never_calls_fails_on_its_communicator(self):
+        s = scenario("""0,2 @mpi split 0 0 =~ ^2 [01] 2$
+1,3 @mpi split 1 0 =~ ^2 [01] 2$
+0,2 @mpi allreduce:c2 sum 1 => 2
+1 @mpi barrier:c2 => never
+""")
+        job = stdmpirun("-n", "4", "--oversubscribe", harness.PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 65, job.describe())
+        self.assertRegex(job.stderr, r"stdmpi: rank 1 \(.*\): request failed: barrier on "
+                         r"communicator 2 can never complete: rank 3's program exited with "
+                         r"status 0 after 0 collective\(s\), without calling this one \(this "
+                         r"rank's collective number 1\)")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -159,9 +159,9 @@ TEST_CASE("placement options reach the shims, mpirun does not bind them") {
 TEST_CASE("MPMD jobs give each command its own shim") {
   LaunchOptions o = Parse({"-n", "1", "python3", "m.py", ":", "-n", "2", "Rscript", "w.R"});
   CHECK(Cmd(o, Here(4)) ==
-        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim -- "
-        "python3 m.py : "
-        "-n 2 /opt/bin/stdmpi-shim -- Rscript w.R");
+        "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim "
+        "--app-sizes 1,2 -- python3 m.py : "
+        "-n 2 /opt/bin/stdmpi-shim --app-sizes 1,2 -- Rscript w.R");
 }
 
 TEST_CASE("under mpirun binding nothing the shims start their programs early") {
@@ -172,7 +172,8 @@ TEST_CASE("under mpirun binding nothing the shims start their programs early") {
         "--start-early -- a");
   CHECK(Cmd(Parse({"-n", "1", "a", ":", "-n", "1", "b"}), f) ==
         "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim "
-        "--start-early -- a : -n 1 /opt/bin/stdmpi-shim --start-early -- b");
+        "--app-sizes 1,1 --start-early -- a : -n 1 /opt/bin/stdmpi-shim --app-sizes 1,1 "
+        "--start-early -- b");
   // Not where mpirun places the ranks itself: a binding, a rankfile, PE=.
   for (const char* arg : {"--launcher-arg=--bind-to=core", "--launcher-arg=--rankfile=rf",
                           "--launcher-arg=--map-by=slot:PE=2", "--mpirun-arg=--cpus-per-proc=2"}) {
@@ -205,9 +206,9 @@ TEST_CASE("native MPI programs run without a shim, and the shims know their rank
   CHECK(o.apps[1].command == std::vector<std::string>{"./solver", "--x"});
   CHECK(Cmd(o, Here(8)) ==
         "/usr/bin/mpirun --stdin none --bind-to none --mca pml ob1 -n 1 /opt/bin/stdmpi-shim "
-        "--native-ranks 1-2 "
-        "-- python3 m.py : -n 2 ./solver --x : -n 3 /opt/bin/stdmpi-shim --native-ranks 1-2 -- "
-        "Rscript w.R");
+        "--native-ranks 1-2 --app-sizes 1,2,3 "
+        "-- python3 m.py : -n 2 ./solver --x : -n 3 /opt/bin/stdmpi-shim --native-ranks 1-2 "
+        "--app-sizes 1,2,3 -- Rscript w.R");
   CHECK(Error({"--native", "./solver"}) ==
         "a job with --native programs needs -n for each command (./solver has none)");
 }

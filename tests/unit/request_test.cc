@@ -459,3 +459,48 @@ TEST_CASE("non-blocking requests and their ids") {
   CHECK(Error("@mpi isend 4 0 x") == "DEST 4 out of range: ranks are 0..3");
   CHECK_FALSE(IsCollective(Verb::kWaitall));
 }
+
+TEST_CASE("communicators: the :cID suffix, split, dup and free") {
+  CommShapes comms = {{1, {0, 4}}, {2, {1, 2}}};
+  ParseContext c = Ctx(3, 4);
+  c.comms = &comms;
+  Request r = Parse("@mpi allreduce:i64:c2 sum 1", c);
+  CHECK(r.comm == 2);
+  CHECK(r.type == NumType::kI64);
+  CHECK(Parse("@mpi send:c2 1 0 x", c).peer == 1);  // ranks are the communicator's
+  CHECK(Error("@mpi send:c2 2 0 x", c) == "DEST 2 out of range: ranks are 0..1");
+  CHECK(Parse("@mpi rank:c0", c).comm == 0);
+  CHECK(Parse("@mpi barrier:c1", c).comm == 1);
+  Request bad;
+  ParseResult pr = ParseRequest("@mpi barrier:c5", c, &bad);
+  CHECK(pr.error ==
+        "communicator 5 does not exist on this rank (split and dup make them, free ends them)");
+  CHECK(pr.verb_known);
+  CHECK(bad.comm == kNoComm);  // so that it joins no agreement check
+  CHECK(Error("@mpi rank:c2:c1", c) == "suffix :c given twice");
+  CHECK(Error("@mpi wtime:c2", c) == "verb \"wtime\" takes no communicator (\":c2\")");
+  CHECK(Error("@mpi wait:c2 1", c) == "verb \"wait\" takes no communicator (\":c2\")");
+  CHECK(Error("@mpi send:c2y 1 0 x", c) ==
+        "bad communicator suffix \":c2y\": expected :c and a number that split or dup replied");
+  // A scatter root's count is checked against the communicator's size.
+  CHECK(Error("@mpi scatter:c2 1 1 2 3", c) ==
+        "scatter root gives 3 numbers, not a multiple of the 2 ranks");
+  r = Parse("@mpi split 3 -7", c);
+  CHECK(r.color == 3);
+  CHECK(r.key == -7);
+  CHECK(Parse("@mpi split:c2 none 0", c).color == kNoColor);
+  CHECK(Error("@mpi split -1 0", c) == "bad COLOR \"-1\": expected a number >= 0, or none");
+  CHECK(Error("@mpi split 1 x", c) == "bad KEY \"x\": expected a whole number");
+  CHECK(Error("@mpi split 1", c) ==
+        "missing KEY (usage: @mpi split COLOR KEY (COLOR: a number >= 0, or none))");
+  CHECK(Parse("@mpi dup:c1", c).verb == Verb::kDup);
+  CHECK(Parse("@mpi free 2", c).comm == 2);
+  CHECK(Error("@mpi free x", c) ==
+        "bad communicator id \"x\": expected a number that split or dup replied");
+  CHECK(IsCollective(Verb::kSplit));
+  CHECK(IsCollective(Verb::kDup));
+  CHECK_FALSE(IsCollective(Verb::kFree));
+  CHECK(InComm(c, 2).rank == 1);
+  CHECK(InComm(c, 2).size == 2);
+  CHECK(InComm(c, 9).size == 4);
+}
