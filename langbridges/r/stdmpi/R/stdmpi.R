@@ -1,23 +1,39 @@
 # stdmpi for R: MPI for R scripts run as ranks by stdmpirun.
 #
 #   library(stdmpi)                 # the rank's shim puts the package on R_LIBS
+#   init()                          # optional, as in pbdMPI
 #   r <- comm.rank(); n <- comm.size()
 #   total <- allreduce(partial, op = "sum")
-#   cfg <- bcast(if (r == 0) "settings" else NULL, rank.source = 0)
+#   cfg <- bcast(if (r == 0) list(steps = 100) else NULL, rank.source = 0)
+#   parts <- gather(summary_df)     # any R object; a list on rank 0
+#   comm.print(total)               # printed once, by rank 0
+#   my <- get.jid(1000)             # this rank's share of 1..1000
 #   if (r == 0) send("hello", rank.dest = 1, tag = 7)
 #   if (r == 1) msg <- recv(rank.source = 0, tag = 7)
+#   finalize()
 #
-# The names and arguments follow pbdMPI. Each call prints one "@mpi ..."
-# request on stdout and reads the reply on stdin (docs/protocol.md); replies
-# are read from one stdin connection opened once (in Rscript, stdin() is not
-# the process's stdin).
+# The names and arguments follow pbdMPI, so that a pbdMPI script runs with
+# only library(pbdMPI) changed to library(stdmpi) (docs/bridges.md lists where
+# the two differ). Each call prints one "@mpi ..." request on stdout and reads
+# the reply on stdin (docs/protocol.md); replies are read from one stdin
+# connection opened once (in Rscript, stdin() is not the process's stdin).
+#
+# Outside stdmpirun (RStudio, `Rscript x.R`: STDMPI_RANK is not set) there is
+# no shim to talk to: every function answers locally, as an MPI program
+# started without mpirun does (a "singleton"): a world of one rank, rank 0.
+# A send to rank 0 waits in a local queue for the matching recv.
 #
 # Messages: a character string travels as plain text, readable by ranks in any
-# language. Numeric, integer and logical vectors travel as JSON, as the Python
-# bridge sends its objects (a marker "\x1e@j:" first), so R and Python ranks
-# exchange numbers both ways; other R objects are serialized (R ranks only).
+# language. Numeric, integer and logical vectors travel as JSON in send, recv
+# and bcast, as the Python bridge sends its objects (a marker "\x1e@j:"
+# first), so R and Python ranks exchange numbers both ways; other R objects are
+# serialized (R ranks only). gather, allgather and scatter serialize
+# everything but a string, so every R object arrives exactly as it was.
 # Numbers in reductions travel as doubles: an integer vector comes back as
 # integers (exact up to 2^53).
+#
+# The `comm` argument that pbdMPI's functions take is accepted; only the world
+# communicator (comm = 0, the default) exists so far.
 #
 # A failed request raises an R error with the shim's reason.
 
@@ -26,12 +42,66 @@ ANY_TAG <- -1L
 
 .state <- new.env(parent = emptyenv())
 
+# pbdMPI keeps its defaults in .pbd_env$SPMD.CT, and scripts change them
+# there (e.g. `.pbd_env$SPMD.CT$print.quiet <- TRUE`); the same names work
+# here for the defaults of comm.print, comm.cat, gather/allgather (unlist) and
+# get.jid (divide.method).
+.pbd_env <- new.env()
+.pbd_env$SPMD.CT <- list(comm = 0L, rank.root = 0L, rank.source = 0L, rank.dest = 1L,
+                         request = 0L, status = 0L, tag = 0L, op = "sum",
+                         print.all.rank = FALSE, print.quiet = FALSE, unlist = FALSE,
+                         divide.method = c("block", "block0", "cycle"), mpi.finalize = TRUE,
+                         msg.flush = TRUE, msg.barrier = TRUE)
+
+.ct <- function(name) .pbd_env$SPMD.CT[[name]]
+
+# --- where the script runs ------------------------------------------------------
+
+# "rank" under stdmpirun (the shim set STDMPI_RANK), "single" outside it.
+.mode <- function() {
+  if (is.null(.state$mode)) {
+    v <- Sys.getenv("STDMPI_RANK", unset = NA)
+    if (is.na(v)) {
+      .state$mode <- "single"
+    } else if (!grepl("^[0-9]+$", v)) {
+      # Set, but not by a shim: something went wrong with the environment.
+      stop("stdmpi: not running as a stdmpi rank (STDMPI_RANK is set to \"", v, "\", not a ",
+           "rank number): start the script with stdmpirun, e.g. stdmpirun -n 4 Rscript script.R, ",
+           "or unset STDMPI_RANK to run it as a world of one rank", call. = FALSE)
+    } else {
+      .state$mode <- "rank"
+    }
+  }
+  .state$mode
+}
+
+.single <- function() .mode() == "single"
+
+# For a call that would be a request: TRUE in a world of one rank (answer
+# locally), FALSE under stdmpirun; after finalize() an error in both.
+.local <- function() {
+  if (isTRUE(.state$finalized)) {
+    stop("stdmpi: finalize() was called: no MPI call can follow it", call. = FALSE)
+  }
+  .single()
+}
+
+# What a one-rank world adds to an error message.
+.one_rank <- " (a world of one rank: this script runs outside stdmpirun; start it with stdmpirun -n N for more ranks)"
+
+.check_comm <- function(comm) {
+  if (is.null(comm) || (is.numeric(comm) && length(comm) == 1 && !is.na(comm) && comm == 0)) {
+    return(invisible(NULL))
+  }
+  stop("stdmpi: comm = ", paste(deparse(comm), collapse = " "), ": only the world communicator ",
+       "(comm = 0, the default) is supported so far; communicators are coming", call. = FALSE)
+}
+
+# --- the wire -------------------------------------------------------------------
+
 .con_in <- function() {
   if (is.null(.state$input)) {
-    if (Sys.getenv("STDMPI_RANK") == "") {
-      stop("stdmpi: not running as a stdmpi rank (STDMPI_RANK is not set): start the ",
-           "script with stdmpirun, e.g. stdmpirun -n 4 Rscript script.R", call. = FALSE)
-    }
+    if (.single()) stop("stdmpi: internal error: a request in a world of one rank", call. = FALSE)
     .state$input <- file("stdin", open = "rb")
     .state$output <- file("/dev/stdout", open = "wb", raw = TRUE)
     # Failed requests come back as "@error REASON" and become R errors.
@@ -55,11 +125,15 @@ ANY_TAG <- -1L
 }
 
 .request <- function(line, payload = NULL) {
+  if (isTRUE(.state$finalized)) {
+    stop("stdmpi: finalize() was called: no MPI call can follow it", call. = FALSE)
+  }
   con <- .con_in()
   .write(line, payload)
   .reply(con)
 }
 
+# Replies "N" LF, then N bytes.
 .request_bytes <- function(line, payload = NULL) {
   n <- as.numeric(.request(line, payload))
   if (n == 0) return(raw(0))
@@ -67,6 +141,29 @@ ANY_TAG <- -1L
 }
 
 .arg <- function(x) if (is.numeric(x) && x < 0) "any" else as.character(as.integer(x))
+
+# Byte counts as plain digits (paste() writes 1e+06 for a double).
+.count <- function(n) sprintf("%.0f", n)
+
+# A single whole number: what stdmpi's own first argument orders put where
+# pbdMPI has a buffer (recv(rank.source, tag), gather(x, rank.dest), ...).
+.lone_rank <- function(v, any_ok = FALSE) {
+  is.numeric(v) && length(v) == 1 && is.null(attributes(v)) && !is.na(v) && v == round(v) &&
+    (v >= 0 || any_ok)
+}
+
+# Whether the call to the function that calls this named the argument.
+.named <- function(arg) arg %in% names(sys.call(-1))
+
+# pbdMPI returns what a typed buffer (integer(n), double(n), raw(n)) asked for
+# in the buffer's type.
+.as_buffer <- function(value, x.buffer) {
+  if (is.null(x.buffer) || !is.atomic(x.buffer) || !is.atomic(value) || is.null(value)) return(value)
+  if (typeof(value) != typeof(x.buffer)) {
+    value <- tryCatch({ storage.mode(value) <- typeof(x.buffer); value }, error = function(e) value)
+  }
+  value
+}
 
 # --- encoding of objects --------------------------------------------------------
 
@@ -81,13 +178,16 @@ ANY_TAG <- -1L
                                          formatC(x, digits = 17, format = "g")))
     v <- trimws(v)
   } else if (is.character(x)) {
-    v <- paste0("\"", gsub("([\"\\\\])", "\\\\\\1", gsub("\n", "\\\\n", x)), "\"")
+    v <- ifelse(is.na(x), "null",
+                paste0("\"", gsub("([\"\\\\])", "\\\\\\1", gsub("\n", "\\\\n", x)), "\""))
   } else {
     stop("not JSON")
   }
   if (length(x) == 1) v else paste0("[", paste(v, collapse = ","), "]")
 }
 
+# For send, isend, sendrecv and bcast: text, JSON (other languages read both)
+# or, for every other R object, serialized.
 .encode <- function(x) {
   if (is.character(x) && length(x) == 1 && !is.na(x)) {
     raw <- charToRaw(enc2utf8(x))
@@ -98,14 +198,25 @@ ANY_TAG <- -1L
   if ((is.numeric(x) || is.logical(x) || is.character(x)) && is.null(attributes(x))) {
     return(c(.marker, charToRaw("j:"), charToRaw(.json_value(x))))
   }
-  c(.marker, charToRaw("r:"), serialize(x, NULL))
+  .serialized(x)
 }
+
+# For gather, allgather and scatter: exact for every R object. A string still
+# goes as plain text, raw bytes as bytes; the rest serialized.
+.encode_exact <- function(x) {
+  if (is.character(x) && length(x) == 1 && !is.na(x) && is.null(attributes(x))) return(.encode(x))
+  if (is.raw(x) && is.null(attributes(x))) return(c(.marker, charToRaw("b:"), x))
+  .serialized(x)
+}
+
+# Native byte order (xdr = FALSE): unserialize reads either order, and this
+# one copies doubles as they are.
+.serialized <- function(x) c(.marker, charToRaw("r:"), serialize(x, NULL, xdr = FALSE))
 
 # A small JSON reader for what other ranks send (numbers, strings, arrays,
 # objects, true/false/null): arrays of scalars become vectors, others lists.
 .json_parse <- function(s) {
   pos <- 1L
-  n <- nchar(s, type = "bytes")
   chars <- strsplit(s, "")[[1]]
   ws <- function() while (pos <= length(chars) && chars[pos] %in% c(" ", "\t", "\n", "\r")) pos <<- pos + 1L
   value <- function() {
@@ -182,6 +293,14 @@ ANY_TAG <- -1L
   s
 }
 
+# Cuts bytes that arrived concatenated into pieces of the given sizes.
+.pieces <- function(bytes, counts) {
+  ends <- cumsum(counts)
+  lapply(seq_along(counts), function(k) {
+    if (counts[k] == 0) raw(0) else bytes[(ends[k] - counts[k] + 1):ends[k]]
+  })
+}
+
 # --- numbers --------------------------------------------------------------------
 
 .num_text <- function(x) {
@@ -217,7 +336,8 @@ ANY_TAG <- -1L
   # back off it: no copy of the vector as raw bytes either way.
   nbytes <- if (nothing) 0 else 8 * length(x)
   con <- .con_in()
-  .write(paste0("@mpi ", verb, ":msgpack", args, " ", sprintf("%.0f", nbytes + 5)),
+  if (isTRUE(.state$finalized)) stop("stdmpi: finalize() was called: no MPI call can follow it", call. = FALSE)
+  .write(paste0("@mpi ", verb, ":msgpack", args, " ", .count(nbytes + 5)),
          c(as.raw(0xc6), writeBin(as.integer(nbytes), raw(), size = 4, endian = "big")))
   if (nbytes > 0) {
     writeBin(as.double(x), .state$output, size = 8, endian = "little")
@@ -244,10 +364,26 @@ ANY_TAG <- -1L
   op
 }
 
+# In a world of one rank a reduction is the rank's own numbers, as the shim
+# would answer them (logical ops give 0 or 1).
+.reduce_local <- function(x, op) {
+  v <- as.numeric(x)
+  if (op %in% c("land", "lor", "lxor")) v <- as.numeric(v != 0)
+  if (op %in% c("minloc", "maxloc")) {
+    return(matrix(c(rbind(v, 0)), ncol = 2, byrow = TRUE, dimnames = list(NULL, c("value", "rank"))))
+  }
+  .num_back(v, x)
+}
+
 .reduce_like <- function(verb, x, op, rank.dest = NULL) {
   op <- .op(op)
   if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
     stop("stdmpi: ", verb, " needs a non-empty numeric vector", call. = FALSE)
+  }
+  if (.local()) {
+    if (!is.null(rank.dest)) .local_rank(rank.dest, "ROOT")
+    if (verb == "exscan") return(invisible(NULL))  # rank 0 has no ranks before it
+    return(.reduce_local(x, op))
   }
   bitwise <- op %in% c("band", "bor", "bxor")
   args <- paste0(" ", op, if (is.null(rank.dest)) "" else paste0(" ", .arg(rank.dest)))
@@ -261,22 +397,114 @@ ANY_TAG <- -1L
   .num_back(v, x)
 }
 
+# --- a world of one rank ----------------------------------------------------------
+#
+# Outside stdmpirun the point-to-point calls work on a local queue of
+# (tag, bytes) messages that rank 0 sent itself, in order, and the errors
+# are the shim's.
+
+.local_rank <- function(v, what, any_ok = FALSE) {
+  if (any_ok && is.numeric(v) && v < 0) return(invisible(NULL))
+  if (!.lone_rank(v) || v != 0) {
+    stop("stdmpi: ", what, " ", paste(format(v), collapse = " "), " out of range: the only rank is 0",
+         .one_rank, call. = FALSE)
+  }
+  invisible(NULL)
+}
+
+.local_tag <- function(tag, any_ok = FALSE) {
+  if (any_ok && is.numeric(tag) && tag < 0) return(invisible(NULL))
+  if (!.lone_rank(tag) || tag > 32767) {
+    stop("stdmpi: bad TAG \"", paste(format(tag), collapse = " "), "\": expected 0..32767",
+         if (any_ok) " or any" else "", call. = FALSE)
+  }
+  invisible(NULL)
+}
+
+.local_send <- function(dest, tag, data) {
+  .local_rank(dest, "DEST")
+  .local_tag(tag)
+  .state$queue <- c(.state$queue, list(list(tag = as.integer(tag), data = data)))
+  invisible(NULL)
+}
+
+# The index of the first queued message with the tag (any: negative), or 0.
+.local_find <- function(src, tag) {
+  .local_rank(src, "SRC", any_ok = TRUE)
+  .local_tag(tag, any_ok = TRUE)
+  for (i in seq_along(.state$queue)) {
+    if (tag < 0 || .state$queue[[i]]$tag == tag) return(i)
+  }
+  0L
+}
+
+.local_recv <- function(src, tag, verb = "recv") {
+  i <- .local_find(src, tag)
+  if (i == 0) {
+    stop("stdmpi: ", verb, " from ", if (src < 0) "any rank" else "rank 0", " tag ", .arg(tag),
+         " can never complete: this rank sent itself no message",
+         if (tag >= 0) paste(" with tag", tag) else "", .one_rank, call. = FALSE)
+  }
+  m <- .state$queue[[i]]
+  .state$queue[[i]] <- NULL
+  .state$last_status <- list(source = 0L, tag = m$tag, count = length(m$data))
+  .state$probed <- NULL
+  m$data
+}
+
 # --- who am I -------------------------------------------------------------------
 
 #' This rank, 0 .. comm.size() - 1.
-comm.rank <- function() as.integer(Sys.getenv("STDMPI_RANK", "0"))
+comm.rank <- function(comm = 0L) {
+  .check_comm(comm)
+  if (.single()) 0L else as.integer(Sys.getenv("STDMPI_RANK"))
+}
 
 #' The number of ranks.
-comm.size <- function() as.integer(Sys.getenv("STDMPI_SIZE", "1"))
+comm.size <- function(comm = 0L) {
+  .check_comm(comm)
+  if (.single()) 1L else as.integer(Sys.getenv("STDMPI_SIZE", "1"))
+}
 
 #' Seconds since an arbitrary moment (MPI_Wtime).
-wtime <- function() as.numeric(.request("@mpi wtime"))
+wtime <- function() {
+  if (.local()) return(as.numeric(proc.time()[["elapsed"]]))
+  as.numeric(.request("@mpi wtime"))
+}
+
+#' pbdMPI's init(): starts talking to the shim (the first call of any other
+#' function does the same). Nothing to do in a world of one rank.
+init <- function(set.seed = TRUE) {
+  if (!.single()) .con_in()
+  invisible(NULL)
+}
+
+#' pbdMPI's finalize(): completes the sends that isend() started and not yet
+#' waited for; after it no MPI call works. MPI itself ends when the script
+#' does (the shim finalizes it), so mpi.finalize changes nothing.
+finalize <- function(mpi.finalize = .ct("mpi.finalize")) {
+  if (!isTRUE(.state$finalized)) {
+    waitall()
+    .state$finalized <- TRUE
+  }
+  invisible(0L)
+}
+
+#' Whether finalize() was called.
+is.finalized <- function() isTRUE(.state$finalized)
 
 # --- point to point -------------------------------------------------------------
 
+#' pbdMPI's names for the wildcards of recv and probe.
+anysource <- function() ANY_SOURCE
+anytag <- function() ANY_TAG
+
 #' Sends x to rank.dest. A character string travels as plain text.
-send <- function(x, rank.dest, tag = 0L) {
+send <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct("comm"),
+                 check.type = TRUE) {
+  .check_comm(comm)
   data <- .encode(x)
+  if (.local()) return(invisible(.local_send(rank.dest, tag, data)))
   if (!any(data == as.raw(10))) {
     .request(paste0("@mpi send ", .arg(rank.dest), " ", .arg(tag), " ", rawToChar(data)))
   } else {
@@ -285,32 +513,56 @@ send <- function(x, rank.dest, tag = 0L) {
   invisible(NULL)
 }
 
+.recv_bytes <- function(rank.source, tag) {
+  if (.local()) return(.local_recv(rank.source, tag))
+  .state$probed <- NULL
+  .request_bytes(paste("@mpi recvb", .arg(rank.source), .arg(tag)))
+}
+
 #' Receives the next message from rank.source (ANY_SOURCE: any) with tag
-#' (ANY_TAG: any) and returns the object sent.
-recv <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
-  .decode(.request_bytes(paste("@mpi recvb", .arg(rank.source), .arg(tag))))
+#' (ANY_TAG: any) and returns the object sent. pbdMPI's form
+#' recv(x.buffer, rank.source, tag) works; a typed buffer (integer(n),
+#' double(n), raw(n)) gives the result that type. stdmpi's own first form,
+#' recv(rank.source, tag) with a lone number first, works too.
+recv <- function(x.buffer = NULL, rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"),
+                 status = .ct("status"), check.type = TRUE) {
+  .check_comm(comm)
+  if (!.named("x.buffer") && !.named("rank.source") && .lone_rank(x.buffer, any_ok = TRUE) &&
+      (missing(tag) || missing(rank.source))) {
+    if (!missing(rank.source)) tag <- rank.source
+    rank.source <- x.buffer
+    x.buffer <- NULL
+  }
+  .as_buffer(.decode(.recv_bytes(rank.source, tag)), x.buffer)
 }
 
 #' Sends x to rank.dest and receives from rank.source at once (no deadlock
-#' when two ranks swap); returns the object received. Text only: x must
-#' encode to one line.
-sendrecv <- function(x, rank.dest, send.tag = 0L, rank.source = ANY_SOURCE, recv.tag = ANY_TAG) {
+#' when two ranks swap); returns the object received. Any R object. As in
+#' pbdMPI, rank.dest defaults to the next rank (a ring).
+sendrecv <- function(x, x.buffer = NULL, rank.dest = (comm.rank() + 1L) %% comm.size(),
+                     send.tag = .ct("tag"), rank.source = ANY_SOURCE, recv.tag = ANY_TAG,
+                     comm = .ct("comm"), status = .ct("status")) {
+  .check_comm(comm)
   data <- .encode(x)
-  if (any(data == as.raw(10))) stop("stdmpi: sendrecv carries one line of text", call. = FALSE)
-  reply <- .request(paste0("@mpi sendrecv ", .arg(rank.dest), " ", .arg(send.tag), " ",
-                           .arg(rank.source), " ", .arg(recv.tag), " ", rawToChar(data)))
-  .decode(charToRaw(reply))
+  if (.local()) {
+    .local_send(rank.dest, send.tag, data)
+    got <- .local_recv(rank.source, recv.tag, "sendrecv")
+  } else {
+    .state$probed <- NULL
+    got <- .request_bytes(paste("@mpi sendrecvb", .arg(rank.dest), .arg(send.tag), .arg(rank.source),
+                                .arg(recv.tag), length(data)), data)
+  }
+  .as_buffer(.decode(got), x.buffer)
 }
 
 #' Raw bytes, exactly as given (no marker).
 send.bytes <- function(x, rank.dest, tag = 0L) {
   x <- as.raw(x)
+  if (.local()) return(invisible(.local_send(rank.dest, tag, x)))
   .request(paste("@mpi sendb", .arg(rank.dest), .arg(tag), length(x)), x)
   invisible(NULL)
 }
-recv.bytes <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
-  .request_bytes(paste("@mpi recvb", .arg(rank.source), .arg(tag)))
-}
+recv.bytes <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) .recv_bytes(rank.source, tag)
 
 .status_list <- function(reply) {
   v <- as.integer(strsplit(reply, " ", fixed = TRUE)[[1]])
@@ -318,26 +570,181 @@ recv.bytes <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
 }
 
 #' Source, tag and byte count of the last receive.
-status <- function() .status_list(.request("@mpi status"))
+status <- function() {
+  if (!.local()) return(.status_list(.request("@mpi status")))
+  if (is.null(.state$last_status)) stop("stdmpi: no receive has completed on this rank yet", call. = FALSE)
+  .state$last_status
+}
+
+#' pbdMPI's get.sourcetag(): c(source, tag) of the last receive, or of the
+#' message the last probe()/iprobe() found.
+get.sourcetag <- function(status = .ct("status")) {
+  s <- if (!is.null(.state$probed)) .state$probed else status()
+  c(s$source, s$tag)
+}
 
 #' Waits for a matching message without receiving it; its source, tag and size.
-probe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
-  .status_list(.request(paste("@mpi probe", .arg(rank.source), .arg(tag))))
+probe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), status = .ct("status")) {
+  .check_comm(comm)
+  if (.local()) {
+    i <- .local_find(rank.source, tag)
+    if (i == 0) {
+      stop("stdmpi: probe from ", if (rank.source < 0) "any rank" else "rank 0", " tag ", .arg(tag),
+           " can never complete: this rank sent itself no message", .one_rank, call. = FALSE)
+    }
+    s <- list(source = 0L, tag = .state$queue[[i]]$tag, count = length(.state$queue[[i]]$data))
+  } else {
+    s <- .status_list(.request(paste("@mpi probe", .arg(rank.source), .arg(tag))))
+  }
+  .state$probed <- s
+  s
 }
 
 #' As probe, but NULL at once if no matching message is there.
-iprobe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) {
-  reply <- .request(paste("@mpi iprobe", .arg(rank.source), .arg(tag)))
-  if (reply == "none") NULL else .status_list(reply)
+iprobe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), status = .ct("status")) {
+  .check_comm(comm)
+  if (.local()) {
+    i <- .local_find(rank.source, tag)
+    if (i == 0) return(NULL)
+    s <- list(source = 0L, tag = .state$queue[[i]]$tag, count = length(.state$queue[[i]]$data))
+  } else {
+    reply <- .request(paste("@mpi iprobe", .arg(rank.source), .arg(tag)))
+    if (reply == "none") return(NULL)
+    s <- .status_list(reply)
+  }
+  .state$probed <- s
+  s
+}
+
+# --- non-blocking point to point --------------------------------------------------
+#
+# pbdMPI numbers its requests with small integers it calls `request` (0 by
+# default) and waits for them with wait(request) and waitall(count). The
+# shim gives every isend an id of its own; .state$pending maps each request
+# number to the ids started under it, so that isend() twice under one number
+# and one wait() completes both.
+
+.pending_slots <- function() {
+  if (is.null(.state$pending)) .state$pending <- list()
+  .state$pending
+}
+
+.add_pending <- function(request, id) {
+  p <- .pending_slots()
+  slot <- as.character(as.integer(request))
+  p[[slot]] <- c(p[[slot]], id)
+  .state$pending <- p
+}
+
+.wait_ids <- function(ids) {
+  if (!.single()) for (id in ids) .request(paste("@mpi wait", id))
+}
+
+#' Starts sending x to rank.dest and returns at once (pbdMPI's isend); the
+#' send completes in wait(request), waitall() or finalize(). x may be changed
+#' meanwhile: what is sent is x as it was.
+isend <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct("comm"),
+                  request = .ct("request"), check.type = TRUE) {
+  .check_comm(comm)
+  data <- .encode(x)
+  if (.local()) {
+    .local_send(rank.dest, tag, data)
+    id <- "local"
+  } else if (!any(data == as.raw(10))) {
+    id <- .request(paste0("@mpi isend ", .arg(rank.dest), " ", .arg(tag), " ", rawToChar(data)))
+  } else {
+    id <- .request(paste("@mpi isendb", .arg(rank.dest), .arg(tag), length(data)), data)
+  }
+  .add_pending(request, id)
+  invisible(NULL)
+}
+
+#' pbdMPI's irecv: returns the object received, as pbdMPI's irecv of an R
+#' object does, so it waits for the message (start the matching isend first);
+#' wait(request) then also returns it.
+irecv <- function(x.buffer = NULL, rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"),
+                  request = .ct("request"), status = .ct("status")) {
+  .check_comm(comm)
+  got <- .as_buffer(.decode(.recv_bytes(rank.source, tag)), x.buffer)
+  if (is.null(.state$received)) .state$received <- list()
+  .state$received[[as.character(as.integer(request))]] <- list(got)
+  got
+}
+
+#' Completes the isends started under request; returns (invisibly) what an
+#' irecv under request received, else NULL. Nothing to wait for is no error.
+wait <- function(request = .ct("request"), status = .ct("status")) {
+  slot <- as.character(as.integer(request))
+  p <- .pending_slots()
+  ids <- p[[slot]]
+  p[[slot]] <- NULL
+  .state$pending <- p
+  .wait_ids(ids)
+  got <- .state$received[[slot]]
+  if (!is.null(got)) .state$received[[slot]] <- NULL
+  invisible(if (is.null(got)) NULL else got[[1]])
+}
+
+#' Completes the requests numbered 0 .. count - 1 (all of them without count).
+waitall <- function(count) {
+  slots <- names(.pending_slots())
+  if (!missing(count)) slots <- intersect(slots, as.character(seq_len(count) - 1L))
+  for (s in slots) wait(as.integer(s))
+  invisible(NULL)
+}
+
+#' Waits until one of the requests 0 .. count - 1 completes, completes it and
+#' returns its number (NA if none was started).
+waitany <- function(count, status = .ct("status")) {
+  p <- .pending_slots()
+  slots <- names(p)
+  if (!missing(count)) slots <- intersect(slots, as.character(seq_len(count) - 1L))
+  if (length(slots) == 0) return(invisible(NA_integer_))
+  ids <- unlist(p[slots], use.names = FALSE)
+  done <- if (.single()) ids[1] else .request(paste(c("@mpi waitany", ids), collapse = " "))
+  .wait_ids(done)
+  slot <- slots[vapply(slots, function(s) done %in% p[[s]], TRUE)][1]
+  rest <- setdiff(p[[slot]], done)
+  p[[slot]] <- if (length(rest)) rest else NULL
+  .state$pending <- p
+  invisible(as.integer(slot))
+}
+
+#' Waits until at least one of the requests 0 .. count - 1 completes and
+#' completes every one that has; list(count, indices) as pbdMPI gives.
+waitsome <- function(count) {
+  first <- if (missing(count)) waitany() else waitany(count)
+  if (is.na(first)) return(list(count = 0L, indices = NULL))
+  done <- first
+  p <- .pending_slots()
+  slots <- names(p)
+  if (!missing(count)) slots <- intersect(slots, as.character(seq_len(count) - 1L))
+  for (s in slots) {
+    if (.single() || all(vapply(p[[s]], function(id) .request(paste("@mpi test", id)) == "1", TRUE))) {
+      wait(as.integer(s))
+      done <- c(done, as.integer(s))
+    }
+  }
+  done <- sort(unique(done))
+  list(count = length(done), indices = done)
 }
 
 # --- collectives ----------------------------------------------------------------
 
 #' Waits until every rank got here.
-barrier <- function() invisible(.request("@mpi barrier"))
+barrier <- function(comm = .ct("comm")) {
+  .check_comm(comm)
+  if (.local()) return(invisible("ok"))
+  invisible(.request("@mpi barrier"))
+}
 
 #' The root's x on every rank.
-bcast <- function(x = NULL, rank.source = 0L) {
+bcast <- function(x = NULL, rank.source = .ct("rank.source"), comm = .ct("comm")) {
+  .check_comm(comm)
+  if (.local()) {
+    .local_rank(rank.source, "ROOT")
+    return(x)
+  }
   root <- .arg(rank.source)
   if (comm.rank() == rank.source) {
     data <- .encode(x)
@@ -351,79 +758,338 @@ bcast <- function(x = NULL, rank.source = 0L) {
   .decode(.request_bytes(paste("@mpi bcastb", root)))
 }
 
+# allreduce(x, "max") and reduce(x, "max", 1): stdmpi's own order, where
+# pbdMPI has a buffer second.
 #' Element-wise op over every rank's x; the result on every rank.
-allreduce <- function(x, op = "sum") .reduce_like("allreduce", x, op)
+allreduce <- function(x, x.buffer = NULL, op = .ct("op"), comm = .ct("comm")) {
+  .check_comm(comm)
+  if (is.character(x.buffer)) {
+    op <- x.buffer
+    x.buffer <- NULL
+  }
+  .as_buffer(.reduce_like("allreduce", x, op), x.buffer)
+}
 
 #' Element-wise op over every rank's x; the result on rank.dest, NULL elsewhere.
-reduce <- function(x, op = "sum", rank.dest = 0L) .reduce_like("reduce", x, op, rank.dest)
+reduce <- function(x, x.buffer = NULL, op = .ct("op"), rank.dest = .ct("rank.root"), comm = .ct("comm")) {
+  .check_comm(comm)
+  if (is.character(x.buffer)) {
+    if (!missing(op) && is.numeric(op)) rank.dest <- op
+    op <- x.buffer
+    x.buffer <- NULL
+  }
+  v <- .reduce_like("reduce", x, op, rank.dest)
+  if (is.null(v)) return(invisible(NULL))
+  .as_buffer(v, x.buffer)
+}
 
 #' op over ranks 0 .. this one.
-comm.scan <- function(x, op = "sum") .reduce_like("scan", x, op)
+comm.scan <- function(x, op = "sum", comm = .ct("comm")) {
+  .check_comm(comm)
+  .reduce_like("scan", x, op)
+}
 
 #' op over ranks 0 .. this one - 1; NULL on rank 0.
-comm.exscan <- function(x, op = "sum") .reduce_like("exscan", x, op)
+comm.exscan <- function(x, op = "sum", comm = .ct("comm")) {
+  .check_comm(comm)
+  .reduce_like("exscan", x, op)
+}
 
-# The protocol gathers numbers with counts that may differ per rank. Every
-# rank's count (2 * length, + 1 for an integer vector) goes first, so that
-# each entry comes back whole and with its type; an empty vector sends one
-# placeholder number (the protocol needs one).
-.gather_impl <- function(x, rank.dest) {
-  if (!(is.numeric(x) || is.logical(x))) stop("stdmpi: gather needs a numeric vector", call. = FALSE)
-  verb <- if (is.null(rank.dest)) "allgather" else "gather"
-  root <- if (is.null(rank.dest)) "" else paste0(" ", .arg(rank.dest))
-  n <- length(x)
-  counts <- .request(paste0("@mpi ", verb, ":i64", root, " ", 2 * n + if (is.integer(x)) 1 else 0))
-  v <- .numbers_request(verb, root, if (n > 0) x else 0)
-  if (is.null(v)) return(invisible(NULL))
-  codes <- as.numeric(strsplit(counts, " ", fixed = TRUE)[[1]])
-  out <- vector("list", length(codes))
-  i <- 1L
-  for (k in seq_along(codes)) {
-    m <- codes[k] %/% 2
-    part <- if (m > 0) v[i:(i + m - 1)] else numeric(0)
-    if (codes[k] %% 2 == 1) part <- as.integer(part)
-    out[[k]] <- part
-    i <- i + max(m, 1)
+# Every rank's x, exactly (serialized), as a list in rank order: on rank.dest
+# (NULL elsewhere), or on every rank when rank.dest is NULL. One collective:
+# the shim moves each rank's bytes, whatever their size.
+.gather_objects <- function(x, rank.dest) {
+  if (.local()) {
+    if (!is.null(rank.dest)) .local_rank(rank.dest, "ROOT")
+    return(list(x))
   }
+  data <- .encode_exact(x)
+  line <- if (is.null(rank.dest)) paste("@mpi allgatherb", length(data))
+          else paste("@mpi gatherb", .arg(rank.dest), length(data))
+  reply <- .request(line, data)
+  if (reply == "ok") return(NULL)
+  counts <- as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]])
+  bytes <- if (sum(counts) > 0) readBin(.state$input, "raw", sum(counts)) else raw(0)
+  lapply(.pieces(bytes, counts), .decode)
+}
+
+# pbdMPI's forms of the result: a list; unlist = TRUE: one vector; a typed
+# buffer (integer(n), double(n), raw(n)): one vector of that type.
+.gathered <- function(out, x.buffer, unlist) {
+  if (!is.null(x.buffer) && is.atomic(x.buffer)) return(.as_buffer(unlist(out), x.buffer))
+  if (isTRUE(unlist)) return(unlist(out))
   out
 }
 
-#' On rank.dest, a list with every rank's numeric vector (rank order); NULL elsewhere.
-gather <- function(x, rank.dest = 0L) .gather_impl(x, rank.dest)
+#' On rank.dest, a list with every rank's x (rank order): any R object;
+#' NULL elsewhere. stdmpi's own order gather(x, rank.dest) works too.
+gather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, rank.dest = .ct("rank.root"),
+                   comm = .ct("comm"), unlist = .ct("unlist")) {
+  .check_comm(comm)
+  if (missing(rank.dest) && is.null(x.count) && !.named("x.buffer") && .lone_rank(x.buffer)) {
+    rank.dest <- x.buffer
+    x.buffer <- NULL
+  }
+  out <- .gather_objects(x, rank.dest)
+  if (is.null(out)) return(invisible(NULL))
+  .gathered(out, x.buffer, unlist)
+}
 
-#' On every rank, a list with every rank's numeric vector.
-allgather <- function(x) .gather_impl(x, NULL)
+#' On every rank, a list with every rank's x.
+allgather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, comm = .ct("comm"),
+                      unlist = .ct("unlist")) {
+  .check_comm(comm)
+  .gathered(.gather_objects(x, NULL), x.buffer, unlist)
+}
 
-#' The root gives a list (or vector) with one numeric item per rank (items of
-#' equal length); each rank gets its item.
-scatter <- function(x = NULL, rank.source = 0L) {
+# The root's x cut into one item per rank, as pbdMPI cuts it: x.count: a
+# vector cut into pieces of those lengths; a typed buffer: a vector cut into
+# equal pieces; else a list (or vector) with one item per rank.
+.scatter_items <- function(x, x.buffer, x.count, n) {
+  if (!is.null(x.count)) {
+    if (length(x.count) != n || sum(x.count) != length(x)) {
+      stop("stdmpi: scatter: x.count needs one length per rank (", n, ") adding up to length(x) (",
+           length(x), ")", call. = FALSE)
+    }
+    ends <- cumsum(x.count)
+    return(lapply(seq_len(n), function(k) x[seq_len(x.count[k]) + ends[k] - x.count[k]]))
+  }
+  if (!is.null(x.buffer) && is.atomic(x.buffer) && is.atomic(x)) {
+    if (length(x) %% n != 0) {
+      stop("stdmpi: scatter: length(x) (", length(x), ") is not a multiple of the ", n,
+           " ranks; give x.count", call. = FALSE)
+    }
+    k <- length(x) %/% n
+    return(lapply(seq_len(n), function(i) x[seq_len(k) + (i - 1) * k]))
+  }
+  if (length(x) != n) {
+    stop("stdmpi: scatter needs one item per rank (", n, ") on the root: a list of length ", n,
+         call. = FALSE)
+  }
+  lapply(seq_len(n), function(i) x[[i]])
+}
+
+#' The root gives a list (or vector) with one item per rank, any R objects;
+#' each rank gets its item. stdmpi's own order scatter(x, rank.source) works too.
+scatter <- function(x = NULL, x.buffer = NULL, x.count = NULL, displs = NULL,
+                    rank.source = .ct("rank.source"), comm = .ct("comm")) {
+  .check_comm(comm)
+  if (missing(rank.source) && is.null(x.count) && !.named("x.buffer") && .lone_rank(x.buffer)) {
+    rank.source <- x.buffer
+    x.buffer <- NULL
+  }
+  if (.local()) {
+    .local_rank(rank.source, "ROOT")
+    return(.as_buffer(.scatter_items(x, x.buffer, x.count, 1L)[[1]], x.buffer))
+  }
   root <- .arg(rank.source)
   if (comm.rank() == rank.source) {
-    if (length(x) != comm.size()) {
-      stop("stdmpi: scatter needs one item per rank (", comm.size(), ") on the root", call. = FALSE)
-    }
-    items <- lapply(x, as.numeric)
-    k <- length(items[[1]])
-    if (any(lengths(items) != k)) stop("stdmpi: scatter items must have the same length", call. = FALSE)
-    kind <- if (is.integer(unlist(x))) "integer" else "double"
-    # The others learn the type and their part's size first.
-    .request(paste("@mpi bcast", root, kind, k))
-    v <- .numbers_request("scatter", paste0(" ", root), unlist(items))
+    pieces <- lapply(.scatter_items(x, x.buffer, x.count, comm.size()), .encode_exact)
+    got <- .request_bytes(paste("@mpi scatterb", root, paste(lengths(pieces), collapse = " ")),
+                          do.call(c, c(list(raw(0)), pieces)))
   } else {
-    shape <- strsplit(.request(paste("@mpi bcast", root)), " ", fixed = TRUE)[[1]]
-    kind <- shape[1]
-    v <- .numbers_request("scatter", paste0(" ", root), numeric(0),
-                          msgpack = as.numeric(shape[2]) >= .msgpack_min(), nothing = TRUE)
+    got <- .request_bytes(paste("@mpi scatterb", root))
   }
-  if (kind == "integer") as.integer(v) else v
+  .as_buffer(.decode(got), x.buffer)
 }
+
+# --- printing, as pbdMPI prints -----------------------------------------------------
+
+# pbdMPI's decoration: "COMM.RANK = r" on a line first unless quiet; an
+# integer quiet colours the text by rank instead.
+.decor <- function(quiet) {
+  if (is.numeric(quiet) && !is.logical(quiet)) {
+    return(c(paste0("\033[1;", 90 + comm.rank() %% 8, "m"), "\033[0m"))
+  }
+  c(if (isTRUE(quiet)) "" else paste0("COMM.RANK = ", comm.rank(), "\n"), "")
+}
+
+# Prints text made on the ranks that print. Everything goes out through rank
+# 0, in the order of the printing ranks, so the lines of one call appear
+# together and in order in the job's output (the output of different ranks
+# travels on different pipes). Printing on rank 0 alone needs no other rank;
+# otherwise every rank must call (as in pbdMPI).
+.comm_output <- function(text, all.rank, rank.print, con, flush) {
+  r <- comm.rank()
+  n <- comm.size()
+  ranks <- if (isTRUE(all.rank)) seq_len(n) - 1L else unique(as.integer(rank.print))
+  ranks <- ranks[ranks >= 0 & ranks < n]
+  if (length(ranks) == 0) return(invisible(NULL))
+  if (identical(ranks, 0L)) {
+    if (r == 0) cat(text(), sep = "", file = con)
+  } else {
+    got <- .gather_objects(if (r %in% ranks) text() else NULL, 0L)
+    if (r == 0) for (k in ranks) cat(got[[k + 1]], sep = "", file = con)
+  }
+  if (isTRUE(flush)) flush(con)
+  invisible(NULL)
+}
+
+#' print(x) on rank.print (default 0) or, all.rank = TRUE, on every rank in
+#' rank order, each after a "COMM.RANK = r" line unless quiet.
+comm.print <- function(x, all.rank = .ct("print.all.rank"), rank.print = .ct("rank.source"),
+                       comm = .ct("comm"), quiet = .ct("print.quiet"), flush = .ct("msg.flush"),
+                       barrier = .ct("msg.barrier"), con = stdout(), sleep = 0, ...) {
+  .check_comm(comm)
+  # As pbdMPI: no "COMM.RANK" line for an expression that is not a variable.
+  name <- deparse(substitute(x))
+  if (length(name) != 1 || !exists(name, envir = parent.frame())) quiet <- TRUE
+  text <- function() {
+    d <- .decor(quiet)
+    paste0(d[1], paste0(utils::capture.output(print(x, ...)), "\n", collapse = ""), d[2])
+  }
+  .comm_output(text, all.rank, rank.print, con, flush)
+}
+
+#' cat(...) on rank.print (default 0) or on every rank, as comm.print.
+comm.cat <- function(..., all.rank = .ct("print.all.rank"), rank.print = .ct("rank.source"),
+                     comm = .ct("comm"), quiet = .ct("print.quiet"), sep = " ", fill = FALSE,
+                     labels = NULL, append = FALSE, flush = .ct("msg.flush"),
+                     barrier = .ct("msg.barrier"), con = stdout(), sleep = 0) {
+  .check_comm(comm)
+  text <- function() {
+    buf <- rawConnection(raw(0), "w")
+    on.exit(close(buf))
+    cat(..., file = buf, sep = sep, fill = fill, labels = labels)
+    d <- .decor(quiet)
+    paste0(d[1], rawToChar(rawConnectionValue(buf)), d[2])
+  }
+  .comm_output(text, all.rank, rank.print, con, flush)
+}
+
+# --- dividing work ---------------------------------------------------------------
+
+# The items 1..n of one rank (0-based) of size ranks, as pbdMPI's get.jid
+# divides them: "block" gives the last n %% size ranks one more, "block0"
+# the first ones, "cycle" deals them out in turn. With no more items than
+# ranks, rank r gets item r + 1 (or none).
+.jid <- function(n, method, size, rank) {
+  if (n <= size) return(if (rank < n) rank + 1 else NULL)
+  base <- floor(n / size)
+  extra <- n %% size
+  if (method == "block") {
+    first <- size - extra  # ranks from here on get base + 1
+    if (rank < first) return(seq_len(base) + rank * base)
+    return(seq_len(base + 1) + first * base + (rank - first) * (base + 1))
+  }
+  if (method == "block0") {
+    if (rank < extra) return(seq_len(base + 1) + rank * (base + 1))
+    return(seq_len(base) + extra * (base + 1) + (rank - extra) * base)
+  }
+  which((seq_len(n) - 1) %% size == rank)  # cycle
+}
+
+# The same as start, end, by and length (pbdMPI's reduced = TRUE).
+.jid_reduced <- function(v) {
+  if (length(v) == 0) return(list(start = NULL, end = NULL, by = 0, length = 0))
+  list(start = v[1], end = v[length(v)], by = if (length(v) > 1) v[2] - v[1] else 0,
+       length = length(v))
+}
+
+#' This rank's share of the job ids 1..n (method "block", "block0" or
+#' "cycle"); all = TRUE: every rank's, as a list; reduced = TRUE: each as
+#' list(start, end, by, length).
+get.jid <- function(n, method = .ct("divide.method")[1], all = FALSE, comm = .ct("comm"),
+                    reduced = FALSE) {
+  .check_comm(comm)
+  if (!(method[1] %in% c("block", "block0", "cycle"))) {
+    stop("stdmpi: get.jid: unknown method \"", method[1], "\" (block, block0 or cycle)", call. = FALSE)
+  }
+  one <- function(rank) {
+    v <- .jid(n, method[1], comm.size(), rank)
+    if (reduced) .jid_reduced(v) else v
+  }
+  if (all) lapply(seq_len(comm.size()) - 1L, one) else one(comm.rank())
+}
+
+#' Splits N items into p chunks (one per rank), as pbdMPI's comm.chunk:
+#' form "number" (the chunk's size), "vector" (its items, from 1..N) or
+#' "seq" (c(from, to, by) for seq()); type "balance" (sizes differ by at
+#' most 1, the bigger ones on the low ranks unless lo.side = "left"),
+#' "cycle" (as balance, items dealt out in turn) or "equal" (as many chunks
+#' as possible of the biggest size, the rest smaller or empty, on the high
+#' ranks unless lo.side = "left"). all.rank = TRUE: every rank's chunk.
+comm.chunk <- function(N, form = "number", type = "balance", lo.side = "right", rng = FALSE,
+                       all.rank = FALSE, p = NULL, rank = NULL, comm = .ct("comm"), ...) {
+  .check_comm(comm)
+  if (is.null(p)) p <- comm.size()
+  if (is.null(rank)) rank <- comm.rank()
+  choose <- function(value, choices, what) {
+    i <- pmatch(value[1], choices)
+    if (is.na(i)) {
+      stop("stdmpi: comm.chunk: ", what, " must be one of ", paste0("\"", choices, "\"", collapse = ", "),
+           if (what == "form" && value[1] %in% c("ldim", "bldim")) " (ldim and bldim, for pbdDMAT, are not in stdmpi)",
+           call. = FALSE)
+    }
+    choices[i]
+  }
+  form <- choose(form, c("number", "vector", "seq"), "form")
+  type <- choose(type, c("balance", "equal", "cycle"), "type")
+  lo.side <- choose(lo.side, c("right", "left"), "lo.side")
+  if (!is.logical(all.rank) || length(all.rank) != 1 || is.na(all.rank)) {
+    stop("stdmpi: comm.chunk: all.rank must be TRUE or FALSE", call. = FALSE)
+  }
+  if (!is.numeric(p) || p < 1) stop("stdmpi: comm.chunk: p must be a positive integer", call. = FALSE)
+  if (!is.numeric(rank) || rank < 0 || rank >= p) {
+    stop("stdmpi: comm.chunk: rank must be an integer from 0 to p - 1", call. = FALSE)
+  }
+  if (type == "cycle" && lo.side == "left") {
+    stop("stdmpi: comm.chunk: lo.side \"left\" does not go with type \"cycle\"", call. = FALSE)
+  }
+  if (isTRUE(rng)) {
+    stop("stdmpi: comm.chunk: rng = TRUE (pbdMPI's per-rank random streams) is not in stdmpi; ",
+         "use RNGkind(\"L'Ecuyer-CMRG\") and parallel::nextRNGStream() yourself", call. = FALSE)
+  }
+  # The size of every chunk.
+  base <- N %/% p
+  left <- N - base * p
+  items <- rep(base, p)
+  if (left > 0 && type != "equal") {
+    big <- if (lo.side == "right") seq_len(left) else (p - left + 1):p
+    items[big] <- base + 1
+  } else if (left > 0) {
+    items <- items + 1
+    excess <- p * (base + 1) - N  # taken off from one end, emptying chunks first
+    order <- if (lo.side == "right") p:1 else 1:p
+    for (i in order) {
+      if (excess == 0) break
+      take <- min(excess, items[i])
+      items[i] <- items[i] - take
+      excess <- excess - take
+    }
+  }
+  one <- function(r) {
+    k <- r + 1
+    if (form == "number") return(items[k])
+    if (type == "cycle") {
+      if (form == "vector") return(seq(from = k, by = p, length.out = items[k]))
+      return(if (items[k] > 0) c(k, N, p) else integer(0))
+    }
+    offset <- sum(items[seq_len(k - 1)])
+    if (form == "vector") return(offset + seq_len(items[k]))
+    c(offset + 1, offset + items[k], 1)
+  }
+  if (!all.rank) return(one(rank))
+  if (form == "number") return(items)
+  lapply(seq_len(p) - 1, one)
+}
+
+# --- errors and the end ----------------------------------------------------------
 
 #' Whether a failed request raises an R error ("return", the default here) or
 #' ends the whole job ("fatal").
-errors <- function(mode = c("return", "fatal")) invisible(.request(paste("@mpi errors", match.arg(mode))))
+errors <- function(mode = c("return", "fatal")) {
+  mode <- match.arg(mode)
+  if (.local()) return(invisible("ok"))
+  invisible(.request(paste("@mpi errors", mode)))
+}
 
 #' Ends the whole job with exit status errorcode.
 comm.abort <- function(errorcode = 1L, message = "") {
+  if (.single()) {
+    if (nzchar(message)) cat("stdmpi: abort: ", message, "\n", sep = "", file = stderr())
+    quit(save = "no", status = as.integer(errorcode))
+  }
   if (is.null(.state$output)) .state$output <- file("/dev/stdout", open = "wb", raw = TRUE)
   .write(paste("@mpi abort", as.integer(errorcode), gsub("\n", " ", message)))
   # The shim ends the job and closes stdin; wait for that.
