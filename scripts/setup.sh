@@ -12,9 +12,11 @@ case "${1:-}" in
   # slurm-wlm and munge: a real SLURM for the batch-system tests; iproute2 and
   # ethtool: the multi-host tests' network namespaces; clang and its runtime:
   # the libFuzzer targets; python3-numpy: the Python bridge's NumPy paths;
+  # python3-mpi4py: mpi4py scripts run under both, their outputs compared;
   # bzip2, xz-utils, zstd: image tarballs compressed every way.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
-               iproute2 ethtool clang libclang-rt-14-dev python3-numpy bzip2 xz-utils zstd) ;;
+               iproute2 ethtool clang libclang-rt-14-dev python3-numpy python3-mpi4py bzip2 xz-utils
+               zstd) ;;
   # charliecloud-runtime: ch-run, the container start the isolation bench compares with.
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
                ncl-ncarg busybox-static charliecloud-runtime) ;;

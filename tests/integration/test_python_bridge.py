@@ -50,15 +50,33 @@ class Bridge(unittest.TestCase):
         path, home = job.stdout.split()
         self.assertTrue(path.startswith(home + "/python/stdmpi/"), job.stdout)
 
-    def test_outside_a_job_the_error_says_how_to_start(self):
+    def test_outside_a_job_it_is_a_world_of_one_rank(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.path.join(harness.BUILD, "share", "stdmpi", "python")
         env.pop("STDMPI_RANK", None)
+        prog = ("import stdmpi\n"
+                "c = stdmpi.COMM_WORLD\n"
+                "print(c.rank, c.size, c.allreduce([1, 2.5]), c.gather({'a': 1}))\n"
+                "c.send('to myself', dest=0, tag=4)\n"
+                "print(c.recv(source=0, tag=4))\n"
+                "c.send('x', dest=1)\n")
+        p = subprocess.run([PYTHON, "-c", prog], capture_output=True, text=True, env=env,
+                           timeout=30)
+        self.assertEqual(p.stdout, "0 1 [1, 2.5] [{'a': 1}]\nto myself\n")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("stdmpi.StdmpiError: rank 1 out of range: the only rank is 0 (outside "
+                      "stdmpirun the job is this one rank; start it with stdmpirun -n N for more)",
+                      p.stderr)
+
+    def test_a_rank_variable_not_set_by_a_shim_is_an_error_that_says_how_to_start(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.path.join(harness.BUILD, "share", "stdmpi", "python")
+        env["STDMPI_RANK"] = "x"
         p = subprocess.run([PYTHON, "-c", "import stdmpi; stdmpi.COMM_WORLD.allreduce(1)"],
                            capture_output=True, text=True, env=env, timeout=30)
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn("not running as a stdmpi rank (STDMPI_RANK is not set): start the script "
-                      "with stdmpirun", p.stderr)
+        self.assertIn("not running as a stdmpi rank (STDMPI_RANK is set to 'x', not a rank "
+                      "number): start the script with stdmpirun", p.stderr)
 
     def test_an_uncaught_error_ends_the_job_with_its_reason(self):
         job = stdmpirun("-n", "2", PYTHON, "-c",

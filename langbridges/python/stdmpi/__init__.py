@@ -47,7 +47,7 @@ from array import array
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
-    "COMM_WORLD", "Comm", "Status", "Op", "StdmpiError", "Wtime",
+    "COMM_WORLD", "COMM_PROGRAM", "Comm", "Request", "Status", "Op", "StdmpiError", "Wtime",
     "ANY_SOURCE", "ANY_TAG", "SUM", "PROD", "MIN", "MAX", "LAND", "LOR",
     "LXOR", "BAND", "BOR", "BXOR", "MINLOC", "MAXLOC",
 ]
@@ -100,9 +100,13 @@ class Status:
     def Get_tag(self) -> int:
         return self.tag
 
-    def Get_count(self) -> int:
-        """Bytes in the message as it travelled."""
-        return self.count
+    def Get_count(self, datatype: Any = None) -> int:
+        """Bytes in the message as it travelled (elements of ``datatype``,
+        e.g. ``MPI.DOUBLE``, when given)."""
+        size = getattr(datatype, "size", 1) or 1
+        return self.count // size
+
+    Get_elements = Get_count
 
     def _set(self, reply: str) -> None:
         src, tag, count = reply.split()
@@ -118,18 +122,31 @@ class _Channel:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._started = False
+        # Outside stdmpirun: a world of one rank answered in this process.
+        self._local = None
 
     def _start(self) -> None:
-        if "STDMPI_RANK" not in os.environ:
+        # Outside stdmpirun (STDMPI_RANK unset) the job is this one rank.
+        rank = os.environ.get("STDMPI_RANK")
+        if rank is None:
+            from ._local import LocalWorld
+            self._local = LocalWorld()
+        elif not rank.isdigit():
+            # Set, but not by a shim: something is wrong with the environment.
             raise StdmpiError(
-                "not running as a stdmpi rank (STDMPI_RANK is not set): start the script "
-                "with stdmpirun, e.g. stdmpirun -n 4 python3 " + (sys.argv[0] or "script.py"))
+                f"not running as a stdmpi rank (STDMPI_RANK is set to {rank!r}, not a rank "
+                "number): start the script with stdmpirun, e.g. stdmpirun -n 4 python3 " +
+                (sys.argv[0] or "script.py") + ", or unset STDMPI_RANK to run it as a world "
+                "of one rank")
         self._started = True
         # Failed requests answer "@error REASON" (raised here as StdmpiError)
         # instead of ending the job, so a script can catch them.
         self.request(b"@mpi errors return")
 
     def _write(self, *parts: Any) -> None:
+        if self._local is not None:
+            self._buf += self._local.feed(b"".join(bytes(memoryview(p).cast("B")) for p in parts))
+            return
         try:
             sys.stdout.flush()  # the script's own output goes first, in order
         except (AttributeError, ValueError, OSError):
@@ -146,6 +163,8 @@ class _Channel:
                 views[0] = views[0][n:]
 
     def _fill(self, want: int) -> None:
+        if self._local is not None and len(self._buf) < want:
+            raise StdmpiError("stdmpi: internal error: the one-rank world gave a short reply")
         while len(self._buf) < want:
             chunk = os.read(0, max(65536, want - len(self._buf)))
             if not chunk:
@@ -172,6 +191,8 @@ class _Channel:
         have = min(len(self._buf), out.nbytes)
         out[:have] = self._buf[:have]
         del self._buf[:have]
+        if have < out.nbytes and self._local is not None:
+            self._fill(out.nbytes)
         while have < out.nbytes:
             n = os.readv(0, [out[have:]])
             if n == 0:
@@ -306,25 +327,27 @@ def _from_le(code: str, body: Any) -> "array":
 
 
 def _exchange(verb: bytes, dtype: str, args: bytes, values: "array", force_msgpack: bool = False,
-              nothing: bool = False) -> Optional["array"]:
+              nothing: bool = False, chan: Optional["_Channel"] = None,
+              comm: bytes = b"") -> Optional["array"]:
     """Sends a numeric request and returns the result's numbers (None for ``ok``).
 
     ``verb`` is e.g. b"allreduce", ``args`` what comes between the verb and the
     numbers (b" sum 0"). ``nothing``: a scatter non-root, whose numbers are
     ignored; it still picks its reply's form.
     """
+    ch = chan or _chan
     code = "q" if dtype == "i64" else "d"
-    suffix = b":i64" if dtype == "i64" else b""
+    suffix = (b":i64" if dtype == "i64" else b"") + comm
     if force_msgpack or len(values) >= MSGPACK_MIN_NUMBERS:
         body = memoryview(b"") if nothing else _le_bytes(values)
         head = _bin_header(body.nbytes)
-        reply = _chan.request(b"@mpi " + verb + suffix + b":msgpack" + args + b" " +
-                              str(len(head) + body.nbytes).encode(), head, body)
+        reply = ch.request(b"@mpi " + verb + suffix + b":msgpack" + args + b" " +
+                           str(len(head) + body.nbytes).encode(), head, body)
         if reply == "ok":
             return None
-        return _from_le(code, _chan.read_bin(int(reply)))
+        return _from_le(code, ch.read_bin(int(reply)))
     text = b"" if nothing else b" " + " ".join(map(repr, values)).encode()
-    reply = _chan.request(b"@mpi " + verb + suffix + args + text)
+    reply = ch.request(b"@mpi " + verb + suffix + args + text)
     if reply == "ok":
         return None
     return array(code, map(int if code == "q" else float, reply.split()))
@@ -375,8 +398,9 @@ class _Numbers:
             raise ValueError("stdmpi: a number is out of the 64-bit integer range "
                              "(dtype='i64')") from None
 
-    def exchange(self, verb: bytes, args: bytes) -> Optional["array"]:
-        return _exchange(verb, self.dtype, args, self.values)
+    def exchange(self, verb: bytes, args: bytes, chan: Optional["_Channel"] = None,
+                 comm: bytes = b"") -> Optional["array"]:
+        return _exchange(verb, self.dtype, args, self.values, chan=chan, comm=comm)
 
     def result(self, a: "array", loc: bool = False) -> Any:
         """The result in the shape the caller gave (see the module's doc)."""
@@ -426,6 +450,18 @@ def _buffer(buf: Any, what: str) -> Tuple[memoryview, str]:
     return m.cast("B"), dtype
 
 
+def _numeric(x: Any) -> bool:
+    """A number, a list/tuple/array of numbers, or a NumPy array: what the
+    numeric verbs carry."""
+    np = _np()
+    if np is not None and isinstance(x, (np.ndarray, np.number)):
+        return True
+    if isinstance(x, (int, float)) or isinstance(x, array):
+        return True
+    return isinstance(x, (list, tuple)) and all(
+        isinstance(v, (int, float)) or (np is not None and isinstance(v, np.number)) for v in x)
+
+
 def _op(op: Union[Op, str]) -> Op:
     if isinstance(op, Op):
         return op
@@ -437,18 +473,102 @@ def _op(op: Union[Op, str]) -> Op:
 
 # --- the communicator ---------------------------------------------------------
 
+class Request:
+    """A non-blocking send or receive (``isend``/``irecv``), as mpi4py's."""
+
+    def __init__(self, chan: "_Channel", rid: int, kind: str) -> None:
+        self._ch, self._id, self._kind = chan, rid, kind
+        self._done, self._value = False, None
+
+    def _collect(self, status: Optional[Status]) -> Any:
+        if not self._done:
+            if self._kind == "send":
+                self._ch.request(b"@mpi wait %d" % self._id)
+            else:
+                data = self._ch.request_bytes(b"@mpi wait %d" % self._id)
+                self._value = data if self._kind == "bytes" else _decode(data)
+                self._status = self._ch.request(b"@mpi status")
+            self._done = True
+        if status is not None and self._kind != "send":
+            status._set(self._status)
+        return self._value
+
+    def wait(self, status: Optional[Status] = None) -> Any:
+        """Waits for it; a receive returns the object received (a send: None)."""
+        return self._collect(status)
+
+    def test(self, status: Optional[Status] = None) -> Tuple[bool, Any]:
+        """``(True, result)`` if it has completed, else ``(False, None)``."""
+        if not self._done and self._ch.request(b"@mpi test %d" % self._id) != "1":
+            return False, None
+        return True, self._collect(status)
+
+    Wait = wait
+
+    def Test(self, status: Optional[Status] = None) -> bool:
+        return self.test(status)[0]
+
+    @staticmethod
+    def waitall(requests: Sequence["Request"], statuses: Optional[List[Status]] = None) -> list:
+        """Waits for all; returns their results in order."""
+        open_ = [r for r in requests if not r._done]
+        if open_:
+            open_[0]._ch.request(b"@mpi waitall " + b" ".join(b"%d" % r._id for r in open_))
+        return [r._collect(statuses[i] if statuses else None) for i, r in enumerate(requests)]
+
+    @staticmethod
+    def waitany(requests: Sequence["Request"], status: Optional[Status] = None) -> Tuple[int, Any]:
+        """Waits for one; returns its index and result."""
+        for i, r in enumerate(requests):
+            if r._done:
+                return i, r._collect(status)
+        rid = int(requests[0]._ch.request(b"@mpi waitany " +
+                                          b" ".join(b"%d" % r._id for r in requests)))
+        i = [r._id for r in requests].index(rid)
+        return i, requests[i]._collect(status)
+
+    @staticmethod
+    def testall(requests: Sequence["Request"]) -> Tuple[bool, Optional[list]]:
+        if all(r.test()[0] for r in requests):
+            return True, Request.waitall(requests)
+        return False, None
+
+    Waitall, Waitany = waitall, waitany
+
+    def __repr__(self) -> str:
+        return f"<stdmpi.Request {self._id} ({self._kind})>"
+
+
 class Comm:
-    """All ranks of the job (``stdmpi.COMM_WORLD``)."""
+    """A communicator: all ranks of the job (``stdmpi.COMM_WORLD``), or one
+    that :meth:`Split` or :meth:`Dup` made. Its ranks are its own, 0..size-1."""
+
+    def __init__(self, _id: int = 0, _rank: Optional[int] = None, _size: Optional[int] = None,
+                 _channel: Optional["_Channel"] = None) -> None:
+        self._id = _id
+        self._sfx = b":c%d" % _id if _id else b""
+        self._rank, self._size = _rank, _size
+        self._ch = _channel or _chan
 
     @property
     def rank(self) -> int:
         """This rank, 0..size-1."""
-        return int(os.environ.get("STDMPI_RANK", "0"))
+        if self._rank is None:
+            if self._id == 0 and self._ch is _chan:
+                self._rank = int(os.environ.get("STDMPI_RANK") or "0")
+            else:
+                self._rank = int(self._ch.request(b"@mpi rank" + self._sfx))
+        return self._rank
 
     @property
     def size(self) -> int:
-        """Number of ranks in the job."""
-        return int(os.environ.get("STDMPI_SIZE", "1"))
+        """Number of ranks in it."""
+        if self._size is None:
+            if self._id == 0 and self._ch is _chan:
+                self._size = int(os.environ.get("STDMPI_SIZE") or "1")
+            else:
+                self._size = int(self._ch.request(b"@mpi size" + self._sfx))
+        return self._size
 
     def Get_rank(self) -> int:
         return self.rank
@@ -456,16 +576,115 @@ class Comm:
     def Get_size(self) -> int:
         return self.size
 
+    # communicators
+
+    def _made(self, reply: str) -> Optional["Comm"]:
+        if reply == "none":
+            return None
+        cid, rank, size = map(int, reply.split())
+        return type(self)(cid, rank, size, self._ch)
+
+    def Split(self, color: Optional[int] = 0, key: int = 0) -> Optional["Comm"]:
+        """A new communicator of the ranks that give the same ``color``,
+        ordered by ``key``; ``color=None`` joins none (returns None)."""
+        c = b"none" if color is None or color < 0 else str(int(color)).encode()
+        return self._made(self._ch.request(b"@mpi split" + self._sfx + b" " + c + b" " +
+                                           str(int(key)).encode()))
+
+    def Dup(self) -> "Comm":
+        """A communicator of the same ranks whose messages never meet this one's."""
+        made = self._made(self._ch.request(b"@mpi dup" + self._sfx))
+        assert made is not None
+        return made
+
+    def Free(self) -> None:
+        """Frees a communicator that Split or Dup made."""
+        self._ch.request(b"@mpi free %d" % self._id)
+
+    # non-blocking
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Starts sending ``obj``; returns a :class:`Request` to wait for."""
+        return self._isend(_encode(obj), dest, tag)
+
+    def _isend(self, data: bytes, dest: int, tag: int) -> Request:
+        args = _rank_arg(dest) + b" " + _tag_arg(tag)
+        if b"\n" not in data:
+            rid = self._ch.request(b"@mpi isend" + self._sfx + b" " + args + b" " + data)
+        else:
+            rid = self._ch.request(b"@mpi isendb" + self._sfx + b" " + args + b" " +
+                                   str(len(data)).encode(), data)
+        return Request(self._ch, int(rid), "send")
+
+    def irecv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
+        """Starts receiving; the request's ``wait()`` returns the object."""
+        rid = self._ch.request(b"@mpi irecvb" + self._sfx + b" " + _rank_arg(source) + b" " +
+                               _tag_arg(tag))
+        return Request(self._ch, int(rid), "object")
+
+    # objects in collectives (any bytes, per-rank sizes)
+
+    def _split_reply(self, header: str) -> List[bytes]:
+        sizes = [int(x) for x in header.split()]
+        body = self._ch.readexact(sum(sizes))
+        out, i = [], 0
+        for n in sizes:
+            out.append(body[i:i + n])
+            i += n
+        return out
+
+    def _gather_bytes(self, data: bytes, root: Optional[int]) -> Optional[List[bytes]]:
+        if root is None:
+            line = b"@mpi allgatherb" + self._sfx
+        else:
+            line = b"@mpi gatherb" + self._sfx + b" " + _rank_arg(root)
+        reply = self._ch.request(line + b" " + str(len(data)).encode(), data)
+        return None if reply == "ok" else self._split_reply(reply)
+
+    def _scatter_bytes(self, parts: Optional[List[bytes]], root: int) -> bytes:
+        line = b"@mpi scatterb" + self._sfx + b" " + _rank_arg(root)
+        if self.rank != root:
+            return self._ch.request_bytes(line)
+        if parts is None or len(parts) != self.size:
+            raise ValueError(f"stdmpi: scatter needs one item per rank ({self.size}) on the root")
+        sizes = b" ".join(str(len(p)).encode() for p in parts)
+        return self._ch.request_bytes(line + b" " + sizes, *parts)
+
+    def _alltoall_bytes(self, parts: List[bytes]) -> List[bytes]:
+        if len(parts) != self.size:
+            raise ValueError(f"stdmpi: alltoall needs one item per rank ({self.size})")
+        sizes = b" ".join(str(len(p)).encode() for p in parts)
+        return self._split_reply(self._ch.request(b"@mpi alltoallb" + self._sfx + b" " + sizes,
+                                                  *parts))
+
+    def gather_objects(self, obj: Any, root: int = 0) -> Optional[list]:
+        """Root gets a list with every rank's object (any object); None elsewhere."""
+        parts = self._gather_bytes(_encode(obj), root)
+        return None if parts is None else [_decode(p) for p in parts]
+
+    def allgather_objects(self, obj: Any) -> list:
+        """Every rank gets a list with every rank's object."""
+        return [_decode(p) for p in self._gather_bytes(_encode(obj), None) or []]
+
+    def scatter_objects(self, objs: Optional[Sequence[Any]] = None, root: int = 0) -> Any:
+        """Root gives one object per rank; each rank gets its own."""
+        parts = [_encode(o) for o in objs] if self.rank == root and objs is not None else None
+        return _decode(self._scatter_bytes(parts, root))
+
+    def alltoall(self, objs: Sequence[Any]) -> list:
+        """Every rank gives one object per rank; gets one from every rank."""
+        return [_decode(p) for p in self._alltoall_bytes([_encode(o) for o in objs])]
+
     # point to point
 
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Sends ``obj`` to rank ``dest``; returns once the message is handed to MPI."""
         data = _encode(obj)
-        head = b"@mpi send " + _rank_arg(dest) + b" " + _tag_arg(tag)
+        head = b"@mpi send" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag)
         if b"\n" not in data:
-            _chan.request(head + b" " + data)
+            self._ch.request(head + b" " + data)
         else:
-            _chan.request(b"@mpi sendb " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+            self._ch.request(b"@mpi sendb" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
                           str(len(data)).encode(), data)
 
     def recv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
@@ -476,34 +695,32 @@ class Comm:
     def send_bytes(self, data: Union[bytes, bytearray, memoryview], dest: int, tag: int = 0) -> None:
         """Sends raw bytes, exactly as given (no type marker)."""
         data = bytes(data)
-        _chan.request(b"@mpi sendb " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+        self._ch.request(b"@mpi sendb" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
                       str(len(data)).encode(), data)
 
     def recv_bytes(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
                    status: Optional[Status] = None) -> bytes:
         """Receives a message as raw bytes."""
-        data = _chan.request_bytes(b"@mpi recvb " + _rank_arg(source) + b" " + _tag_arg(tag))
+        data = self._ch.request_bytes(b"@mpi recvb" + self._sfx + b" " + _rank_arg(source) + b" " + _tag_arg(tag))
         if status is not None:
-            status._set(_chan.request(b"@mpi status"))
+            status._set(self._ch.request(b"@mpi status"))
         return data
 
     def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, source: int = ANY_SOURCE,
                  recvtag: int = ANY_TAG, status: Optional[Status] = None) -> Any:
         """Sends and receives at once (no deadlock when two ranks exchange)."""
         data = _encode(sendobj)
-        if b"\n" in data:
-            raise ValueError("stdmpi: sendrecv carries one line: this object encodes to "
-                             "several; use send and recv")
-        reply = _chan.request(b"@mpi sendrecv " + _rank_arg(dest) + b" " + _tag_arg(sendtag) +
-                              b" " + _rank_arg(source) + b" " + _tag_arg(recvtag) + b" " + data)
+        reply = self._ch.request_bytes(b"@mpi sendrecvb" + self._sfx + b" " + _rank_arg(dest) +
+                                       b" " + _tag_arg(sendtag) + b" " + _rank_arg(source) + b" " +
+                                       _tag_arg(recvtag) + b" " + str(len(data)).encode(), data)
         if status is not None:
-            status._set(_chan.request(b"@mpi status"))
-        return _decode(reply.encode("utf-8", "surrogateescape"))
+            status._set(self._ch.request(b"@mpi status"))
+        return _decode(reply)
 
     def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
               status: Optional[Status] = None) -> bool:
         """Waits until a matching message is there (without receiving it)."""
-        reply = _chan.request(b"@mpi probe " + _rank_arg(source) + b" " + _tag_arg(tag))
+        reply = self._ch.request(b"@mpi probe" + self._sfx + b" " + _rank_arg(source) + b" " + _tag_arg(tag))
         if status is not None:
             status._set(reply)
         return True
@@ -511,7 +728,7 @@ class Comm:
     def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
                status: Optional[Status] = None) -> bool:
         """True if a matching message is there now."""
-        reply = _chan.request(b"@mpi iprobe " + _rank_arg(source) + b" " + _tag_arg(tag))
+        reply = self._ch.request(b"@mpi iprobe" + self._sfx + b" " + _rank_arg(source) + b" " + _tag_arg(tag))
         if reply == "none":
             return False
         if status is not None:
@@ -522,7 +739,7 @@ class Comm:
 
     def barrier(self) -> None:
         """Waits until every rank got here."""
-        _chan.request(b"@mpi barrier")
+        self._ch.request(b"@mpi barrier" + self._sfx)
 
     Barrier = barrier
 
@@ -532,19 +749,19 @@ class Comm:
         if self.rank == root:
             data = _encode(obj)
             if b"\n" not in data:
-                _chan.request(b"@mpi bcast " + r + b" " + data)
+                self._ch.request(b"@mpi bcast" + self._sfx + b" " + r + b" " + data)
             else:
-                _chan.request_bytes(b"@mpi bcastb " + r + b" " + str(len(data)).encode(), data)
+                self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r + b" " + str(len(data)).encode(), data)
             return obj
-        return _decode(_chan.request_bytes(b"@mpi bcastb " + r))
+        return _decode(self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r))
 
     def bcast_bytes(self, data: Optional[bytes] = None, root: int = 0) -> bytes:
         """Broadcasts raw bytes from the root."""
         r = _rank_arg(root)
         if self.rank == root:
             data = bytes(data or b"")
-            return _chan.request_bytes(b"@mpi bcastb " + r + b" " + str(len(data)).encode(), data)
-        return _chan.request_bytes(b"@mpi bcastb " + r)
+            return self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r + b" " + str(len(data)).encode(), data)
+        return self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r)
 
     def _reduce(self, verb: bytes, x: Any, op: Union[Op, str], root: Optional[int],
                 dtype: Optional[str]) -> Any:
@@ -556,7 +773,7 @@ class Comm:
         args = b" " + o.name.encode()
         if root is not None:
             args += b" " + _rank_arg(root)
-        result = nums.exchange(verb, args)
+        result = nums.exchange(verb, args, self._ch, self._sfx)
         if result is None:
             return None
         return nums.result(result, loc)
@@ -595,22 +812,22 @@ class Comm:
         if sys.byteorder == "big":
             data = _le_bytes(array("q" if dtype == "i64" else "d", data.tobytes()))
         head = _bin_header(data.nbytes)
-        reply = _chan.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
-                              b":msgpack" + args + b" " + str(len(head) + data.nbytes).encode(),
+        reply = self._ch.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
+                                 self._sfx + b":msgpack" + args + b" " + str(len(head) + data.nbytes).encode(),
                               head, data)
         if reply == "ok":
             return
         out, out_dtype = _buffer(recvbuf, "recvbuf")
         if out.readonly:
-            _chan.read_bin(int(reply))
+            self._ch.read_bin(int(reply))
             raise TypeError("stdmpi: recvbuf must be writable (array('d'), a NumPy array), "
                             "not read-only")
         if out_dtype != dtype:
-            _chan.read_bin(int(reply))
+            self._ch.read_bin(int(reply))
             raise ValueError(f"stdmpi: recvbuf must hold {dtype} numbers as sendbuf does, "
                              f"not {out_dtype}")
         # The result lands in recvbuf straight from the pipe.
-        _chan.read_bin(int(reply), out)
+        self._ch.read_bin(int(reply), out)
         if sys.byteorder == "big":
             out[:] = _le_bytes(_from_le("q" if dtype == "i64" else "d", out))
 
@@ -636,9 +853,9 @@ class Comm:
         code = 4 * n + (2 if nums.scalar else 0) + (1 if n and nums.ints is True else 0)
         verb = b"gather" if root is not None else b"allgather"
         rootarg = b" " + _rank_arg(root) if root is not None else b""
-        codes = _chan.request(b"@mpi " + verb + b":i64" + rootarg + b" " + str(code).encode())
+        codes = self._ch.request(b"@mpi " + verb + b":i64" + self._sfx + rootarg + b" " + str(code).encode())
         values = nums.values if n else array(nums.values.typecode, [0])
-        result = _exchange(verb, nums.dtype, rootarg, values)
+        result = _exchange(verb, nums.dtype, rootarg, values, chan=self._ch, comm=self._sfx)
         if result is None:
             return None
         out: List[Any] = []
@@ -653,19 +870,33 @@ class Comm:
         return out
 
     def gather(self, x: Any, root: int = 0, dtype: Optional[str] = None) -> Optional[list]:
-        """Root gets a list with every rank's number (or list of numbers)."""
+        """Root gets a list with every rank's number (or list of numbers), as
+        numbers that ranks in any language can gather; any other object
+        travels whole (as gather_objects: every rank must give an object
+        then)."""
+        if dtype is None and not _numeric(x):
+            return self.gather_objects(x, root)
         return self._gather(x, root, dtype)
 
     def allgather(self, x: Any, dtype: Optional[str] = None) -> list:
-        """Every rank gets a list with every rank's number (or list of numbers)."""
+        """Every rank gets a list with every rank's number (or list of
+        numbers; other objects as allgather_objects)."""
+        if dtype is None and not _numeric(x):
+            return self.allgather_objects(x)
         result = self._gather(x, None, dtype)
         assert result is not None
         return result
 
     def scatter(self, x: Optional[Sequence[Any]] = None, root: int = 0,
                 dtype: Optional[str] = None) -> Any:
-        """Root gives one item per rank (numbers, or equal-length lists of numbers)."""
+        """Root gives one item per rank (numbers, or equal-length lists of
+        numbers; any other items travel whole, as scatter_objects). The other
+        ranks learn which it is from the root."""
         r = _rank_arg(root)
+        if self.rank == root and x is not None and len(x) == self.size and dtype is None and \
+                not all(_numeric(it) for it in x):
+            self._ch.request(b"@mpi bcast" + self._sfx + b" " + r + b" objects")
+            return self.scatter_objects(x, root)
         if self.rank == root:
             if x is None or len(x) != self.size:
                 raise ValueError(f"stdmpi: scatter needs one item per rank ({self.size}) on the root")
@@ -678,14 +909,18 @@ class Comm:
             shape = (f"{'list' if as_lists else 'one'} {nums.dtype} {'int' if ints else 'any'} "
                      f"{len(nums.values) // self.size}")
             # The other ranks learn the item shape and number type first.
-            _chan.request(b"@mpi bcast " + r + b" " + shape.encode())
-            result = _exchange(b"scatter", nums.dtype, b" " + r, nums.values)
+            self._ch.request(b"@mpi bcast" + self._sfx + b" " + r + b" " + shape.encode())
+            result = _exchange(b"scatter", nums.dtype, b" " + r, nums.values, chan=self._ch,
+                               comm=self._sfx)
         else:
-            shape = _chan.request(b"@mpi bcast " + r)
+            shape = self._ch.request(b"@mpi bcast" + self._sfx + b" " + r)
+            if shape == "objects":
+                return self.scatter_objects(None, root)
             # This rank's form: msgpack when its part is big (its value is empty).
             dt, k = shape.split()[1], int(shape.split()[3])
             result = _exchange(b"scatter", dt, b" " + r, array("q" if dt == "i64" else "d"),
-                               force_msgpack=k >= MSGPACK_MIN_NUMBERS, nothing=True)
+                               force_msgpack=k >= MSGPACK_MIN_NUMBERS, nothing=True,
+                               chan=self._ch, comm=self._sfx)
         kind, _, ints, _ = shape.split()
         assert result is not None
         vals = result.tolist()
@@ -718,3 +953,6 @@ def Wtime() -> float:
 
 
 COMM_WORLD = Comm()
+# This program's ranks in an MPMD job (stdmpirun -n 1 A : -n 8 B); the world
+# in a job of one program.
+COMM_PROGRAM = Comm(1)
