@@ -67,5 +67,14 @@ wait()
 comm.cat("rank", .comm.rank, "got x =", msg$x, "from rank", msg$from, "\n",
          all.rank = TRUE, quiet = TRUE)
 
+### Communicators: the even and the odd ranks (pbdMPI's handles: 0 is the
+### world, the new one is 1), each summing x among themselves.
+comm.split(color = .comm.rank %% 2, key = .comm.rank, newcomm = 1L)
+y.half <- allreduce(x, op = "sum", comm = 1L)
+comm.cat("\nEven and odd ranks:\n", quiet = TRUE)
+comm.cat("rank", .comm.rank, "is rank", comm.rank(1L), "of", comm.size(1L),
+         "in its half; x sums to", y.half, "there\n", all.rank = TRUE, quiet = TRUE)
+comm.free(1L)
+
 ### Finish.
 finalize()

@@ -519,12 +519,14 @@ bool Parser::Split() {
   } else if (ParseCount(f, INT32_MAX, &v)) {
     r.color = static_cast<int>(v);
   } else {
-    return Fail("bad COLOR " + QuoteForMessage(f, 40) + ": expected a number >= 0, or none");
+    return Fail("bad COLOR " + QuoteForMessage(f, 40) +
+                ": expected a number from 0 to 2147483647, or none");
   }
   if (!cur_->Next(&f)) return Missing("KEY");
   const bool negative = !f.empty() && f[0] == '-';
   if (!ParseCount(negative ? f.substr(1) : f, INT32_MAX, &v)) {
-    return Fail("bad KEY " + QuoteForMessage(f, 40) + ": expected a whole number");
+    return Fail("bad KEY " + QuoteForMessage(f, 40) +
+                ": expected a whole number from -2147483647 to 2147483647");
   }
   r.key = static_cast<int>(negative ? -v : v);
   return End();
@@ -723,7 +725,7 @@ namespace {
 
 // The communicator suffix `:cID`: sets req->comm, checks that it exists.
 bool CommSuffix(std::string_view one, const VerbInfo& vi, const ParseContext& ctx, Request* req,
-                std::string* err) {
+                bool* seen, std::string* err) {
   int64_t id;
   if (!ParseCount(one.substr(2), INT64_MAX / 2, &id)) {
     *err = "bad communicator suffix " + QuoteForMessage(one, 20) +
@@ -735,10 +737,11 @@ bool CommSuffix(std::string_view one, const VerbInfo& vi, const ParseContext& ct
            QuoteForMessage(one, 20) + ")";
     return false;
   }
-  if (req->comm != 0) {
+  if (*seen) {
     *err = "suffix :c given twice";
     return false;
   }
+  *seen = true;
   if (id != 0 && (ctx.comms == nullptr || ctx.comms->count(id) == 0)) {
     *err = "communicator " + std::to_string(id) +
            " does not exist on this rank (split and dup make them, free ends them)";
@@ -754,13 +757,13 @@ bool CommSuffix(std::string_view one, const VerbInfo& vi, const ParseContext& ct
 // framing (:msgpack) and a communicator (:cID).
 bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContext& ctx,
                   Request* req, std::string* err) {
-  bool typed = false;
+  bool typed = false, comm_seen = false;
   while (!suffix.empty()) {
     size_t next = suffix.find(':', 1);
     std::string_view one = suffix.substr(0, next);
     suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
     if (one.size() > 2 && one[1] == 'c' && one[2] >= '0' && one[2] <= '9') {
-      if (!CommSuffix(one, vi, ctx, req, err)) return false;
+      if (!CommSuffix(one, vi, ctx, req, &comm_seen, err)) return false;
       continue;
     }
     if (!vi.numeric) {

@@ -70,8 +70,6 @@ stopifnot(grepl(paste0("DEST ", n + 4, " out of range"), err))
 
 # --- pbdMPI's functions ---------------------------------------------------------
 stopifnot(comm.rank(comm = 0) == r, comm.size(0L) == n)
-err <- tryCatch({ comm.size(comm = 1); "no error" }, error = function(e) conditionMessage(e))
-stopifnot(grepl("only the world communicator .* communicators are coming", err))
 # gather/allgather/scatter of any R object, exactly as it was sent.
 obj <- list(rank = r, df = data.frame(id = seq_len(r + 1), name = letters[seq_len(r + 1)]),
             text = paste("rank", r, "\n two lines"), f = factor(c("a", "b")))
@@ -153,6 +151,101 @@ stopifnot(identical(comm.chunk(10, all.rank = TRUE, p = 4), c(3, 3, 2, 2)))
 stopifnot(identical(comm.chunk(10, all.rank = TRUE, p = 4, lo.side = "left"), c(2, 2, 3, 3)))
 stopifnot(identical(comm.chunk(16, type = "equal", all.rank = TRUE, p = 5), c(4, 4, 4, 4, 0)))
 stopifnot(identical(comm.chunk(13, type = "equal", all.rank = TRUE, p = 5), c(3, 3, 3, 3, 1)))
+
+# --- communicators, pbdMPI's way: small integers the script picks ---------------
+msg <- function(expr) tryCatch({ expr; "no error" }, error = function(e) conditionMessage(e))
+stopifnot(comm.is.null(0) == 0L, comm.is.null(1L) == 1L, comm.size(1L) == 0L)  # none made yet
+stopifnot(grepl("comm = 1 is no communicator on this rank \\(MPI_COMM_NULL\\): comm.split\\(newcomm = 1\\)",
+                msg(allreduce(1, comm = 1))))
+# Two halves: the lower ranks (color 0) and the upper ones (color 1), each
+# numbered backwards (key = -r).
+lo <- ceiling(n / 2)
+color <- as.integer(r >= lo)
+mates <- if (color == 0) 0:(lo - 1) else lo:(n - 1)
+byrank <- sort(mates, decreasing = TRUE)  # byrank[k + 1]: the world rank of half rank k
+comm.split(0L, color = color, key = -r, newcomm = 2L)
+hr <- comm.rank(2); hn <- comm.size(2)
+stopifnot(hn == length(mates), hr == sum(mates > r), byrank[hr + 1] == r, comm.is.null(2) == 0L)
+stopifnot(allreduce(r, comm = 2L) == sum(mates), allreduce(1L, op = "max", comm = 2) == 1L)
+stopifnot(identical(allreduce(seq_len(100) * 1.5, comm = 2), seq_len(100) * 1.5 * hn))  # msgpack form
+red <- reduce(r, op = "max", rank.dest = 0, comm = 2)
+if (hr == 0) stopifnot(red == max(mates)) else stopifnot(is.null(red))
+stopifnot(comm.scan(1, comm = 2) == hr + 1)
+stopifnot(identical(bcast(if (hr == 0) list(from = r) else NULL, comm = 2L), list(from = byrank[1])))
+stopifnot(identical(allgather(r, comm = 2), as.list(byrank)))
+g <- gather(r, rank.dest = hn - 1, comm = 2)
+if (hr == hn - 1) stopifnot(identical(g, as.list(byrank))) else stopifnot(is.null(g))
+stopifnot(scatter(if (hr == 0) as.list(byrank * 10) else NULL, comm = 2) == r * 10)
+got <- sendrecv(paste("half", r), rank.source = (hr + hn - 1) %% hn, comm = 2L)  # a ring in the half
+stopifnot(got == paste("half", byrank[(hr + hn - 1) %% hn + 1]))
+if (hn >= 2) {
+  if (hr == 0) {
+    send(list(r = r), rank.dest = 1, tag = 21, comm = 2)
+    stopifnot(recv(rank.source = 1, tag = 22, comm = 2) == "back")
+  } else if (hr == 1) {
+    stopifnot(identical(recv(rank.source = 0, tag = 21, comm = 2), list(r = byrank[1])))
+    st <- status()
+    stopifnot(st$source == 0, st$tag == 21)
+    send("back", rank.dest = 0, tag = 22, comm = 2)
+  }
+}
+# A communicator's messages never meet another's, even with the same tag.
+send("world", rank.dest = r, tag = 23)
+send("half", rank.dest = hr, tag = 23, comm = 2)
+stopifnot(is.null(iprobe(ANY_SOURCE, 24, comm = 2)), iprobe(hr, 23, comm = 2)$source == hr)
+stopifnot(recv(rank.source = hr, tag = 23, comm = 2) == "half", recv(rank.source = r, tag = 23) == "world")
+isend(c(r, 1), rank.dest = hr, tag = 25, comm = 2, request = 6)
+stopifnot(identical(recv(rank.source = hr, tag = 25, comm = 2), as.numeric(c(r, 1))))
+wait(6)
+printed <- character(0)
+con <- textConnection("printed", "w", local = TRUE)
+comm.cat("half", hr, "world", r, "\n", all.rank = TRUE, quiet = TRUE, comm = 2, con = con)
+comm.print(hr, rank.print = hn - 1, comm = 2, con = con)
+close(con)
+want <- c(paste("half", seq_len(hn) - 1, "world", byrank, ""), paste("COMM.RANK =", hn - 1),
+          paste("[1]", hn - 1))
+if (hr == 0) stopifnot(identical(printed, want)) else stopifnot(length(printed) == 0)
+stopifnot(identical(sort(as.numeric(unlist(allgather(get.jid(7, comm = 2), comm = 2)))), as.numeric(1:7)))
+stopifnot(comm.chunk(7, all.rank = TRUE, comm = 2) == comm.chunk(7, all.rank = TRUE, p = hn, rank = hr))
+# The defaults follow .pbd_env$SPMD.CT$comm, as in pbdMPI.
+.pbd_env$SPMD.CT$comm <- 2L
+stopifnot(comm.rank() == hr, comm.size() == hn, allreduce(1) == hn)
+.pbd_env$SPMD.CT$comm <- 0L
+# A split of a split; color NA: no communicator on that rank.
+comm.split(comm = 2, color = if (hr == 0) NA else 5L, key = 0L, newcomm = 3L)
+if (hr == 0) {
+  stopifnot(comm.is.null(3) == 1L, comm.size(3) == 0L)
+  stopifnot(grepl("comm = 3 is MPI_COMM_NULL on this rank: its comm.split\\(\\) gave this rank no communicator",
+                  msg(barrier(comm = 3))))
+} else {
+  stopifnot(comm.size(3) == hn - 1, comm.rank(3) == hr - 1, allreduce(r, comm = 3) == sum(byrank[-1]))
+  comm.free(3)
+}
+# comm.dup: the same ranks, messages apart; comm.free, then the handle is gone.
+comm.dup(2L, 4L)
+stopifnot(comm.rank(4) == hr, comm.size(4) == hn, allreduce(2, comm = 4) == 2 * hn)
+send("dup", rank.dest = hr, tag = 26, comm = 4)
+send("orig", rank.dest = hr, tag = 26, comm = 2)
+stopifnot(recv(rank.source = hr, tag = 26, comm = 2) == "orig", recv(rank.source = hr, tag = 26, comm = 4) == "dup")
+comm.free(4)
+stopifnot(grepl("comm = 4 was freed by comm.free\\(4\\): it is no communicator any more", msg(allreduce(1, comm = 4))))
+stopifnot(grepl("comm = 4 was freed", msg(send("x", rank.dest = 0, comm = 4))))
+stopifnot(comm.size(4) == 0L, comm.is.null(4) == 1L)
+# The default newcomm is 1; a second split into it replaces the first.
+comm.split(color = 0L, key = r)
+stopifnot(comm.rank(1) == r, comm.size(1) == n)
+comm.split(color = 0L, key = -r)
+stopifnot(comm.rank(1) == n - 1 - r, allreduce(r, comm = 1) == n * (n - 1) / 2)
+# This program's ranks: in a job of one program, the world.
+stopifnot(comm.program(5L) == 5L, comm.rank(5) == r, comm.size(5) == n, get.appnum() == 0L)
+stopifnot(allreduce(1, comm = 5) == n)
+for (h in c(1, 2, 5)) comm.free(h)
+stopifnot(grepl("comm.free: comm = 0 is the world", msg(comm.free(0))))
+stopifnot(grepl("newcomm = 0 is the world", msg(comm.dup(0, 0))))
+stopifnot(grepl("comm = \"a\": a communicator is a whole number", msg(barrier(comm = "a"))))
+stopifnot(grepl("color = 1.5: expected a whole number >= 0, or NA", msg(comm.split(color = 1.5))))
+stopifnot(allreduce(1) == n)  # the world goes on
+
 finalize()
 err <- tryCatch({ barrier(); "no error" }, error = function(e) conditionMessage(e))
 stopifnot(grepl("finalize\\(\\) was called", err))

@@ -81,6 +81,11 @@ rows of rank 2 : 10 11 12 13
 rank 0 got x = 11 12 13 14 15 from rank 2 
 rank 1 got x = 1 2 3 4 5 from rank 0 
 rank 2 got x = 6 7 8 9 10 from rank 1 
+
+Even and odd ranks:
+rank 0 is rank 0 of 2 in its half; x sums to 12 14 16 18 20 there
+rank 1 is rank 0 of 1 in its half; x sums to 6 7 8 9 10 there
+rank 2 is rank 1 of 2 in its half; x sums to 12 14 16 18 20 there
 """
 
 # The forms of pbdMPI's demos (demo/gather.r, scatter.r, allgather.r,
@@ -254,14 +259,163 @@ class WorldOfOneRank(unittest.TestCase):
         self.assertIn("or unset STDMPI_RANK to run it as a world of one rank", job.stderr)
 
 
+# pbdMPI's demo/split_comm_col.r, made deterministic: a new communicator
+# numbered 5, every rank's lines gathered to rank 0.
+SPLIT_HALVES = r"""
+suppressMessages(library(stdmpi, quietly = TRUE))
+comm_world <- .pbd_env$SPMD.CT$comm
+my_rank <- comm.rank(comm_world)
+comm_new <- 5L
+comm.split(comm_world, color = my_rank %/% 2L, key = my_rank, newcomm = comm_new)
+my_newrank <- comm.rank(comm_new)
+xw <- allreduce(my_rank + 1, comm = comm_world)
+xn <- allreduce(my_rank + 1, comm = comm_new)
+top <- reduce(my_rank, op = "max", rank.dest = 1L, comm = comm_new)
+if (my_newrank == 0) {
+  send(paste("ping from", my_rank), rank.dest = 1L, tag = 5L, comm = comm_new)
+  heard <- recv(rank.source = 1L, tag = 6L, comm = comm_new)
+} else {
+  heard <- recv(rank.source = 0L, tag = 5L, comm = comm_new)
+  send(paste(heard, "answered by", my_rank), rank.dest = 0L, tag = 6L, comm = comm_new)
+}
+mates <- allgather(my_rank, comm = comm_new, unlist = TRUE)
+line <- sprintf("world %d new %d/%d xw %g xn %g mates %s heard '%s'%s", my_rank, my_newrank,
+                comm.size(comm_new), xw, xn, paste(mates, collapse = ","), heard,
+                if (is.null(top)) "" else paste(" top", top))
+lines <- gather(line)
+comm.cat(unlist(lines), sep = "\n", quiet = TRUE)  # a newline after each, as cat() does
+comm.free(comm_new)
+finalize()
+"""
+
+SPLIT_HALVES_4_RANKS = """world 0 new 0/2 xw 10 xn 3 mates 0,1 heard 'ping from 0 answered by 1'
+world 1 new 1/2 xw 10 xn 3 mates 0,1 heard 'ping from 0' top 1
+world 2 new 0/2 xw 10 xn 7 mates 2,3 heard 'ping from 2 answered by 3'
+world 3 new 1/2 xw 10 xn 7 mates 2,3 heard 'ping from 2' top 3
+"""
+
+DUP_AND_FREE = r"""
+library(stdmpi)
+r <- comm.rank()
+comm.dup(0L, 3L)
+x <- allreduce(r + 1, comm = 3L)
+isend("early", rank.dest = 1 - r, tag = 1L, comm = 3L)
+y <- recv(rank.source = 1 - r, tag = 1L, comm = 3L)
+err <- tryCatch({ comm.free(3L); "freed" }, error = function(e) conditionMessage(e))
+wait()
+comm.free(3L)
+if (r == 0) {
+  cat("dup sum", x, "got", y, "\n")
+  cat("free before wait:", err, "\n")
+  cat("after free: size", comm.size(3L), "is.null", comm.is.null(3L), "\n")
+  z <- allreduce(1, comm = 3L)
+  cat("not reached\n")
+}
+"""
+
+MPMD_MASTER = r"""
+suppressMessages(library(stdmpi, quietly = TRUE))
+me <- comm.program()
+cat("master: world rank", comm.rank(), "of", comm.size(), "- its program", comm.size(me),
+    "rank(s), appnum", get.appnum(), "\n")
+res <- recv(rank.source = ANY_SOURCE, tag = 7L)
+cat("master: the", res$workers, "workers (appnum", res$appnum, ") add up to", res$total,
+    "; sent by world rank", res$from, "\n")
+stopifnot(bcast("done", rank.source = 0L) == "done")
+"""
+
+MPMD_WORKER = r"""
+suppressMessages(library(stdmpi, quietly = TRUE))
+workers <- comm.program()
+w <- comm.rank(workers)
+part <- sum(get.jid(300, comm = workers))
+total <- allreduce(part, comm = workers)
+barrier(comm = workers)
+if (w == 0) {
+  send(list(total = total, workers = comm.size(workers), appnum = get.appnum(),
+            from = comm.rank()), rank.dest = 0L, tag = 7L)
+}
+stopifnot(bcast(NULL, rank.source = 0L) == "done")
+"""
+
+SINGLETON_COMMS = r"""
+library(stdmpi)
+comm.split(color = 0L, key = 0L, newcomm = 2L)
+cat(comm.rank(2), comm.size(2), allreduce(5, comm = 2), "\n")
+send("on 2", rank.dest = 0, tag = 1, comm = 2)
+send("on 0", rank.dest = 0, tag = 1)
+cat(recv(rank.source = 0, tag = 1), "/", recv(rank.source = 0, tag = 1, comm = 2), "\n")
+comm.dup(2, 3)
+cat(comm.size(3), bcast("b", comm = 3), unlist(gather(7, comm = 3)), "\n")
+comm.free(3)
+cat(comm.is.null(3), comm.size(3), "\n")
+comm.split(color = NA, newcomm = 4)
+cat(comm.is.null(4), "\n")
+comm.program()
+cat(comm.rank(1), comm.size(1), get.appnum(), "\n")
+allreduce(1, comm = 3)
+"""
+
+
+class Communicators(unittest.TestCase):
+    """comm.split, comm.dup, comm.free, comm.program: pbdMPI's integer handles."""
+
+    def test_split_into_halves_with_4_ranks(self):
+        need_r()
+        script = write_r(SPLIT_HALVES)
+        job = stdmpirun("-q", "-n", "4", "--oversubscribe", "Rscript", script, timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, SPLIT_HALVES_4_RANKS)
+        self.assertEqual(job.stderr, "")
+
+    def test_dup_then_free_then_the_freed_handle_is_an_error(self):
+        need_r()
+        script = write_r(DUP_AND_FREE)
+        job = stdmpirun("-q", "-n", "2", "Rscript", script, timeout=120)
+        self.assertEqual(job.rc, 1, job.describe())
+        self.assertEqual(job.stdout,
+                         "dup sum 3 got early \n"
+                         "free before wait: stdmpi: comm.free(3): comm = 3 has 1 non-blocking "
+                         "request(s) not yet waited for: wait for them first \n"
+                         "after free: size 0 is.null 1 \n")
+        self.assertIn("Error: stdmpi: comm = 3 was freed by comm.free(3): it is no communicator "
+                      "any more (comm.split() or comm.dup() with newcomm = 3 makes a new one)",
+                      job.stderr)
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(Rscript .*\): exited with status 1")
+
+    def test_mpmd_workers_reduce_in_their_own_communicator(self):
+        need_r()
+        d = tempfile.mkdtemp()
+        for name, text in (("master.R", MPMD_MASTER), ("worker.R", MPMD_WORKER)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        job = stdmpirun("-q", "--oversubscribe", "-n", "1", "Rscript", os.path.join(d, "master.R"),
+                        ":", "-n", "3", "Rscript", os.path.join(d, "worker.R"), timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        # 1 + 2 + ... + 300: only if the three workers, and not the master, split the work.
+        self.assertEqual(job.stdout,
+                         "master: world rank 0 of 4 - its program 1 rank(s), appnum 0 \n"
+                         "master: the 3 workers (appnum 1 ) add up to 45150 ; sent by world "
+                         "rank 1 \n")
+        self.assertEqual(job.stderr, "")
+
+    def test_world_of_one_rank_splits_dups_and_frees(self):
+        need_r()
+        job = rscript_alone("-e", SINGLETON_COMMS)
+        self.assertEqual(job.rc, 1, job.describe())
+        self.assertEqual(job.stdout, "0 1 5 \non 0 / on 2 \n1 b 7 \n1 0 \n1 \n0 1 0 \n")
+        self.assertIn("stdmpi: comm = 3 was freed by comm.free(3)", job.stderr)
+
+
 class Errors(unittest.TestCase):
-    def test_another_communicator_says_only_the_world_exists(self):
+    def test_a_communicator_never_made_names_the_fix(self):
         need_r()
         job = stdmpirun("-q", "-n", "2", "Rscript", "-e",
                         "library(stdmpi); x <- allreduce(1, comm = 1)", timeout=60)
         self.assertEqual(job.rc, 1, job.describe())
-        self.assertIn("stdmpi: comm = 1: only the world communicator (comm = 0, the default) is "
-                      "supported so far; communicators are coming", job.stderr)
+        self.assertIn("stdmpi: comm = 1 is no communicator on this rank (MPI_COMM_NULL): "
+                      "comm.split(newcomm = 1), comm.dup(0, 1) or comm.program(1) makes one; "
+                      "comm = 0 is the world", job.stderr)
         self.assertRegex(job.stderr, r"stdmpi: rank [01] \(Rscript -e .*\): exited with status 1")
 
     def test_scatter_without_one_item_per_rank(self):

@@ -478,6 +478,7 @@ TEST_CASE("communicators: the :cID suffix, split, dup and free") {
   CHECK(pr.verb_known);
   CHECK(bad.comm == kNoComm);  // so that it joins no agreement check
   CHECK(Error("@mpi rank:c2:c1", c) == "suffix :c given twice");
+  CHECK(Error("@mpi barrier:c0:c1", c) == "suffix :c given twice");
   CHECK(Error("@mpi wtime:c2", c) == "verb \"wtime\" takes no communicator (\":c2\")");
   CHECK(Error("@mpi wait:c2 1", c) == "verb \"wait\" takes no communicator (\":c2\")");
   CHECK(Error("@mpi send:c2y 1 0 x", c) ==
@@ -489,8 +490,12 @@ TEST_CASE("communicators: the :cID suffix, split, dup and free") {
   CHECK(r.color == 3);
   CHECK(r.key == -7);
   CHECK(Parse("@mpi split:c2 none 0", c).color == kNoColor);
-  CHECK(Error("@mpi split -1 0", c) == "bad COLOR \"-1\": expected a number >= 0, or none");
-  CHECK(Error("@mpi split 1 x", c) == "bad KEY \"x\": expected a whole number");
+  CHECK(Error("@mpi split -1 0", c) ==
+        "bad COLOR \"-1\": expected a number from 0 to 2147483647, or none");
+  CHECK(Error("@mpi split 1 x", c) ==
+        "bad KEY \"x\": expected a whole number from -2147483647 to 2147483647");
+  CHECK(Error("@mpi split 1 2147483648", c) ==
+        "bad KEY \"2147483648\": expected a whole number from -2147483647 to 2147483647");
   CHECK(Error("@mpi split 1", c) ==
         "missing KEY (usage: @mpi split COLOR KEY (COLOR: a number >= 0, or none))");
   CHECK(Parse("@mpi dup:c1", c).verb == Verb::kDup);

@@ -10,6 +10,8 @@
 #   my <- get.jid(1000)             # this rank's share of 1..1000
 #   if (r == 0) send("hello", rank.dest = 1, tag = 7)
 #   if (r == 1) msg <- recv(rank.source = 0, tag = 7)
+#   comm.split(color = r %% 2, key = r, newcomm = 1L)   # even and odd ranks
+#   half <- allreduce(x, comm = 1L)
 #   finalize()
 #
 # The names and arguments follow pbdMPI, so that a pbdMPI script runs with
@@ -32,8 +34,12 @@
 # Numbers in reductions travel as doubles: an integer vector comes back as
 # integers (exact up to 2^53).
 #
-# The `comm` argument that pbdMPI's functions take is accepted; only the world
-# communicator (comm = 0, the default) exists so far.
+# Communicators, pbdMPI's way: small integers of the script's choosing.
+# comm = 0 is the world; comm.split(comm, color, key, newcomm) and
+# comm.dup(comm, newcomm) make newcomm (1 by default); comm.free(comm) ends
+# it; comm.program(newcomm) is the ranks of this program in an MPMD job
+# (stdmpirun -n 1 Rscript master.R : -n 3 Rscript worker.R), the world in a
+# job of one program. Every function's `comm` argument works on any of them.
 #
 # A failed request raises an R error with the shim's reason.
 
@@ -48,7 +54,7 @@ ANY_TAG <- -1L
 # get.jid (divide.method).
 .pbd_env <- new.env()
 .pbd_env$SPMD.CT <- list(comm = 0L, rank.root = 0L, rank.source = 0L, rank.dest = 1L,
-                         request = 0L, status = 0L, tag = 0L, op = "sum",
+                         newcomm = 1L, request = 0L, status = 0L, tag = 0L, op = "sum",
                          print.all.rank = FALSE, print.quiet = FALSE, unlist = FALSE,
                          divide.method = c("block", "block0", "cycle"), mpi.finalize = TRUE,
                          msg.flush = TRUE, msg.barrier = TRUE)
@@ -89,12 +95,199 @@ ANY_TAG <- -1L
 # What a one-rank world adds to an error message.
 .one_rank <- " (a world of one rank: this script runs outside stdmpirun; start it with stdmpirun -n N for more ranks)"
 
-.check_comm <- function(comm) {
-  if (is.null(comm) || (is.numeric(comm) && length(comm) == 1 && !is.na(comm) && comm == 0)) {
-    return(invisible(NULL))
+# --- communicators -------------------------------------------------------------
+#
+# pbdMPI names communicators by small integers that the script picks (comm =
+# 0: the world; comm.split(newcomm = 1L)); the shim by ids it gives out
+# (split and dup reply "ID RANK SIZE"). .state$comms maps each handle in use
+# to list(handle, id, rank, size); a handle not in it is MPI_COMM_NULL, as in
+# pbdMPI, and .state$why says why (split with color NA, or comm.free) for the
+# error. In a world of one rank the ids are the bridge's own.
+
+.comm_table <- function() {
+  if (is.null(.state$comms)) {
+    world <- if (.single()) list(handle = 0L, id = 0L, rank = 0L, size = 1L)
+             else list(handle = 0L, id = 0L, rank = as.integer(Sys.getenv("STDMPI_RANK")),
+                       size = as.integer(Sys.getenv("STDMPI_SIZE", "1")))
+    .state$comms <- list(`0` = world)
+    .state$why <- list()
   }
-  stop("stdmpi: comm = ", paste(deparse(comm), collapse = " "), ": only the world communicator ",
-       "(comm = 0, the default) is supported so far; communicators are coming", call. = FALSE)
+  .state$comms
+}
+
+# The handle as a whole number >= 0; NULL is the world (as before).
+.handle <- function(comm, what = "comm") {
+  if (is.null(comm)) return(0L)
+  if (!is.numeric(comm) || length(comm) != 1 || is.na(comm) || comm < 0 || comm != round(comm) ||
+      comm > .Machine$integer.max) {
+    stop("stdmpi: ", what, " = ", paste(deparse(comm), collapse = " "), ": a communicator is a ",
+         "whole number >= 0 (0: the world; comm.split(), comm.dup() and comm.program() make ",
+         "others)", call. = FALSE)
+  }
+  as.integer(comm)
+}
+
+# The communicator a handle names, or NULL where it is MPI_COMM_NULL.
+.comm_entry <- function(comm) .comm_table()[[as.character(.handle(comm))]]
+
+# The communicator a call works on; an error that says why for a handle
+# that names none on this rank.
+.comm <- function(comm) {
+  h <- .handle(comm)
+  e <- .comm_table()[[as.character(h)]]
+  if (!is.null(e)) return(e)
+  why <- .state$why[[as.character(h)]]
+  if (identical(why, "freed")) {
+    stop("stdmpi: comm = ", h, " was freed by comm.free(", h, "): it is no communicator any ",
+         "more (comm.split() or comm.dup() with newcomm = ", h, " makes a new one)", call. = FALSE)
+  }
+  if (identical(why, "none")) {
+    stop("stdmpi: comm = ", h, " is MPI_COMM_NULL on this rank: its comm.split() gave this rank ",
+         "no communicator (color NA); comm.is.null(", h, ") says so before a call", call. = FALSE)
+  }
+  stop("stdmpi: comm = ", h, " is no communicator on this rank (MPI_COMM_NULL): ",
+       "comm.split(newcomm = ", h, "), comm.dup(0, ", h, ") or comm.program(", h, ") makes one; ",
+       "comm = 0 is the world", call. = FALSE)
+}
+
+# The suffix that puts a verb on the communicator: "" for the world.
+.sfx <- function(cm) if (cm$id == 0L) "" else paste0(":c", cm$id)
+
+# Binds the handle h to a communicator (NULL: MPI_COMM_NULL, why: "none" or
+# "freed"). A communicator of split or dup that h named before is freed, as
+# the script can no longer name it.
+.bind <- function(h, entry, why = NULL) {
+  tab <- .comm_table()
+  key <- as.character(h)
+  old <- tab[[key]]
+  tab[[key]] <- entry  # NULL removes it
+  .state$comms <- tab
+  .state$why[[key]] <- why
+  if (!is.null(old) && old$id >= 2L && !.single() &&
+      !any(vapply(tab, function(e) identical(e$id, old$id), TRUE))) {
+    tryCatch(.request(paste("@mpi free", old$id)), error = function(e) {
+      warning("stdmpi: comm = ", h, " now names a new communicator; the one it named before ",
+              "could not be freed: ", sub("^stdmpi: ", "", conditionMessage(e)), call. = FALSE)
+    })
+  }
+  invisible(NULL)
+}
+
+# The handle for a new communicator: not the world's.
+.new_handle <- function(newcomm, fn) {
+  h <- .handle(newcomm, "newcomm")
+  if (h == 0L) {
+    stop("stdmpi: ", fn, ": newcomm = 0 is the world and stays the world; choose another ",
+         "number (pbdMPI's default is 1)", call. = FALSE)
+  }
+  h
+}
+
+# "ID RANK SIZE", as split and dup reply.
+.comm_reply <- function(h, reply) {
+  v <- as.integer(strsplit(reply, " ", fixed = TRUE)[[1]])
+  list(handle = h, id = v[1], rank = v[2], size = v[3])
+}
+
+# Ids for a world of one rank's own communicators (0 the world, 1 its
+# program, which is the world itself).
+.local_comm <- function(h) {
+  .state$next_local <- if (is.null(.state$next_local)) 2L else .state$next_local + 1L
+  list(handle = h, id = .state$next_local, rank = 0L, size = 1L)
+}
+
+# Messages in a world of one rank queue per communicator (1 is the world).
+.queue_key <- function(cm) if (cm$id == 1L) 0L else cm$id
+
+#' pbdMPI's comm.split(): a collective of comm's ranks; the ranks that give
+#' the same color make communicator newcomm, ordered by key (then by their
+#' rank in comm). color NA (or negative, as MPI_UNDEFINED) makes none on this
+#' rank: comm.is.null(newcomm) is then 1.
+comm.split <- function(comm = .ct("comm"), color = 0L, key = 0L, newcomm = .ct("newcomm")) {
+  cm <- .comm(comm)
+  h <- .new_handle(newcomm, "comm.split")
+  none <- length(color) == 1 && (is.na(color) || (is.numeric(color) && color < 0))
+  if (!none && (!.lone_rank(color) || color > .Machine$integer.max)) {
+    stop("stdmpi: comm.split: color = ", paste(deparse(color), collapse = " "), ": expected a ",
+         "whole number >= 0, or NA for no communicator", call. = FALSE)
+  }
+  if (!is.numeric(key) || length(key) != 1 || is.na(key) || key != round(key) ||
+      abs(key) > .Machine$integer.max) {
+    stop("stdmpi: comm.split: key = ", paste(deparse(key), collapse = " "), ": expected a whole ",
+         "number", call. = FALSE)
+  }
+  if (.local()) {
+    .bind(h, if (none) NULL else .local_comm(h), if (none) "none" else NULL)
+    return(invisible(0L))
+  }
+  reply <- .request(paste0("@mpi split", .sfx(cm), " ", if (none) "none" else .count(color), " ",
+                           .count(key)))
+  if (reply == "none") .bind(h, NULL, "none") else .bind(h, .comm_reply(h, reply))
+  invisible(0L)
+}
+
+#' pbdMPI's comm.dup(): a collective of comm's ranks; newcomm has the same
+#' ranks, and its messages never meet comm's.
+comm.dup <- function(comm, newcomm) {
+  cm <- .comm(comm)
+  h <- .new_handle(newcomm, "comm.dup")
+  if (.local()) {
+    .bind(h, .local_comm(h))
+  } else {
+    .bind(h, .comm_reply(h, .request(paste0("@mpi dup", .sfx(cm)))))
+  }
+  invisible(0L)
+}
+
+#' pbdMPI's comm.free(): ends communicator comm on this rank (the rank's own
+#' call); a call on it afterwards is an error. The world cannot be freed.
+comm.free <- function(comm = .ct("comm")) {
+  cm <- .comm(comm)
+  if (cm$handle == 0L) {
+    stop("stdmpi: comm.free: comm = 0 is the world, which cannot be freed", call. = FALSE)
+  }
+  if (.local()) {
+    if (cm$id >= 2L) .state$queue <- Filter(function(m) m$comm != cm$id, .state$queue)
+  } else if (cm$id >= 2L) {
+    # 1 (this program's ranks) is never freed. The shim's reason names its
+    # own id: say the script's handle instead.
+    tryCatch(.request(paste("@mpi free", cm$id)), error = function(e) {
+      stop("stdmpi: comm.free(", cm$handle, "): ",
+           sub(paste0("^stdmpi: communicator ", cm$id, " "), paste0("comm = ", cm$handle, " "),
+               conditionMessage(e)), call. = FALSE)
+    })
+  }
+  tab <- .comm_table()
+  tab[[as.character(cm$handle)]] <- NULL
+  .state$comms <- tab
+  .state$why[[as.character(cm$handle)]] <- "freed"
+  invisible(0L)
+}
+
+#' pbdMPI's comm.is.null(): 1 if comm names no communicator on this rank
+#' (never made, freed, or a split with color NA), else 0.
+comm.is.null <- function(comm = .ct("comm")) if (is.null(.comm_entry(comm))) 1L else 0L
+
+#' The ranks of this program in an MPMD job (stdmpirun -n 1 Rscript
+#' master.R : -n 3 Rscript worker.R: the three workers), as communicator
+#' newcomm; in a job of one program (and outside stdmpirun) the world. No
+#' other rank takes part. Returns newcomm (invisibly).
+comm.program <- function(newcomm = .ct("newcomm")) {
+  h <- .new_handle(newcomm, "comm.program")
+  if (.local()) {
+    .bind(h, list(handle = h, id = 1L, rank = 0L, size = 1L))
+  } else {
+    .bind(h, list(handle = h, id = 1L, rank = as.integer(.request("@mpi rank:c1")),
+                  size = as.integer(.request("@mpi size:c1"))))
+  }
+  invisible(h)
+}
+
+#' Which program of an MPMD job this rank runs: 0, 1, ... in the order of
+#' stdmpirun's command line (STDMPI_APPNUM); 0 outside stdmpirun.
+get.appnum <- function() {
+  if (.single()) return(0L)
+  as.integer(Sys.getenv("STDMPI_APPNUM", "0"))
 }
 
 # --- the wire -------------------------------------------------------------------
@@ -375,7 +568,7 @@ ANY_TAG <- -1L
   .num_back(v, x)
 }
 
-.reduce_like <- function(verb, x, op, rank.dest = NULL) {
+.reduce_like <- function(verb, x, op, rank.dest = NULL, cm = .comm(0L)) {
   op <- .op(op)
   if (!(is.numeric(x) || is.logical(x)) || length(x) == 0) {
     stop("stdmpi: ", verb, " needs a non-empty numeric vector", call. = FALSE)
@@ -388,7 +581,7 @@ ANY_TAG <- -1L
   bitwise <- op %in% c("band", "bor", "bxor")
   args <- paste0(" ", op, if (is.null(rank.dest)) "" else paste0(" ", .arg(rank.dest)))
   # Bitwise ops work on 64-bit integers, which R has not: they go as text.
-  v <- .numbers_request(paste0(verb, if (bitwise) ":i64" else ""), args, x,
+  v <- .numbers_request(paste0(verb, if (bitwise) ":i64" else "", .sfx(cm)), args, x,
                         msgpack = !bitwise && length(x) >= .msgpack_min())
   if (is.null(v)) return(invisible(NULL))
   if (op %in% c("minloc", "maxloc")) {
@@ -421,25 +614,27 @@ ANY_TAG <- -1L
   invisible(NULL)
 }
 
-.local_send <- function(dest, tag, data) {
+.local_send <- function(dest, tag, data, cm) {
   .local_rank(dest, "DEST")
   .local_tag(tag)
-  .state$queue <- c(.state$queue, list(list(tag = as.integer(tag), data = data)))
+  .state$queue <- c(.state$queue, list(list(comm = .queue_key(cm), tag = as.integer(tag), data = data)))
   invisible(NULL)
 }
 
-# The index of the first queued message with the tag (any: negative), or 0.
-.local_find <- function(src, tag) {
+# The index of the first message queued on the communicator with the tag
+# (any: negative), or 0.
+.local_find <- function(src, tag, cm) {
   .local_rank(src, "SRC", any_ok = TRUE)
   .local_tag(tag, any_ok = TRUE)
   for (i in seq_along(.state$queue)) {
-    if (tag < 0 || .state$queue[[i]]$tag == tag) return(i)
+    m <- .state$queue[[i]]
+    if (m$comm == .queue_key(cm) && (tag < 0 || m$tag == tag)) return(i)
   }
   0L
 }
 
-.local_recv <- function(src, tag, verb = "recv") {
-  i <- .local_find(src, tag)
+.local_recv <- function(src, tag, cm, verb = "recv") {
+  i <- .local_find(src, tag, cm)
   if (i == 0) {
     stop("stdmpi: ", verb, " from ", if (src < 0) "any rank" else "rank 0", " tag ", .arg(tag),
          " can never complete: this rank sent itself no message",
@@ -454,16 +649,14 @@ ANY_TAG <- -1L
 
 # --- who am I -------------------------------------------------------------------
 
-#' This rank, 0 .. comm.size() - 1.
-comm.rank <- function(comm = 0L) {
-  .check_comm(comm)
-  if (.single()) 0L else as.integer(Sys.getenv("STDMPI_RANK"))
-}
+#' This rank in communicator comm (the world by default), 0 .. comm.size(comm) - 1.
+comm.rank <- function(comm = .ct("comm")) .comm(comm)$rank
 
-#' The number of ranks.
-comm.size <- function(comm = 0L) {
-  .check_comm(comm)
-  if (.single()) 1L else as.integer(Sys.getenv("STDMPI_SIZE", "1"))
+#' The number of ranks of communicator comm; 0 where comm names none on this
+#' rank (MPI_COMM_NULL), as in pbdMPI.
+comm.size <- function(comm = .ct("comm")) {
+  e <- .comm_entry(comm)
+  if (is.null(e)) 0L else e$size
 }
 
 #' Seconds since an arbitrary moment (MPI_Wtime).
@@ -502,21 +695,22 @@ anytag <- function() ANY_TAG
 #' Sends x to rank.dest. A character string travels as plain text.
 send <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct("comm"),
                  check.type = TRUE) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   data <- .encode(x)
-  if (.local()) return(invisible(.local_send(rank.dest, tag, data)))
+  if (.local()) return(invisible(.local_send(rank.dest, tag, data, cm)))
   if (!any(data == as.raw(10))) {
-    .request(paste0("@mpi send ", .arg(rank.dest), " ", .arg(tag), " ", rawToChar(data)))
+    .request(paste0("@mpi send", .sfx(cm), " ", .arg(rank.dest), " ", .arg(tag), " ", rawToChar(data)))
   } else {
-    .request(paste("@mpi sendb", .arg(rank.dest), .arg(tag), length(data)), data)
+    .request(paste0("@mpi sendb", .sfx(cm), " ", .arg(rank.dest), " ", .arg(tag), " ", length(data)),
+             data)
   }
   invisible(NULL)
 }
 
-.recv_bytes <- function(rank.source, tag) {
-  if (.local()) return(.local_recv(rank.source, tag))
+.recv_bytes <- function(rank.source, tag, cm) {
+  if (.local()) return(.local_recv(rank.source, tag, cm))
   .state$probed <- NULL
-  .request_bytes(paste("@mpi recvb", .arg(rank.source), .arg(tag)))
+  .request_bytes(paste0("@mpi recvb", .sfx(cm), " ", .arg(rank.source), " ", .arg(tag)))
 }
 
 #' Receives the next message from rank.source (ANY_SOURCE: any) with tag
@@ -526,43 +720,46 @@ send <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct("
 #' recv(rank.source, tag) with a lone number first, works too.
 recv <- function(x.buffer = NULL, rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"),
                  status = .ct("status"), check.type = TRUE) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (!.named("x.buffer") && !.named("rank.source") && .lone_rank(x.buffer, any_ok = TRUE) &&
       (missing(tag) || missing(rank.source))) {
     if (!missing(rank.source)) tag <- rank.source
     rank.source <- x.buffer
     x.buffer <- NULL
   }
-  .as_buffer(.decode(.recv_bytes(rank.source, tag)), x.buffer)
+  .as_buffer(.decode(.recv_bytes(rank.source, tag, cm)), x.buffer)
 }
 
 #' Sends x to rank.dest and receives from rank.source at once (no deadlock
 #' when two ranks swap); returns the object received. Any R object. As in
-#' pbdMPI, rank.dest defaults to the next rank (a ring).
-sendrecv <- function(x, x.buffer = NULL, rank.dest = (comm.rank() + 1L) %% comm.size(),
+#' pbdMPI, rank.dest defaults to the next rank of comm (a ring).
+sendrecv <- function(x, x.buffer = NULL, rank.dest = (comm.rank(comm) + 1L) %% comm.size(comm),
                      send.tag = .ct("tag"), rank.source = ANY_SOURCE, recv.tag = ANY_TAG,
                      comm = .ct("comm"), status = .ct("status")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   data <- .encode(x)
   if (.local()) {
-    .local_send(rank.dest, send.tag, data)
-    got <- .local_recv(rank.source, recv.tag, "sendrecv")
+    .local_send(rank.dest, send.tag, data, cm)
+    got <- .local_recv(rank.source, recv.tag, cm, "sendrecv")
   } else {
     .state$probed <- NULL
-    got <- .request_bytes(paste("@mpi sendrecvb", .arg(rank.dest), .arg(send.tag), .arg(rank.source),
-                                .arg(recv.tag), length(data)), data)
+    got <- .request_bytes(paste(paste0("@mpi sendrecvb", .sfx(cm)), .arg(rank.dest), .arg(send.tag),
+                                .arg(rank.source), .arg(recv.tag), length(data)), data)
   }
   .as_buffer(.decode(got), x.buffer)
 }
 
 #' Raw bytes, exactly as given (no marker).
-send.bytes <- function(x, rank.dest, tag = 0L) {
+send.bytes <- function(x, rank.dest, tag = 0L, comm = .ct("comm")) {
+  cm <- .comm(comm)
   x <- as.raw(x)
-  if (.local()) return(invisible(.local_send(rank.dest, tag, x)))
-  .request(paste("@mpi sendb", .arg(rank.dest), .arg(tag), length(x)), x)
+  if (.local()) return(invisible(.local_send(rank.dest, tag, x, cm)))
+  .request(paste(paste0("@mpi sendb", .sfx(cm)), .arg(rank.dest), .arg(tag), length(x)), x)
   invisible(NULL)
 }
-recv.bytes <- function(rank.source = ANY_SOURCE, tag = ANY_TAG) .recv_bytes(rank.source, tag)
+recv.bytes <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm")) {
+  .recv_bytes(rank.source, tag, .comm(comm))
+}
 
 .status_list <- function(reply) {
   v <- as.integer(strsplit(reply, " ", fixed = TRUE)[[1]])
@@ -585,16 +782,16 @@ get.sourcetag <- function(status = .ct("status")) {
 
 #' Waits for a matching message without receiving it; its source, tag and size.
 probe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), status = .ct("status")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (.local()) {
-    i <- .local_find(rank.source, tag)
+    i <- .local_find(rank.source, tag, cm)
     if (i == 0) {
       stop("stdmpi: probe from ", if (rank.source < 0) "any rank" else "rank 0", " tag ", .arg(tag),
            " can never complete: this rank sent itself no message", .one_rank, call. = FALSE)
     }
     s <- list(source = 0L, tag = .state$queue[[i]]$tag, count = length(.state$queue[[i]]$data))
   } else {
-    s <- .status_list(.request(paste("@mpi probe", .arg(rank.source), .arg(tag))))
+    s <- .status_list(.request(paste(paste0("@mpi probe", .sfx(cm)), .arg(rank.source), .arg(tag))))
   }
   .state$probed <- s
   s
@@ -602,13 +799,13 @@ probe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), s
 
 #' As probe, but NULL at once if no matching message is there.
 iprobe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), status = .ct("status")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (.local()) {
-    i <- .local_find(rank.source, tag)
+    i <- .local_find(rank.source, tag, cm)
     if (i == 0) return(NULL)
     s <- list(source = 0L, tag = .state$queue[[i]]$tag, count = length(.state$queue[[i]]$data))
   } else {
-    reply <- .request(paste("@mpi iprobe", .arg(rank.source), .arg(tag)))
+    reply <- .request(paste(paste0("@mpi iprobe", .sfx(cm)), .arg(rank.source), .arg(tag)))
     if (reply == "none") return(NULL)
     s <- .status_list(reply)
   }
@@ -645,15 +842,17 @@ iprobe <- function(rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"), 
 #' meanwhile: what is sent is x as it was.
 isend <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct("comm"),
                   request = .ct("request"), check.type = TRUE) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   data <- .encode(x)
   if (.local()) {
-    .local_send(rank.dest, tag, data)
+    .local_send(rank.dest, tag, data, cm)
     id <- "local"
   } else if (!any(data == as.raw(10))) {
-    id <- .request(paste0("@mpi isend ", .arg(rank.dest), " ", .arg(tag), " ", rawToChar(data)))
+    id <- .request(paste0("@mpi isend", .sfx(cm), " ", .arg(rank.dest), " ", .arg(tag), " ",
+                          rawToChar(data)))
   } else {
-    id <- .request(paste("@mpi isendb", .arg(rank.dest), .arg(tag), length(data)), data)
+    id <- .request(paste(paste0("@mpi isendb", .sfx(cm)), .arg(rank.dest), .arg(tag), length(data)),
+                   data)
   }
   .add_pending(request, id)
   invisible(NULL)
@@ -664,8 +863,8 @@ isend <- function(x, rank.dest = .ct("rank.dest"), tag = .ct("tag"), comm = .ct(
 #' wait(request) then also returns it.
 irecv <- function(x.buffer = NULL, rank.source = ANY_SOURCE, tag = ANY_TAG, comm = .ct("comm"),
                   request = .ct("request"), status = .ct("status")) {
-  .check_comm(comm)
-  got <- .as_buffer(.decode(.recv_bytes(rank.source, tag)), x.buffer)
+  cm <- .comm(comm)
+  got <- .as_buffer(.decode(.recv_bytes(rank.source, tag, cm)), x.buffer)
   if (is.null(.state$received)) .state$received <- list()
   .state$received[[as.character(as.integer(request))]] <- list(got)
   got
@@ -733,79 +932,77 @@ waitsome <- function(count) {
 
 #' Waits until every rank got here.
 barrier <- function(comm = .ct("comm")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (.local()) return(invisible("ok"))
-  invisible(.request("@mpi barrier"))
+  invisible(.request(paste0("@mpi barrier", .sfx(cm))))
 }
 
 #' The root's x on every rank.
 bcast <- function(x = NULL, rank.source = .ct("rank.source"), comm = .ct("comm")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (.local()) {
     .local_rank(rank.source, "ROOT")
     return(x)
   }
   root <- .arg(rank.source)
-  if (comm.rank() == rank.source) {
+  if (cm$rank == rank.source) {
     data <- .encode(x)
     if (!any(data == as.raw(10))) {
-      .request(paste0("@mpi bcast ", root, " ", rawToChar(data)))
+      .request(paste0("@mpi bcast", .sfx(cm), " ", root, " ", rawToChar(data)))
     } else {
-      .request_bytes(paste("@mpi bcastb", root, length(data)), data)
+      .request_bytes(paste(paste0("@mpi bcastb", .sfx(cm)), root, length(data)), data)
     }
     return(x)
   }
-  .decode(.request_bytes(paste("@mpi bcastb", root)))
+  .decode(.request_bytes(paste(paste0("@mpi bcastb", .sfx(cm)), root)))
 }
 
 # allreduce(x, "max") and reduce(x, "max", 1): stdmpi's own order, where
 # pbdMPI has a buffer second.
 #' Element-wise op over every rank's x; the result on every rank.
 allreduce <- function(x, x.buffer = NULL, op = .ct("op"), comm = .ct("comm")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (is.character(x.buffer)) {
     op <- x.buffer
     x.buffer <- NULL
   }
-  .as_buffer(.reduce_like("allreduce", x, op), x.buffer)
+  .as_buffer(.reduce_like("allreduce", x, op, cm = cm), x.buffer)
 }
 
 #' Element-wise op over every rank's x; the result on rank.dest, NULL elsewhere.
 reduce <- function(x, x.buffer = NULL, op = .ct("op"), rank.dest = .ct("rank.root"), comm = .ct("comm")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (is.character(x.buffer)) {
     if (!missing(op) && is.numeric(op)) rank.dest <- op
     op <- x.buffer
     x.buffer <- NULL
   }
-  v <- .reduce_like("reduce", x, op, rank.dest)
+  v <- .reduce_like("reduce", x, op, rank.dest, cm)
   if (is.null(v)) return(invisible(NULL))
   .as_buffer(v, x.buffer)
 }
 
 #' op over ranks 0 .. this one.
 comm.scan <- function(x, op = "sum", comm = .ct("comm")) {
-  .check_comm(comm)
-  .reduce_like("scan", x, op)
+  .reduce_like("scan", x, op, cm = .comm(comm))
 }
 
 #' op over ranks 0 .. this one - 1; NULL on rank 0.
 comm.exscan <- function(x, op = "sum", comm = .ct("comm")) {
-  .check_comm(comm)
-  .reduce_like("exscan", x, op)
+  .reduce_like("exscan", x, op, cm = .comm(comm))
 }
 
 # Every rank's x, exactly (serialized), as a list in rank order: on rank.dest
 # (NULL elsewhere), or on every rank when rank.dest is NULL. One collective:
 # the shim moves each rank's bytes, whatever their size.
-.gather_objects <- function(x, rank.dest) {
+.gather_objects <- function(x, rank.dest, cm) {
   if (.local()) {
     if (!is.null(rank.dest)) .local_rank(rank.dest, "ROOT")
     return(list(x))
   }
   data <- .encode_exact(x)
-  line <- if (is.null(rank.dest)) paste("@mpi allgatherb", length(data))
-          else paste("@mpi gatherb", .arg(rank.dest), length(data))
+  line <- if (is.null(rank.dest)) paste(paste0("@mpi allgatherb", .sfx(cm)), length(data))
+          else paste(paste0("@mpi gatherb", .sfx(cm)), .arg(rank.dest), length(data))
   reply <- .request(line, data)
   if (reply == "ok") return(NULL)
   counts <- as.numeric(strsplit(reply, " ", fixed = TRUE)[[1]])
@@ -825,12 +1022,12 @@ comm.exscan <- function(x, op = "sum", comm = .ct("comm")) {
 #' NULL elsewhere. stdmpi's own order gather(x, rank.dest) works too.
 gather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, rank.dest = .ct("rank.root"),
                    comm = .ct("comm"), unlist = .ct("unlist")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (missing(rank.dest) && is.null(x.count) && !.named("x.buffer") && .lone_rank(x.buffer)) {
     rank.dest <- x.buffer
     x.buffer <- NULL
   }
-  out <- .gather_objects(x, rank.dest)
+  out <- .gather_objects(x, rank.dest, cm)
   if (is.null(out)) return(invisible(NULL))
   .gathered(out, x.buffer, unlist)
 }
@@ -838,8 +1035,7 @@ gather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, rank.dest 
 #' On every rank, a list with every rank's x.
 allgather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, comm = .ct("comm"),
                       unlist = .ct("unlist")) {
-  .check_comm(comm)
-  .gathered(.gather_objects(x, NULL), x.buffer, unlist)
+  .gathered(.gather_objects(x, NULL, .comm(comm)), x.buffer, unlist)
 }
 
 # The root's x cut into one item per rank, as pbdMPI cuts it: x.count: a
@@ -873,7 +1069,7 @@ allgather <- function(x, x.buffer = NULL, x.count = NULL, displs = NULL, comm = 
 #' each rank gets its item. stdmpi's own order scatter(x, rank.source) works too.
 scatter <- function(x = NULL, x.buffer = NULL, x.count = NULL, displs = NULL,
                     rank.source = .ct("rank.source"), comm = .ct("comm")) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (missing(rank.source) && is.null(x.count) && !.named("x.buffer") && .lone_rank(x.buffer)) {
     rank.source <- x.buffer
     x.buffer <- NULL
@@ -883,12 +1079,13 @@ scatter <- function(x = NULL, x.buffer = NULL, x.count = NULL, displs = NULL,
     return(.as_buffer(.scatter_items(x, x.buffer, x.count, 1L)[[1]], x.buffer))
   }
   root <- .arg(rank.source)
-  if (comm.rank() == rank.source) {
-    pieces <- lapply(.scatter_items(x, x.buffer, x.count, comm.size()), .encode_exact)
-    got <- .request_bytes(paste("@mpi scatterb", root, paste(lengths(pieces), collapse = " ")),
+  verb <- paste0("@mpi scatterb", .sfx(cm))
+  if (cm$rank == rank.source) {
+    pieces <- lapply(.scatter_items(x, x.buffer, x.count, cm$size), .encode_exact)
+    got <- .request_bytes(paste(verb, root, paste(lengths(pieces), collapse = " ")),
                           do.call(c, c(list(raw(0)), pieces)))
   } else {
-    got <- .request_bytes(paste("@mpi scatterb", root))
+    got <- .request_bytes(paste(verb, root))
   }
   .as_buffer(.decode(got), x.buffer)
 }
@@ -897,28 +1094,28 @@ scatter <- function(x = NULL, x.buffer = NULL, x.count = NULL, displs = NULL,
 
 # pbdMPI's decoration: "COMM.RANK = r" on a line first unless quiet; an
 # integer quiet colours the text by rank instead.
-.decor <- function(quiet) {
+.decor <- function(quiet, cm) {
   if (is.numeric(quiet) && !is.logical(quiet)) {
-    return(c(paste0("\033[1;", 90 + comm.rank() %% 8, "m"), "\033[0m"))
+    return(c(paste0("\033[1;", 90 + cm$rank %% 8, "m"), "\033[0m"))
   }
-  c(if (isTRUE(quiet)) "" else paste0("COMM.RANK = ", comm.rank(), "\n"), "")
+  c(if (isTRUE(quiet)) "" else paste0("COMM.RANK = ", cm$rank, "\n"), "")
 }
 
 # Prints text made on the ranks that print. Everything goes out through rank
-# 0, in the order of the printing ranks, so the lines of one call appear
-# together and in order in the job's output (the output of different ranks
-# travels on different pipes). Printing on rank 0 alone needs no other rank;
-# otherwise every rank must call (as in pbdMPI).
-.comm_output <- function(text, all.rank, rank.print, con, flush) {
-  r <- comm.rank()
-  n <- comm.size()
+# 0 (of comm), in the order of the printing ranks, so the lines of one call
+# appear together and in order in the job's output (the output of different
+# ranks travels on different pipes). Printing on rank 0 alone needs no other
+# rank; otherwise every rank of comm must call (as in pbdMPI).
+.comm_output <- function(text, all.rank, rank.print, con, flush, cm) {
+  r <- cm$rank
+  n <- cm$size
   ranks <- if (isTRUE(all.rank)) seq_len(n) - 1L else unique(as.integer(rank.print))
   ranks <- ranks[ranks >= 0 & ranks < n]
   if (length(ranks) == 0) return(invisible(NULL))
   if (identical(ranks, 0L)) {
     if (r == 0) cat(text(), sep = "", file = con)
   } else {
-    got <- .gather_objects(if (r %in% ranks) text() else NULL, 0L)
+    got <- .gather_objects(if (r %in% ranks) text() else NULL, 0L, cm)
     if (r == 0) for (k in ranks) cat(got[[k + 1]], sep = "", file = con)
   }
   if (isTRUE(flush)) flush(con)
@@ -930,15 +1127,15 @@ scatter <- function(x = NULL, x.buffer = NULL, x.count = NULL, displs = NULL,
 comm.print <- function(x, all.rank = .ct("print.all.rank"), rank.print = .ct("rank.source"),
                        comm = .ct("comm"), quiet = .ct("print.quiet"), flush = .ct("msg.flush"),
                        barrier = .ct("msg.barrier"), con = stdout(), sleep = 0, ...) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   # As pbdMPI: no "COMM.RANK" line for an expression that is not a variable.
   name <- deparse(substitute(x))
   if (length(name) != 1 || !exists(name, envir = parent.frame())) quiet <- TRUE
   text <- function() {
-    d <- .decor(quiet)
+    d <- .decor(quiet, cm)
     paste0(d[1], paste0(utils::capture.output(print(x, ...)), "\n", collapse = ""), d[2])
   }
-  .comm_output(text, all.rank, rank.print, con, flush)
+  .comm_output(text, all.rank, rank.print, con, flush, cm)
 }
 
 #' cat(...) on rank.print (default 0) or on every rank, as comm.print.
@@ -946,15 +1143,15 @@ comm.cat <- function(..., all.rank = .ct("print.all.rank"), rank.print = .ct("ra
                      comm = .ct("comm"), quiet = .ct("print.quiet"), sep = " ", fill = FALSE,
                      labels = NULL, append = FALSE, flush = .ct("msg.flush"),
                      barrier = .ct("msg.barrier"), con = stdout(), sleep = 0) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   text <- function() {
     buf <- rawConnection(raw(0), "w")
     on.exit(close(buf))
     cat(..., file = buf, sep = sep, fill = fill, labels = labels)
-    d <- .decor(quiet)
+    d <- .decor(quiet, cm)
     paste0(d[1], rawToChar(rawConnectionValue(buf)), d[2])
   }
-  .comm_output(text, all.rank, rank.print, con, flush)
+  .comm_output(text, all.rank, rank.print, con, flush, cm)
 }
 
 # --- dividing work ---------------------------------------------------------------
@@ -991,15 +1188,15 @@ comm.cat <- function(..., all.rank = .ct("print.all.rank"), rank.print = .ct("ra
 #' list(start, end, by, length).
 get.jid <- function(n, method = .ct("divide.method")[1], all = FALSE, comm = .ct("comm"),
                     reduced = FALSE) {
-  .check_comm(comm)
+  cm <- .comm(comm)
   if (!(method[1] %in% c("block", "block0", "cycle"))) {
     stop("stdmpi: get.jid: unknown method \"", method[1], "\" (block, block0 or cycle)", call. = FALSE)
   }
   one <- function(rank) {
-    v <- .jid(n, method[1], comm.size(), rank)
+    v <- .jid(n, method[1], cm$size, rank)
     if (reduced) .jid_reduced(v) else v
   }
-  if (all) lapply(seq_len(comm.size()) - 1L, one) else one(comm.rank())
+  if (all) lapply(seq_len(cm$size) - 1L, one) else one(cm$rank)
 }
 
 #' Splits N items into p chunks (one per rank), as pbdMPI's comm.chunk:
@@ -1011,9 +1208,8 @@ get.jid <- function(n, method = .ct("divide.method")[1], all = FALSE, comm = .ct
 #' ranks unless lo.side = "left"). all.rank = TRUE: every rank's chunk.
 comm.chunk <- function(N, form = "number", type = "balance", lo.side = "right", rng = FALSE,
                        all.rank = FALSE, p = NULL, rank = NULL, comm = .ct("comm"), ...) {
-  .check_comm(comm)
-  if (is.null(p)) p <- comm.size()
-  if (is.null(rank)) rank <- comm.rank()
+  if (is.null(p)) p <- .comm(comm)$size
+  if (is.null(rank)) rank <- .comm(comm)$rank
   choose <- function(value, choices, what) {
     i <- pmatch(value[1], choices)
     if (is.na(i)) {
@@ -1084,8 +1280,11 @@ errors <- function(mode = c("return", "fatal")) {
   invisible(.request(paste("@mpi errors", mode)))
 }
 
-#' Ends the whole job with exit status errorcode.
-comm.abort <- function(errorcode = 1L, message = "") {
+#' Ends the whole job with exit status errorcode, whatever comm (pbdMPI's
+#' second argument) says; stdmpi's own second argument, a message, is
+#' printed first.
+comm.abort <- function(errorcode = 1L, message = "", comm = .ct("comm")) {
+  if (!is.character(message)) message <- ""  # comm.abort(1, comm), pbdMPI's order
   if (.single()) {
     if (nzchar(message)) cat("stdmpi: abort: ", message, "\n", sep = "", file = stderr())
     quit(save = "no", status = as.integer(errorcode))
