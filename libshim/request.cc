@@ -703,6 +703,21 @@ std::optional<Verb> VerbOfRequestLine(std::string_view head) {
   return std::nullopt;
 }
 
+size_t GluedRequest(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  for (size_t at = line.find("@mpi "); at != std::string_view::npos;
+       at = line.find("@mpi ", at + 1)) {
+    if (at == 0) continue;  // a request itself, or " @mpi" at the start: output by rule
+    std::string_view rest = line.substr(at);
+    size_t end = rest.find_first_of(" :\t", 5);
+    std::string_view word = rest.substr(5, end == std::string_view::npos ? end : end - 5);
+    for (const VerbInfo& v : kVerbs) {
+      if (word == v.name) return at;
+    }
+  }
+  return std::string_view::npos;
+}
+
 std::string UnknownVerbReason(std::string_view verb) {
   std::string reason = "unknown verb " + QuoteForMessage(verb, 40);
   // A suggestion only for what could be a misspelt verb: the distance of a

@@ -81,6 +81,7 @@ void Shim::ProcessStdout() {
         UpdateReading();
         return;
       case RequestReader::Kind::kOutput:
+        WarnGluedRequest(ev.output);
         output_.Stdout(ev.output);
         break;
       case RequestReader::Kind::kRequest:
@@ -95,6 +96,18 @@ void Shim::ProcessStdout() {
     }
   }
   UpdateReading();
+}
+
+void Shim::WarnGluedRequest(std::string_view line) {
+  if (warned_glued_ || line.size() < 6) return;
+  size_t at = GluedRequest(line);
+  if (at == std::string_view::npos) return;
+  warned_glued_ = true;
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  output_.Message(Prefix() + "warning: an output line holds a request after other text (" +
+                  QuoteForMessage(line.substr(at > 40 ? at - 40 : 0), 80) +
+                  "): it is output, not a request, and the program may wait for its reply for "
+                  "ever; end printed text with a newline before a request\n");
 }
 
 void Shim::CheckScriptEnded() {
@@ -215,7 +228,11 @@ void Shim::Report() {
   a.payload_remaining = reader_.payload_remaining();
   a.reply_unread = child_in_.Unread();
   a.since_request = last_request_ > 0 ? now - last_request_ : -1;
-  output_.Message(Prefix() + DescribeActivity(a) + "\n");
+  output_.Message(Prefix() + DescribeActivity(a) +
+                  (warned_glued_ && !a.waiting
+                       ? " (an output line held a request after other text: see the warning above)"
+                       : "") +
+                  "\n");
 }
 
 // --- ending ----------------------------------------------------------------

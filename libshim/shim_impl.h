@@ -84,6 +84,8 @@ class Shim {
   void UpdateReading();
   void ProcessStdout();
   void CheckScriptEnded();
+  // Warns, once, of a request glued after output text (GluedRequest).
+  void WarnGluedRequest(std::string_view line);
 
   // --- requests ------------------------------------------------------------
   void HandleRequest(Request req, std::string_view payload);
@@ -146,8 +148,9 @@ class Shim {
   bool time_limit_hit_ = false;
   std::string limit_note_;
   bool end_deadline_passed_ = false;
-  bool got_signal_ = false;  // a terminating signal arrived
-  bool quiet_ = false;       // another rank reports this failure
+  bool got_signal_ = false;    // a terminating signal arrived
+  bool quiet_ = false;         // another rank reports this failure
+  bool warned_glued_ = false;  // WarnGluedRequest said it once
   int end_code_ = 0;
   std::string end_message_;
   // Put before the report that ends the job (report_mark.h).

@@ -167,6 +167,22 @@ class Output(unittest.TestCase):
                 self.assertEqual(job.rc, 0, job.describe())
                 self.assertEqual(job.stdout, "done\n")
 
+    def test_a_request_glued_after_output_text_is_warned_of(self):
+        # "50%" without a newline, then a request: one output line, so the
+        # program waits for a reply that never comes. The shim says so at
+        # once, and the hang report points at it.
+        job = stdmpirun("-q", "-n", "1", "--timeout", "3", "bash", "-c",
+                        'printf "50%%"; echo "@mpi barrier"; read -r r; echo "got $r"',
+                        timeout=60)
+        self.assertEqual(job.rc, 124, job.describe())
+        self.assertIn("50%@mpi barrier", job.stdout)
+        self.assertRegex(job.stderr, r"stdmpi: rank 0 \(bash .*\): warning: an output line holds a "
+                         r"request after other text \(\"50%@mpi barrier\"\): it is output, not a "
+                         r"request, and the program may wait for its reply for ever; end printed "
+                         r"text with a newline before a request")
+        self.assertIn("has made no request yet (an output line held a request after other "
+                      "text: see the warning above)", job.stderr)
+
     def test_stderr_is_forwarded(self):
         job = stdmpirun("-n", "1", PROTOCLIENT, scenario("0 eprint to stderr\n0 print to stdout\n"),
                         timeout=30)

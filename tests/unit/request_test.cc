@@ -509,3 +509,15 @@ TEST_CASE("communicators: the :cID suffix, split, dup and free") {
   CHECK(InComm(c, 2).size == 2);
   CHECK(InComm(c, 9).size == 4);
 }
+
+TEST_CASE("a request glued after output text is found, so the shim can warn") {
+  CHECK(GluedRequest("50%@mpi barrier") == 3);
+  CHECK(GluedRequest("abc@mpi allreduce:i64 sum 1") == 3);
+  CHECK(GluedRequest("progress: 10 @mpi size\r") == 13);
+  CHECK(GluedRequest("50%@mpi barrier\n") == 3);               // as output comes, with its LF
+  CHECK(GluedRequest("@mpi rank") == std::string_view::npos);  // a request
+  CHECK(GluedRequest("mail me @mpi please") == std::string_view::npos);  // no verb
+  CHECK(GluedRequest("x@mpix rank") == std::string_view::npos);
+  CHECK(GluedRequest("x@mpi rank") == 1);
+  CHECK(GluedRequest("") == std::string_view::npos);
+}
