@@ -154,6 +154,22 @@ class Communicators(unittest.TestCase):
                          r"status 0 after 0 collective\(s\), without calling this one \(this "
                          r"rank's collective number 1\)")
 
+    def test_a_finished_rank_counts_what_it_sent_on_a_communicator(self):
+        # key -rank reverses the order: world rank 2 is rank 0 of
+        # communicator 2, world rank 0 its rank 1. World rank 2 sends one
+        # message (tag 1) and ends; a receive of tag 2 can never complete,
+        # and the message it did send is counted.
+        s = scenario("""* @mpi errors return => ok
+0 @mpi split 0 0 => 2 1 2
+2 @mpi split 0 -2 => 2 0 2
+1,3 @mpi split 1 0 =~ ^2 [01] 2$
+2 @mpi send:c2 1 1 first => ok
+0 @mpi recv:c2 0 2 => @error recv from rank 0 tag 2 on communicator 2 can never complete: rank 2's program exited with status 0 without sending it (1 message(s) from it with another tag are unreceived)
+0 @mpi recv:c2 0 1 => first
+""")
+        job = stdmpirun("-n", "4", "--oversubscribe", harness.PROTOCLIENT, s, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+
 
 if __name__ == "__main__":
     unittest.main()
