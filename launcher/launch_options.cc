@@ -25,6 +25,14 @@ struct HelpSection {
 const std::vector<HelpSection>& HelpSections() {
   static const std::vector<HelpSection> sections = {
       {"ranks", {"-n", ":", "--native"}},
+      {"task farms (docs/tasks.md)",
+       {"--tasks", "--retries", "--joblog", "--resume", "--resume-failed",
+        "  A failing task does not end the job: it ends when every task has, with\n"
+        "  status 0 if all succeeded, else the number of tasks that failed (at most\n"
+        "  101, as GNU parallel), and a summary on stderr. In a task, STDMPI_TASK_ID\n"
+        "  (from 1, in file order), STDMPI_RANK and STDMPI_TASK_ATTEMPT are set.\n"
+        "    stdmpirun -n 16 --tasks regrid.txt --retries 1 --joblog regrid.log\n"
+        "    stdmpirun -n 16 --tasks items.txt Rscript worker.R   # keep-alive workers\n"}},
       {"output",
        {"--tag-output", "--line-buffered", "--quiet",
         "  The ranks on this machine send their output to stdmpirun, which writes it\n"
@@ -78,6 +86,7 @@ const std::string& LaunchUsage() {
   static const std::string usage = [] {
     std::string u =
         R"(usage: stdmpirun [OPTIONS] [-n N] COMMAND [ARGS...] [: -n M COMMAND2 [ARGS...]]...
+       stdmpirun [OPTIONS] [-n N] --tasks FILE [COMMAND [ARGS...]]
 
 Runs N copies of COMMAND as the ranks of one MPI job. Each rank is a program
 that prints requests such as "@mpi allreduce sum 0.785" on stdout and reads the
@@ -90,6 +99,7 @@ examples:
   stdmpirun -n 1 python3 master.py : -n 8 Rscript worker.R   # mixed languages
   stdmpirun --tag-output -n 2 bash -c 'echo hello'           # "[0] hello", "[1] hello"
   stdmpirun --dry-run -n 4 python3 pi.py         # show the mpirun command only
+  stdmpirun -n 8 --tasks jobs.txt --joblog jobs.log   # a task farm of shell lines
 )";
     for (const HelpSection& s : HelpSections()) {
       u += std::string("\n") + s.title + ":\n";
@@ -207,6 +217,11 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
     if (opts->help || opts->version) return true;
     // The command, up to a lone ":".
     for (; i < args.size() && args[i] != ":"; ++i) app.command.push_back(args[i]);
+    if (app.command.empty() && first && !opts->shim.tasks_file.empty() && i == args.size()) {
+      // A farm of command tasks: the shims run the built-in worker (BuildPlan).
+      opts->apps.push_back(std::move(app));
+      break;
+    }
     if (app.command.empty()) {
       *err = first ? "no command given (try: stdmpirun -n 2 python3 script.py)"
                    : "no command after \":\"";
@@ -226,6 +241,12 @@ bool ParseLaunchArgs(const std::vector<std::string>& args, LaunchOptions* opts, 
   if (!CheckShimOptionsTogether(opts->shim, err)) return false;
   bool any_native = false;
   for (const AppContext& a : opts->apps) any_native |= a.native;
+  if (!opts->shim.tasks_file.empty() && (opts->apps.size() > 1 || any_native)) {
+    *err =
+        "--tasks runs one command (or the task lines themselves) on every rank: it takes no "
+        "\":\" and no --native";
+    return false;
+  }
   if (opts->apps.size() > 1 || any_native) {
     for (const AppContext& a : opts->apps) {
       if (a.np == 0) {

@@ -41,6 +41,7 @@
 #include "report_mark.h"
 #include "scheduler.h"
 #include "spawn.h"
+#include "task_plan.h"
 #include "trace_merge.h"
 
 namespace {
@@ -208,6 +209,63 @@ bool GatherFacts(stdmpi::Facts* facts, std::string* err) {
     *err = "cannot find the rank program " + facts->shim +
            " (it is built and installed next to stdmpirun; or set STDMPI_SHIM)";
     return false;
+  }
+  return true;
+}
+
+bool ReadFileToString(const std::string& path, std::string* out, std::string* err) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *err = "cannot read " + path + ": " + strerror(errno);
+    return false;
+  }
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+std::string Absolute(const std::string& path) {
+  char cwd[PATH_MAX];
+  if (path.empty() || path[0] == '/' || getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// --tasks: the file is read and checked here, before anything runs (a bad
+// line, a cycle, an unknown name), and so is the joblog --resume reads. The
+// shims get absolute paths. Without a command, every rank runs the built-in
+// worker, stdmpi-taskrun, which runs each task line with /bin/sh.
+bool PrepareTasks(stdmpi::LaunchOptions* opts, std::string* err) {
+  using namespace stdmpi;
+  ShimOptions& s = opts->shim;
+  if (s.tasks_file.empty()) return true;
+  s.tasks_file = Absolute(s.tasks_file);
+  std::string text;
+  if (!ReadFileToString(s.tasks_file, &text, err)) {
+    *err = "--tasks: " + *err;
+    return false;
+  }
+  TaskPlan plan;
+  if (!ParseTaskFile(text, &plan, err)) {
+    *err = "--tasks " + s.tasks_file + ": " + *err;
+    return false;
+  }
+  if (!s.joblog.empty()) {
+    s.joblog = Absolute(s.joblog);
+    std::string log;
+    std::map<int64_t, JoblogEntry> entries;
+    if (s.resume != 0 && access(s.joblog.c_str(), F_OK) == 0 &&
+        (!ReadFileToString(s.joblog, &log, err) || !ReadJoblog(log, &entries, err))) {
+      *err = "--resume: " + s.joblog + ": " + *err;
+      return false;
+    }
+  }
+  AppContext& app = opts->apps.front();
+  if (app.command.empty()) {
+    app.command = {ExeDir() + "/stdmpi-taskrun"};
+    if (s.time_limit > 0) {
+      char secs[64];
+      std::snprintf(secs, sizeof secs, "%g", s.time_limit);
+      app.command.insert(app.command.end(), {"--time-limit", secs});
+    }
   }
   return true;
 }
@@ -494,6 +552,10 @@ int main(int argc, char** argv) {
   if (opts.version) {
     std::printf("stdmpirun (stdmpi) %s\n", STDMPI_VERSION);
     return 0;
+  }
+  if (!PrepareTasks(&opts, &err)) {
+    std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
+    return kExitUsage;
   }
   Facts facts;
   if (!GatherFacts(&facts, &err)) return Fail(kExitNotFound, err);

@@ -40,6 +40,14 @@ class StdoutDemux {
   };
 
   explicit StdoutDemux(size_t max_line) : max_line_(max_line) {}
+  // Back to a fresh stream (a new program on the same pipe's place).
+  void Reset() {
+    buf_.clear();
+    pos_ = scan_ = 0;
+    eof_ = false;
+    mode_ = Mode::kLines;
+    remaining_ = announced_ = 0;
+  }
 
   void Append(const char* data, size_t n);
   // The stream ended: a last line without LF is delivered as a line.

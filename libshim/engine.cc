@@ -220,6 +220,20 @@ bool Engine::AnswerAtOnce(Comm& m, const Request& req, std::string_view payload,
     case Verb::kFree:
       *out = FreeComm(req.comm);
       return true;
+    case Verb::kTaskInfo:
+      if (task_ == nullptr || task_->held == 0) {
+        out->ok = false;
+        out->error = task_ == nullptr ? "@mpi taskinfo is for task farms (stdmpirun --tasks FILE)"
+                                      : "no item is held: ask for one with @mpi task";
+      } else {
+        out->reply = std::to_string(task_->held) + " " + std::to_string(task_->attempt) + "\n";
+      }
+      return true;
+    case Verb::kTask:
+      if (task_ != nullptr) return false;
+      out->ok = false;
+      out->error = "@mpi task is for task farms: start the job with stdmpirun --tasks FILE COMMAND";
+      return true;
     case Verb::kErrors:
     case Verb::kAbort:
       out->ok = false;
@@ -268,6 +282,8 @@ std::unique_ptr<Operation> Engine::MakeOperation(Comm& m, Request&& req, std::st
     case Verb::kWaitany:
     case Verb::kWaitall:
       return nb_->MakeWait(req);
+    case Verb::kTask:
+      return MakeTaskOp(c, m, *task_, req);
     default:
       break;
   }

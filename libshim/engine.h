@@ -28,6 +28,7 @@
 #include "nonblocking.h"
 #include "operation.h"
 #include "request.h"
+#include "task_dispatch.h"
 
 namespace stdmpi {
 
@@ -95,6 +96,11 @@ class Engine {
   // described ("" if none), and let go.
   std::string ForgetNonBlocking() { return nb_->Forget(); }
 
+  // A task farm's link to the dispatcher (`@mpi task`); nullptr otherwise.
+  void set_task_link(TaskLink* link) { task_ = link; }
+  // The shims' own communicator (the task farm's messages).
+  MPI_Comm ctl() const { return c_->ctl; }
+
   // Finished peers, questions and answers, the closing barrier.
   PeerLedger& ledger() { return c_->ledger; }
 
@@ -125,6 +131,7 @@ class Engine {
 
   std::unique_ptr<OpContext> c_;
   std::unique_ptr<NonBlocking> nb_;
+  TaskLink* task_ = nullptr;
   NodeInfo node_;
   std::unique_ptr<Operation> op_;
   bool done_ = false;

@@ -82,6 +82,14 @@ class PipeReader {
     uv_pipe_init(loop, &h_, 0);
     uv_pipe_open(&h_, fd);
     h_.data = this;
+    open_ = true;
+  }
+  // Closes the pipe (the object must live until the loop ran once more).
+  void Close() {
+    if (!open_) return;
+    Stop();
+    open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&h_), nullptr);
   }
   // Reads while `want` is true and the pipe has not ended; pauses otherwise.
   void Want(bool want) {
@@ -122,7 +130,7 @@ class PipeReader {
   size_t size_ = 0;
   std::function<void(std::string_view)> on_data_;
   std::function<void()> on_eof_;
-  bool reading_ = false, eof_ = false;
+  bool reading_ = false, eof_ = false, open_ = false;
 };
 
 }  // namespace stdmpi

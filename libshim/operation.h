@@ -186,6 +186,10 @@ std::unique_ptr<Operation> MakeCollective(OpContext& c, Comm& m, Request&& r,
 std::unique_ptr<Operation> MakeFailedCollective(OpContext& c, Comm& m, Verb verb,
                                                 std::string error);
 
+class TaskLink;
+// `@mpi task` of a task farm's worker (task_dispatch.h).
+std::unique_ptr<Operation> MakeTaskOp(OpContext& c, Comm& world, TaskLink& link, const Request& r);
+
 // The f64 versions of MPI_LAND, MPI_LOR and MPI_LXOR, in `c`.
 void CreateF64LogicalOps(OpContext& c);
 void FreeF64LogicalOps(OpContext& c);

@@ -349,6 +349,77 @@ std::vector<OptionSpec> MakeTable() {
          (void)given;
        },
        true},
+      {"--tasks", "", "FILE", 1, Scope::kBoth,
+       "a task farm: every line of FILE (not empty, not a #\n"
+       "comment) is a task. Without COMMAND each runs as\n"
+       "`/bin/sh -c LINE` on whichever rank is free; with\n"
+       "COMMAND, each rank runs COMMAND once and it asks for\n"
+       "lines with `@mpi task` (keep-alive workers). #BARRIER\n"
+       "and `#TASK NAME after A,B` order them (docs/tasks.md)",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a task file", err);
+         s->tasks_file.assign(v[0]);
+         return true;
+       },
+       PASS {
+         if (!s.tasks_file.empty()) Add(out, {"--tasks", s.tasks_file});
+         (void)given;
+       },
+       true},
+      {"--retries", "", "K", 1, Scope::kBoth,
+       "run a failed task again, up to K more times (on any rank)",
+       SET {
+         UNUSED;
+         int64_t n;
+         if (!ParseCount(v[0], 1000000, &n)) return Expected(name, v[0], "a count >= 0", err);
+         s->retries = static_cast<int>(n);
+         return true;
+       },
+       PASS {
+         if (s.retries > 0) Add(out, {"--retries", std::to_string(s.retries)});
+         (void)given;
+       },
+       true},
+      {"--joblog", "", "FILE", 1, Scope::kBoth,
+       "write GNU parallel's joblog of the tasks to FILE: one\n"
+       "line per attempt, written as it ends",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a file", err);
+         s->joblog.assign(v[0]);
+         return true;
+       },
+       PASS {
+         if (!s.joblog.empty()) Add(out, {"--joblog", s.joblog});
+         (void)given;
+       },
+       true},
+      {"--resume", "", "", 0, Scope::kBoth,
+       "with --joblog: leave out the tasks the joblog shows as\n"
+       "run (a killed or requeued job goes on where it stopped)",
+       SET {
+         UNUSED;
+         s->resume = 1;
+         return true;
+       },
+       PASS {
+         if (s.resume == 1) Add(out, {"--resume"});
+         (void)given;
+       },
+       true},
+      {"--resume-failed", "", "", 0, Scope::kBoth,
+       "with --joblog: leave out only the tasks that succeeded",
+       SET {
+         UNUSED;
+         s->resume = 2;
+         return true;
+       },
+       PASS {
+         if (s.resume == 2) Add(out, {"--resume-failed"});
+         (void)given;
+       },
+       true},
       {"--trace", "", "FILE", 1, Scope::kBoth,
        "write every request of every rank, with its start and\n"
        "duration, to FILE in the Chrome trace-event format\n"

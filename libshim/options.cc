@@ -175,6 +175,19 @@ bool CheckShimOptionsTogether(const ShimOptions& s, std::string* err) {
     *err = "--net keeps the host's network inside a container: it needs --isolate host or --image";
     return false;
   }
+  if (s.tasks_file.empty() && (s.retries > 0 || !s.joblog.empty() || s.resume != 0)) {
+    *err = std::string(s.retries > 0       ? "--retries"
+                       : !s.joblog.empty() ? "--joblog"
+                       : s.resume == 1     ? "--resume"
+                                           : "--resume-failed") +
+           " is for task farms: it needs --tasks FILE";
+    return false;
+  }
+  if (s.resume != 0 && s.joblog.empty()) {
+    *err = std::string(s.resume == 1 ? "--resume" : "--resume-failed") +
+           " reads the joblog of an earlier run: it needs --joblog FILE";
+    return false;
+  }
   if (!s.binds.empty() && s.image.empty()) {
     *err =
         "--bind shows a directory inside the container of --image: it needs --image (with "

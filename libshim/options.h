@@ -50,6 +50,13 @@ struct ShimOptions {
   // World ranks that are native MPI programs (no shim) in this job.
   std::vector<int> native_ranks;
   std::vector<ShimApp> apps;  // empty: one program, `command`
+  // A task farm (docs/tasks.md): the task file (absolute, from stdmpirun),
+  // how often a failed task runs again, GNU parallel's joblog, and --resume
+  // (1) or --resume-failed (2).
+  std::string tasks_file;
+  int retries = 0;
+  std::string joblog;
+  int resume = 0;
   // The rank count of each program of an MPMD job, in world rank order
   // (--app-sizes; with --apps, theirs). Empty: one program.
   std::vector<int> app_sizes;

@@ -173,7 +173,30 @@ bool Program::Resolve(std::string* path, InitConfig* init) {
   return true;
 }
 
+// --mem-per-rank, --max-procs: a cgroup of the rank's own, else rlimits.
+void Program::PrepareLimits(const Position& where, InitConfig* init) {
+  if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
+    std::string how;
+    limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, where.rank, init, &how);
+    if (limits_.uses_rlimits() && !opts_.quiet && where.local_rank == 0) {
+      // Said once a node, at the start: what the limits are worth here.
+      char host[256] = "?";
+      gethostname(host, sizeof(host) - 1);
+      std::fprintf(stderr,
+                   "stdmpi: %s: no cgroup can be made here, the limits are rlimits: "
+                   "--mem-per-rank limits address space (not memory in use), --max-procs the "
+                   "user's processes (not the rank's), and a program running as root can raise "
+                   "them\n",
+                   host);
+    }
+  }
+}
+
 void Program::Start(const Position& where, const std::string& prefix) {
+  // Also a second time: a task farm's worker starts again.
+  pid_ = -1;
+  exited_ = false;
+  failure_ = SpawnFailure{};
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   if (!MakePipes(in, out, err)) return;
   ChildEnvInput ce;
@@ -199,21 +222,7 @@ void Program::Start(const Position& where, const std::string& prefix) {
   sr.env = BuildChildEnv(ce);
   if (opts_.isolate && opts_.image.empty()) sr.init.isolate = InitConfig::Isolate::kHost;
   sr.init.keep_net = opts_.isolate_net;
-  if (opts_.mem_per_rank > 0 || opts_.max_procs > 0) {
-    std::string how;
-    limits_.Prepare(opts_.mem_per_rank, opts_.max_procs, where.rank, &sr.init, &how);
-    if (limits_.uses_rlimits() && !opts_.quiet && where.local_rank == 0) {
-      // Said once a node, at the start: what the limits are worth here.
-      char host[256] = "?";
-      gethostname(host, sizeof(host) - 1);
-      std::fprintf(stderr,
-                   "stdmpi: %s: no cgroup can be made here, the limits are rlimits: "
-                   "--mem-per-rank limits address space (not memory in use), --max-procs the "
-                   "user's processes (not the rank's), and a program running as root can raise "
-                   "them\n",
-                   host);
-    }
-  }
+  PrepareLimits(where, &sr.init);
   sr.argv = ExpandStdmpiVariables(adapt_.argv, sr.env);
   sr.stdin_fd = in[0];
   sr.stdout_fd = out[1];

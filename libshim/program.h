@@ -76,6 +76,7 @@ class Program {
   // Finds the executable and the language adaptations; false with failure_.
   bool Resolve(std::string* path, InitConfig* init);
   bool MakePipes(int in[2], int out[2], int err[2]);
+  void PrepareLimits(const Position& where, InitConfig* init);
 
   const ShimOptions& opts_;
   pid_t pid_ = -1;

@@ -18,7 +18,7 @@ struct VerbInfo {
   const char* usage;  // shown with argument errors
 };
 
-constexpr std::array<VerbInfo, 39> kVerbs = {{
+constexpr std::array<VerbInfo, 41> kVerbs = {{
     {"rank", Verb::kRank, false, "@mpi rank"},
     {"size", Verb::kSize, false, "@mpi size"},
     {"wtime", Verb::kWtime, false, "@mpi wtime"},
@@ -62,8 +62,11 @@ constexpr std::array<VerbInfo, 39> kVerbs = {{
     {"split", Verb::kSplit, false, "@mpi split COLOR KEY (COLOR: a number >= 0, or none)"},
     {"dup", Verb::kDup, false, "@mpi dup"},
     {"free", Verb::kFree, false, "@mpi free ID"},
+    {"task", Verb::kTask, false, "@mpi task, or @mpi task fail REASON"},
+    {"taskinfo", Verb::kTaskInfo, false, "@mpi taskinfo"},
 }};
-static_assert(static_cast<size_t>(Verb::kFree) + 1 == kVerbs.size(), "kVerbs follows enum Verb");
+static_assert(static_cast<size_t>(Verb::kTaskInfo) + 1 == kVerbs.size(),
+              "kVerbs follows enum Verb");
 
 const VerbInfo& InfoOf(Verb v) {
   return kVerbs[static_cast<size_t>(v)];
@@ -280,6 +283,7 @@ class Parser {
   bool Bcastb();
   bool RunNewer();
   bool Split();
+  bool TaskArgs();
   bool Scatterb();
   bool Alltoallb();
   bool Ids(bool several);
@@ -395,6 +399,10 @@ bool Parser::RunNewer() {
       return Ids(true);
     case Verb::kSplit:
       return Split();
+    case Verb::kTask:
+      return TaskArgs();
+    case Verb::kTaskInfo:
+      return End();
     case Verb::kDup:
       return End();
     case Verb::kFree: {
@@ -532,6 +540,16 @@ bool Parser::Split() {
   return End();
 }
 
+bool Parser::TaskArgs() {
+  std::string_view f;
+  if (!cur_->Next(&f) || (f.empty() && cur_->OnlySpacesLeft())) return true;
+  if (f != "fail") {
+    return Fail("unexpected argument " + QuoteForMessage(f, 40) + " (usage: " + vi_.usage + ")");
+  }
+  req_->task_failed = true;
+  return TextArg();
+}
+
 bool Parser::Scatterb() {
   Request& r = *req_;
   PeekPayloadSum(1);  // whoever gives counts sends their bytes
@@ -653,6 +671,8 @@ bool TakesComm(Verb v) {
     case Verb::kWaitany:
     case Verb::kWaitall:
     case Verb::kFree:
+    case Verb::kTask:
+    case Verb::kTaskInfo:
       return false;
     default:
       return true;
@@ -707,7 +727,8 @@ size_t GluedRequest(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   for (size_t at = line.find("@mpi "); at != std::string_view::npos;
        at = line.find("@mpi ", at + 1)) {
-    if (at == 0) continue;  // a request itself, or " @mpi" at the start: output by rule
+    // A request itself; or " @mpi" after nothing but spaces: output by rule.
+    if (line.substr(0, at).find_first_not_of(' ') == std::string_view::npos) continue;
     std::string_view rest = line.substr(at);
     size_t end = rest.find_first_of(" :\t", 5);
     std::string_view word = rest.substr(5, end == std::string_view::npos ? end : end - 5);

@@ -62,6 +62,9 @@ enum class Verb : uint8_t {
   kSplit,
   kDup,
   kFree,
+  // A task farm's keep-alive workers (docs/tasks.md).
+  kTask,
+  kTaskInfo,
 };
 
 enum class NumType : uint8_t { kF64, kI64 };
@@ -125,6 +128,8 @@ struct Request {
   int64_t comm = 0;
   // split: COLOR (kNoColor for `none`) and KEY.
   int color = 0, key = 0;
+  // task: `task fail REASON` (the REASON is `text`).
+  bool task_failed = false;
   bool errors_return = false;  // `errors return` (true) or `errors fatal`
   int abort_code = 0;
 

@@ -69,6 +69,15 @@ class RequestReader {
   // Keep trace_name() and trace_line() (--trace).
   void KeepTraceInfo() { keep_trace_ = true; }
 
+  // A new program on the same rank (a task farm's worker started again):
+  // nothing of the old stream is left, and errors are fatal again.
+  void Reset() {
+    demux_.Reset();
+    pending_.reset();
+    deferred_.reset();
+    errors_return_ = false;
+  }
+
   void Append(const char* data, size_t n) { demux_.Append(data, n); }
   // The stream ended.
   void Finish() { demux_.Finish(); }

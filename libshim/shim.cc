@@ -39,7 +39,7 @@ constexpr uint64_t kSignalledDeadlineMs = 800;
 // --- the program's output --------------------------------------------------
 
 void Shim::OpenPipes() {
-  stdout_.Open(
+  stdout_->Open(
       &loop_, program_.stdout_fd(), readbuf_, sizeof(readbuf_),
       [this](std::string_view data) {
         last_activity_ = MonotonicSeconds();
@@ -52,7 +52,7 @@ void Shim::OpenPipes() {
         ProcessStdout();
         MaybeFinish();
       });
-  stderr_.Open(
+  stderr_->Open(
       &loop_, program_.stderr_fd(), readbuf_, sizeof(readbuf_),
       [this](std::string_view data) {
         last_activity_ = MonotonicSeconds();
@@ -66,8 +66,8 @@ void Shim::OpenPipes() {
 // while no request is pending (the request may point into the reader's
 // buffer), unless the job ends and only output matters.
 void Shim::UpdateReading() {
-  stdout_.Want(output_.stdout_queued() < kHighWater && (ending() || !engine_.busy()));
-  stderr_.Want(output_.stderr_queued() < kHighWater);
+  stdout_->Want(output_.stdout_queued() < kHighWater && (ending() || !engine_.busy()));
+  stderr_->Want(output_.stderr_queued() < kHighWater);
 }
 
 void Shim::ProcessStdout() {
@@ -120,7 +120,7 @@ void Shim::CheckScriptEnded() {
     return;
   }
   if (program_.BlockedReadingStdin()) {
-    child_in_.Close();
+    child_in_->Close();
     ncl_timer_.Stop();
   }
 }
@@ -226,7 +226,7 @@ void Shim::Report() {
   a.program_ended = program_.exited();
   a.payload_announced = reader_.payload_announced();
   a.payload_remaining = reader_.payload_remaining();
-  a.reply_unread = child_in_.Unread();
+  a.reply_unread = child_in_->Unread();
   a.since_request = last_request_ > 0 ? now - last_request_ : -1;
   output_.Message(Prefix() + DescribeActivity(a) +
                   (warned_glued_ && !a.waiting
@@ -245,8 +245,24 @@ void Shim::OnProgramExit(int wstatus) {
                           program_.limits().uses_rlimits());
   program_.limits().Remove();
   kill_timer_.Stop();
-  child_in_.Close();
+  child_in_->Close();
   ncl_timer_.Stop();
+  if (!ending() && task_link_ && !task_link_->ended && (task_link_->held != 0 || engine_.busy())) {
+    // A task farm's worker that holds an item (or is being given one): the
+    // job goes on; once its output is read, a new worker starts.
+    restart_pending_ = true;
+    drain_timer_.Start(
+        500,
+        [this] {
+          if (MonotonicSeconds() - last_activity_ >= kDrainIdle) {
+            ForceEof("the worker exited, but a process it started still holds its output open");
+          }
+        },
+        500);
+    UpdateReading();
+    MaybeFinish();
+    return;
+  }
   if (!ending()) {
     int code = JobStatusOf(wstatus);
     if (code != 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) {
@@ -288,6 +304,46 @@ void Shim::OnProgramExit(int wstatus) {
   MaybeFinish();
 }
 
+void Shim::RestartProgram() {
+  restart_pending_ = false;
+  drain_timer_.Stop();
+  if (task_link_->held == 0) {
+    // Its last request was answered `end` after all: it is done.
+    phase_ = Phase::kDraining;
+    MaybeFinish();
+    return;
+  }
+  const int st = program_status_;
+  const std::string how = WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st))
+                                          : "exit " + std::to_string(WEXITSTATUS(st));
+  output_.Message(Prefix() + "the worker " + DescribeWaitStatus(st) + " holding item " +
+                  std::to_string(task_link_->held) + ": that attempt fails; the worker starts " +
+                  "again\n");
+  // Reported with the new worker's first request.
+  task_link_->lost = "lost " + how + " (its worker ended holding it)";
+  task_link_->held = 0;
+  // The old pipes close; their objects live until the loop ends.
+  stdout_->Close();
+  stderr_->Close();
+  child_in_->Close();
+  retired_readers_.push_back(std::move(stdout_));
+  retired_readers_.push_back(std::move(stderr_));
+  retired_sinks_.push_back(std::move(child_in_));
+  stdout_ = std::make_unique<PipeReader>();
+  stderr_ = std::make_unique<PipeReader>();
+  child_in_ = std::make_unique<Sink>();
+  reader_.Reset();
+  program_.Start(where_, Prefix());
+  if (!program_.pipes_ok() || program_.pid() < 0) {
+    BeginEnding(program_.failure().exit_status ? program_.failure().exit_status : kExitInternal,
+                Prefix() + "cannot start the worker again: " + program_.failure().message + "\n");
+    return;
+  }
+  child_in_->Open(&loop_, program_.stdin_fd(), nullptr);
+  OpenPipes();
+  WatchProgram();
+}
+
 void Shim::OnTermSignal(int sig) {
   if (phase_ == Phase::kClosing) _exit(128 + sig);  // its program ended well
   if (got_signal_) {
@@ -308,7 +364,7 @@ void Shim::BeginEnding(int code, std::string message, bool quiet) {
   end_code_ = code;
   end_message_ = std::move(message);
   quiet_ = quiet;
-  child_in_.Close();  // the program reads EOF instead of a reply
+  child_in_->Close();  // the program reads EOF instead of a reply
   StopRelaying(SIGTERM, kEndDeadlineMs);
 }
 
@@ -333,7 +389,7 @@ void Shim::MaybeFinish() {
   if (phase_ == Phase::kClosing || phase_ == Phase::kDone) return;
   if (report_timer_.active()) return;
   if (ending()) {
-    bool drained = program_.exited() && stdout_.eof() && stderr_.eof();
+    bool drained = program_.exited() && stdout_->eof() && stderr_->eof();
     if (drained || end_deadline_passed_) EndNow();
     return;
   }
@@ -342,12 +398,16 @@ void Shim::MaybeFinish() {
     WatchClosedStdout();
     return;
   }
-  if (stdout_.eof() && output_.fatal_line().empty()) {
+  if (restart_pending_) {
+    if (stdout_->eof() && stderr_->eof()) RestartProgram();
+    return;
+  }
+  if (stdout_->eof() && output_.fatal_line().empty()) {
     answer_timer_.Stop();
     if (!engine_.ledger().finished()) ForgetNonBlocking();
     engine_.ledger().MarkFinished(FinishReason::kExited);
   }
-  if (!stdout_.eof() || !stderr_.eof()) return;
+  if (!stdout_->eof() || !stderr_->eof()) return;
   if (!output_.fatal_line().empty()) {
     // NCL stops a script at an error but exits 0 (the line may have come
     // after its exit was noticed).
@@ -365,7 +425,7 @@ void Shim::MaybeFinish() {
 // Unless it exits in a moment (then that is the news), the peers are told, so
 // that none waits for it in vain.
 void Shim::WatchClosedStdout() {
-  if (!stdout_.eof() || engine_.ledger().finished() || closed_timer_.active()) return;
+  if (!stdout_->eof() || engine_.ledger().finished() || closed_timer_.active()) return;
   closed_timer_.Start(200, [this] {
     if (program_.exited() || ending() || engine_.busy() || reader_.payload_pending()) return;
     ForgetNonBlocking();
@@ -378,13 +438,13 @@ void Shim::WatchClosedStdout() {
 
 void Shim::ForceEof(const char* why) {
   drain_timer_.Stop();
-  if (!stdout_.eof() || !stderr_.eof()) output_.Message(Prefix() + why + "\n");
-  if (!stdout_.eof()) {
-    stdout_.Stop();
+  if (!stdout_->eof() || !stderr_->eof()) output_.Message(Prefix() + why + "\n");
+  if (!stdout_->eof()) {
+    stdout_->Stop();
     reader_.Finish();
     ProcessStdout();
   }
-  stderr_.Stop();
+  stderr_->Stop();
   MaybeFinish();
 }
 

@@ -13,7 +13,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "engine.h"
 #include "failure.h"
@@ -25,6 +27,7 @@
 #include "report_mark.h"
 #include "request_reader.h"
 #include "sink.h"
+#include "task_dispatch.h"
 #include "trace.h"
 
 namespace stdmpi {
@@ -43,7 +46,7 @@ enum class Phase {
 class Shim {
  public:
   explicit Shim(const ShimOptions& o)
-      : opts_(o), program_(o), reader_(o.max_line, [this] { return child_in_.Unread(); }) {}
+      : opts_(o), program_(o), reader_(o.max_line, [this] { return child_in_->Unread(); }) {}
 
   // Starts the command (before MPI_Init with --start-early when the
   // launcher's variables say where this task stands), initializes MPI, runs
@@ -74,6 +77,9 @@ class Shim {
   void StartEarly();
   void InitRank();
   void CheckEarlyPosition(const Position& mpi);
+  // A task farm: the dispatcher (on the first shim) and this rank's link.
+  void SetUpTasks();
+  void ServeTasks();
   void SetUpLoop();
   void WatchProgram();
   int Run();
@@ -97,13 +103,17 @@ class Shim {
   void WatchNonBlocking();
   // The program can make no more requests: warns of those never waited for.
   void ForgetNonBlocking();
-  void Reply(std::string reply) { child_in_.Write(std::move(reply)); }
+  void Reply(std::string reply) { child_in_->Write(std::move(reply)); }
   // SIGUSR1 (stdmpirun's SIGQUIT, SIGUSR1 and --timeout): one line on what
   // this rank is doing, so that a hung job is diagnosed in one look.
   void Report();
 
   // --- ending --------------------------------------------------------------
   void OnProgramExit(int wstatus);
+  // A task farm's worker exited holding an item: that attempt fails, and a
+  // new worker starts once the old one's output is read (RestartProgram).
+  bool LostItem(int wstatus);
+  void RestartProgram();
   void OnTermSignal(int sig);
   void BeginEnding(int code, std::string message, bool quiet = false);
   void StopRelaying(int sig, uint64_t deadline_ms);
@@ -119,13 +129,19 @@ class Shim {
   Program program_;
   Engine engine_;
   OutputRelay output_;
-  Sink child_in_;
+  std::unique_ptr<Sink> child_in_ = std::make_unique<Sink>();
   RequestReader reader_;
   Poller poller_;
   TraceWriter trace_;  // --trace
 
   uv_loop_t loop_;
-  PipeReader stdout_, stderr_;  // the program's
+  // The program's (new ones when a task farm's worker starts again; the old
+  // ones wait in retired_ until the loop closes).
+  std::unique_ptr<PipeReader> stdout_ = std::make_unique<PipeReader>();
+  std::unique_ptr<PipeReader> stderr_ = std::make_unique<PipeReader>();
+  std::vector<std::unique_ptr<PipeReader>> retired_readers_;
+  std::vector<std::unique_ptr<Sink>> retired_sinks_;
+  bool restart_pending_ = false;  // the worker exited holding an item
   char readbuf_[256 * 1024];
   SignalWatch signals_[6];
   Timer kill_timer_;    // SIGKILL for a program that does not end when asked
@@ -137,6 +153,12 @@ class Shim {
   Timer closed_timer_;  // stdout closed, the command still runs: say so soon
   Timer answer_timer_;  // answers peers' questions (peer_ledger.h), and closes
   Timer nb_timer_;      // advances non-blocking requests while the program computes
+  Timer task_timer_;    // the task farm's dispatcher answers its workers
+  std::unique_ptr<TaskDispatcher> dispatcher_;
+  std::unique_ptr<TaskLink> task_link_;
+  double farm_start_ = 0;
+  bool summary_printed_ = false;
+  int task_status_ = 0;  // the farm's exit status (the first shim's)
 
   double spin_budget_ = kDefaultSpin;
   double op_since_ = 0;       // when the pending operation started

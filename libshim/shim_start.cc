@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clock.h"
 #include "init_config.h"
@@ -78,7 +79,55 @@ void Shim::InitRank() {
     reader_.KeepTraceInfo();
   }
   trace_.AddStartup("MPI_Init", init_begin_, init_end_);
+  if (!opts_.tasks_file.empty()) SetUpTasks();
   spin_budget_ = opts_.spin_us >= 0 ? opts_.spin_us * 1e-6 : kDefaultSpin;
+}
+
+void Shim::SetUpTasks() {
+  // Every shim's host name, for the joblog.
+  constexpr int kHost = 256;
+  char host[kHost] = {};
+  gethostname(host, kHost - 1);
+  const MPI_Comm ctl = engine_.ctl();
+  int me = 0, n = 1;
+  MPI_Comm_rank(ctl, &me);
+  MPI_Comm_size(ctl, &n);
+  std::vector<char> all(me == 0 ? static_cast<size_t>(kHost) * static_cast<size_t>(n) : 1);
+  MPI_Gather(host, kHost, MPI_CHAR, all.data(), kHost, MPI_CHAR, 0, ctl);
+  if (me != 0) {
+    task_link_ = MakeRemoteTaskLink(ctl);
+  } else {
+    std::vector<std::string> hosts;
+    for (int i = 0; i < n; ++i) hosts.emplace_back(all.data() + static_cast<size_t>(i) * kHost);
+    dispatcher_ = std::make_unique<TaskDispatcher>();
+    std::string err;
+    if (!dispatcher_->Init(opts_, ctl, std::move(hosts), &err)) {
+      AbortWith("stdmpi: " + err + "\n", kExitUsage);
+    }
+    for (const std::string& w : dispatcher_->warnings()) {
+      std::fprintf(stderr, "stdmpi: warning: %s\n", w.c_str());
+    }
+    task_link_ = MakeLocalTaskLink(dispatcher_.get());
+    farm_start_ = MonotonicSeconds();
+  }
+  engine_.set_task_link(task_link_.get());
+}
+
+// The first shim's dispatcher, every millisecond: requests of the other
+// ranks, and the summary once every task has ended.
+void Shim::ServeTasks() {
+  dispatcher_->Serve();
+  if (summary_printed_ || !dispatcher_->done()) return;
+  summary_printed_ = true;
+  task_status_ = dispatcher_->Status();
+  std::string summary = dispatcher_->Summary(MonotonicSeconds() - farm_start_);
+  // Tasks that failed end the job with their count: mpirun's own lines
+  // about a rank's non-zero exit are the same news (report_mark.h).
+  if (task_status_ != 0) {
+    output_.Report(report_mark_, summary);
+  } else {
+    output_.Message(summary);
+  }
 }
 
 void Shim::CheckEarlyPosition(const Position& mpi) {
@@ -114,9 +163,12 @@ void Shim::SetUpLoop() {
       },
       node.local_size > node.cpus);
   for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_,
-                   &limit_timer_, &closed_timer_, &answer_timer_, &nb_timer_}) {
+                   &limit_timer_, &closed_timer_, &answer_timer_, &nb_timer_, &task_timer_}) {
     t->Init(&loop_);
   }
+  if (dispatcher_)
+    task_timer_.Start(
+        1, [this] { ServeTasks(); }, 1);
   output_.Open(&loop_, [this] {
     UpdateReading();
     MaybeFinish();
@@ -132,7 +184,8 @@ void Shim::WatchProgram() {
     // watcher was there to see it: look once, as a SIGCHLD would.
     uv_kill(getpid(), SIGCHLD);
   }
-  if (opts_.time_limit > 0) {
+  // In a task farm the limit is each task's (stdmpi-taskrun keeps it).
+  if (opts_.time_limit > 0 && opts_.tasks_file.empty()) {
     // Counted from the command's start.
     double left = std::max(0.0, opts_.time_limit - (MonotonicSeconds() - program_.started_at()));
     limit_timer_.Start(static_cast<uint64_t>(left * 1000), [this] {
@@ -161,11 +214,11 @@ int Shim::Run() {
     AbortWith(Prefix() + program_.failure().message + "\n", kExitInternal);
   }
   output_.Configure(engine_.rank(), opts_.tag_output, program_.adaptation().fatal_lines);
-  child_in_.Open(&loop_, program_.stdin_fd(), nullptr);
+  child_in_->Open(&loop_, program_.stdin_fd(), nullptr);
   OpenPipes();
   if (program_.pid() < 0) {
-    stdout_.Stop();
-    stderr_.Stop();
+    stdout_->Stop();
+    stderr_->Stop();
     BeginEnding(program_.failure().exit_status,
                 Prefix() + "cannot start the command: " + program_.failure().message + "\n");
   } else {
@@ -177,7 +230,7 @@ int Shim::Run() {
   engine_.Shutdown();
   trace_.Close();
   std::fputs(MemoryNote(where_.rank).c_str(), stderr);
-  return 0;
+  return task_status_;
 }
 
 // The rank ended normally (phase kClosing). Anything the program left

@@ -519,5 +519,7 @@ TEST_CASE("a request glued after output text is found, so the shim can warn") {
   CHECK(GluedRequest("mail me @mpi please") == std::string_view::npos);  // no verb
   CHECK(GluedRequest("x@mpix rank") == std::string_view::npos);
   CHECK(GluedRequest("x@mpi rank") == 1);
+  CHECK(GluedRequest(" @mpi rank") == std::string_view::npos);  // output by the protocol's rule
+  CHECK(GluedRequest("  x @mpi rank") == 4);
   CHECK(GluedRequest("") == std::string_view::npos);
 }
