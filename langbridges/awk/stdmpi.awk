@@ -19,20 +19,120 @@
 # A failed request ends the job with a message naming the rank and the
 # reason. After mpi_errors("return") a failed request returns "" and puts the
 # reason in MPI_ERROR.
+#
+# Text of several lines: mpi_send and mpi_sendrecv send a text with an LF or
+# CR as bytes (sendb), whole; mpi_recv and mpi_sendrecv receive any message
+# whole, LFs and all. Byte counts are left to sh, wc and head, which count
+# bytes whatever the awk and the locale (gawk counts characters in a UTF-8
+# locale): such a message costs a few small processes, a one-line one none.
 
-function _stdmpi_request(req,    reply) {
+function _stdmpi_request(req) {
   printf "%s\n", req
+  return _stdmpi_reply()
+}
+
+# _stdmpi_reply(): the reply line to the request just printed; "" and
+# MPI_ERROR for "@error REASON" (_stdmpi_ok tells which).
+function _stdmpi_reply(    reply, rs) {
   fflush()
-  if ((getline reply < "/dev/stdin") <= 0) {
-    printf "stdmpi: rank %s: stdin closed while waiting for a reply\n", ENVIRON["STDMPI_RANK"] > "/dev/stderr"
-    exit 70
-  }
-  if (substr(reply, 1, 6) == "@error") {
+  rs = RS
+  RS = "\n"
+  if ((getline reply < "/dev/stdin") <= 0) _stdmpi_closed()
+  RS = rs
+  _stdmpi_ok = substr(reply, 1, 6) != "@error"
+  if (!_stdmpi_ok) {
     MPI_ERROR = substr(reply, 8)
     return ""
   }
   return reply
 }
+
+function _stdmpi_closed() {
+  printf "stdmpi: rank %s: stdin closed while waiting for a reply\n", ENVIRON["STDMPI_RANK"] > "/dev/stderr"
+  exit 70
+}
+
+# _stdmpi_shq(s): s quoted for sh.
+function _stdmpi_shq(s,    out, i) {
+  out = ""
+  while ((i = index(s, "'")) > 0) {
+    out = out substr(s, 1, i - 1) "'\"'\"'"
+    s = substr(s, i + 1)
+  }
+  return "'" out s "'"
+}
+
+# _stdmpi_write_bytes(head, text): prints the request HEAD " N", LF, then the
+# N bytes of text. sh and wc count them (bytes, whatever awk's length says).
+function _stdmpi_write_bytes(head, text,    cmd) {
+  cmd = "t=$(cat; printf x); t=${t%x}; printf '%s %s\\n%s' " _stdmpi_shq(head) \
+        " $(printf %s \"$t\" | wc -c) \"$t\""
+  fflush()
+  printf "%s", text | cmd
+  close(cmd)
+}
+
+# _stdmpi_bytes_reply(): the reply "N", LF and N bytes to the request just
+# printed, as one string however many lines it has; "" and MPI_ERROR for an
+# error (_stdmpi_ok tells which). sh and head read it: awk's getline could
+# not end a last line that has no LF.
+function _stdmpi_bytes_reply(    cmd, line, out, k, rs) {
+  cmd = "IFS= read -r h || exit 0; printf '%s\\n' \"$h\"; " \
+        "case $h in ''|*[!0-9]*) exit 0;; esac; head -c \"$h\"; echo"
+  fflush()
+  rs = RS
+  RS = "\n"
+  if ((cmd | getline line) <= 0) {
+    close(cmd)
+    _stdmpi_closed()
+  }
+  _stdmpi_ok = substr(line, 1, 6) != "@error"
+  out = ""
+  if (!_stdmpi_ok) {
+    MPI_ERROR = substr(line, 8)
+  } else {
+    k = 0
+    while ((cmd | getline line) > 0) out = (k++ ? out "\n" : "") line
+  }
+  close(cmd)
+  RS = rs
+  return out
+}
+
+# _stdmpi_receive(req): the text that the text receive REQ ("@mpi recv ..."
+# or "@mpi sendrecv ...") gives, or, for a message with an LF (which the shim
+# refuses to a text receive, keeping it first in line), the message whole,
+# through recvb. In fatal mode the shim answers the text receive in return
+# mode; another failure is then asked again in fatal mode, so that the shim
+# ends the job with its own report.
+function _stdmpi_receive(req,    fatal, r, w, before, ok) {
+  fatal = _stdmpi_mode != "return"
+  before = MPI_ERROR
+  if (fatal) _stdmpi_request("@mpi errors return")
+  r = _stdmpi_request(req)
+  if (!_stdmpi_ok && MPI_ERROR ~ /^the message from rank [0-9]+ tag [0-9]+ \([0-9]+ bytes\) contains a newline/) {
+    split(MPI_ERROR, w, " ")
+    MPI_ERROR = before
+    req = "@mpi recvb " w[5] " " w[7]
+    printf "%s\n", req
+    r = _stdmpi_bytes_reply()
+  }
+  if (fatal) {
+    ok = _stdmpi_ok
+    _stdmpi_request("@mpi errors fatal")
+    if (!ok) {
+      if (substr(req, 1, 10) == "@mpi recvb") {
+        printf "%s\n", req
+        r = _stdmpi_bytes_reply()
+      } else {
+        r = _stdmpi_request(req)
+      }
+    }
+  }
+  return r
+}
+
+function _stdmpi_multiline(text) { return index(text, "\n") > 0 || index(text, "\r") > 0 }
 
 function _stdmpi_any(x) { return (x == "" || x < 0) ? "any" : x }
 
@@ -41,15 +141,26 @@ function mpi_size() { return ENVIRON["STDMPI_SIZE"] + 0 }
 function mpi_wtime() { return _stdmpi_request("@mpi wtime") }
 function mpi_barrier() { return _stdmpi_request("@mpi barrier") }
 
-# mpi_send(dest, tag, text): sends one line of text; returns "ok".
-function mpi_send(dest, tag, text) { return _stdmpi_request("@mpi send " dest " " tag " " text) }
+# mpi_send(dest, tag, text): sends the text, whole, however many lines it
+# has; returns "ok".
+function mpi_send(dest, tag, text) {
+  if (!_stdmpi_multiline(text)) return _stdmpi_request("@mpi send " dest " " tag " " text)
+  _stdmpi_write_bytes("@mpi sendb " dest " " tag, text)
+  return _stdmpi_reply()
+}
 
-# mpi_recv(src, tag): the text of the next matching message (src/tag < 0: any).
-function mpi_recv(src, tag) { return _stdmpi_request("@mpi recv " _stdmpi_any(src) " " _stdmpi_any(tag)) }
+# mpi_recv(src, tag): the text of the next matching message (src/tag < 0:
+# any), whole, however many lines it has.
+function mpi_recv(src, tag) { return _stdmpi_receive("@mpi recv " _stdmpi_any(src) " " _stdmpi_any(tag)) }
 
-# mpi_sendrecv(dest, sendtag, text, src, recvtag): sends and receives at once.
-function mpi_sendrecv(dest, sendtag, text, src, recvtag) {
-  return _stdmpi_request("@mpi sendrecv " dest " " sendtag " " _stdmpi_any(src) " " _stdmpi_any(recvtag) " " text)
+# mpi_sendrecv(dest, sendtag, text, src, recvtag): sends and receives at once
+# (texts of several lines too).
+function mpi_sendrecv(dest, sendtag, text, src, recvtag,    head) {
+  head = "@mpi sendrecv" (_stdmpi_multiline(text) ? "b " : " ") dest " " sendtag " " \
+         _stdmpi_any(src) " " _stdmpi_any(recvtag)
+  if (!_stdmpi_multiline(text)) return _stdmpi_receive(head " " text)
+  _stdmpi_write_bytes(head, text)
+  return _stdmpi_bytes_reply()
 }
 
 # mpi_status(): "SOURCE TAG BYTES" of the last receive.
@@ -76,7 +187,11 @@ function mpi_allgather(x) { return _stdmpi_request("@mpi allgather " x) }
 function mpi_scatter(root, x) { return _stdmpi_request("@mpi scatter " root " " x) }
 
 # mpi_errors("return" or "fatal")
-function mpi_errors(mode) { return _stdmpi_request("@mpi errors " mode) }
+function mpi_errors(mode,    r) {
+  r = _stdmpi_request("@mpi errors " mode)
+  if (_stdmpi_ok) _stdmpi_mode = mode
+  return r
+}
 
 # mpi_abort(code, text): ends the whole job with exit status code.
 function mpi_abort(code, text,    reply) {

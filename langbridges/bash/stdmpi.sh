@@ -19,13 +19,35 @@
 # A failed request ends the job with a message naming the rank and the reason.
 # After `mpi_errors return`, a function that fails returns 1 instead and puts
 # the reason in MPI_ERROR.
+#
+# Outside stdmpirun (STDMPI_RANK is not set: `bash script.sh`) there is no
+# shim to talk to, and every function answers locally, as an MPI program
+# started without mpirun does (a "singleton"): a world of one rank, rank 0 of
+# 1. A message sent to rank 0 waits in a local queue for its mpi_recv;
+# mpi_bcast, the reductions, gathers and scatter give this rank's own values
+# (numbers printed as the shim prints them); mpi_barrier returns at once. What
+# cannot be done in one rank (rank 1, a receive that no queued message
+# matches) fails at once with the shim's message: the script ends with
+# status 65, as `stdmpirun -n 1` would, or returns 1 after `mpi_errors return`.
 
 MPI_ERROR=
 _stdmpi_mode=fatal
+# 1 outside stdmpirun: a world of one rank, answered here.
+if [[ -z ${STDMPI_RANK+set} ]]; then _stdmpi_single=1; else _stdmpi_single=0; fi
 
-# _stdmpi_request REQUEST: prints it, reads the reply into _stdmpi_reply.
+# _stdmpi_request REQUEST [PAYLOAD]: prints it (and the PAYLOAD bytes its line
+# announces), reads the reply into _stdmpi_reply.
 _stdmpi_request() {
-  printf '%s\n' "$1"
+  if (( _stdmpi_single )); then
+    _stdmpi_local "$@"
+    _stdmpi_local_reply "$1"
+    return
+  fi
+  if (( $# > 1 )); then
+    printf '%s\n%s' "$1" "$2"
+  else
+    printf '%s\n' "$1"
+  fi
   _stdmpi_read_reply
 }
 
@@ -47,7 +69,7 @@ _stdmpi_read_reply() {
 _stdmpi_fail() {
   MPI_ERROR=$1
   if [[ $_stdmpi_mode == return ]]; then return 1; fi
-  echo "stdmpi: rank ${STDMPI_RANK:-?}: $1" >&2
+  echo "stdmpi: rank ${STDMPI_RANK:-0}: $1" >&2
   exit 1
 }
 
@@ -78,7 +100,7 @@ _stdmpi_opts() {
       *) return 0 ;;
     esac
     if (( $# < 2 )); then
-      echo "stdmpi: rank ${STDMPI_RANK:-?}: ${FUNCNAME[1]}: $1 needs a value" >&2
+      echo "stdmpi: rank ${STDMPI_RANK:-0}: ${FUNCNAME[1]}: $1 needs a value" >&2
       return 2
     fi
     shift 2
@@ -91,11 +113,17 @@ _stdmpi_opts() {
 mpi_init() { return 0; }
 mpi_finalize() { return 0; }
 
-# mpi_comm_rank VAR: this rank.
-mpi_comm_rank() { printf -v "$1" '%s' "${STDMPI_RANK:?not running under stdmpirun}"; }
+# mpi_comm_rank VAR: this rank (0 outside stdmpirun).
+mpi_comm_rank() {
+  if (( _stdmpi_single )); then printf -v "$1" 0; return; fi
+  printf -v "$1" '%s' "${STDMPI_RANK:?not running under stdmpirun}"
+}
 
-# mpi_comm_size VAR: the number of ranks.
-mpi_comm_size() { printf -v "$1" '%s' "${STDMPI_SIZE:?not running under stdmpirun}"; }
+# mpi_comm_size VAR: the number of ranks (1 outside stdmpirun).
+mpi_comm_size() {
+  if (( _stdmpi_single )); then printf -v "$1" 1; return; fi
+  printf -v "$1" '%s' "${STDMPI_SIZE:?not running under stdmpirun}"
+}
 
 # mpi_wtime VAR: seconds (MPI_Wtime).
 mpi_wtime() { _stdmpi_request "@mpi wtime" && _stdmpi_set "$1"; }
@@ -113,8 +141,7 @@ mpi_send() {
   local text="$*"
   if [[ $text == *[$'\n\r']* ]]; then
     local LC_ALL=C # ${#text} in bytes
-    printf '@mpi sendb %s %s %d\n%s' "$dest" "$_stdmpi_t" "${#text}" "$text"
-    _stdmpi_read_reply
+    _stdmpi_request "@mpi sendb $dest $_stdmpi_t ${#text}" "$text"
   else
     _stdmpi_request "@mpi send $dest $_stdmpi_t $text"
   fi
@@ -130,7 +157,9 @@ mpi_recv() {
   # The reply is the byte count; the bytes follow it.
   local n=$_stdmpi_reply LC_ALL=C
   _stdmpi_reply=
-  if (( n > 0 )) && ! IFS= read -r -d '' -N "$n" _stdmpi_reply; then
+  if (( _stdmpi_single )); then
+    _stdmpi_reply=$_stdmpi_l_bytes
+  elif (( n > 0 )) && ! IFS= read -r -d '' -N "$n" _stdmpi_reply; then
     echo "stdmpi: rank ${STDMPI_RANK:-?}: stdin closed while reading a message" >&2
     exit 70
   fi
@@ -257,8 +286,333 @@ mpi_errors() { _stdmpi_request "@mpi errors $1" && _stdmpi_mode=$1; }
 
 # mpi_abort [CODE [TEXT]]: ends the whole job with exit status CODE (default 1).
 mpi_abort() {
+  if (( _stdmpi_single )); then
+    local text=${*:2}
+    echo "stdmpi: rank 0: called abort with code ${1:-1}${text:+: $text}" >&2
+    exit "${1:-1}"
+  fi
   printf '@mpi abort %s %s\n' "${1:-1}" "${*:2}"
   # The shim ends the job and closes stdin; wait for that.
   IFS= read -r _stdmpi_reply
   exit "${1:-1}"
+}
+
+# --- a world of one rank ----------------------------------------------------
+#
+# Outside stdmpirun _stdmpi_local answers each request as the shim of a
+# one-rank job would, with the shim's replies and error messages. The
+# messages this rank sends itself wait, in order, in _stdmpi_q_tag and
+# _stdmpi_q_text.
+
+_stdmpi_q_tag=()
+_stdmpi_q_text=()
+_stdmpi_l_status=
+_stdmpi_one_rank=" (a world of one rank: this script runs outside stdmpirun; start it with stdmpirun -n N for more ranks)"
+
+# _stdmpi_local_reply REQUEST: what _stdmpi_read_reply does with a reply, for
+# the local one; in fatal mode an error ends the script as the shim ends a
+# job (status 65).
+_stdmpi_local_reply() {
+  [[ $_stdmpi_reply == "@error"* ]] || return 0
+  MPI_ERROR=${_stdmpi_reply#@error }
+  [[ $_stdmpi_mode == return ]] && return 1
+  _stdmpi_l_quote "$1" 120
+  printf 'stdmpi: rank 0: request failed: %s\nstdmpi:   the request: %s\n' "$MPI_ERROR" \
+    "$_stdmpi_l_q" >&2
+  exit 65
+}
+
+# _stdmpi_l_quote TEXT MAX: TEXT as the shim quotes it in a message (double
+# quotes, \" \\ and \xHH escapes, at most MAX bytes, then ...), into _stdmpi_l_q.
+_stdmpi_l_quote() {
+  local LC_ALL=C s=$1 out='"' c i n=${#1}
+  (( n > $2 )) && n=$2
+  for (( i = 0; i < n; i++ )); do
+    c=${s:i:1}
+    case $c in
+      '"' | \\) out+="\\$c" ;;
+      [\ -~]) out+=$c ;;
+      *) printf -v c '\\x%02x' "'$c"; out+=$c ;;
+    esac
+  done
+  out+='"'
+  (( ${#s} > $2 )) && out+=...
+  _stdmpi_l_q=$out
+}
+
+# The request's fields, one at a time: _stdmpi_l_field puts the next one in
+# _stdmpi_l_f (1 if there is none); what is left (TEXT) is _stdmpi_l_rest.
+_stdmpi_l_field() {
+  (( _stdmpi_l_more )) || return 1
+  if [[ $_stdmpi_l_rest == *' '* ]]; then
+    _stdmpi_l_f=${_stdmpi_l_rest%% *}
+    _stdmpi_l_rest=${_stdmpi_l_rest#* }
+  else
+    _stdmpi_l_f=$_stdmpi_l_rest
+    _stdmpi_l_rest=
+    _stdmpi_l_more=0
+  fi
+}
+
+# _stdmpi_l_err REASON: the reply "@error REASON"; returns 1.
+_stdmpi_l_err() {
+  _stdmpi_reply="@error $1"
+  return 1
+}
+
+# _stdmpi_l_end: nothing but spaces may be left.
+_stdmpi_l_end() {
+  (( ! _stdmpi_l_more )) || [[ $_stdmpi_l_rest =~ ^\ *$ ]] && return 0
+  local left=${_stdmpi_l_rest#"${_stdmpi_l_rest%%[! ]*}"}
+  _stdmpi_l_quote "$left" 40
+  _stdmpi_l_err "unexpected argument $_stdmpi_l_q (usage: $_stdmpi_l_usage)"
+}
+
+# _stdmpi_l_rank WHAT [any]: a rank (the only one is 0), or any if allowed,
+# into _stdmpi_l_v.
+_stdmpi_l_rank() {
+  _stdmpi_l_field || _stdmpi_l_err "missing $1 (usage: $_stdmpi_l_usage)" || return
+  _stdmpi_l_v=$_stdmpi_l_f
+  [[ -n ${2-} && $_stdmpi_l_f == any ]] && return 0
+  if [[ ! $_stdmpi_l_f =~ ^[0-9]+$ ]] || (( ${#_stdmpi_l_f} > 10 )) ||
+    (( 10#$_stdmpi_l_f > 2147483647 )); then
+    _stdmpi_l_quote "$_stdmpi_l_f" 40
+    _stdmpi_l_err "bad $1 $_stdmpi_l_q: expected a rank${2:+ or any} (the only rank is 0)"
+    return
+  fi
+  _stdmpi_l_v=$((10#$_stdmpi_l_f))
+  (( _stdmpi_l_v == 0 )) || _stdmpi_l_err "$1 $_stdmpi_l_v out of range: the only rank is 0$_stdmpi_one_rank"
+}
+
+# _stdmpi_l_tag WHAT [any]: a tag 0..32767, or any if allowed, into _stdmpi_l_v.
+_stdmpi_l_tag() {
+  _stdmpi_l_field || _stdmpi_l_err "missing $1 (usage: $_stdmpi_l_usage)" || return
+  _stdmpi_l_v=$_stdmpi_l_f
+  [[ -n ${2-} && $_stdmpi_l_f == any ]] && return 0
+  if [[ ! $_stdmpi_l_f =~ ^[0-9]+$ ]] || (( ${#_stdmpi_l_f} > 5 )) ||
+    (( 10#$_stdmpi_l_f > 32767 )); then
+    _stdmpi_l_quote "$_stdmpi_l_f" 40
+    _stdmpi_l_err "bad $1 $_stdmpi_l_q: expected 0..32767${2:+ or any}"
+    return
+  fi
+  _stdmpi_l_v=$((10#$_stdmpi_l_f))
+}
+
+# _stdmpi_l_op VERB: OP, into _stdmpi_l_o.
+_stdmpi_l_op() {
+  _stdmpi_l_field || _stdmpi_l_err "missing OP (usage: $_stdmpi_l_usage)" || return
+  _stdmpi_l_o=$_stdmpi_l_f
+  case $_stdmpi_l_o in
+    sum | prod | min | max | land | lor | lxor | minloc | maxloc) return 0 ;;
+    band | bor | bxor) _stdmpi_l_err "op $_stdmpi_l_o works on integers only: use $1:i64" ;;
+    *)
+      _stdmpi_l_quote "$_stdmpi_l_o" 40
+      _stdmpi_l_err "unknown op $_stdmpi_l_q (sum prod min max land lor lxor minloc maxloc; band bor bxor with :i64)"
+      ;;
+  esac
+}
+
+# _stdmpi_l_numbers: the numbers left on the line, each as the shim prints it
+# (the shortest form that reads back as the same double), into _stdmpi_l_nums.
+# bash's printf reads them as strtod does (decimal, hex, inf, nan), one awk
+# prints them.
+_stdmpi_l_numbers() {
+  local LC_ALL=C rest=$_stdmpi_l_rest tok conv
+  local -a finite=() where=()
+  (( _stdmpi_l_more )) || rest=
+  _stdmpi_l_nums=()
+  while [[ -n $rest ]]; do
+    tok=${rest%% *}
+    if [[ $rest == *' '* ]]; then rest=${rest#* }; else rest=; fi
+    [[ -z $tok ]] && continue
+    if [[ $tok == [\'\"]* ]] || ! printf -v conv '%.25e' "$tok" 2> /dev/null; then
+      _stdmpi_l_quote "$tok" 40
+      _stdmpi_l_err "not a number: $_stdmpi_l_q"
+      return
+    fi
+    case $conv in
+      *nan* | *NAN*) _stdmpi_l_nums+=("${conv%%[nN]*}nan") ;;
+      *inf* | *INF*) _stdmpi_l_nums+=("${conv%%[iI]*}inf") ;;
+      *)
+        where+=(${#_stdmpi_l_nums[@]})
+        finite+=("$conv")
+        _stdmpi_l_nums+=("")
+        ;;
+    esac
+  done
+  (( ${#_stdmpi_l_nums[@]} > 0 )) || _stdmpi_l_err "no numbers given (usage: $_stdmpi_l_usage)" ||
+    return
+  (( ${#finite[@]} > 0 )) || return 0
+  local -a shortest
+  mapfile -t shortest < <(printf '%s\n' "${finite[@]}" | awk '
+    function zeros(k,   s) { s = ""; while (k-- > 0) s = s "0"; return s }
+    {
+      x = $0 + 0
+      if (x == 0) { print (substr($0, 1, 1) == "-" ? "-0" : "0"); next }
+      neg = x < 0
+      if (neg) x = -x
+      if (x > 1.7976931348623157e308) { print (neg ? "-inf" : "inf"); next }
+      for (p = 0; p < 17; p++) { t = sprintf("%." p "e", x); if (t + 0 == x) break }
+      i = index(t, "e"); e = substr(t, i + 1) + 0; d = substr(t, 1, i - 1); sub(/\./, "", d)
+      n = length(d); ae = e < 0 ? -e : e
+      sci = substr(d, 1, 1) (n > 1 ? "." substr(d, 2) : "") "e" (e < 0 ? "-" : "+") (ae < 10 ? "0" : "") ae
+      if (e >= n - 1) fixed = sprintf("%.0f", x)
+      else if (e >= 0) fixed = substr(d, 1, e + 1) "." substr(d, e + 2)
+      else fixed = "0." zeros(-e - 1) d
+      print (neg ? "-" : "") (length(fixed) <= length(sci) ? fixed : sci)
+    }')
+  local k
+  for k in "${!where[@]}"; do _stdmpi_l_nums[where[k]]=${shortest[k]}; done
+}
+
+# _stdmpi_l_reduce: the reply of a reduction of OP _stdmpi_l_o over this
+# rank's numbers alone.
+_stdmpi_l_reduce() {
+  local x out=()
+  for x in "${_stdmpi_l_nums[@]}"; do
+    case $_stdmpi_l_o in
+      land | lor | lxor) [[ $x == 0 || $x == -0 ]] && out+=(0) || out+=(1) ;;
+      minloc | maxloc) out+=("$x 0") ;;
+      *) out+=("$x") ;;
+    esac
+  done
+  _stdmpi_reply="${out[*]}"
+}
+
+# _stdmpi_l_match SRC TAG: the index of the first queued message that a
+# receive from SRC (0 or any) with TAG (or any) takes, into _stdmpi_l_i; 1 if
+# there is none.
+_stdmpi_l_match() {
+  local i
+  for i in "${!_stdmpi_q_tag[@]}"; do
+    if [[ $2 == any || ${_stdmpi_q_tag[i]} == "$2" ]]; then
+      _stdmpi_l_i=$i
+      return 0
+    fi
+  done
+  return 1
+}
+
+# _stdmpi_l_never VERB SRC TAG: the error of a receive nothing can satisfy.
+_stdmpi_l_never() {
+  local from="rank 0" tag="tag $3"
+  [[ $2 == any ]] && from="any rank"
+  [[ $3 == any ]] && tag="any tag"
+  _stdmpi_l_err "$1 from $from $tag can never complete: this rank sent itself no message with $tag, and no other rank can send one in its place$_stdmpi_one_rank"
+}
+
+# _stdmpi_l_receive VERB SRC TAG: takes the matching message; its text (or
+# bytes) into _stdmpi_l_bytes, or the error.
+_stdmpi_l_receive() {
+  _stdmpi_l_match "$2" "$3" || _stdmpi_l_never "$@" || return
+  local text=${_stdmpi_q_text[_stdmpi_l_i]} tag=${_stdmpi_q_tag[_stdmpi_l_i]}
+  _stdmpi_l_status="0 $tag ${#text}"
+  if [[ $1 != recvb && $text == *$'\n'* ]]; then
+    _stdmpi_l_err "the message from rank 0 tag $tag (${#text} bytes) contains a newline, which a text reply cannot carry; it stays first in line: receive it with recvb"
+    return
+  fi
+  unset "_stdmpi_q_tag[_stdmpi_l_i]" "_stdmpi_q_text[_stdmpi_l_i]"
+  _stdmpi_q_tag=("${_stdmpi_q_tag[@]}")
+  _stdmpi_q_text=("${_stdmpi_q_text[@]}")
+  _stdmpi_l_bytes=$text
+}
+
+# _stdmpi_local REQUEST [PAYLOAD]: the reply the shim of a one-rank job would
+# give, into _stdmpi_reply ("@error REASON" for a failure); the bytes of a
+# recvb into _stdmpi_l_bytes.
+_stdmpi_local() {
+  local LC_ALL=C verb src tag
+  _stdmpi_l_rest=${1#@mpi }
+  _stdmpi_l_more=1
+  _stdmpi_l_field
+  verb=$_stdmpi_l_f
+  _stdmpi_reply=ok
+  case $verb in
+    rank | size | wtime | barrier | status) _stdmpi_l_usage="@mpi $verb" ;;
+    send) _stdmpi_l_usage="@mpi send DEST TAG TEXT" ;;
+    recv | recvb | probe | iprobe) _stdmpi_l_usage="@mpi $verb SRC TAG" ;;
+    sendrecv) _stdmpi_l_usage="@mpi sendrecv DEST SENDTAG SRC RECVTAG TEXT" ;;
+    sendb) _stdmpi_l_usage="@mpi sendb DEST TAG N, then N raw bytes" ;;
+    bcast) _stdmpi_l_usage="@mpi bcast ROOT [TEXT]" ;;
+    reduce) _stdmpi_l_usage="@mpi reduce OP ROOT X ..." ;;
+    allreduce | scan | exscan) _stdmpi_l_usage="@mpi $verb OP X ..." ;;
+    gather) _stdmpi_l_usage="@mpi gather ROOT X ..." ;;
+    allgather) _stdmpi_l_usage="@mpi allgather X ..." ;;
+    scatter) _stdmpi_l_usage="@mpi scatter ROOT [X ...]" ;;
+    errors) _stdmpi_l_usage="@mpi errors return|fatal" ;;
+    *)
+      _stdmpi_l_quote "$verb" 40
+      _stdmpi_l_err "unknown verb $_stdmpi_l_q"
+      return 0
+      ;;
+  esac
+  case $verb in
+    rank) _stdmpi_l_end && _stdmpi_reply=0 ;;
+    size) _stdmpi_l_end && _stdmpi_reply=1 ;;
+    wtime) _stdmpi_l_end && _stdmpi_reply=${EPOCHREALTIME/,/.} && _stdmpi_reply=${_stdmpi_reply:-$(date +%s)} ;;
+    barrier) _stdmpi_l_end ;;
+    status)
+      _stdmpi_l_end || return 0
+      _stdmpi_reply=${_stdmpi_l_status:-"@error no receive has completed on this rank yet"}
+      ;;
+    send | sendb)
+      _stdmpi_l_rank DEST && _stdmpi_l_tag TAG || return 0
+      tag=$_stdmpi_l_v
+      if [[ $verb == sendb ]]; then
+        _stdmpi_l_field && [[ $_stdmpi_l_f =~ ^[0-9]+$ ]] ||
+          _stdmpi_l_err "bad byte count \"$_stdmpi_l_f\": expected a number of bytes >= 0" ||
+          return 0
+        _stdmpi_l_end || return 0
+        _stdmpi_l_rest=${2-}
+      fi
+      _stdmpi_q_tag+=("$tag")
+      _stdmpi_q_text+=("$_stdmpi_l_rest")
+      ;;
+    recv | recvb | probe | iprobe)
+      _stdmpi_l_rank SRC any && src=$_stdmpi_l_v && _stdmpi_l_tag TAG any && _stdmpi_l_end ||
+        return 0
+      tag=$_stdmpi_l_v
+      case $verb in
+        recv) _stdmpi_l_receive recv "$src" "$tag" && _stdmpi_reply=$_stdmpi_l_bytes ;;
+        recvb) _stdmpi_l_receive recvb "$src" "$tag" && _stdmpi_reply=${#_stdmpi_l_bytes} ;;
+        *)
+          if _stdmpi_l_match "$src" "$tag"; then
+            _stdmpi_reply="0 ${_stdmpi_q_tag[_stdmpi_l_i]} ${#_stdmpi_q_text[_stdmpi_l_i]}"
+          elif [[ $verb == iprobe ]]; then
+            _stdmpi_reply=none
+          else
+            _stdmpi_l_never probe "$src" "$tag"
+          fi
+          ;;
+      esac
+      ;;
+    sendrecv)
+      _stdmpi_l_rank DEST && _stdmpi_l_tag SENDTAG && tag=$_stdmpi_l_v &&
+        _stdmpi_l_rank SRC any && src=$_stdmpi_l_v && _stdmpi_l_tag RECVTAG any || return 0
+      _stdmpi_q_tag+=("$tag")
+      _stdmpi_q_text+=("$_stdmpi_l_rest")
+      _stdmpi_l_receive sendrecv "$src" "$_stdmpi_l_v" && _stdmpi_reply=$_stdmpi_l_bytes
+      ;;
+    bcast) _stdmpi_l_rank ROOT && _stdmpi_reply=$_stdmpi_l_rest ;;
+    reduce | allreduce | scan | exscan)
+      _stdmpi_l_op "$verb" || return 0
+      if [[ $verb == reduce ]]; then _stdmpi_l_rank ROOT || return 0; fi
+      _stdmpi_l_numbers || return 0
+      if [[ $verb == exscan ]]; then _stdmpi_reply=ok; else _stdmpi_l_reduce; fi
+      ;;
+    gather | allgather | scatter)
+      if [[ $verb != allgather ]]; then _stdmpi_l_rank ROOT || return 0; fi
+      _stdmpi_l_numbers && _stdmpi_reply="${_stdmpi_l_nums[*]}"
+      ;;
+    errors)
+      _stdmpi_l_field || _stdmpi_l_err "missing mode (usage: $_stdmpi_l_usage)" || return 0
+      if [[ $_stdmpi_l_f != return && $_stdmpi_l_f != fatal ]]; then
+        _stdmpi_l_quote "$_stdmpi_l_f" 40
+        _stdmpi_l_err "bad mode $_stdmpi_l_q (usage: $_stdmpi_l_usage)"
+        return 0
+      fi
+      _stdmpi_l_end
+      ;;
+  esac
+  return 0
 }
