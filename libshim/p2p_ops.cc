@@ -175,9 +175,10 @@ std::string RecvOp::Unreachable() {
   const std::string what = std::string(verb_) + " from " + PeerName(src_) + " " + TagName(tag_) +
                            m_.On() + " can never complete: ";
   auto world_of = [this](int64_t comm, int r) { return c_.WorldOf(comm, r); };
-  if (src_ == m_.rank) {
+  if (src_ == m_.rank || (src_ == kAny && m_.size == 1)) {
     // Its program waits here, so it can send itself nothing more; a message
-    // it sent itself before shows up in the first probes.
+    // it sent itself before shows up in the first probes. (In a
+    // communicator of one rank, `any` is this rank.)
     if (now - first_probe_ < 0.5) return {};
     return what + "this rank sent itself no message with " + TagName(tag_) +
            ", and no other rank can send one in its place";

@@ -798,7 +798,7 @@ bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContex
     size_t next = suffix.find(':', 1);
     std::string_view one = suffix.substr(0, next);
     suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
-    if (one.size() > 2 && one[1] == 'c' && one[2] >= '0' && one[2] <= '9') {
+    if (one.size() >= 2 && one[1] == 'c') {
       if (!CommSuffix(one, vi, ctx, req, &comm_seen, err)) return false;
       continue;
     }

@@ -221,7 +221,7 @@ std::string TaskDispatcher::Summary(double wall) const {
   const TaskScheduler::Counts c = sched_->counts();
   const int64_t ran = c.succeeded + c.failed - c.resumed;
   char head[256];
-  std::snprintf(head, sizeof head, "%zu task(s) in %.3g s (%.3g tasks/s): %lld succeeded",
+  std::snprintf(head, sizeof head, "%zu task(s) in %.2f s (%.1f tasks/s): %lld succeeded",
                 sched_->size(), wall, wall > 0 ? static_cast<double>(ran) / wall : 0.0,
                 static_cast<long long>(c.succeeded));
   std::string s = "stdmpi: tasks: " + std::string(head);

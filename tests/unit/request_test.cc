@@ -481,6 +481,8 @@ TEST_CASE("communicators: the :cID suffix, split, dup and free") {
   CHECK(Error("@mpi barrier:c0:c1", c) == "suffix :c given twice");
   CHECK(Error("@mpi wtime:c2", c) == "verb \"wtime\" takes no communicator (\":c2\")");
   CHECK(Error("@mpi wait:c2 1", c) == "verb \"wait\" takes no communicator (\":c2\")");
+  CHECK(Error("@mpi barrier:c-1", c) ==
+        "bad communicator suffix \":c-1\": expected :c and a number that split or dup replied");
   CHECK(Error("@mpi send:c2y 1 0 x", c) ==
         "bad communicator suffix \":c2y\": expected :c and a number that split or dup replied");
   // A scatter root's count is checked against the communicator's size.
