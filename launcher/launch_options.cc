@@ -26,10 +26,11 @@ const std::vector<HelpSection>& HelpSections() {
   static const std::vector<HelpSection> sections = {
       {"ranks", {"-n", ":", "--native"}},
       {"task farms (docs/tasks.md)",
-       {"--tasks", "--retries", "--joblog", "--resume", "--resume-failed",
+       {"--tasks", "--retries", "--joblog", "--resume", "--resume-failed", "--status",
         "  A failing task does not end the job: it ends when every task has, with\n"
         "  status 0 if all succeeded, else the number of tasks that failed (at most\n"
-        "  101, as GNU parallel), and a summary on stderr. In a task, STDMPI_TASK_ID\n"
+        "  101, as GNU parallel), and a summary on stderr; on a terminal a live line\n"
+        "  shows how far it is. In a task, STDMPI_TASK_ID\n"
         "  (from 1, in file order), STDMPI_RANK and STDMPI_TASK_ATTEMPT are set.\n"
         "    stdmpirun -n 16 --tasks regrid.txt --retries 1 --joblog regrid.log\n"
         "    stdmpirun -n 16 --tasks items.txt Rscript worker.R   # keep-alive workers\n"}},

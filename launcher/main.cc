@@ -67,7 +67,50 @@ int CountCores() {
   return n > 0 ? n : 1;
 }
 
+// The live line of a task farm on a terminal: stdmpirun's stderr shows how
+// far the farm is, read from the dispatcher's --status file twice a second.
+// Any other output first clears it; the next poll draws it again.
+class ProgressLine {
+ public:
+  void Start(std::string file) { file_ = std::move(file); }
+  bool active() const { return !file_.empty(); }
+  void Clear() {
+    if (!shown_) return;
+    shown_ = false;
+    Write("\r\033[K");
+  }
+  void Poll() {
+    const double now = stdmpi::MonotonicSeconds();
+    if (!active() || now - polled_ < 0.5) return;
+    polled_ = now;
+    std::ifstream in(file_);
+    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    stdmpi::TaskStatus st;
+    if (!stdmpi::ParseTaskStatus(json, &st) || st.done) return;
+    std::string line = stdmpi::ProgressLine(st);
+    if (line.size() > 150) line.resize(150);
+    Write("\r\033[K" + line);
+    shown_ = true;
+  }
+
+ private:
+  static void Write(const std::string& s) {
+    for (size_t at = 0; at < s.size();) {
+      ssize_t w = write(2, s.data() + at, s.size() - at);
+      if (w <= 0 && errno != EINTR) return;
+      if (w > 0) at += static_cast<size_t>(w);
+    }
+  }
+  std::string file_;
+  double polled_ = 0;
+  bool shown_ = false;
+};
+ProgressLine g_progress;
+std::string g_progress_dir;  // a temporary directory for the live line's status file
+
 void WriteAll(int fd, const std::string& s) {
+  // What the ranks print goes where the live line is: it makes way.
+  if (g_progress.active() && (fd == 2 || isatty(fd))) g_progress.Clear();
   const char* p = s.data();
   size_t n = s.size();
   while (n > 0) {
@@ -247,6 +290,19 @@ bool PrepareTasks(stdmpi::LaunchOptions* opts, std::string* err) {
   if (!ParseTaskFile(text, &plan, err)) {
     *err = "--tasks " + s.tasks_file + ": " + *err;
     return false;
+  }
+  if (!s.status_file.empty()) s.status_file = Absolute(s.status_file);
+  // On a terminal, a live line shows how far the farm is: from the status
+  // file, a temporary one unless --status names one.
+  if (isatty(2) && !s.quiet && !opts->dry_run) {
+    if (s.status_file.empty()) {
+      char dir[] = "/tmp/stdmpirun-farm-XXXXXX";
+      if (mkdtemp(dir) != nullptr) {
+        g_progress_dir = dir;
+        s.status_file = g_progress_dir + "/status.json";
+      }
+    }
+    if (!s.status_file.empty()) g_progress.Start(s.status_file);
   }
   if (!s.joblog.empty()) {
     s.joblog = Absolute(s.joblog);
@@ -458,6 +514,8 @@ class JobRelay {
     const bool holding = filter_->holding() || (merger_ != nullptr && merger_->holding());
     int timeout = holding ? 250 : -1;
     if (timeout_ > 0 && !killed_) timeout = 100;
+    if (g_progress.active() && (timeout < 0 || timeout > 500)) timeout = 500;
+    g_progress.Poll();
     int r = poll(fds.data(), fds.size(), timeout);
     if (r < 0) return errno == EINTR;
     // The ranks' output first: a shim's report is then known to the filter
@@ -574,6 +632,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   int code = RunJob(opts, plan);
+  g_progress.Clear();
+  if (!g_progress_dir.empty()) {
+    for (const char* f : {"/status.json", "/status.json.tmp"}) unlink((g_progress_dir + f).c_str());
+    rmdir(g_progress_dir.c_str());
+  }
   if (!opts.shim.upper.empty()) code = FinishPack(opts, code);
   if (!opts.trace_file.empty()) FinishTrace(opts, plan.total_ranks);
   return code;

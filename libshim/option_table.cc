@@ -395,6 +395,21 @@ std::vector<OptionSpec> MakeTable() {
          (void)given;
        },
        true},
+      {"--status", "", "FILE", 1, Scope::kBoth,
+       "keep the farm's state in FILE as one line of JSON\n"
+       "(tasks, succeeded, failed, running, rate, eta, done),\n"
+       "rewritten twice a second, for other tools to read",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a file", err);
+         s->status_file.assign(v[0]);
+         return true;
+       },
+       PASS {
+         if (!s.status_file.empty()) Add(out, {"--status", s.status_file});
+         (void)given;
+       },
+       true},
       {"--resume", "", "", 0, Scope::kBoth,
        "with --joblog: leave out the tasks the joblog shows as\n"
        "run (a killed or requeued job goes on where it stopped)",

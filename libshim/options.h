@@ -57,6 +57,7 @@ struct ShimOptions {
   int retries = 0;
   std::string joblog;
   int resume = 0;
+  std::string status_file;  // --status FILE: the farm's state as JSON, kept up to date
   // The rank count of each program of an MPMD job, in world rank order
   // (--app-sizes; with --apps, theirs). Empty: one program.
   std::vector<int> app_sizes;

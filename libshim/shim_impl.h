@@ -157,6 +157,7 @@ class Shim {
   std::unique_ptr<TaskDispatcher> dispatcher_;
   std::unique_ptr<TaskLink> task_link_;
   double farm_start_ = 0;
+  double status_written_ = 0;  // when --status FILE was last rewritten
   bool summary_printed_ = false;
   int task_status_ = 0;  // the farm's exit status (the first shim's)
 

@@ -117,6 +117,11 @@ void Shim::SetUpTasks() {
 // ranks, and the summary once every task has ended.
 void Shim::ServeTasks() {
   dispatcher_->Serve();
+  const double now = MonotonicSeconds();
+  if (now - status_written_ >= 0.5 || (dispatcher_->done() && !summary_printed_)) {
+    status_written_ = now;
+    dispatcher_->WriteStatus(now - farm_start_);
+  }
   if (summary_printed_ || !dispatcher_->done()) return;
   summary_printed_ = true;
   task_status_ = dispatcher_->Status();

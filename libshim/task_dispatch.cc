@@ -68,6 +68,7 @@ bool TaskDispatcher::Init(const ShimOptions& opts, MPI_Comm ctl, std::vector<std
     return false;
   }
   sched_ = std::make_unique<TaskScheduler>(plan, opts.retries);
+  status_file_ = opts.status_file;
   if (opts.joblog.empty()) return true;
   std::string log;
   if (opts.resume != 0 && access(opts.joblog.c_str(), F_OK) == 0) {
@@ -247,6 +248,17 @@ std::string TaskDispatcher::Summary(double wall) const {
   }
   if (skips > shown) s += "stdmpi: ... and " + std::to_string(skips - shown) + " more skipped\n";
   return s;
+}
+
+void TaskDispatcher::WriteStatus(double elapsed) {
+  if (status_file_.empty()) return;
+  const std::string tmp = status_file_ + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return;
+  const std::string json = TaskStatusJson(StatusOf(*sched_, elapsed));
+  const bool ok = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
+  close(fd);
+  if (ok) rename(tmp.c_str(), status_file_.c_str());
 }
 
 int TaskDispatcher::Status() const {

@@ -52,6 +52,9 @@ class TaskDispatcher {
   std::string Summary(double wall) const;
   // The farm's exit status (TaskFarmStatus of the failed tasks).
   int Status() const;
+  // --status FILE: rewrites it (a new file renamed over the old one, so a
+  // reader never sees half of it, and no link is followed).
+  void WriteStatus(double elapsed);
   // Warnings from Init (a joblog entry that no longer matches its task).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -71,6 +74,7 @@ class TaskDispatcher {
   std::vector<Worker> workers_;
   std::vector<std::string> hosts_;
   int joblog_fd_ = -1;
+  std::string status_file_;
   std::vector<std::string> warnings_;
   std::vector<std::string> failures_;  // "task 17 (exit 3): the line", in order
   std::string local_reply_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "numbers.h"
@@ -349,6 +350,96 @@ bool ReadJoblog(std::string_view text, std::map<int64_t, JoblogEntry>* out, std:
     e.command.assign(line);
   }
   return true;
+}
+
+TaskStatus StatusOf(const TaskScheduler& s, double elapsed) {
+  const TaskScheduler::Counts c = s.counts();
+  TaskStatus st;
+  st.total = static_cast<int64_t>(s.size());
+  st.succeeded = c.succeeded;
+  st.failed = c.failed;
+  st.skipped = c.skipped;
+  st.running = c.running;
+  st.pending = c.pending;
+  st.retried = c.retried;
+  st.resumed = c.resumed;
+  st.elapsed = elapsed;
+  st.done = s.done();
+  return st;
+}
+
+namespace {
+
+// Tasks ended this run, a second.
+double Rate(const TaskStatus& st) {
+  const int64_t ended = st.succeeded + st.failed + st.skipped - st.resumed;
+  return st.elapsed > 0 && ended > 0 ? static_cast<double>(ended) / st.elapsed : 0;
+}
+
+}  // namespace
+
+std::string TaskStatusJson(const TaskStatus& st) {
+  const double rate = Rate(st);
+  char eta[32] = "null";
+  if (rate > 0) {
+    std::snprintf(eta, sizeof eta, "%.1f", static_cast<double>(st.pending + st.running) / rate);
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"tasks\":%lld,\"succeeded\":%lld,\"failed\":%lld,\"skipped\":%lld,"
+                "\"running\":%lld,\"pending\":%lld,\"retried\":%lld,\"resumed\":%lld,"
+                "\"elapsed\":%.1f,\"rate\":%.3g,\"eta\":%s,\"done\":%s}\n",
+                static_cast<long long>(st.total), static_cast<long long>(st.succeeded),
+                static_cast<long long>(st.failed), static_cast<long long>(st.skipped),
+                static_cast<long long>(st.running), static_cast<long long>(st.pending),
+                static_cast<long long>(st.retried), static_cast<long long>(st.resumed), st.elapsed,
+                rate, eta, st.done ? "true" : "false");
+  return buf;
+}
+
+bool ParseTaskStatus(std::string_view json, TaskStatus* st) {
+  auto number = [json](const char* key, double* out) {
+    std::string k = std::string("\"") + key + "\":";
+    size_t at = json.find(k);
+    if (at == std::string_view::npos) return false;
+    std::string v(json.substr(at + k.size(), 32));
+    char* end = nullptr;
+    *out = std::strtod(v.c_str(), &end);
+    return end != v.c_str();
+  };
+  double v[9];
+  const char* keys[] = {"tasks",   "succeeded", "failed",  "skipped", "running",
+                        "pending", "retried",   "resumed", "elapsed"};
+  for (int i = 0; i < 9; ++i) {
+    if (!number(keys[i], &v[i])) return false;
+  }
+  int64_t* fields[] = {&st->total,   &st->succeeded, &st->failed,  &st->skipped,
+                       &st->running, &st->pending,   &st->retried, &st->resumed};
+  for (int i = 0; i < 8; ++i) *fields[i] = static_cast<int64_t>(v[i]);
+  st->elapsed = v[8];
+  st->done = json.find("\"done\":true") != std::string_view::npos;
+  return true;
+}
+
+std::string ProgressLine(const TaskStatus& st) {
+  const int64_t ended = st.succeeded + st.failed + st.skipped;
+  std::string s = "tasks: " + std::to_string(ended) + "/" + std::to_string(st.total) + " done";
+  if (st.failed > 0) s += ", " + std::to_string(st.failed) + " failed";
+  s += ", " + std::to_string(st.running) + " running";
+  const double rate = Rate(st);
+  if (rate > 0) {
+    char buf[96];
+    const double left = static_cast<double>(st.pending + st.running) / rate;
+    if (left < 90) {
+      std::snprintf(buf, sizeof buf, ", %.1f/s, about %.0f s left", rate, left);
+    } else if (left < 5400) {
+      std::snprintf(buf, sizeof buf, ", %.1f/s, about %.0f min left", rate, left / 60);
+    } else {
+      std::snprintf(buf, sizeof buf, ", %.1f/s, about %.1f h left", rate, left / 3600);
+    }
+    s += buf;
+  }
+  return s;
 }
 
 int TaskFarmStatus(int64_t failed) {

@@ -116,6 +116,26 @@ struct JoblogEntry {
 // *err if the file is not a joblog at all.
 bool ReadJoblog(std::string_view text, std::map<int64_t, JoblogEntry>* out, std::string* err);
 
+// Where a farm stands (--status FILE, and stdmpirun's progress line).
+struct TaskStatus {
+  int64_t total = 0, succeeded = 0, failed = 0, skipped = 0, running = 0, pending = 0;
+  int64_t retried = 0, resumed = 0;
+  double elapsed = 0;  // seconds since the farm started
+  bool done = false;
+};
+TaskStatus StatusOf(const TaskScheduler& s, double elapsed);
+// One JSON object on one line:
+// {"tasks":300,"succeeded":120,"failed":2,"skipped":0,"running":16,"pending":162,
+//  "retried":3,"resumed":0,"elapsed":41.2,"rate":2.96,"eta":60.2,"done":false}
+// "rate": tasks ended this run a second; "eta": seconds left at that rate
+// (null while nothing has ended).
+std::string TaskStatusJson(const TaskStatus& st);
+// Reads back what TaskStatusJson wrote; false if it is not that.
+bool ParseTaskStatus(std::string_view json, TaskStatus* st);
+// The live line on a terminal: "tasks: 120/300 done, 2 failed, 16 running,
+// 2.9/s, about 1 min left".
+std::string ProgressLine(const TaskStatus& st);
+
 // The exit status of a task farm: the number of tasks that failed, at most
 // 101 (GNU parallel's convention).
 int TaskFarmStatus(int64_t failed);

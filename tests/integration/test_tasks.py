@@ -193,6 +193,45 @@ touch {d}/other
         self.assertEqual(sorted(job.stdout.splitlines()), [" @mpi abort 9", "no newline"])
 
 
+class Progress(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="stdmpi-tasks-")
+        self.tasks = os.path.join(self.dir, "t")
+        with open(self.tasks, "w") as f:
+            f.write("sleep 0.4\n" * 10)
+
+    def test_the_status_file_is_kept_up_to_date(self):
+        import json
+        status = os.path.join(self.dir, "status.json")
+        bg = harness.Background([harness.STDMPIRUN, "-q", "-n", "2", "--tasks", self.tasks,
+                                 "--status", status])
+        seen = []
+        deadline = time.monotonic() + 30
+        while bg.p.poll() is None and time.monotonic() < deadline:
+            if os.path.exists(status):
+                seen.append(json.loads(read(status)))
+            time.sleep(0.2)
+        job = bg.finish(timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        final = json.loads(read(status))
+        self.assertEqual((final["tasks"], final["succeeded"], final["failed"], final["done"]),
+                         (10, 10, 0, True))
+        during = [s for s in seen if not s["done"]]
+        self.assertTrue(during, "the file was there while the farm ran")
+        self.assertTrue(all(s["running"] <= 2 and s["tasks"] == 10 for s in during), during)
+        self.assertTrue(any(0 < s["succeeded"] < 10 for s in during), during)
+        self.assertNotIn("\033[K", job.stderr)  # not a terminal: no live line
+
+    def test_a_terminal_shows_a_live_line(self):
+        harness.require(shutil_which("script"), "script (util-linux)")
+        cmd = f"{harness.STDMPIRUN} -n 2 --tasks {self.tasks}"
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")  # bytes: the CRs stay CRs
+        self.assertEqual(p.returncode, 0, out)
+        self.assertRegex(out, r"\r\x1b\[Ktasks: \d+/10 done, \d running")
+        self.assertRegex(out, r"\r\x1b\[Kstdmpi: tasks: 10 task\(s\) in")
+
+
 class KeepAliveWorkers(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="stdmpi-tasks-")

@@ -202,3 +202,34 @@ TEST_CASE("the farm's exit status counts failed tasks up to 101") {
   CHECK(TaskFarmStatus(101) == 101);
   CHECK(TaskFarmStatus(5000) == 101);
 }
+
+TEST_CASE("the farm's status as JSON, read back, and as a progress line") {
+  TaskStatus st;
+  st.total = 300;
+  st.succeeded = 118;
+  st.failed = 2;
+  st.running = 16;
+  st.pending = 164;
+  st.retried = 3;
+  st.elapsed = 40;
+  std::string json = TaskStatusJson(st);
+  CHECK(json ==
+        "{\"tasks\":300,\"succeeded\":118,\"failed\":2,\"skipped\":0,\"running\":16,"
+        "\"pending\":164,\"retried\":3,\"resumed\":0,\"elapsed\":40.0,\"rate\":3,"
+        "\"eta\":60.0,\"done\":false}\n");
+  TaskStatus back;
+  REQUIRE(ParseTaskStatus(json, &back));
+  CHECK(back.total == 300);
+  CHECK(back.failed == 2);
+  CHECK(back.pending == 164);
+  CHECK(back.elapsed == 40);
+  CHECK_FALSE(back.done);
+  CHECK(ProgressLine(st) == "tasks: 120/300 done, 2 failed, 16 running, 3.0/s, about 60 s left");
+  st.pending = 2000;
+  CHECK(ProgressLine(st) == "tasks: 120/300 done, 2 failed, 16 running, 3.0/s, about 11 min left");
+  TaskStatus fresh;
+  fresh.total = 5;
+  CHECK(TaskStatusJson(fresh).find("\"eta\":null") != std::string::npos);
+  CHECK(ProgressLine(fresh) == "tasks: 0/5 done, 0 running");
+  CHECK_FALSE(ParseTaskStatus("{}", &back));
+}
