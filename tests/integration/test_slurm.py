@@ -6,6 +6,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 import unittest
 
 import harness
@@ -175,6 +176,56 @@ class Slurm(unittest.TestCase):
         self.assertTrue(job.stderr.endswith("stdmpirun: SIGTERM received; ending the job\n"),
                         job.stderr)
         self.assertNotIn("stdmpirun still runs", job.stdout)
+
+    def test_a_task_farm_cancelled_and_resubmitted_with_resume(self):
+        # A farm in a real allocation: scancel ends it mid-way, and the same
+        # script resubmitted with --resume runs only what is left.
+        d = self.dir
+        with open(os.path.join(d, "tasks.txt"), "w") as f:
+            f.write("".join(f"sleep 0.3; echo {i} >> {d}/done.{i}\n" for i in range(1, 31)))
+        script = os.path.join(d, "farm.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n" + self.env_line() +
+                    f'{STDMPIRUN} --tasks tasks.txt --joblog farm.log ${{RESUME:-}}\n'
+                    'echo "stdmpirun exited $?"\n')
+        n = str(min(self.cpus, 2))
+        sub = harness.run([*self.cluster.client, "sbatch", "--chdir", d, "-o", f"{d}/out1",
+                           "-n", n, script], env=self.cluster.env, timeout=60)
+        m = re.search(r"Submitted batch job (\d+)", sub.stdout)
+        self.assertIsNotNone(m, sub.describe() + self.cluster.logs())
+        log = os.path.join(d, "farm.log")
+
+        def entries():
+            try:
+                with open(log) as f:
+                    return len(f.read().splitlines()) - 1
+            except FileNotFoundError:
+                return 0
+        deadline = time.monotonic() + 120
+        while entries() < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertGreaterEqual(entries(), 4, self.cluster.logs())
+        harness.run([*self.cluster.client, "scancel", m.group(1)], env=self.cluster.env,
+                    timeout=30)
+        while time.monotonic() < deadline:
+            q = harness.run([*self.cluster.client, "squeue", "-h", "-j", m.group(1)],
+                            env=self.cluster.env, timeout=30)
+            if m.group(1) not in q.stdout:
+                break
+            time.sleep(0.3)
+        first = entries()
+        self.assertLess(first, 30, "scancel ended the farm before its end")
+        job = self.sbatch(f"export RESUME=--resume\nexec sh {script}\n", "-n", n)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("stdmpirun exited 0", job.stdout)
+        self.assertIn(f"{first} left out as the joblog says", job.stderr)
+        runs = {}
+        for i in range(1, 31):
+            with open(f"{d}/done.{i}") as f:
+                runs[i] = len(f.read().split())
+        # Only tasks running at the cancel ran twice: one a rank at most.
+        self.assertLessEqual(sum(1 for c in runs.values() if c > 1), int(n), runs)
+        self.assertTrue(all(1 <= c <= 2 for c in runs.values()), runs)
 
     def test_the_example_job_script(self):
         # examples/pi.sbatch as users submit it, resized to this one-node cluster.
