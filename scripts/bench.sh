@@ -12,8 +12,14 @@
 #           writes build/bench/pi.csv and docs/pi_speedup.png
 #   isolation  start cost of a rank's program plain, under stdmpi-init, with
 #           --isolate host and with --image (a busybox root filesystem)
+#   farm    task farms: 1000 `true` tasks against GNU parallel and xargs -P,
+#           the cost of one task (plain, --isolate host), and no-op items to
+#           keep-alive Python workers against mpi4py.futures
+#   everyday  mpi4py's everyday calls from Python, `from stdmpi import MPI`
+#           vs mpi4py, the same script: a compute loop overlapping a 1 MiB
+#           Isend/Irecv exchange, gather and allgather of Python objects
 #
-#   scripts/bench.sh [relay|micro|startup|pi|isolation ...]     (default: all)
+#   scripts/bench.sh [relay|micro|startup|pi|isolation|farm|everyday ...]  (default: all)
 #   REPS=5 PI_SCALE=1 scripts/bench.sh
 #   PI_COUNTS="1 2 4 8 16 32" BENCH_PYTHON=python3 BENCH_NO_SETUP=1 scripts/bench.sh pi
 #   SMOKE=1 scripts/bench.sh      every section once with tiny sizes (in the test run)
@@ -42,7 +48,7 @@ mpirun=(mpirun --stdin none --mca pml ob1)
 export PMIX_MCA_psec=${PMIX_MCA_psec:-native}
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(relay micro startup pi isolation)
+[ ${#sections[@]} -eq 0 ] && sections=(relay micro startup pi isolation farm everyday)
 
 median() { sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'; }
 wall() {  # wall COMMAND...: seconds
@@ -181,6 +187,84 @@ for s in "${sections[@]}"; do
       echo "| Rscript -e 0 (stdmpi) vs Rscript + library(Rmpi) + mpi.finalize() | $f | $g |"
       echo "| the same, STDMPI_START_EARLY=0 | $h | |"
     fi
+    echo
+    ;;
+  farm)
+    py=/usr/bin/python3
+    med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
+    fdir=$(mktemp -d)
+    ntasks=$(it 1000)
+    for i in $(seq "$ntasks"); do echo true; done > "$fdir/true.txt"
+    echo true > "$fdir/one.txt"
+    seq 1 "$(it 20000)" > "$fdir/items.txt"
+    : > build/bench/farm.txt
+    freps=$(( reps < 5 ? 5 : reps ))
+    [ "$smoke" = 1 ] && freps=1
+    # The tools alternate, run by run, so that the VM's drift hits them all.
+    for i in $(seq "$freps"); do
+      echo "s $(wall "${run[@]}" -n "$cores" --tasks "$fdir/true.txt")" >> build/bench/farm.txt
+      if command -v parallel >/dev/null; then
+        echo "p $(wall parallel --will-cite -j "$cores" :::: "$fdir/true.txt")" >> build/bench/farm.txt
+      fi
+      echo "x $(wall xargs -P "$cores" -I{} sh -c {} < "$fdir/true.txt")" >> build/bench/farm.txt
+      echo "o $(wall "${run[@]}" -n 1 --tasks "$fdir/true.txt")" >> build/bench/farm.txt
+      echo "1 $(wall "${run[@]}" -n 1 --tasks "$fdir/one.txt")" >> build/bench/farm.txt
+      echo "i $(wall "${run[@]}" -n 1 --isolate host --tasks "$fdir/true.txt")" >> build/bench/farm.txt
+      echo "j $(wall "${run[@]}" -n 1 --isolate host --tasks "$fdir/one.txt")" >> build/bench/farm.txt
+    done
+    for k in s p x o 1 i j; do
+      printf -v "f_$k" '%s' "$(awk -v k="$k" '$1 == k { print $2 }' build/bench/farm.txt | median)"
+    done
+    echo "### Task farms: $ntasks \`true\` tasks on $cores cores (median of $freps alternating runs, seconds)"
+    echo
+    echo "| tool | wall time |"
+    echo "|---|---|"
+    echo "| \`stdmpirun -n $cores --tasks FILE\` (job start included) | $f_s |"
+    [ -n "$f_p" ] && echo "| \`parallel -j $cores :::: FILE\` (GNU parallel) | $f_p |"
+    echo "| \`xargs -P $cores -I{} sh -c {} < FILE\` | $f_x |"
+    echo
+    echo "One task's cost on one rank, from a farm of $ntasks tasks less a farm of one (ms):"
+    awk -v a="$f_o" -v b="$f_1" -v c="$f_i" -v d="$f_j" -v n="$ntasks" 'BEGIN {
+      printf "%.3f plain, %.3f with --isolate host\n", (a - b) * 1000 / (n - 1), (c - d) * 1000 / (n - 1) }'
+    echo
+    w=$(( cores > 1 ? cores : 2 ))
+    quiet() { "$@" 2>/dev/null; }  # the farm's summary
+    a=$(med quiet "${run[@]}" -n "$w" --oversubscribe --tasks "$fdir/items.txt" "$py" bench/clients/farm_items.py stdmpi "$(it 20000)")
+    b=$(med "${mpirun[@]}" --oversubscribe -n $(( w + 1 )) "$py" -m mpi4py.futures bench/clients/farm_items.py mpi4py "$(it 20000)")
+    echo "No-op items to $w keep-alive Python workers, items a second (median of $reps runs):"
+    echo "$a $b" | awk '{ printf "stdmpi --tasks %.0f, mpi4py.futures map(chunksize=1) %.0f: %.1fx\n", $1, $2, $1 / $2 }'
+    echo
+    rm -rf "$fdir"
+    ;;
+  everyday)
+    py=/usr/bin/python3
+    ev=bench/clients/everyday.py
+    med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
+    # The same row of numbers from each run: the median of each column.
+    medcols() { for i in $(seq "$reps"); do "$@"; done |
+      awk '{ for (c = 3; c <= NF; c++) print c, $c }' | sort -k1,1n -k2,2g |
+      awk '{ v[$1][++n[$1]] = $2 } END { for (c in v) { m = int((n[c] + 1) / 2); printf "%s ", v[c][m] } print "" }'; }
+    echo "### Everyday MPI from Python, 2 ranks: \`from stdmpi import MPI\` vs mpi4py, the same script (median of $reps runs)"
+    echo
+    ov_it=$([ "$smoke" = 1 ] && echo 1 || echo 10)
+    a=($(medcols "${run[@]}" -n 2 "$py" "$ev" stdmpi overlap "$ov_it" 1048576))
+    b=($(medcols "${mpirun[@]}" -n 2 "$py" "$ev" mpi4py overlap "$ov_it" 1048576))
+    echo "| 1 MiB Isend/Irecv exchange and a compute loop, ms | stdmpi | mpi4py |"
+    echo "|---|---|---|"
+    echo "| compute alone | ${a[0]} | ${b[0]} |"
+    echo "| exchange alone (post, then wait at once) | ${a[1]} | ${b[1]} |"
+    echo "| post, compute, wait | ${a[2]} | ${b[2]} |"
+    echo "| part of the exchange hidden behind the computing | ${a[3]} | ${b[3]} |"
+    echo
+    echo "| object collective, microseconds a call | stdmpi | mpi4py | stdmpi / mpi4py |"
+    echo "|---|---|---|---|"
+    for m in "gather 100" "allgather 100" "gather 1048576" "allgather 1048576"; do
+      set -- $m
+      n_it=$([ "$2" = 100 ] && it 2000 || it 100)
+      x=$(med "${run[@]}" -n 2 "$py" "$ev" stdmpi "$1" "$n_it" "$2")
+      y=$(med "${mpirun[@]}" -n 2 "$py" "$ev" mpi4py "$1" "$n_it" "$2")
+      echo "$x $y" | awk -v l="$1 of a dict with $2 payload bytes" '{ printf "| %s | %.1f | %.1f | %.1f |\n", l, $1, $2, $1 / $2 }'
+    done
     echo
     ;;
   isolation)
