@@ -17,9 +17,10 @@ case "${1:-}" in
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool clang libclang-rt-14-dev python3-numpy python3-mpi4py bzip2 xz-utils
                zstd) ;;
-  # charliecloud-runtime: ch-run, the container start the isolation bench compares with.
+  # charliecloud-runtime: ch-run, the container start the isolation bench compares with;
+  # parallel: GNU parallel, which the task-farm bench compares with.
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
-               ncl-ncarg busybox-static charliecloud-runtime) ;;
+               ncl-ncarg busybox-static charliecloud-runtime parallel) ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [test|bench]" >&2; exit 64 ;;
 esac
