@@ -243,6 +243,9 @@ int Shim::Run() {
 // shim got here, answering the questions of peers that still wait
 // (peer_ledger.h); MPI_Finalize follows at once.
 void Shim::CloseRank() {
+  // The farm's last task may have ended since the dispatcher's last tick:
+  // its summary and status come now, while the loop still runs to send them.
+  if (dispatcher_) ServeTasks();
   program_.Kill(SIGTERM);
   std::string lost = engine_.DropUnreceivedSelfSends();
   if (!lost.empty()) std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), lost.c_str());
