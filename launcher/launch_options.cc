@@ -114,7 +114,8 @@ examples:
 exit status: 0 when every rank's program exited 0; else the status of the
 first program that failed (128+N if killed by signal N), the CODE of
 "@mpi abort CODE", 65 for a malformed request, 126/127 when a command cannot
-be run or is not found, 64 for a bad stdmpirun command line.
+be run or is not found, 64 for a bad stdmpirun command line (or task file).
+A task farm exits with the number of tasks that failed (at most 101).
 
 As root, stdmpirun adds what Open MPI needs to run (--allow-run-as-root). On
 one machine it selects Open MPI's ob1 transport, which starts ~200 ms faster
