@@ -186,6 +186,15 @@ touch {d}/other
                       "1 attempt(s)): sleep 30", job.stderr)
         self.assertLess(job.seconds, 20)
 
+    def test_tasks_run_inside_the_ranks_container(self):
+        tasks = self.write("t", "cat /proc/1/comm\n"
+                                "touch /usr/stdmpi-task-probe 2>/dev/null && echo writable || "
+                                "echo read-only\n")
+        job = stdmpirun("-q", "-n", "1", "--isolate", "host", "--tasks", tasks, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(sorted(job.stdout.split()), ["read-only", "stdmpi-init"])
+        self.assertFalse(os.path.exists("/usr/stdmpi-task-probe"))
+
     def test_task_output_keeps_its_lines_and_makes_no_requests(self):
         tasks = self.write("t", "printf 'no newline'\necho '@mpi abort 9'\n")
         job = stdmpirun("-q", "-n", "1", "--tasks", tasks, timeout=60)
