@@ -19,12 +19,18 @@ void OutputRelay::Configure(int rank, bool tag, bool fatal_lines) {
 
 void OutputRelay::Stdout(std::string_view data) {
   if (fatal_lines_ && fatal_line_.empty()) FindFatalLine(data, &fatal_line_);
+  if (!data.empty()) out_mid_line_ = data.back() != '\n';
   Write(&out_, data, &out_at_line_start_);
 }
 
 void OutputRelay::Stderr(std::string_view data) {
   if (!data.empty()) err_mid_line_ = data.back() != '\n';
   Write(&err_, data, &err_at_line_start_);
+}
+
+void OutputRelay::EndLines() {
+  if (out_mid_line_) Stdout("\n");
+  if (err_mid_line_) Stderr("\n");
 }
 
 void OutputRelay::Message(std::string text) {

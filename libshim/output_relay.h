@@ -36,6 +36,11 @@ class OutputRelay {
   size_t stderr_queued() const { return err_.queued(); }
   bool empty() const { return out_.queued() == 0 && err_.queued() == 0; }
   const std::string& fatal_line() const { return fatal_line_; }
+  // A new program (a task farm's worker started again): its own lines count,
+  // and start lines of their own (a piece the old one left without a
+  // newline is ended).
+  void ClearFatalLine() { fatal_line_.clear(); }
+  void EndLines();
   // Runs `loop` until what is queued went out, for at most `seconds`.
   void Flush(uv_loop_t* loop, double seconds);
 
@@ -47,6 +52,7 @@ class OutputRelay {
   std::string tag_;
   bool out_at_line_start_ = true, err_at_line_start_ = true;  // for the tags
   bool err_mid_line_ = false;  // the last byte on stderr was not a LF
+  bool out_mid_line_ = false;  // ... on stdout
   std::string fatal_line_;
 };
 

@@ -316,9 +316,9 @@ void Shim::RestartProgram() {
   const int st = program_status_;
   const std::string how = WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st))
                                           : "exit " + std::to_string(WEXITSTATUS(st));
-  output_.Message(Prefix() + "the worker " + DescribeWaitStatus(st) + " holding item " +
-                  std::to_string(task_link_->held) + ": that attempt fails; the worker starts " +
-                  "again\n");
+  output_.Message(Prefix() + "the worker " + (WIFSIGNALED(st) ? "was " : "") +
+                  DescribeWaitStatus(st) + " holding item " + std::to_string(task_link_->held) +
+                  ": that attempt fails; the worker starts " + "again\n");
   // Reported with the new worker's first request.
   task_link_->lost = "lost " + how + " (its worker ended holding it)";
   task_link_->held = 0;
@@ -333,6 +333,8 @@ void Shim::RestartProgram() {
   stderr_ = std::make_unique<PipeReader>();
   child_in_ = std::make_unique<Sink>();
   reader_.Reset();
+  output_.ClearFatalLine();
+  output_.EndLines();
   program_.Start(where_, Prefix());
   if (!program_.pipes_ok() || program_.pid() < 0) {
     BeginEnding(program_.failure().exit_status ? program_.failure().exit_status : kExitInternal,
@@ -415,6 +417,8 @@ void Shim::MaybeFinish() {
                        QuoteForMessage(output_.fatal_line(), 200) + "); ending the job\n");
     return;
   }
+  // The farm's summary (the first shim), before the loop may stop.
+  if (dispatcher_ && !summary_printed_) ServeTasks();
   if (!output_.empty()) return;
   phase_ = Phase::kClosing;
   drain_timer_.Stop();

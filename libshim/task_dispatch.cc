@@ -111,6 +111,10 @@ void TaskDispatcher::Log(int worker, int64_t id, bool ok, std::string_view reaso
   const Worker& w = workers_[static_cast<size_t>(worker)];
   int exitval = 0, sig = 0;
   if (!ok) ExitOf(reason, &exitval, &sig);
+  // A failed attempt never looks like a success in the joblog (a worker
+  // that exited 0 holding its item, `task fail exit 0`): --resume-failed
+  // must run it again.
+  if (!ok && exitval == 0 && sig == 0) exitval = 1;
   if (joblog_fd_ >= 0) {
     std::string line =
         JoblogLine(id, hosts_[static_cast<size_t>(worker)], w.started, RealSeconds() - w.started,
@@ -226,7 +230,7 @@ std::string TaskDispatcher::Summary(double wall) const {
                 sched_->size(), wall, wall > 0 ? static_cast<double>(ran) / wall : 0.0,
                 static_cast<long long>(c.succeeded));
   std::string s = "stdmpi: tasks: " + std::string(head);
-  if (c.retried > 0) s += " (" + std::to_string(c.retried) + " needed more than one attempt)";
+  if (c.retried > 0) s += " (" + std::to_string(c.retried) + " after more than one attempt)";
   s += ", " + std::to_string(c.failed) + " failed, " + std::to_string(c.skipped) + " skipped";
   if (c.resumed > 0) s += "; " + std::to_string(c.resumed) + " left out as the joblog says";
   s += "\n";
@@ -323,7 +327,7 @@ class TaskOp : public Operation {
       msg = std::move(link_.lost);
       link_.lost.clear();
     } else if (r.task_failed) {
-      msg = r.text.empty() ? "fail" : "fail " + std::string(r.text);
+      msg = "fail " + (r.text.empty() ? std::string("(no reason given)") : std::string(r.text));
     }
     link_.Post(msg);
   }

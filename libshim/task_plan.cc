@@ -285,7 +285,7 @@ TaskScheduler::Counts TaskScheduler::counts() const {
         ++c.pending;
         break;
     }
-    if (s.attempts > 1) ++c.retried;
+    if (s.attempts > 1 && s.state == TaskState::kSucceeded) ++c.retried;
     if (s.resumed) ++c.resumed;
   }
   return c;

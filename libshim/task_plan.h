@@ -71,7 +71,7 @@ class TaskScheduler {
 
   struct Counts {
     int64_t succeeded = 0, failed = 0, skipped = 0, running = 0, pending = 0;
-    int64_t retried = 0;  // tasks that needed more than one attempt
+    int64_t retried = 0;  // tasks that succeeded after more than one attempt
     int64_t resumed = 0;  // tasks --resume left out
   };
   Counts counts() const;

@@ -7,6 +7,7 @@
 #     total = mpi_allreduce("sum", r + 0.5)      # a string: "8" on 4 ranks
 #     if (r == 0) mpi_send(1, 5, "hello"); else if (r == 1) print mpi_recv(0, 5)
 #   }
+#   BEGIN { while (mpi_task() > 0) print MPI_TASK_ID, MPI_TASK_TEXT }  # task farms: at the end
 #
 # Each function prints one "@mpi ..." request and reads the reply from
 # /dev/stdin (docs/protocol.md). Results are strings, as the reply line has
@@ -199,4 +200,71 @@ function mpi_abort(code, text,    reply) {
   fflush()
   getline reply < "/dev/stdin"   # the shim ends the job and closes stdin
   exit code
+}
+
+# --- task farms: items for keep-alive workers ----------------------------------
+#
+# In a job started with `stdmpirun --tasks FILE awk -f '$STDMPI_AWK' -f w.awk`
+# each rank runs the program once, and it works through FILE's lines item by
+# item (docs/tasks.md, "Keep-alive workers"):
+#
+#   BEGIN {
+#     while (mpi_task() > 0) {               # MPI_TASK_ID, MPI_TASK_TEXT
+#       if ((s = system("./regrid " MPI_TASK_TEXT)) != 0) mpi_task_fail(s)
+#     }
+#   }
+#
+# Asking for the next item reports the one before as done, or as failed if
+# mpi_task_fail was called for it.
+
+# mpi_task(): reports the item held (done, or failed after mpi_task_fail),
+# then takes the next one: returns 1 with its number in MPI_TASK_ID and its
+# line in MPI_TASK_TEXT; 0 when no item is left for this worker; -1 when the
+# request failed (after mpi_errors("return"): the reason in MPI_ERROR).
+function mpi_task(    req, r, sp) {
+  req = "@mpi task"
+  if (_stdmpi_task_held && _stdmpi_task_reason != "") req = req " fail " _stdmpi_task_reason
+  _stdmpi_task_held = 0
+  _stdmpi_task_reason = ""
+  MPI_TASK_ID = ""
+  MPI_TASK_TEXT = ""
+  r = _stdmpi_request(req)
+  if (!_stdmpi_ok) return -1
+  if (r == "end") return 0
+  sp = index(r, " ")
+  MPI_TASK_ID = substr(r, 1, sp - 1) + 0
+  MPI_TASK_TEXT = substr(r, sp + 1)
+  _stdmpi_task_held = MPI_TASK_ID
+  return 1
+}
+
+# mpi_task_fail(reason): the item held failed; the next mpi_task reports it.
+# reason is free text for the summary ("failed" if empty); "exit N" and
+# "signal N" also fill the joblog's columns, and so does a status as system()
+# gives it: N is "exit N", 256+N (gawk) or 128+N (sh) "signal N". Returns 1;
+# 0 if no item is held.
+function mpi_task_fail(reason,    n) {
+  if (!_stdmpi_task_held) {
+    printf "stdmpi: rank %s: mpi_task_fail: no item is held (mpi_task gives one)\n", ENVIRON["STDMPI_RANK"] > "/dev/stderr"
+    return 0
+  }
+  reason = "" reason
+  if (reason ~ /^[0-9]+$/) {
+    n = reason + 0
+    if (n >= 256 && n < 256 + 65) reason = "signal " (n - 256)
+    else if (n > 128 && n < 128 + 65) reason = "signal " (n - 128)
+    else reason = "exit " n
+  }
+  gsub(/[\r\n]/, " ", reason)
+  if (reason !~ /[^ ]/) reason = "failed"
+  _stdmpi_task_reason = reason
+  return 1
+}
+
+# mpi_task_attempt(): which attempt of the item held this is (1, then 2, 3 ...
+# for the runs --retries adds).
+function mpi_task_attempt(    r) {
+  r = _stdmpi_request("@mpi taskinfo")
+  if (!_stdmpi_ok) return ""
+  return substr(r, index(r, " ") + 1) + 0
 }

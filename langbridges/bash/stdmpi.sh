@@ -8,6 +8,7 @@
 #   (( rank == 0 )) && mpi_send -t 5 1 "hello"    # rank 0 sends to rank 1
 #   (( rank == 1 )) && mpi_recv -t 5 0 msg        # msg=hello
 #   mpi_barrier
+#   while mpi_task id line; do ... || mpi_task_fail $?; done   # task farms: at the end
 #
 # MPI-Bash scripts run as they are where a function exists in both (mpi_init,
 # mpi_finalize, mpi_bcast with the root inferred, messages of several lines).
@@ -615,4 +616,136 @@ _stdmpi_local() {
       ;;
   esac
   return 0
+}
+
+# --- task farms: items for keep-alive workers ----------------------------------
+#
+# In a job started with `stdmpirun --tasks FILE bash worker.sh` each rank runs
+# the script once, and it works through FILE's lines item by item
+# (docs/tasks.md, "Keep-alive workers"):
+#
+#   while mpi_task id file; do
+#     ./regrid "$file" || mpi_task_fail $?     # exit N (signal N for 128+N)
+#   done
+#
+# Asking for the next item reports the one before as done, or as failed if
+# mpi_task_fail was called for it. Outside stdmpirun, `STDMPI_TASKS=FILE bash
+# worker.sh` works through FILE's items in this one process.
+
+_stdmpi_task_held=0    # the id of the item this worker holds (0: none)
+_stdmpi_task_reason=   # why it failed ("": it did not)
+
+# mpi_task ID_VAR TEXT_VAR: reports the item held (done, or failed after
+# mpi_task_fail), then takes the next one: its number into ID_VAR, its line
+# into TEXT_VAR, exactly as in the file. Returns 0; 1 when no item is left for
+# this worker (both variables emptied); 2 when the request failed (after
+# `mpi_errors return`: the reason in MPI_ERROR).
+mpi_task() {
+  _stdmpi_task_req="@mpi task"
+  if (( _stdmpi_task_held )) && [[ -n $_stdmpi_task_reason ]]; then
+    _stdmpi_task_req+=" fail $_stdmpi_task_reason"
+  fi
+  _stdmpi_task_held=0
+  _stdmpi_task_reason=
+  _stdmpi_task_request "$_stdmpi_task_req" || return 2
+  if [[ $_stdmpi_reply == end ]]; then
+    printf -v "$1" ''
+    printf -v "$2" ''
+    return 1
+  fi
+  _stdmpi_task_held=${_stdmpi_reply%% *}
+  printf -v "$1" '%s' "$_stdmpi_task_held"
+  printf -v "$2" '%s' "${_stdmpi_reply#* }"
+}
+
+# mpi_task_fail [REASON...]: the item held failed; the next mpi_task reports it.
+# REASON is free text for the summary ("failed" if none); "exit N" and
+# "signal N" also fill the joblog's columns, and so does a bare status as $?
+# gives it: N is "exit N", 128+N (a command killed by signal N) "signal N".
+# Returns 0 (so that `cmd || mpi_task_fail $?` succeeds); 1 if no item is held.
+mpi_task_fail() {
+  if (( ! _stdmpi_task_held )); then
+    echo "stdmpi: rank ${STDMPI_RANK:-0}: mpi_task_fail: no item is held (mpi_task gives one)" >&2
+    return 1
+  fi
+  _stdmpi_task_reason="$*"
+  _stdmpi_task_reason=${_stdmpi_task_reason//[$'\n\r']/ }
+  if [[ $_stdmpi_task_reason =~ ^[0-9]{1,3}$ ]]; then
+    if (( 10#$_stdmpi_task_reason > 128 && 10#$_stdmpi_task_reason < 128 + 65 )); then
+      _stdmpi_task_reason="signal $((10#$_stdmpi_task_reason - 128))"
+    else
+      _stdmpi_task_reason="exit $((10#$_stdmpi_task_reason))"
+    fi
+  fi
+  [[ -n ${_stdmpi_task_reason// /} ]] || _stdmpi_task_reason=failed
+  return 0
+}
+
+# mpi_task_attempt VAR: which attempt of the item held this is (1, then 2, 3
+# ... for the runs --retries adds).
+mpi_task_attempt() {
+  _stdmpi_task_request "@mpi taskinfo" || return
+  printf -v "$1" '%s' "${_stdmpi_reply#* }"
+}
+
+# _stdmpi_task_request REQUEST: as _stdmpi_request; outside stdmpirun the
+# items come from the file STDMPI_TASKS names.
+_stdmpi_task_request() {
+  if (( _stdmpi_single )); then
+    _stdmpi_l_task "$1"
+    _stdmpi_local_reply "$1"
+    return
+  fi
+  _stdmpi_request "$1"
+}
+
+# _stdmpi_l_task REQUEST: the reply to @mpi task / taskinfo in a world of one
+# rank: the items of $STDMPI_TASKS (lines that are not empty and not # lines,
+# numbered from 1 as stdmpirun numbers them), each once, in file order. At the
+# end the failures are listed on stderr.
+_stdmpi_l_task() {
+  local line i
+  if [[ -z ${_stdmpi_l_items+set} ]]; then
+    if [[ -z ${STDMPI_TASKS-} ]]; then
+      _stdmpi_l_err "@mpi task is for task farms: start the job with stdmpirun --tasks FILE COMMAND (outside stdmpirun, STDMPI_TASKS=FILE works through FILE's items in this process)"
+      return 0
+    fi
+    if [[ ! -r $STDMPI_TASKS || -d $STDMPI_TASKS ]]; then
+      _stdmpi_l_err "STDMPI_TASKS=$STDMPI_TASKS: cannot read the items"
+      return 0
+    fi
+    _stdmpi_l_items=()
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line%$'\r'}
+      [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+      _stdmpi_l_items+=("$line")
+    done < "$STDMPI_TASKS"
+    _stdmpi_l_next=0 _stdmpi_l_held=0 _stdmpi_l_failed=()
+  fi
+  if [[ $1 == "@mpi taskinfo" ]]; then
+    if (( _stdmpi_l_held )); then
+      _stdmpi_reply="$_stdmpi_l_held 1"
+    else
+      _stdmpi_l_err "no item is held: ask for one with @mpi task"
+    fi
+    return 0
+  fi
+  if (( _stdmpi_l_held )); then
+    if [[ $1 == "@mpi task fail "* ]]; then
+      _stdmpi_l_failed+=("item $_stdmpi_l_held (${1#@mpi task fail }): ${_stdmpi_l_items[_stdmpi_l_held - 1]}")
+    fi
+    _stdmpi_l_held=0
+  fi
+  if (( _stdmpi_l_next >= ${#_stdmpi_l_items[@]} )); then
+    if [[ -z ${_stdmpi_l_summed-} ]]; then
+      _stdmpi_l_summed=1
+      echo "stdmpi: tasks: ${#_stdmpi_l_items[@]} item(s) in this process (STDMPI_TASKS): $((${#_stdmpi_l_items[@]} - ${#_stdmpi_l_failed[@]})) succeeded, ${#_stdmpi_l_failed[@]} failed" >&2
+      for i in "${_stdmpi_l_failed[@]}"; do echo "stdmpi: failed: $i" >&2; done
+    fi
+    _stdmpi_reply=end
+    return 0
+  fi
+  _stdmpi_l_held=$((_stdmpi_l_next + 1))
+  _stdmpi_reply="$_stdmpi_l_held ${_stdmpi_l_items[_stdmpi_l_next]}"
+  _stdmpi_l_next=$_stdmpi_l_held
 }

@@ -55,6 +55,9 @@
  *   if (half.rank == 0) stdmpi_send_c(half, 1, 5, "to rank 1 of my half");
  *   stdmpi_comm_free(&half);
  *
+ * Task farms (stdmpirun --tasks FILE ./worker): stdmpi_task(&id, &text),
+ * stdmpi_task_fail(fmt, ...), stdmpi_task_attempt(); see the end of this file.
+ *
  * Not thread-safe: call it from one thread.
  */
 #ifndef STDMPI_H_
@@ -977,6 +980,126 @@ static inline void stdmpi_abort(int code, const char* text) {
   while (getchar() != EOF) {
   } /* the shim ends the job and closes stdin */
   exit(code);
+}
+
+/* --- task farms: items for keep-alive workers ----------------------------
+ *
+ * In a job started with `stdmpirun --tasks FILE ./worker` each rank runs the
+ * program once, and it works through FILE's lines item by item
+ * (docs/tasks.md, "Keep-alive workers"):
+ *
+ *   int64_t id;
+ *   const char* text;
+ *   while (stdmpi_task(&id, &text) == 1) {
+ *     int rc = regrid(text);
+ *     if (rc != 0) stdmpi_task_fail("exit %d", rc);
+ *   }
+ *
+ * Asking for the next item reports the one before as done, or as failed if
+ * stdmpi_task_fail was called for it. */
+
+typedef struct {
+  int64_t held; /* the item this worker holds (0: none) */
+  char* text;   /* its line (the bridge's; freed by the next stdmpi_task) */
+  char* reason; /* why it failed (NULL: it did not) */
+} stdmpi__task_t;
+
+static inline stdmpi__task_t* stdmpi__task(void) {
+  static stdmpi__task_t t;
+  return &t;
+}
+
+/* Reports the item held (done, or failed after stdmpi_task_fail), then takes
+ * the next one: returns 1 with its number in *id and its line in *text (the
+ * bridge's memory, valid until the next stdmpi_task: copy it to keep it); 0
+ * when no item is left for this worker; -1 when the request failed (after
+ * stdmpi_errors(1): the reason in stdmpi_error()). id and text may be NULL. */
+static inline int stdmpi_task(int64_t* id, const char** text) {
+  stdmpi__task_t* t = stdmpi__task();
+  int rc;
+  if (t->held != 0 && t->reason != NULL) {
+    rc = stdmpi__requestf(NULL, 0, "@mpi task fail %s", t->reason);
+  } else {
+    rc = stdmpi__request("@mpi task", NULL, 0);
+  }
+  t->held = 0;
+  free(t->reason);
+  t->reason = NULL;
+  free(t->text);
+  t->text = NULL;
+  if (id != NULL) *id = 0;
+  if (text != NULL) *text = NULL;
+  if (rc != 0) return -1;
+  const char* line = stdmpi__state()->line;
+  if (strcmp(line, "end") == 0) return 0;
+  const char* sp = strchr(line, ' ');
+  char* end = NULL;
+  long long n = strtoll(line, &end, 10);
+  if (sp == NULL || end != sp || n <= 0) {
+    char why[160];
+    snprintf(why, sizeof why, "a reply to @mpi task that is neither \"ID TEXT\" nor \"end\": %.80s",
+             line);
+    return stdmpi__fail(why);
+  }
+  t->held = (int64_t)n;
+  t->text = stdmpi__strdup(sp + 1);
+  if (id != NULL) *id = t->held;
+  if (text != NULL) *text = t->text;
+  return 1;
+}
+
+/* The item held failed; the next stdmpi_task reports it. The reason is
+ * printf-style, free text for the summary ("failed" if empty); "exit N" and
+ * "signal N" also fill the joblog's Exitval and Signal columns. Newlines
+ * become spaces. Returns 0; -1 if no item is held (a warning on stderr). */
+static inline int stdmpi_task_fail(const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+static inline int stdmpi_task_fail(const char* fmt, ...) {
+  stdmpi__task_t* t = stdmpi__task();
+  if (t->held == 0) {
+    fprintf(stderr, "stdmpi: rank %s: stdmpi_task_fail: no item is held (stdmpi_task gives one)\n",
+            getenv("STDMPI_RANK") ? getenv("STDMPI_RANK") : "?");
+    return -1;
+  }
+  char small[256];
+  char* r = small;
+  va_list ap;
+  int need = 0;
+  small[0] = '\0';
+  if (fmt != NULL) {
+    va_start(ap, fmt);
+    need = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+  }
+  if (need < 0) need = 0;
+  if (need >= (int)sizeof small) {
+    r = (char*)malloc((size_t)need + 1);
+    if (r == NULL) stdmpi__die("out of memory");
+    va_start(ap, fmt);
+    vsnprintf(r, (size_t)need + 1, fmt, ap);
+    va_end(ap);
+  }
+  int blank = 1;
+  for (char* c = r; *c; ++c) {
+    if (*c == '\n' || *c == '\r') *c = ' ';
+    if (*c != ' ') blank = 0;
+  }
+  free(t->reason);
+  t->reason = stdmpi__strdup(blank ? "failed" : r);
+  if (r != small) free(r);
+  return 0;
+}
+
+/* Which attempt of the item held this is: 1, then 2, 3 ... for the runs
+ * --retries adds; -1 on error. */
+static inline int stdmpi_task_attempt(void) {
+  if (stdmpi__request("@mpi taskinfo", NULL, 0) != 0) return -1;
+  const char* sp = strchr(stdmpi__state()->line, ' ');
+  return sp != NULL ? atoi(sp + 1) : -1;
 }
 
 #ifdef __cplusplus

@@ -119,7 +119,7 @@ TEST_CASE("a failed task runs again while retries are left and then counts as fa
   TaskScheduler::Counts c = s.counts();
   CHECK(c.failed == 1);
   CHECK(c.succeeded == 1);
-  CHECK(c.retried == 1);
+  CHECK(c.retried == 0);  // counts successes that needed a retry only
   CHECK(TaskFarmStatus(c.failed) == 1);
 }
 

@@ -35,6 +35,9 @@ no number one by one: the fastest way to reduce large arrays::
     comm.Allreduce(x, y, op=stdmpi.SUM)
 
 A failed request raises :class:`StdmpiError` with the shim's reason.
+
+A task farm's worker (``stdmpirun --tasks FILE python3 worker.py``) takes its
+items with ``for item in stdmpi.tasks(): with item: ...`` (at the end of this file).
 """
 
 from __future__ import annotations
@@ -956,3 +959,157 @@ COMM_WORLD = Comm()
 # This program's ranks in an MPMD job (stdmpirun -n 1 A : -n 8 B); the world
 # in a job of one program.
 COMM_PROGRAM = Comm(1)
+
+
+# --- task farms: items for keep-alive workers ------------------------------------
+#
+# In a job started with ``stdmpirun --tasks FILE python3 worker.py`` each rank
+# runs the script once, and the script works through the file's lines, item by
+# item, on whichever rank is free (docs/tasks.md, "Keep-alive workers")::
+#
+#     import stdmpi
+#     for item in stdmpi.tasks():
+#         with item:                     # an exception fails this item; the loop goes on
+#             regrid(item.text)
+#
+#     results = stdmpi.task_map(regrid)  # the same in one line: {id: regrid(text)}
+#
+# Asking for the next item reports the one before as done, or as failed when
+# ``with item:`` saw an exception (``@mpi task fail ValueError: ...``) or the
+# body called ``item.fail(reason)``. Outside stdmpirun, ``STDMPI_TASKS=FILE
+# python3 worker.py`` works through FILE's items in this one process.
+
+class TaskItem:
+    """One item of a task farm: ``id`` (its number among the items, from 1, in
+    file order), ``text`` (its line) and ``attempt`` (1, then 2, 3 ... for the
+    runs ``--retries`` adds).
+
+    ``with item:`` makes an exception in its block the item's failure: it is
+    reported as ``ExceptionName: message`` (its traceback goes to stderr) and
+    the block's exception is swallowed, so the loop goes on with the next item.
+    ``KeyboardInterrupt`` and ``SystemExit`` pass: the worker then ends holding
+    the item, which fails that attempt (the shim starts the worker again).
+    """
+
+    __slots__ = ("id", "text", "_attempt", "_reason", "_held")
+
+    def __init__(self, item_id: int, text: str) -> None:
+        self.id = item_id
+        self.text = text
+        self._attempt: Optional[int] = None
+        self._reason: Optional[str] = None
+        self._held = True
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is (asked of the shim the first time: ``@mpi taskinfo``)."""
+        if self._attempt is None:
+            if not self._held:
+                raise StdmpiError(f"item {self.id} is no longer held: its attempt is known only "
+                                  "until the next item is asked for")
+            self._attempt = int(_chan.request(b"@mpi taskinfo").split()[1])
+        return self._attempt
+
+    @property
+    def failed(self) -> Optional[str]:
+        """The reason this item will be reported failed with, or None."""
+        return self._reason
+
+    def fail(self, reason: Any = "failed") -> None:
+        """Reports this item as failed (with the next request for an item).
+        ``reason`` is free text for the summary; ``"exit N"`` and ``"signal N"``
+        also fill the joblog's Exitval and Signal columns, and so does a bare
+        number N: ``item.fail(proc.returncode)`` (negative: a signal, as
+        ``subprocess`` gives it)."""
+        if not self._held:
+            raise StdmpiError(f"item {self.id} was already reported (the next item was asked for): "
+                              "fail() it before the loop goes on")
+        self._reason = _task_reason(reason)
+
+    def __enter__(self) -> "TaskItem":
+        return self
+
+    def __exit__(self, kind, value, tb) -> bool:
+        if kind is None or not issubclass(kind, Exception):
+            return False
+        import traceback
+        why = _task_reason(f"{kind.__name__}: {value}" if str(value) else kind.__name__)
+        try:
+            sys.stdout.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        sys.stderr.write(f"stdmpi: item {self.id} failed: {why}\n")
+        traceback.print_exception(kind, value, tb, file=sys.stderr)
+        sys.stderr.flush()
+        if self._held:
+            self._reason = why
+        return True
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"TaskItem(id={self.id}, text={self.text!r})"
+
+
+def _task_reason(reason: Any) -> str:
+    """A failure reason as one line of the request: an int N is "exit N" (a
+    negative one "signal -N"); newlines become spaces; long ones are cut."""
+    if isinstance(reason, int) and not isinstance(reason, bool):
+        reason = f"signal {-reason}" if reason < 0 else f"exit {reason}"
+    text = " ".join(str(reason).split()) or "failed"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+# The item this worker holds (None: none); its report goes with the next request.
+_task_held: Optional[TaskItem] = None
+
+
+def task() -> Optional[TaskItem]:
+    """The next item, after reporting the one held (done, or failed if it was
+    ``fail()``-ed); None when no item is left for this worker (``end``)."""
+    global _task_held
+    held, _task_held = _task_held, None
+    line = b"@mpi task"
+    if held is not None:
+        held._held = False
+        if held._reason is not None:
+            line += b" fail " + held._reason.encode("utf-8", "surrogateescape")
+    reply = _chan.request(line)
+    if reply == "end":
+        return None
+    item_id, _, text = reply.partition(" ")
+    _task_held = TaskItem(int(item_id), text)
+    return _task_held
+
+
+def tasks():
+    """Iterates over this worker's items (TaskItem), asking for each in turn::
+
+        for item in stdmpi.tasks():
+            with item:
+                process(item.text)
+
+    Without ``with item:`` an exception ends the loop and the script: the
+    worker exits holding the item, that attempt fails (the joblog shows its
+    exit status), and the shim starts the worker again for the items left.
+    Leave the loop only at its end: a ``break`` leaves the item held."""
+    while True:
+        item = task()
+        if item is None:
+            return
+        yield item
+
+
+def task_map(function, *args: Any, **kwargs: Any) -> dict:
+    """Calls ``function(text, *args, **kwargs)`` for each of this worker's items
+    (the loop above, with ``with item:``): an exception fails the item and the
+    next one follows. Returns ``{id: result}`` of the items that succeeded here."""
+    results = {}
+    for item in tasks():
+        with item:
+            results[item.id] = function(item.text, *args, **kwargs)
+    return results
+
+
+__all__ += ["TaskItem", "task", "tasks", "task_map"]

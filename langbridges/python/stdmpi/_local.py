@@ -386,3 +386,65 @@ class LocalWorld:
         if form == "text":
             return " ".join(_number_text(v, i64) for v in values).encode() + b"\n"
         return _msgpack_reply(values, i64, form)
+
+    # task farms: outside stdmpirun, STDMPI_TASKS=FILE gives FILE's items here
+
+    def _task_items(self) -> List[Tuple[int, str]]:
+        items = getattr(self, "_items", None)
+        if items is not None:
+            return items
+        path = os.environ.get("STDMPI_TASKS")
+        if not path:
+            raise _Fail("@mpi task is for task farms: start the job with stdmpirun --tasks FILE "
+                        "COMMAND (outside stdmpirun, STDMPI_TASKS=FILE works through FILE's "
+                        "items in this process)")
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                lines = f.read().split("\n")
+        except OSError as e:
+            raise _Fail(f"STDMPI_TASKS={path}: cannot read the items: {e.strerror}") from None
+        # As stdmpirun numbers them: every line but empty ones and # lines
+        # (comments, #BARRIER, #TASK), from 1, in file order.
+        items = []
+        for line in lines:
+            line = line[:-1] if line.endswith("\r") else line
+            if line.strip() and not line.strip().startswith("#"):
+                items.append((len(items) + 1, line))
+        self._items = items
+        self._next_item = 0
+        self._held_item: Optional[Tuple[int, str]] = None
+        self._failed_items: List[Tuple[int, str, str]] = []
+        return items
+
+    def _v_task(self, args, **_):
+        items = self._task_items()
+        if args and args[0] and args[0] != "fail":
+            raise _Fail(f"unexpected argument {args[0]!r} (usage: @mpi task, or @mpi task fail "
+                        "REASON)")
+        if self._held_item is not None:
+            if args and args[0] == "fail":
+                reason = " ".join(a for a in args[1:] if a) or "fail"
+                self._failed_items.append((*self._held_item, reason))
+            self._held_item = None
+        if self._next_item >= len(items):
+            if not getattr(self, "_summary_printed", False):
+                self._summary_printed = True
+                bad = self._failed_items
+                import sys
+                sys.stdout.flush()
+                sys.stderr.write(f"stdmpi: tasks: {len(items)} item(s) in this process "
+                                 f"(STDMPI_TASKS): {len(items) - len(bad)} succeeded, "
+                                 f"{len(bad)} failed\n" +
+                                 "".join(f"stdmpi: failed: item {i} ({why}): {text}\n"
+                                         for i, text, why in bad))
+                sys.stderr.flush()
+            return b"end\n"
+        self._held_item = items[self._next_item]
+        self._next_item += 1
+        return f"{self._held_item[0]} {self._held_item[1]}\n".encode("utf-8", "surrogateescape")
+
+    def _v_taskinfo(self, **_):
+        self._task_items()
+        if self._held_item is None:
+            raise _Fail("no item is held: ask for one with @mpi task")
+        return f"{self._held_item[0]} 1\n".encode()

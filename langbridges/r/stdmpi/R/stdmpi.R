@@ -13,6 +13,7 @@
 #   comm.split(color = r %% 2, key = r, newcomm = 1L)   # even and odd ranks
 #   half <- allreduce(x, comm = 1L)
 #   finalize()
+#   res <- task.pull.items(FUN)     # a task farm's worker (stdmpirun --tasks): at the end
 #
 # The names and arguments follow pbdMPI, so that a pbdMPI script runs with
 # only library(pbdMPI) changed to library(stdmpi) (docs/bridges.md lists where
@@ -1294,4 +1295,151 @@ comm.abort <- function(errorcode = 1L, message = "", comm = .ct("comm")) {
   # The shim ends the job and closes stdin; wait for that.
   try(readLines(file("stdin", open = "rb"), n = 1, warn = FALSE), silent = TRUE)
   quit(save = "no", status = as.integer(errorcode))
+}
+
+# --- task farms: items for keep-alive workers -------------------------------------
+#
+# In a job started with `stdmpirun --tasks FILE Rscript worker.R` each rank
+# runs the script once, and it works through FILE's lines item by item on
+# whichever rank is free (docs/tasks.md, "Keep-alive workers"). In the spirit
+# of pbdMPI's task.pull(jids, FUN, ...), with the farm as the manager:
+#
+#   res <- task.pull.items(function(file) regrid(file))   # an R error fails that item
+#
+# or the loop itself:
+#
+#   while (!is.null(item <- task.item())) {               # item$id, item$text, item$attempt
+#     tryCatch(regrid(item$text), error = function(e) task.fail(conditionMessage(e)))
+#   }
+#
+# Asking for the next item reports the one before as done, or as failed if
+# task.fail() was called for it. Outside stdmpirun, `STDMPI_TASKS=FILE
+# Rscript worker.R` works through FILE's items in this one process.
+
+#' The next item of a task farm, after reporting the one held (done, or
+#' failed after task.fail()): list(id, text, attempt), or NULL when no item is
+#' left for this worker.
+task.item <- function() {
+  held <- .state$task_held
+  reason <- .state$task_reason
+  .state$task_held <- NULL
+  .state$task_reason <- NULL
+  req <- if (!is.null(held) && !is.null(reason)) paste("@mpi task fail", reason) else "@mpi task"
+  reply <- .task_request(req)
+  if (identical(reply, "end")) return(NULL)
+  id <- as.numeric(sub(" .*$", "", reply, useBytes = TRUE))
+  text <- sub("^[^ ]* ", "", reply, useBytes = TRUE)
+  Encoding(text) <- "unknown"
+  if (validUTF8(text)) Encoding(text) <- "UTF-8"
+  .state$task_held <- id
+  info <- .task_request("@mpi taskinfo")
+  list(id = id, text = text, attempt = as.integer(sub("^[^ ]* ", "", info, useBytes = TRUE)))
+}
+
+#' The item held failed: the next task.item() reports it. reason is free text
+#' for the summary; "exit N" and "signal N" also fill the joblog's columns,
+#' and so does a bare number N ("exit N"). Returns TRUE; FALSE (with a
+#' warning) if no item is held.
+task.fail <- function(reason = "failed") {
+  if (is.null(.state$task_held)) {
+    warning("stdmpi: task.fail: no item is held (task.item() gives one)", call. = FALSE)
+    return(invisible(FALSE))
+  }
+  .state$task_reason <- .task_reason(reason)
+  invisible(TRUE)
+}
+
+#' pbdMPI's task.pull(), for the items of a task farm: calls FUN(text, ...)
+#' for each item this worker is given. With try = TRUE (the default) an R
+#' error in FUN fails that item ("Error: message" in the summary; printed on
+#' stderr unless try.silent) and the next item follows; with try = FALSE the
+#' error ends the worker holding the item, which fails that attempt (the
+#' shim starts the worker again). Returns a list of FUN's results named by
+#' item id; a failed item's entry is a "try-error", as try() gives.
+task.pull.items <- function(FUN, ..., try = TRUE, try.silent = FALSE) {
+  FUN <- match.fun(FUN)
+  out <- list()
+  while (!is.null(item <- task.item())) {
+    key <- format(item$id, scientific = FALSE)
+    if (!try) {
+      out[key] <- list(FUN(item$text, ...))
+      next
+    }
+    out[key] <- list(tryCatch(FUN(item$text, ...), error = function(e) {
+      why <- .task_reason(paste0(if (inherits(e, "simpleError")) "Error" else class(e)[1], ": ",
+                                 conditionMessage(e)))
+      if (!try.silent) {
+        flush(stdout())
+        cat("stdmpi: item ", key, " failed: ", why, "\n", sep = "", file = stderr())
+      }
+      task.fail(why)
+      structure(paste0(why, "\n"), class = "try-error", condition = e)
+    }))
+  }
+  out
+}
+
+# A failure reason as one line of the request.
+.task_reason <- function(reason) {
+  if (is.numeric(reason) && length(reason) == 1 && !is.na(reason) && reason == round(reason)) {
+    reason <- paste("exit", format(reason, scientific = FALSE))
+  }
+  r <- trimws(gsub("[\r\n]+", " ", paste(as.character(reason), collapse = " ")))
+  if (!nzchar(r)) r <- "failed"
+  if (nchar(r, type = "bytes") > 500) r <- paste0(substr(r, 1, 497), "...")
+  r
+}
+
+# A task request: to the shim, or, outside stdmpirun, answered from the file
+# STDMPI_TASKS names.
+.task_request <- function(req) {
+  if (.local()) return(.local_task(req))
+  .request(req)
+}
+
+# Outside stdmpirun: the items of $STDMPI_TASKS (lines that are not empty and
+# not # lines, numbered from 1 as stdmpirun numbers them), each once, in file
+# order; at the end the failures are listed on stderr.
+.local_task <- function(req) {
+  if (is.null(.state$local_items)) {
+    path <- Sys.getenv("STDMPI_TASKS")
+    if (!nzchar(path)) {
+      stop("stdmpi: @mpi task is for task farms: start the job with stdmpirun --tasks FILE ",
+           "COMMAND (outside stdmpirun, STDMPI_TASKS=FILE works through FILE's items in this ",
+           "process)", call. = FALSE)
+    }
+    lines <- tryCatch(readLines(path, warn = FALSE, encoding = "UTF-8"), error = function(e) {
+      stop("stdmpi: STDMPI_TASKS=", path, ": cannot read the items", call. = FALSE)
+    })
+    lines <- sub("\r$", "", lines)
+    .state$local_items <- lines[!grepl("^[[:space:]]*(#|$)", lines)]
+    .state$local_next <- 0L
+    .state$local_held <- 0L
+    .state$local_failed <- character(0)
+  }
+  items <- .state$local_items
+  if (req == "@mpi taskinfo") {
+    if (.state$local_held == 0L) stop("stdmpi: no item is held: ask for one with @mpi task", call. = FALSE)
+    return(paste(.state$local_held, 1))
+  }
+  held <- .state$local_held
+  if (held > 0L && startsWith(req, "@mpi task fail ")) {
+    .state$local_failed <- c(.state$local_failed, sprintf("item %d (%s): %s", held,
+                                                          substring(req, 16), items[held]))
+  }
+  .state$local_held <- 0L
+  if (.state$local_next >= length(items)) {
+    if (!isTRUE(.state$local_summed)) {
+      .state$local_summed <- TRUE
+      flush(stdout())
+      bad <- .state$local_failed
+      cat(sprintf("stdmpi: tasks: %d item(s) in this process (STDMPI_TASKS): %d succeeded, %d failed\n",
+                  length(items), length(items) - length(bad), length(bad)),
+          if (length(bad)) paste0("stdmpi: failed: ", bad, "\n"), sep = "", file = stderr())
+    }
+    return("end")
+  }
+  .state$local_next <- .state$local_next + 1L
+  .state$local_held <- .state$local_next
+  paste(.state$local_held, items[.state$local_held])
 }
