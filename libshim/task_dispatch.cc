@@ -92,15 +92,25 @@ bool TaskDispatcher::Init(const ShimOptions& opts, MPI_Comm ctl, std::vector<std
   }
   // A link where the joblog should be is refused (O_NOFOLLOW): the log is
   // written after programs ran, and never through a link one of them made.
-  const int flags =
-      O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (opts.resume != 0 ? O_APPEND : O_TRUNC);
+  // Emptied (without --resume) only once it is known to be a file of its own.
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_APPEND;
   joblog_fd_ = open(opts.joblog.c_str(), flags, 0644);
   if (joblog_fd_ < 0) {
     *err = "cannot write the joblog " + opts.joblog + ": " + std::strerror(errno);
     return false;
   }
   struct stat st;
-  if (fstat(joblog_fd_, &st) == 0 && st.st_size == 0) {
+  // Nor through a hard link (an earlier run's tasks could have made one).
+  if (fstat(joblog_fd_, &st) == 0 && (st.st_nlink > 1 || !S_ISREG(st.st_mode))) {
+    close(joblog_fd_);
+    joblog_fd_ = -1;
+    *err = "the joblog " + opts.joblog + " is not a file of its own (" +
+           (S_ISREG(st.st_mode) ? std::to_string(st.st_nlink) + " hard links" : "not a file") +
+           "): stdmpi writes no file through a link; remove it or choose another";
+    return false;
+  }
+  if (opts.resume == 0 && st.st_size > 0 && ftruncate(joblog_fd_, 0) == 0) st.st_size = 0;
+  if (st.st_size == 0) {
     std::string h = JoblogHeader();
     if (write(joblog_fd_, h.data(), h.size()) < 0) return true;
   }
@@ -256,8 +266,11 @@ std::string TaskDispatcher::Summary(double wall) const {
 
 void TaskDispatcher::WriteStatus(double elapsed) {
   if (status_file_.empty()) return;
+  // A new file each time (O_EXCL), so that no link a task made, hard or
+  // symbolic, is written through; renamed over the old one.
   const std::string tmp = status_file_ + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  unlink(tmp.c_str());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return;
   const std::string json = TaskStatusJson(StatusOf(*sched_, elapsed));
   const bool ok = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());

@@ -194,6 +194,29 @@ touch {d}/other
         self.assertEqual(sorted(job.stdout.split()), ["read-only", "stdmpi-init"])
         self.assertFalse(os.path.exists("/usr/stdmpi-task-probe"))
 
+    def test_no_file_is_written_through_a_link(self):
+        precious = HEADER + "\n1\t:\t1.000\t     1.000\t0\t0\t0\t0\tprecious\n"
+        victim = self.write("victim", precious)
+        tasks = self.write("t", "true\n")
+        for kind, resume in (("hard", "--resume"), ("hard", "--retries=0"),
+                             ("symbolic", "--resume")):
+            log = self.path(f"log-{kind}{resume}")
+            (os.link if kind == "hard" else os.symlink)(victim, log)
+            job = stdmpirun("-q", "-n", "1", "--tasks", tasks, "--joblog", log, resume,
+                            timeout=60)
+            self.assertEqual(job.rc, 64, job.describe())
+            self.assertRegex(job.stderr, r"the joblog .* is not a file of its own \(\d hard links\)"
+                             if kind == "hard" else r"cannot write the joblog .*: Too many levels "
+                             r"of symbolic links")
+            self.assertEqual(read(victim), precious, (kind, resume))
+        # A task that links the status file's next version to another file.
+        status = self.path("status.json")
+        tasks = self.write("t2", f"ln -f {victim} {status}.tmp; sleep 1.2\ntrue\n")
+        job = stdmpirun("-q", "-n", "1", "--tasks", tasks, "--status", status, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(read(victim), precious)
+        self.assertIn('"done":true', read(status))
+
     def test_task_output_keeps_its_lines_and_makes_no_requests(self):
         tasks = self.write("t", "printf 'no newline'\necho '@mpi abort 9'\n")
         job = stdmpirun("-q", "-n", "1", "--tasks", tasks, timeout=60)
