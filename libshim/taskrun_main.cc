@@ -11,7 +11,9 @@
 // with it. Its stdout passes through the worker, so that the worker's next
 // request starts on a line of its own even after output with no final
 // newline; a line of a task that starts with "@mpi" gets a space first (it
-// is output, not a request).
+// is output, not a request). When the job ends (SIGTERM, SIGINT, SIGHUP), the
+// running task ends with it and is not reported as failed: the joblog has no
+// entry for it, and --resume runs it again.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +31,14 @@ namespace {
 
 bool g_at_line_start = true;
 int g_prefix = 0;  // how much of "@mpi" the current line has begun with
+// The job is ending (SIGTERM, SIGINT or SIGHUP to this worker): the task
+// running is ended too, and nothing is reported for it (it was not its fault;
+// --resume runs it again).
+volatile sig_atomic_t g_stop = 0;
+
+void OnStop(int sig) {
+  g_stop = sig;
+}
 
 void WriteAll(const char* p, size_t n) {
   while (n > 0) {
@@ -83,6 +93,7 @@ std::string ReadLine() {
   char c;
   for (;;) {
     ssize_t r = read(0, &c, 1);
+    if (g_stop != 0) _exit(128 + g_stop);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) _exit(0);  // the job is ending
     if (c == '\n') return line;
@@ -117,14 +128,14 @@ std::string RunTask(const std::string& id, const std::string& attempt, const std
     dup2(out[1], 1);
     setenv("STDMPI_TASK_ID", id.c_str(), 1);
     setenv("STDMPI_TASK_ATTEMPT", attempt.c_str(), 1);
-    signal(SIGPIPE, SIG_DFL);
+    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP}) signal(sig, SIG_DFL);
     execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   setpgid(pid, pid);
   close(out[1]);
   const double started = Now();
-  bool timed_out = false;
+  bool timed_out = false, stopping = false;
   double kill_at = 0;
   char buf[65536];
   for (;;) {
@@ -132,6 +143,10 @@ std::string RunTask(const std::string& id, const std::string& attempt, const std
     if (limit > 0) {
       double left = (timed_out ? kill_at : started + limit) - Now();
       wait_ms = left <= 0 ? 0 : static_cast<int>(left * 1000) + 1;
+    }
+    if (g_stop != 0 && !stopping) {
+      kill(-pid, SIGTERM);  // the job ends: so does its task
+      stopping = true;
     }
     pollfd p = {out[0], POLLIN, 0};
     int r = poll(&p, 1, wait_ms);
@@ -154,6 +169,15 @@ std::string RunTask(const std::string& id, const std::string& attempt, const std
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   kill(-pid, SIGKILL);  // whatever it left running in its group
+  // A task killed by a signal the job's end sends: it may have come a moment
+  // before this worker's own; wait a moment to tell the two apart.
+  if (!timed_out && WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGKILL) {
+      for (int i = 0; i < 30 && g_stop == 0; ++i) usleep(10000);
+    }
+  }
+  if (g_stop != 0) _exit(128 + g_stop);
   char why[96];
   if (timed_out) {
     snprintf(why, sizeof why, "signal %d (over the time limit of %g s)",
@@ -186,6 +210,9 @@ int main(int argc, char** argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {};
+  sa.sa_handler = OnStop;  // no SA_RESTART: poll and read wake up
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
   std::string failed;
   for (;;) {
     std::string reply = Ask(failed.empty() ? "@mpi task" : "@mpi task fail " + failed);

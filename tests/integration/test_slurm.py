@@ -217,7 +217,7 @@ class Slurm(unittest.TestCase):
         self.assertLess(first, 30, "scancel ended the farm before its end")
         job = self.sbatch(f"export RESUME=--resume\nexec sh {script}\n", "-n", n)
         self.assertEqual(job.rc, 0, job.describe())
-        self.assertIn("stdmpirun exited 0", job.stdout)
+        self.assertIn("stdmpirun exited 0", job.stdout, job.describe())
         self.assertIn(f"{first} left out as the joblog says", job.stderr)
         runs = {}
         for i in range(1, 31):
