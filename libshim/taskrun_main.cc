@@ -177,7 +177,7 @@ std::string RunTask(const std::string& id, const std::string& attempt, const std
       for (int i = 0; i < 30 && g_stop == 0; ++i) usleep(10000);
     }
   }
-  if (g_stop != 0) _exit(128 + g_stop);
+  if (g_stop != 0) _exit(128 + g_stop);  // the job ends: no report
   char why[96];
   if (timed_out) {
     snprintf(why, sizeof why, "signal %d (over the time limit of %g s)",
