@@ -83,10 +83,12 @@ class ProgressLine {
     const double now = stdmpi::MonotonicSeconds();
     if (!active() || now - polled_ < 0.5) return;
     polled_ = now;
-    std::ifstream in(file_);
-    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string json, err;
     stdmpi::TaskStatus st;
-    if (!stdmpi::ParseTaskStatus(json, &st) || st.done) return;
+    if (!stdmpi::ReadFileToString(file_, &json, &err) || !stdmpi::ParseTaskStatus(json, &st) ||
+        st.done) {
+      return;
+    }
     std::string line = stdmpi::ProgressLine(st);
     if (line.size() > 150) line.resize(150);
     Write("\r\033[K" + line);
@@ -253,16 +255,6 @@ bool GatherFacts(stdmpi::Facts* facts, std::string* err) {
            " (it is built and installed next to stdmpirun; or set STDMPI_SHIM)";
     return false;
   }
-  return true;
-}
-
-bool ReadFileToString(const std::string& path, std::string* out, std::string* err) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *err = "cannot read " + path + ": " + strerror(errno);
-    return false;
-  }
-  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   return true;
 }
 

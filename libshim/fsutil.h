@@ -9,9 +9,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 namespace stdmpi {
+
+// Reads the whole of `path` into *out; false with *err ("cannot read PATH:
+// REASON") if it cannot be opened.
+inline bool ReadFileToString(const std::string& path, std::string* out, std::string* err) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  out->clear();
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) out->append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return true;
+}
 
 // mkdir -p (mode 0755 for what it creates).
 inline bool MakeDirs(const std::string& path) {

@@ -22,17 +22,17 @@ namespace {
 constexpr int kTaskTag = 7;       // a worker's request
 constexpr int kTaskReplyTag = 8;  // the dispatcher's answer
 
-bool ReadWholeFile(const std::string& path, std::string* out, std::string* err) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  out->clear();
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out->append(buf, static_cast<size_t>(n));
-  close(fd);
+// Takes a message with `tag` from `src` (or any) on `comm` if one is there:
+// its text, and who sent it.
+bool TakeText(MPI_Comm comm, int src, int tag, std::string* text, int* from) {
+  int flag = 0;
+  MPI_Status st;
+  if (MPI_Iprobe(src, tag, comm, &flag, &st) != MPI_SUCCESS || !flag) return false;
+  int n = 0;
+  MPI_Get_count(&st, MPI_CHAR, &n);
+  text->assign(static_cast<size_t>(n), '\0');
+  MPI_Recv(text->data(), n, MPI_CHAR, st.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE);
+  *from = st.MPI_SOURCE;
   return true;
 }
 
@@ -61,7 +61,7 @@ bool TaskDispatcher::Init(const ShimOptions& opts, MPI_Comm ctl, std::vector<std
   hosts_ = std::move(hosts);
   workers_.assign(hosts_.size(), {});
   std::string text;
-  if (!ReadWholeFile(opts.tasks_file, &text, err)) return false;
+  if (!ReadFileToString(opts.tasks_file, &text, err)) return false;
   TaskPlan plan;
   if (!ParseTaskFile(text, &plan, err)) {
     *err = opts.tasks_file + ": " + *err;
@@ -72,7 +72,7 @@ bool TaskDispatcher::Init(const ShimOptions& opts, MPI_Comm ctl, std::vector<std
   if (opts.joblog.empty()) return true;
   std::string log;
   if (opts.resume != 0 && access(opts.joblog.c_str(), F_OK) == 0) {
-    if (!ReadWholeFile(opts.joblog, &log, err)) return false;
+    if (!ReadFileToString(opts.joblog, &log, err)) return false;
     std::map<int64_t, JoblogEntry> entries;
     if (!ReadJoblog(log, &entries, err)) {
       *err = opts.joblog + ": " + *err;
@@ -201,16 +201,11 @@ void TaskDispatcher::Answer(int worker, std::string reply) {
 }
 
 void TaskDispatcher::Serve() {
-  for (;;) {
-    int flag = 0;
-    MPI_Status st;
-    if (MPI_Iprobe(MPI_ANY_SOURCE, kTaskTag, ctl_, &flag, &st) != MPI_SUCCESS || !flag) break;
-    int n = 0;
-    MPI_Get_count(&st, MPI_CHAR, &n);
-    std::string msg(static_cast<size_t>(n), '\0');
-    MPI_Recv(msg.data(), n, MPI_CHAR, st.MPI_SOURCE, kTaskTag, ctl_, MPI_STATUS_IGNORE);
-    std::string reply = Request(st.MPI_SOURCE, msg);
-    if (!reply.empty()) Answer(st.MPI_SOURCE, std::move(reply));
+  std::string msg;
+  int from = 0;
+  while (TakeText(ctl_, MPI_ANY_SOURCE, kTaskTag, &msg, &from)) {
+    std::string reply = Request(from, msg);
+    if (!reply.empty()) Answer(from, std::move(reply));
   }
   // Let go of the replies that have gone out.
   for (size_t i = 0; i < out_reqs_.size();) {
@@ -269,8 +264,7 @@ void TaskDispatcher::WriteStatus(double elapsed) {
   // A new file each time (O_EXCL), so that no link a task made, hard or
   // symbolic, is written through; renamed over the old one.
   const std::string tmp = status_file_ + ".tmp";
-  unlink(tmp.c_str());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  int fd = CreateFileNoFollow(tmp, 0644);
   if (fd < 0) return;
   const std::string json = TaskStatusJson(StatusOf(*sched_, elapsed));
   const bool ok = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
@@ -313,14 +307,8 @@ class RemoteLink : public TaskLink {
     MPI_Send(msg_.data(), static_cast<int>(msg_.size()), MPI_CHAR, 0, kTaskTag, ctl_);
   }
   bool Poll(std::string* reply) override {
-    int flag = 0;
-    MPI_Status st;
-    if (MPI_Iprobe(0, kTaskReplyTag, ctl_, &flag, &st) != MPI_SUCCESS || !flag) return false;
-    int n = 0;
-    MPI_Get_count(&st, MPI_CHAR, &n);
-    reply->assign(static_cast<size_t>(n), '\0');
-    MPI_Recv(reply->data(), n, MPI_CHAR, 0, kTaskReplyTag, ctl_, MPI_STATUS_IGNORE);
-    return true;
+    int from = 0;
+    return TakeText(ctl_, 0, kTaskReplyTag, reply, &from);
   }
 
  private:
