@@ -723,14 +723,18 @@ std::optional<Verb> VerbOfRequestLine(std::string_view head) {
   return std::nullopt;
 }
 
-size_t GluedRequest(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  for (size_t at = line.find("@mpi "); at != std::string_view::npos;
-       at = line.find("@mpi ", at + 1)) {
-    // A request itself; or " @mpi" after nothing but spaces: output by rule.
-    if (line.substr(0, at).find_first_not_of(' ') == std::string_view::npos) continue;
-    std::string_view rest = line.substr(at);
-    size_t end = rest.find_first_of(" :\t", 5);
+size_t GluedRequest(std::string_view text) {
+  for (size_t at = text.find("@mpi "); at != std::string_view::npos;
+       at = text.find("@mpi ", at + 1)) {
+    // A request itself; or " @mpi" after nothing but spaces on its line:
+    // output by rule.
+    const size_t nl = at == 0 ? std::string_view::npos : text.rfind('\n', at - 1);
+    const size_t line_start = nl == std::string_view::npos ? 0 : nl + 1;
+    if (text.substr(line_start, at - line_start).find_first_not_of(' ') == std::string_view::npos) {
+      continue;
+    }
+    std::string_view rest = text.substr(at);
+    size_t end = rest.find_first_of(" :\t\r\n", 5);
     std::string_view word = rest.substr(5, end == std::string_view::npos ? end : end - 5);
     for (const VerbInfo& v : kVerbs) {
       if (word == v.name) return at;

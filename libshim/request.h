@@ -193,12 +193,12 @@ bool DecodeNumberPayload(std::string_view payload, const ParseContext& ctx, Requ
 // word must end within `head` (a space, ':' or CR after it).
 std::optional<Verb> VerbOfRequestLine(std::string_view head);
 
-// Where an output line holds a request glued after other text ("50%@mpi
-// barrier": the program printed without a newline, then made a request),
-// or npos. The shim cannot take it for a request (the text before it may be
-// anything), so the program would wait for a reply that never comes: the
-// shim warns instead. Only a known verb counts.
-size_t GluedRequest(std::string_view line);
+// Where output (one line or several) holds a request glued after other
+// text on its line ("50%@mpi barrier": the program printed without a
+// newline, then made a request), or npos. The shim cannot take it for a request (the text before it
+// may be anything), so the program would wait for a reply that never comes: the shim warns instead.
+// Only a known verb counts.
+size_t GluedRequest(std::string_view text);
 
 // The reason for an unknown verb, with a suggestion when one verb is close:
 // "unknown verb \"allreduc\" (did you mean \"allreduce\"?)".

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -103,9 +104,13 @@ void Shim::WarnGluedRequest(std::string_view line) {
   size_t at = GluedRequest(line);
   if (at == std::string_view::npos) return;
   warned_glued_ = true;
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  // The line that holds it, as far as 40 bytes before the request.
+  const size_t end = line.find_first_of("\r\n", at);
+  line = line.substr(0, end);
+  const size_t nl = line.rfind('\n', at);
+  const size_t from = std::max(nl == std::string_view::npos ? 0 : nl + 1, at > 40 ? at - 40 : 0);
   output_.Message(Prefix() + "warning: an output line holds a request after other text (" +
-                  QuoteForMessage(line.substr(at > 40 ? at - 40 : 0), 80) +
+                  QuoteForMessage(line.substr(from), 80) +
                   "): it is output, not a request, and the program may wait for its reply for "
                   "ever; end printed text with a newline before a request\n");
 }

@@ -523,5 +523,9 @@ TEST_CASE("a request glued after output text is found, so the shim can warn") {
   CHECK(GluedRequest("x@mpi rank") == 1);
   CHECK(GluedRequest(" @mpi rank") == std::string_view::npos);  // output by the protocol's rule
   CHECK(GluedRequest("  x @mpi rank") == 4);
+  // Output comes in blocks of lines: each line is its own.
+  CHECK(GluedRequest("hello\n @mpi rank\n") == std::string_view::npos);
+  CHECK(GluedRequest("ok\nx@mpi barrier\nmore\n") == 4);
+  CHECK(GluedRequest("x@mpi ranking\n") == std::string_view::npos);
   CHECK(GluedRequest("") == std::string_view::npos);
 }
