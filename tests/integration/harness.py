@@ -197,6 +197,27 @@ def lines_of_rank(stdout: str, rank: int) -> List[str]:
     return [line[len(tag):] for line in stdout.splitlines() if line.startswith(tag)]
 
 
+JOBLOG_HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand"
+
+
+def joblog(path: str) -> List[tuple]:
+    """A task farm's joblog (GNU parallel's format), checked field by field:
+    its entries as (seq, exitval, signal, command), in file order."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    assert lines[0] == JOBLOG_HEADER, lines[0]
+    assert lines[-1] == "", "the joblog ends with a newline"
+    out = []
+    for line in lines[1:-1]:
+        f = line.split("\t", 8)
+        assert len(f) == 9, line
+        assert re.fullmatch(r"\d+\.\d{3}", f[2]), f[2]
+        assert re.fullmatch(r" *\d+\.\d{3}", f[3]) and len(f[3]) >= 10, f[3]
+        assert f[4] == "0" and f[5] == "0"
+        out.append((int(f[0]), int(f[6]), int(f[7]), f[8]))
+    return out
+
+
 def scenario(text: str) -> str:
     """Writes a protocol scenario (see tests/clients/protoclient.c) to a
     temporary file anyone can read, and returns its path."""

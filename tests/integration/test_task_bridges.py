@@ -12,9 +12,8 @@ import tempfile
 import unittest
 
 import harness
-from harness import PYTHON, require, stdmpirun
+from harness import PYTHON, joblog, require, stdmpirun
 
-HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand"
 SHARE = os.path.join(harness.BUILD, "share", "stdmpi")
 N = 30
 # The item file: a comment and a blank line (not items: the ids skip them),
@@ -26,20 +25,6 @@ SEVENS = [7, 14, 21, 28]  # the items that fail in the farms below
 # Where the bash, awk and C workers fail: the sevens with exit 3, item 30 by
 # SIGTERM. {id: (Exitval, Signal, reason)}
 FAILED = {**{i: (3, 0, "exit 3") for i in SEVENS}, 30: (0, 15, "signal 15")}
-
-
-def joblog(path):
-    """The joblog's entries: (seq, exitval, signal, command) in file order."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    assert lines[0] == HEADER, lines[0]
-    assert lines[-1] == "", "the joblog ends with a newline"
-    out = []
-    for line in lines[1:-1]:
-        f = line.split("\t", 8)
-        assert len(f) == 9, line
-        out.append((int(f[0]), int(f[6]), int(f[7]), f[8]))
-    return out
 
 
 class TaskLoops(unittest.TestCase):
@@ -324,40 +309,27 @@ begin
 end
 """
 
-NCL_CRASH = """load "$STDMPI_NCL"
+# A worker that fails holding item N the first time (a marker file says it
+# did): CRASH is the NCL statement that fails.
+NCL_CRASHING = """load "$STDMPI_NCL"
 begin
   dir = getenv("CRASH_DIR")
   item = mpi_task()
   do while (.not. ismissing(item))
     n = toint(str_get_field(item, 1, " "))
     mark = dir + "/crashed." + n
-    if (n .eq. 11 .and. .not. fileexists(mark)) then
+    if (n .eq. N .and. .not. fileexists(mark)) then
       system("touch " + mark)
-      status_exit(3)
+      CRASH
     end if
     print("done " + item@id + " " + item@attempt + " [" + item + "]")
     item = mpi_task()
   end do
 end
 """
-
+NCL_CRASH = NCL_CRASHING.replace(" N ", " 11 ").replace("CRASH\n", "status_exit(3)\n")
 # An NCL error (fatal:) while it holds an item.
-NCL_FATAL = """load "$STDMPI_NCL"
-begin
-  dir = getenv("CRASH_DIR")
-  item = mpi_task()
-  do while (.not. ismissing(item))
-    n = toint(str_get_field(item, 1, " "))
-    mark = dir + "/crashed." + n
-    if (n .eq. 5 .and. .not. fileexists(mark)) then
-      system("touch " + mark)
-      x = no_such_variable + 1
-    end if
-    print("done " + item@id + " " + item@attempt + " [" + item + "]")
-    item = mpi_task()
-  end do
-end
-"""
+NCL_FATAL = NCL_CRASHING.replace(" N ", " 5 ").replace("CRASH\n", "x = no_such_variable + 1\n")
 
 
 class NCL(TaskLoops):

@@ -11,31 +11,12 @@ import time
 import unittest
 
 import harness
-from harness import PYTHON, stdmpirun
-
-HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand"
+from harness import JOBLOG_HEADER as HEADER, PYTHON, joblog, stdmpirun
 
 
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
-
-
-def joblog(path):
-    """The joblog's entries: (seq, exitval, signal, command) in file order."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    assert lines[0] == HEADER, lines[0]
-    assert lines[-1] == "", "the joblog ends with a newline"
-    out = []
-    for line in lines[1:-1]:
-        f = line.split("\t", 8)
-        assert len(f) == 9, line
-        assert re.fullmatch(r"\d+\.\d{3}", f[2]), f[2]
-        assert re.fullmatch(r" *\d+\.\d{3}", f[3]) and len(f[3]) >= 10, f[3]
-        assert f[4] == "0" and f[5] == "0"
-        out.append((int(f[0]), int(f[6]), int(f[7]), f[8]))
-    return out
 
 
 class Farm(unittest.TestCase):
