@@ -123,7 +123,7 @@ std::string RunTask(const std::string& id, const std::string& attempt, const std
   if (pid < 0) return "exit 126";
   if (pid == 0) {
     setpgid(0, 0);
-    int null = open("/dev/null", O_RDONLY);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);  // only its copy as fd 0 stays
     if (null >= 0) dup2(null, 0);
     dup2(out[1], 1);
     setenv("STDMPI_TASK_ID", id.c_str(), 1);

@@ -198,6 +198,12 @@ touch {d}/other
         self.assertEqual(read(victim), precious)
         self.assertIn('"done":true', read(status))
 
+    def test_a_task_inherits_only_stdin_stdout_and_stderr(self):
+        tasks = self.write("t", 'ls /proc/$$/fd | tr "\\n" " "; echo\n')
+        job = stdmpirun("-q", "-n", "1", "--tasks", tasks, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout.split(), ["0", "1", "2"])
+
     def test_task_output_keeps_its_lines_and_makes_no_requests(self):
         tasks = self.write("t", "printf 'no newline'\necho '@mpi abort 9'\n")
         job = stdmpirun("-q", "-n", "1", "--tasks", tasks, timeout=60)
