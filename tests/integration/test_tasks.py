@@ -199,10 +199,14 @@ touch {d}/other
         self.assertIn('"done":true', read(status))
 
     def test_a_task_inherits_only_stdin_stdout_and_stderr(self):
-        tasks = self.write("t", 'ls /proc/$$/fd | tr "\\n" " "; echo\n')
+        # ls's own descriptors: what the task inherited, and the directory ls reads.
+        tasks = self.write("t", "exec ls -l /proc/self/fd\n")
         job = stdmpirun("-q", "-n", "1", "--tasks", tasks, timeout=60)
         self.assertEqual(job.rc, 0, job.describe())
-        self.assertEqual(job.stdout.split(), ["0", "1", "2"])
+        fds = re.findall(r" (\d+) -> (.*)$", job.stdout, re.M)
+        self.assertEqual([fd for fd, target in fds if not re.fullmatch(r"/proc/\d+/fd", target)],
+                         ["0", "1", "2"], job.stdout)
+        self.assertIn(("0", "/dev/null"), fds)
 
     def test_task_output_keeps_its_lines_and_makes_no_requests(self):
         tasks = self.write("t", "printf 'no newline'\necho '@mpi abort 9'\n")
