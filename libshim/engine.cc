@@ -13,7 +13,11 @@ constexpr double kAskAfter = 0.05;
 constexpr int64_t kLedgerEveryMs = 5;
 }  // namespace
 
-Engine::Engine() : c_(std::make_unique<OpContext>()), nb_(std::make_unique<NonBlocking>(*c_)) {}
+Engine::Engine() : c_(std::make_unique<OpContext>()), nb_(std::make_unique<NonBlocking>(*c_)) {
+  c_->claimed_before = [nb = nb_.get()](const Operation* op, int64_t comm, int source, int tag) {
+    return nb->ClaimedBefore(op, comm, source, tag);
+  };
+}
 Engine::~Engine() = default;
 
 bool Engine::Init(int64_t max_payload, const std::vector<int>& native_ranks,

@@ -146,6 +146,8 @@ Outcome NonBlocking::Post(Comm& m, const Request& req, std::string_view data, bo
   p->id = next_id_++;
   p->verb = req.verb;
   p->comm = &m;
+  p->peer = req.peer;
+  p->tag = req.tag;
   ++m.pending;
   if (send && self_send) {
     Outcome ok;
@@ -191,6 +193,15 @@ void NonBlocking::Progress(bool matching) {
     if (!matching && full && !IsSend(p->verb)) continue;
     Advance(*p);
   }
+}
+
+bool NonBlocking::ClaimedBefore(const Operation* op, int64_t comm, int source, int tag) const {
+  for (const auto& [id, p] : pending_) {
+    if (p->op.get() == op) return false;
+    if (p->done || IsSend(p->verb) || p->comm->id != comm || p->op->Received().valid) continue;
+    if ((p->peer == kAny || p->peer == source) && (p->tag == kAny || p->tag == tag)) return true;
+  }
+  return false;
 }
 
 std::string NonBlocking::Unknown(const std::vector<int64_t>& ids) {

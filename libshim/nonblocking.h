@@ -55,12 +55,17 @@ class NonBlocking {
   // waited for ("" if none) and lets go of them (an operation still under way
   // is kept, never freed, as MPI may still use its buffer).
   std::string Forget();
+  // A receive posted before `op` (any, if `op` is not one of the requests)
+  // still looks for a message and would match one from `source` with `tag`
+  // on communicator `comm`: that receive is to get it first.
+  bool ClaimedBefore(const Operation* op, int64_t comm, int source, int tag) const;
 
  private:
   struct Pending {
     int64_t id = 0;
     Verb verb = Verb::kIsend;
     Comm* comm = nullptr;  // counts it in comm->pending
+    int peer = 0, tag = 0;  // as posted (kAny for `any`)
     std::string data;      // what an isend sends (the operation points into it)
     std::unique_ptr<Operation> op;
     bool done = false;

@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -111,6 +112,11 @@ struct OpContext {
   CommShapes shapes;  // the same, as the request parser checks ranks (no world)
   int64_t next_comm_id = 2;
   int64_t next_comm_key = 2;  // 0 is the world's key, 1 the program's
+  // Whether a receive posted before `op` (an irecv still looking for its
+  // message; every one of them when `op` is not pending itself) would match a
+  // message from SOURCE with TAG on communicator COMM: it gets it first.
+  std::function<bool(const class Operation* op, int64_t comm, int source, int tag)>
+      claimed_before;
   // The world rank of rank `r` of communicator `id`.
   int WorldOf(int64_t id, int r) const {
     auto it = comms.find(id);

@@ -237,6 +237,12 @@ bool RecvOp::ProgressProbe() {
   int rc = MPI_Iprobe(src_, tag_, m_.user, &flag, &st);
   if (rc != MPI_SUCCESS) return FailMpi("MPI_Iprobe", rc);
   if (!flag) return form_ == RecvForm::kIprobe && Finish(NoneReply());
+  // It arrived after a receive posted earlier looked: that receive takes it
+  // (on the next poll, which advances earlier requests first), as MPI
+  // matches receives in the order they were posted.
+  if (c_.claimed_before && c_.claimed_before(this, m_.id, st.MPI_SOURCE, st.MPI_TAG)) {
+    return form_ == RecvForm::kIprobe && Finish(NoneReply());
+  }
   int count = 0;
   MPI_Get_count(&st, MPI_BYTE, &count);
   if (form_ == RecvForm::kProbe || form_ == RecvForm::kIprobe) {

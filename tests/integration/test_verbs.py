@@ -118,6 +118,42 @@ class NonBlocking(unittest.TestCase):
         self.assertEqual(job.rc, 0, job.describe())
 
 
+# Rank 1 posts an irecv that matches anything from rank 0, then a blocking
+# recv of the same; rank 0 sends two messages only once both are posted (the
+# recv is under way when they arrive). The irecv, posted first, gets the
+# first message every round, however the two arrive between the shim's polls.
+ORDER = r'''
+import os, sys
+def req(line):
+    sys.stdout.write(line + "\n"); sys.stdout.flush()
+    return sys.stdin.readline().rstrip("\n")
+rank = int(os.environ["STDMPI_RANK"])
+wrong = 0
+for i in range(ROUNDS):
+    if rank == 0:
+        assert req("@mpi recv 1 99") == "posted", i
+        assert req(f"@mpi send 1 {i % 7} first {i}") == "ok", i
+        assert req(f"@mpi send 1 {i % 5} second {i}") == "ok", i
+    else:
+        rid = req("@mpi irecv 0 any")
+        assert req("@mpi send 0 99 posted") == "ok", i
+        got = req("@mpi recv 0 any")
+        first = req("@mpi wait " + rid)
+        if (first, got) != (f"first {i}", f"second {i}"):
+            wrong += 1
+            sys.stderr.write(f"round {i}: irecv got {first!r}, recv got {got!r}\n")
+if rank == 1:
+    print(f"rounds with the wrong order: {wrong}")
+'''
+
+
+class ReceiveOrder(unittest.TestCase):
+    def test_an_irecv_posted_first_matches_first_however_the_messages_arrive(self):
+        job = stdmpirun("-n", "2", PYTHON, "-c", ORDER.replace("ROUNDS", "400"), timeout=120)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertIn("rounds with the wrong order: 0\n", job.stdout, job.describe())
+
+
 class Communicators(unittest.TestCase):
     """What a one-program scenario cannot show: an MPMD job's communicator
     per program, and a wait in a split communicator that can never end."""
