@@ -81,7 +81,7 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
     // (rank_process.h, report_mark.h): a program started before MPI_Init
     // would otherwise see them.
     if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e)) ||
-        NameOf(e) == "STDMPI_OUTPUT_SOCKET" || NameOf(e) == kReportMarkVariable) {
+        NameOf(e) == "STDMPI_OUTPUT_SOCKET" || NameOf(e) == "STDMPI_SHM_FD" || NameOf(e) == kReportMarkVariable) {
       continue;
     }
     env.push_back(e);
@@ -91,6 +91,7 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
   SetEnv(&env, "STDMPI_LOCAL_RANK", std::to_string(in.local_rank));
   SetEnv(&env, "STDMPI_LOCAL_SIZE", std::to_string(in.local_size));
   SetEnv(&env, "STDMPI_APPNUM", std::to_string(in.appnum));
+  if (in.shm_fd >= 0) SetEnv(&env, "STDMPI_SHM_FD", std::to_string(in.shm_fd));
   // Python block-buffers stdout on a pipe: without this a print() before a
   // request would arrive after it, and a request would never arrive at all.
   SetEnv(&env, "PYTHONUNBUFFERED", "1");

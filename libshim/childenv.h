@@ -19,6 +19,8 @@ struct ChildEnvInput {
   // Threads the command should use (its cores): OMP_NUM_THREADS and the
   // BLAS libraries' variables, each unless already set. 0: none set.
   int threads = 0;
+  // The shared region's descriptor (STDMPI_SHM_FD), or -1.
+  int shm_fd = -1;
 };
 
 // The variables that set thread counts of OpenMP and the BLAS libraries.

@@ -102,6 +102,7 @@ class CollectiveOp : public Operation {
   void AfterCheck();
   void RunBcast(int64_t count);
   void RunReduction();
+  void RunReductionInPlace();
   void RunGather();
   void RunScatter(int64_t count);
   void RunGatherBytes();
@@ -283,7 +284,50 @@ void CollectiveOp::RunBcast(int64_t count) {
   Finish(std::move(r));
 }
 
+// `:shm=OFF` (or OFF,OUT): the numbers lie in the shared region and the
+// result goes there, at OUT, or in place (MPI_IN_PLACE): MPI reads and writes
+// the program's memory, and the shim copies nothing either way.
+void CollectiveOp::RunReductionInPlace() {
+  char* at = const_cast<char*>(payload_.data());
+  char* out = req_.shm_dest;
+  const bool in_place = out == at;
+  const int n = static_cast<int>(req_.count());
+  const MPI_Datatype dt = ElementType(req_.type, req_.op);
+  const MPI_Op op = MpiOp(req_.op, req_.type, c_);
+  int rc;
+  const char* call;
+  switch (req_.verb) {
+    case Verb::kReduce:
+      rc = !root()   ? MPI_Reduce(at, nullptr, n, dt, op, req_.peer, m_.user)
+           : in_place ? MPI_Reduce(MPI_IN_PLACE, out, n, dt, op, req_.peer, m_.user)
+                      : MPI_Reduce(at, out, n, dt, op, req_.peer, m_.user);
+      call = "MPI_Reduce";
+      break;
+    case Verb::kAllreduce:
+      rc = MPI_Allreduce(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      call = "MPI_Allreduce";
+      break;
+    case Verb::kScan:
+      rc = MPI_Scan(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      call = "MPI_Scan";
+      break;
+    default:
+      rc = MPI_Exscan(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      call = "MPI_Exscan";
+  }
+  if (!Called(rc, call)) return;
+  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && m_.rank == 0)) {
+    Finish(OkReply());
+    return;
+  }
+  Finish(IntReply(static_cast<int64_t>(payload_.size())));
+}
+
 void CollectiveOp::RunReduction() {
+  if (req_.shm_numbers) {
+    RunReductionInPlace();
+    return;
+  }
   void* send = send_.SendData(req_, m_.rank);
   recv_.Resize(req_.type, req_.op, req_.count());
   const int n = static_cast<int>(req_.count());

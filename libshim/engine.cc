@@ -274,7 +274,7 @@ std::unique_ptr<Operation> Engine::MakeOperation(Comm& m, Request&& req, std::st
     case Verb::kRecv:
       return MakeRecv(c, m, RecvForm::kText, req.peer, req.tag, "recv");
     case Verb::kRecvb:
-      return MakeRecv(c, m, RecvForm::kBytes, req.peer, req.tag, "recvb");
+      return MakeRecv(c, m, RecvForm::kBytes, req.peer, req.tag, "recvb", false, req.shm_out);
     case Verb::kProbe:
       return MakeRecv(c, m, RecvForm::kProbe, req.peer, req.tag, "probe");
     case Verb::kIprobe:

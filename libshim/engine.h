@@ -20,6 +20,7 @@
 #include <sched.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,6 +92,10 @@ class Engine {
   // Non-blocking requests (nonblocking.h) still under way: the shim advances
   // them on a timer while its program computes.
   bool background_under_way() const { return nb_->under_way(); }
+  // Where recvb:shm=OFF puts its message (OpContext::shm_place).
+  void set_shm_place(std::function<char*(int64_t, int64_t, std::string*)> place) {
+    c_->shm_place = std::move(place);
+  }
   void ProgressBackground() { nb_->Progress(false); }
   // The program can make no more requests: its requests never waited for,
   // described ("" if none), and let go.

@@ -117,6 +117,9 @@ struct OpContext {
   // message from SOURCE with TAG on communicator COMM: it gets it first.
   std::function<bool(const class Operation* op, int64_t comm, int source, int tag)>
       claimed_before;
+  // Where a received message of `n` bytes goes in the shared region at `off`
+  // (the region grown to hold it), or nullptr with why (shm_region.h).
+  std::function<char*(int64_t off, int64_t n, std::string* why)> shm_place;
   // The world rank of rank `r` of communicator `id`.
   int WorldOf(int64_t id, int r) const {
     auto it = comms.find(id);
@@ -177,8 +180,10 @@ std::unique_ptr<Operation> MakeImmediate(OpContext& c, Outcome o);
 std::unique_ptr<Operation> MakeSend(OpContext& c, Comm& m, int dest, int tag,
                                     std::string_view data);
 // `background`: an irecv, whose wait sets `@mpi status`, not its completion.
+// `shm_out` (recvb:shm=OFF): the message goes into the shared region there.
 std::unique_ptr<Operation> MakeRecv(OpContext& c, Comm& m, RecvForm form, int src, int tag,
-                                    const char* verb, bool background = false);
+                                    const char* verb, bool background = false,
+                                    int64_t shm_out = -1);
 // sendrecv (TEXT) or sendrecvb (`payload`).
 std::unique_ptr<Operation> MakeSendrecv(OpContext& c, Comm& m, const Request& r,
                                         std::string_view payload);

@@ -109,6 +109,10 @@ class RecvOp : public Operation {
          bool background = false)
       : Operation(c, m), form_(form), src_(src), tag_(tag), verb_(verb), background_(background) {}
 
+  // recvb:shm=OFF: the message is received straight into the shared region
+  // at `off`, and the reply is its size alone.
+  void set_shm_out(int64_t off) { shm_out_ = off; }
+
   bool Progress() override {
     if (phase_ == Phase::kProbe) return ProgressProbe();
     MPI_Status st;
@@ -158,6 +162,7 @@ class RecvOp : public Operation {
   int src_, tag_;
   const char* verb_;
   bool background_;
+  int64_t shm_out_ = -1;
   bool matched_ = false;  // took a message (src_found_ ... describe it)
   Phase phase_ = Phase::kProbe;
   double first_probe_ = 0;
@@ -226,7 +231,7 @@ bool RecvOp::FromHeld() {
   if (!background_) c_.last_status = Received();
   if (form_ == RecvForm::kText) return FailHeldNewline();
   AppendBytesHeader(&reply_, bytes_);
-  reply_ += c_.held.Take(m).data;
+  reply_ += c_.held.Take(m).data;  // (:shm=OFF: the shim puts the bytes in the region)
   return Finish(std::move(reply_));
 }
 
@@ -277,7 +282,24 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
   matched_ = true;
   c_.ledger.CountReceived(m_.World(src_found_));
   size_t offset = 0;
-  if (form_ == RecvForm::kBytes) {
+  char* into = nullptr;
+  if (form_ == RecvForm::kBytes && shm_out_ >= 0 && c_.shm_place) {
+    // Straight into the region: the reply is "N" alone.
+    std::string why;
+    into = c_.shm_place(shm_out_, count, &why);
+    if (into == nullptr) {
+      // Received (it cannot stay queued once matched), and dropped.
+      static char sink;
+      MPI_Status ignored;
+      std::string drop(static_cast<size_t>(count), '\0');
+      MPI_Mrecv(drop.empty() ? &sink : drop.data(), count, MPI_BYTE, &msg, &ignored);
+      Fail("the message from rank " + std::to_string(src_found_) + " tag " +
+           std::to_string(tag_found_) + " (" + std::to_string(count) +
+           " bytes) cannot be placed in the shared region, and is lost: " + why);
+      return -1;
+    }
+    reply_ = std::to_string(count) + "\n";
+  } else if (form_ == RecvForm::kBytes) {
     AppendBytesHeader(&reply_, count);
     offset = reply_.size();
     reply_.resize(offset + static_cast<size_t>(count));
@@ -285,7 +307,8 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
     reply_.resize(static_cast<size_t>(count) + 1);
     reply_[static_cast<size_t>(count)] = '\n';
   }
-  rc = MPI_Imrecv(reply_.data() + offset, count, MPI_BYTE, &msg, &req_);
+  if (into == nullptr) into = reply_.data() + offset;
+  rc = MPI_Imrecv(into, count, MPI_BYTE, &msg, &req_);
   if (rc != MPI_SUCCESS) {
     FailMpi("MPI_Imrecv", rc);
     return -1;
@@ -366,8 +389,10 @@ std::unique_ptr<Operation> MakeSend(OpContext& c, Comm& m, int dest, int tag,
 }
 
 std::unique_ptr<Operation> MakeRecv(OpContext& c, Comm& m, RecvForm form, int src, int tag,
-                                    const char* verb, bool background) {
-  return std::make_unique<RecvOp>(c, m, form, src, tag, verb, background);
+                                    const char* verb, bool background, int64_t shm_out) {
+  auto op = std::make_unique<RecvOp>(c, m, form, src, tag, verb, background);
+  op->set_shm_out(shm_out);
+  return op;
 }
 
 std::unique_ptr<Operation> MakeSendrecv(OpContext& c, Comm& m, const Request& r,

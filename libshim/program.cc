@@ -208,6 +208,7 @@ void Program::Start(const Position& where, const std::string& prefix) {
   ce.local_size = where.local_size;
   ce.appnum = AppNumOf(where.rank, AppSizes(opts_));
   ce.share_dir = FindShareDir();
+  ce.shm_fd = shared_fd_;
   SpawnRequest sr;
   bool found = Resolve(&sr.path, &sr.init);
   if (found && adapt_.line_buffered) {
@@ -227,6 +228,7 @@ void Program::Start(const Position& where, const std::string& prefix) {
   sr.stdin_fd = in[0];
   sr.stdout_fd = out[1];
   sr.stderr_fd = err[1];
+  sr.keep_fd = shared_fd_;
   sr.init_path = ExeDir() + "/stdmpi-init";
   if (access(sr.init_path.c_str(), X_OK) != 0) {
     std::fprintf(stderr,

@@ -35,6 +35,10 @@ class Program {
   // says why; without pipes (pipes_ok() false) nothing can be relayed.
   void Start(const Position& where, const std::string& prefix);
 
+  // The shared region's descriptor (shm_region.h): the command inherits it,
+  // its number in STDMPI_SHM_FD.
+  void set_shared_fd(int fd) { shared_fd_ = fd; }
+
   pid_t pid() const { return pid_; }
   bool pipes_ok() const { return stdin_fd_ >= 0; }
   const SpawnFailure& failure() const { return failure_; }
@@ -88,6 +92,7 @@ class Program {
   bool contained_ = false;  // a second stdmpi-init is PID 1 of a container
   bool bound_ = false;
   cpu_set_t bound_cpus_{};
+  int shared_fd_ = -1;
   double spawn_begin_ = 0, spawn_end_ = 0, started_at_ = 0;
   RankLimits limits_;
 };

@@ -209,6 +209,7 @@ class Parser {
   }
 
   bool Numbers() {
+    if (req_->shm_numbers) return ShmCount();
     if (req_->msgpack) return MsgpackCount();
     bool present;
     std::string_view text = cur_->Text(&present);
@@ -228,6 +229,36 @@ class Parser {
     int64_t n;
     if (!ByteCount(&n)) return false;
     return End() && PayloadWithinLimit(n);
+  }
+
+  // `:shm=OFF` on a reduction: the numbers' place holds N, the byte count of
+  // the raw 8-byte numbers in the shared region.
+  bool ShmCount() {
+    if (req_->op == Op::kMinloc || req_->op == Op::kMaxloc) {
+      return Fail("minloc and maxloc take no :shm form (their reply pairs each value with a "
+                  "rank): use the text or :msgpack form");
+    }
+    for (int64_t off : {req_->shm_off, req_->shm_out}) {
+      if (off % 8 != 0) {
+        return Fail("offset " + std::to_string(off) +
+                    " is not a multiple of 8 (the :shm form's numbers are 8-byte aligned)");
+      }
+    }
+    int64_t n;
+    if (!ByteCount(&n) || !End() || !PayloadWithinLimit(n)) return false;
+    const int64_t in = req_->shm_off, out = req_->shm_out;
+    if (in != out && in < out + n && out < in + n) {
+      return Fail("the numbers at " + std::to_string(in) + " and the result at " +
+                  std::to_string(out) + " overlap (" + std::to_string(n) +
+                  " bytes each): give the same offset to reduce in place, or ranges apart");
+    }
+    if (n % 8 != 0) {
+      return Fail("byte count " + std::to_string(n) +
+                  " is no whole number of 8-byte numbers (the :shm form holds raw 8-byte "
+                  "numbers)");
+    }
+    req_->shm_bytes = n;
+    return true;
   }
 
   bool TextArg() {
@@ -689,6 +720,27 @@ ParseContext InComm(const ParseContext& ctx, int64_t comm) {
   return c;
 }
 
+bool TakesShm(Verb v) {
+  switch (v) {
+    case Verb::kSendb:
+    case Verb::kIsendb:
+    case Verb::kRecvb:
+    case Verb::kBcastb:
+    case Verb::kSendrecvb:
+    case Verb::kGatherb:
+    case Verb::kAllgatherb:
+    case Verb::kScatterb:
+    case Verb::kAlltoallb:
+    case Verb::kReduce:
+    case Verb::kAllreduce:
+    case Verb::kScan:
+    case Verb::kExscan:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsRequestLine(std::string_view line) {
   if (line.size() < 4 || line.compare(0, 4, "@mpi") != 0) return false;
   return line.size() == 4 || line[4] == ' ' || (line[4] == '\r' && line.size() == 5);
@@ -793,8 +845,36 @@ bool CommSuffix(std::string_view one, const VerbInfo& vi, const ParseContext& ct
   return true;
 }
 
+// The shared-memory suffix `:shm=OFF`: sets req->shm_off.
+bool ShmSuffix(std::string_view one, const VerbInfo& vi, Request* req, std::string* err) {
+  if (!TakesShm(vi.verb)) {
+    *err = std::string("verb \"") + vi.name + "\" takes no :shm suffix (the verbs that carry " +
+           "bytes and the reductions do: sendb isendb recvb bcastb sendrecvb gatherb " +
+           "allgatherb scatterb alltoallb reduce allreduce scan exscan)";
+    return false;
+  }
+  if (req->shm()) {
+    *err = "suffix :shm given twice";
+    return false;
+  }
+  int64_t off, out;
+  std::string_view offs = one.size() >= 5 ? one.substr(5) : std::string_view{};
+  const size_t comma = offs.find(',');
+  if (one.size() < 6 || one[4] != '=' || !ParseCount(offs.substr(0, comma), INT64_MAX / 4, &off) ||
+      (comma != std::string_view::npos &&
+       !ParseCount(offs.substr(comma + 1), INT64_MAX / 4, &out))) {
+    *err = "bad shared-memory suffix " + QuoteForMessage(one, 30) +
+           ": expected :shm=OFF or :shm=OFF,OUT (byte offsets in the shared region)";
+    return false;
+  }
+  req->shm_off = off;
+  req->shm_out = comma == std::string_view::npos ? off : out;
+  req->shm_numbers = vi.numeric;
+  return true;
+}
+
 // Suffixes, in any order, each at most once: a type (:f64, :i64), the
-// framing (:msgpack) and a communicator (:cID).
+// framing (:msgpack or :shm=OFF) and a communicator (:cID).
 bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContext& ctx,
                   Request* req, std::string* err) {
   bool typed = false, comm_seen = false;
@@ -804,6 +884,14 @@ bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContex
     suffix = next == std::string_view::npos ? std::string_view{} : suffix.substr(next);
     if (one.size() >= 2 && one[1] == 'c') {
       if (!CommSuffix(one, vi, ctx, req, &comm_seen, err)) return false;
+      continue;
+    }
+    if (one.substr(0, 4) == ":shm") {
+      if (!ShmSuffix(one, vi, req, err)) return false;
+      if (req->msgpack) {
+        *err = "suffixes :shm and :msgpack exclude each other (:shm's numbers are raw)";
+        return false;
+      }
       continue;
     }
     if (!vi.numeric) {
@@ -822,6 +910,10 @@ bool TakeSuffixes(std::string_view suffix, const VerbInfo& vi, const ParseContex
     } else if (one == ":f64") {
       typed = true;
     } else if (one == ":msgpack") {
+      if (req->shm()) {
+        *err = "suffixes :shm and :msgpack exclude each other (:shm's numbers are raw)";
+        return false;
+      }
       req->msgpack = true;
     } else {
       *err = "unknown suffix " + QuoteForMessage(one, 20) +
@@ -874,6 +966,11 @@ ParseResult ParseRequest(std::string_view line, const ParseContext& ctx, Request
   const ParseContext in_comm = InComm(ctx, req->comm);
   Parser p(in_comm, req, &res, &cur, *vi);
   res.ok = p.Run();
+  if (req->shm()) {
+    // Nothing follows the line: the bytes are in the shared region.
+    if (!req->shm_numbers) req->shm_bytes = req->payload_bytes;
+    req->payload_bytes = 0;
+  }
   return res;
 }
 

@@ -118,6 +118,17 @@ struct Request {
   // and its numeric reply is `N` LF + a msgpack value of the same form.
   bool msgpack = false;
   MsgpackForm msgpack_form = MsgpackForm::kArray;
+  // The `:shm=OFF` form (docs/protocol.md, "Arrays through shared memory"):
+  // the bytes the line announces lie in the shared region at OFF instead of
+  // following on stdout (payload_bytes stays 0, shm_bytes holds their count),
+  // and the bytes of the reply are written there at OFF. A numeric verb's
+  // numbers are then shm_bytes / 8 raw 8-byte numbers, reduced in place.
+  int64_t shm_off = -1;  // -1: not this form
+  int64_t shm_out = -1;  // where the reply's bytes go (`:shm=OFF,OUT`; else OFF)
+  int64_t shm_bytes = 0;
+  bool shm_numbers = false;
+  // A reduction's result, in the region at shm_out (set by the reader).
+  char* shm_dest = nullptr;
   // scatterb (root) and alltoallb: the byte count of each rank's piece, in
   // rank order; payload_bytes is their sum.
   std::vector<int64_t> sizes;
@@ -133,7 +144,11 @@ struct Request {
   bool errors_return = false;  // `errors return` (true) or `errors fatal`
   int abort_code = 0;
 
-  size_t count() const { return type == NumType::kF64 ? f64.size() : i64.size(); }
+  size_t count() const {
+    if (shm_numbers) return static_cast<size_t>(shm_bytes / 8);
+    return type == NumType::kF64 ? f64.size() : i64.size();
+  }
+  bool shm() const { return shm_off >= 0; }
 };
 
 // Request::comm of a request whose `:cID` named no communicator of this rank.
@@ -160,6 +175,10 @@ struct ParseContext {
 // `ctx` with the rank and size of communicator `comm` (ctx itself for the
 // world, or a communicator it does not know).
 ParseContext InComm(const ParseContext& ctx, int64_t comm);
+
+// True for the verbs that take the `:shm=OFF` suffix: those that carry bytes
+// (not irecvb, whose reply comes at its wait) and the reductions.
+bool TakesShm(Verb v);
 
 // True for the verbs that take a `:cID` suffix (they communicate, or say a
 // rank or size).

@@ -124,8 +124,29 @@ bool RequestReader::TakeLine(std::string_view line, Event* ev) {
     demux_.ExpectPayload(n, false);
     return false;
   }
+  std::string_view shared;
+  if (req.shm() && (req.shm_bytes > 0 || req.shm_numbers)) {
+    std::string why = "no shared region on this rank";
+    // A reduction's result goes to OUT, as many bytes: the range that ends
+    // last first, so that mapping the other moves nothing.
+    std::string_view dest;
+    const bool two = req.shm_numbers && req.shm_out != req.shm_off;
+    const bool out_first = two && req.shm_out > req.shm_off;
+    bool ok = static_cast<bool>(shm_view_);
+    if (ok && out_first) ok = shm_view_(req.shm_out, req.shm_bytes, &dest, &why);
+    if (ok) ok = shm_view_(req.shm_off, req.shm_bytes, &shared, &why);
+    if (ok && two && !out_first) ok = shm_view_(req.shm_out, req.shm_bytes, &dest, &why);
+    if (!ok) {
+      std::optional<Verb> coll;
+      if (IsCollective(req.verb)) coll = req.verb;
+      *ev = Failed(why, coll, req.comm);
+      return true;
+    }
+    if (req.shm_numbers) req.shm_dest = const_cast<char*>(two ? dest.data() : shared.data());
+  }
   ev->kind = Kind::kRequest;
   ev->request = std::move(req);
+  ev->payload = shared;
   return true;
 }
 

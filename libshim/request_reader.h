@@ -44,7 +44,9 @@ class RequestReader {
     std::string_view output;
     // kRequest. Its text, and `payload` (the raw bytes of sendb and of bcastb
     // on the root), view the reader's buffer: valid until the next call of a
-    // non-const method. A `:msgpack` request arrives with its numbers decoded.
+    // non-const method. A `:msgpack` request arrives with its numbers decoded;
+    // a `:shm=OFF` request's payload views the shared region (its numbers
+    // too: they stay there, to be reduced in place).
     Request request;
     std::string_view payload;
     // kFailed.
@@ -56,6 +58,12 @@ class RequestReader {
 
   // `unread_reply`: bytes of earlier replies the program has not read yet.
   RequestReader(int64_t max_line, std::function<size_t()> unread_reply);
+
+  // The shared region of the `:shm=OFF` form: `view` gives its bytes
+  // [off, off + n) or says why not (past its end, no region).
+  using ShmView = std::function<bool(int64_t off, int64_t n, std::string_view* out,
+                                     std::string* why)>;
+  void set_shm(ShmView view) { shm_view_ = std::move(view); }
 
   // The rank and size requests are checked against (known once MPI runs).
   void set_context(const ParseContext& ctx) { ctx_ = ctx; }
@@ -107,6 +115,7 @@ class RequestReader {
   StdoutDemux demux_;
   int64_t max_line_;
   std::function<size_t()> unread_reply_;
+  ShmView shm_view_;
   ParseContext ctx_;
   bool errors_return_ = false;
   bool output_only_ = false;

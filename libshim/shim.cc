@@ -146,6 +146,7 @@ void Shim::HandleRequest(Request req, std::string_view payload) {
     }
     default:
       MarkOpStart();
+      reply_shm_off_ = req.shm_out;
       OpStarted(engine_.Start(std::move(req), payload, reader_.errors_return()));
   }
 }
@@ -191,6 +192,12 @@ void Shim::FinishOp() {
                static_cast<int64_t>(o.reply.size()));
   }
   WatchNonBlocking();
+  const int64_t shm_off = reply_shm_off_;
+  reply_shm_off_ = -1;
+  if (o.ok && shm_off >= 0) {
+    ReplyThroughRegion(shm_off, std::move(o.reply));
+    return;
+  }
   if (o.ok) {
     Reply(std::move(o.reply));
     return;
@@ -200,6 +207,28 @@ void Shim::FinishOp() {
   f.always_fatal = o.always_fatal;
   f.report = o.report;
   RequestFailed(std::move(f));
+}
+
+// The first line goes through the pipe ("N", "N0 N1 ...", "ok", a request
+// id); the bytes after it, if any, into the region at `off`. Numbers reduced
+// in place are there already (their reply is the line alone).
+void Shim::ReplyThroughRegion(int64_t off, std::string reply) {
+  const size_t nl = reply.find('\n');
+  if (nl == std::string::npos || nl + 1 == reply.size()) {
+    Reply(std::move(reply));
+    return;
+  }
+  std::string why;
+  if (!shm_.Write(off, std::string_view(reply).substr(nl + 1), &why)) {
+    // The message was received: it cannot go back in line.
+    Failure f;
+    f.reason = "the reply's " + std::to_string(reply.size() - nl - 1) +
+               " bytes cannot be placed in the shared region: " + why;
+    RequestFailed(std::move(f));
+    return;
+  }
+  reply.resize(nl + 1);
+  Reply(std::move(reply));
 }
 
 // MPI moves messages only inside MPI calls: while the program computes, a

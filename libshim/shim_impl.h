@@ -26,6 +26,7 @@
 #include "program.h"
 #include "report_mark.h"
 #include "request_reader.h"
+#include "shm_region.h"
 #include "sink.h"
 #include "task_dispatch.h"
 #include "trace.h"
@@ -104,6 +105,9 @@ class Shim {
   // The program can make no more requests: warns of those never waited for.
   void ForgetNonBlocking();
   void Reply(std::string reply) { child_in_->Write(std::move(reply)); }
+  // The reply of a `:shm=OFF` request: its bytes (after the first line) go to
+  // the region at OFF, the line to the pipe.
+  void ReplyThroughRegion(int64_t off, std::string reply);
   // SIGUSR1 (stdmpirun's SIGQUIT, SIGUSR1 and --timeout): one line on what
   // this rank is doing, so that a hung job is diagnosed in one look.
   void Report();
@@ -127,6 +131,8 @@ class Shim {
   bool started_early_ = false;
   Phase phase_ = Phase::kRunning;
   Program program_;
+  ShmRegion shm_;              // the `:shm=OFF` form's region (shm_region.h)
+  int64_t reply_shm_off_ = -1;  // the pending request's OFF, if it has one
   Engine engine_;
   OutputRelay output_;
   std::unique_ptr<Sink> child_in_ = std::make_unique<Sink>();

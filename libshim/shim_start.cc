@@ -21,6 +21,21 @@ namespace stdmpi {
 // --- start -----------------------------------------------------------------
 
 int Shim::Main() {
+  // The region exists before the program starts: the program inherits it.
+  std::string shm_why;
+  if (shm_.Create(4 * opts_.max_message, &shm_why)) {
+    program_.set_shared_fd(shm_.fd());
+    reader_.set_shm([this](int64_t off, int64_t n, std::string_view* out, std::string* why) {
+      return shm_.View(off, n, out, why);
+    });
+    engine_.set_shm_place([this](int64_t off, int64_t n, std::string* why) -> char* {
+      char* at = nullptr;
+      return shm_.Place(off, n, &at, why) ? at : nullptr;
+    });
+  } else if (!opts_.quiet) {
+    std::fprintf(stderr, "stdmpi: warning: no shared region (%s): arrays go through the pipes\n",
+                 shm_why.c_str());
+  }
   if (opts_.start_early && opts_.native_ranks.empty()) StartEarly();
   init_begin_ = RealSeconds();
   if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {

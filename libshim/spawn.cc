@@ -39,6 +39,7 @@ struct ChildArgs {
   pid_t parent_pid;
   int error_fd;          // write end of the CLOEXEC error pipe
   bool pass_error_fd;    // keep error_fd open across exec (for stdmpi-init)
+  int keep_fd;           // kept open across exec, at its number (-1: none)
   int join_fds[2];       // namespaces for stdmpi-init to join, kept open across exec (-1: none)
   sigset_t parent_mask;  // restored (then emptied) in the child
 };
@@ -95,6 +96,10 @@ STDMPI_CHILD_CODE int ChildMain(void* arg) {
     if (fl < 0 || fcntl(a->error_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) {
       ChildFail(a->error_fd, kStepSetup);
     }
+  }
+  if (a->keep_fd > 2) {
+    int fl = fcntl(a->keep_fd, F_GETFD);
+    if (fl < 0 || fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) ChildFail(a->error_fd, kStepSetup);
   }
   for (int fd : a->join_fds) {
     // The supervisor joins these namespaces and closes them before the command.
@@ -255,6 +260,7 @@ pid_t Spawn(const SpawnRequest& req, SpawnFailure* failure) {
   a.fds[0] = req.stdin_fd;
   a.fds[1] = req.stdout_fd;
   a.fds[2] = req.stderr_fd;
+  a.keep_fd = req.keep_fd;
   a.new_process_group = req.new_process_group;
   a.parent_death_signal = req.init_path.empty() ? req.parent_death_signal : SIGTERM;
   a.pass_error_fd = !req.init_path.empty();

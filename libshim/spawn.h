@@ -31,6 +31,8 @@ struct SpawnRequest {
   std::string cwd;
   // The child's stdin/stdout/stderr (the shim's ends stay with the shim).
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;
+  // One more descriptor the child inherits, at the same number (-1: none).
+  int keep_fd = -1;
   // Put the child in a process group of its own, so that everything it starts
   // can be signalled at once (kill(-pid, ...)).
   bool new_process_group = true;

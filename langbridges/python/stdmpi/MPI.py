@@ -34,12 +34,13 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from . import (ANY_SOURCE, ANY_TAG, Comm as _BaseComm, Request, Status, StdmpiError,  # noqa: F401
                _Channel, _bin_header, _chan, _decode, _encode, _from_le, _le_bytes, _np,
-               _rank_arg, _tag_arg)
+               _rank_arg, _shm_reduce, _tag_arg)
 from . import Wtime as _wtime
 
 __all__ = [
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "Comm", "Intracomm", "Request", "Status", "Op",
     "Datatype", "Exception", "Wtime", "Wtick", "Get_processor_name", "Init", "Finalize",
+    "Alloc_mem", "Free_mem",
     "Is_initialized", "Is_finalized", "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "UNDEFINED",
     "IN_PLACE", "APPNUM", "SUM", "PROD", "MIN", "MAX", "LAND", "LOR", "LXOR", "BAND", "BOR",
     "BXOR", "MINLOC", "MAXLOC",
@@ -191,8 +192,12 @@ def _numbers_of(spec: Any, what: str) -> Tuple[memoryview, str, Callable[[bytes,
         wide = _le_bytes(array(code, wide.tobytes()))
 
     def store(data: bytes, out: Any) -> None:
-        vals = _from_le(code, data)
         o = memoryview(_buf(out))
+        if (o.itemsize == 8 and o.format.lstrip("@=<") in ("d", "q", "l") and
+                sys.byteorder == "little" and o.nbytes == len(data)):
+            o.cast("B")[:] = data  # one copy, straight from the reply
+            return
+        vals = _from_le(code, data)
         if o.itemsize == 8 and o.format.lstrip("@=<") in ("d", "q", "l"):
             o.cast("B")[:] = memoryview(vals).cast("B")
         else:
@@ -223,6 +228,23 @@ class _DoneRequest(Request):
     def __init__(self) -> None:
         super().__init__(_chan, 0, "send")
         self._done = True
+
+
+def _result_view(spec: Any, nbytes: int, kind: str) -> Optional[memoryview]:
+    """recvbuf as the bytes a result of ``kind`` numbers can land in as they
+    are (8-byte numbers of that kind, little-endian, contiguous, writable), or
+    None."""
+    if spec is None or spec is IN_PLACE or sys.byteorder != "little":
+        return None
+    try:
+        m = memoryview(_buf(spec))
+    except TypeError:
+        return None
+    fmt = m.format.lstrip("@=<")
+    ok = fmt == "d" if kind == "f64" else fmt in ("q", "l")
+    if not ok or m.itemsize != 8 or m.readonly or not m.c_contiguous or m.nbytes != nbytes:
+        return None
+    return m.cast("B")
 
 
 def _fill(spec: Any, data: bytes, what: str) -> None:
@@ -361,8 +383,15 @@ class Intracomm(_BaseComm):
 
     def Recv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG,
              status: Optional[Status] = None) -> None:
-        if source != PROC_NULL:
-            _fill(buf, self.recv_bytes(source, tag, status), "Recv buffer")
+        if source == PROC_NULL:
+            return
+        # Through the region: one copy, from it into buf.
+        reply, reg = self._ch.shared(b"recvb" + self._sfx, _rank_arg(source) + b" " +
+                                     _tag_arg(tag))
+        n = int(reply)
+        _fill(buf, self._ch.readexact(n) if reg is None else reg.read(n), "Recv buffer")
+        if status is not None:
+            status._set(self._ch.request(b"@mpi status"))
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         if dest == PROC_NULL:
@@ -407,6 +436,15 @@ class Intracomm(_BaseComm):
         if sendbuf is IN_PLACE:
             sendbuf = recvbuf
         data, kind, store = _numbers_of(sendbuf, "sendbuf")
+        if self._ch.region(data.nbytes) is not None:
+            # Through the shared region: no copy for arrays that Alloc_mem gave.
+            args = b" " + op.name.encode() + (b" " + _rank_arg(root) if root is not None else b"")
+            reply, result = _shm_reduce(self._ch, b"@mpi " + verb +
+                                        (b":i64" if kind == "i64" else b"") + self._sfx, args,
+                                        data, _result_view(recvbuf, data.nbytes, kind))
+            if result is not None:
+                store(result, recvbuf)
+            return
         head = _bin_header(data.nbytes)
         args = b" " + op.name.encode() + (b" " + _rank_arg(root) if root is not None else b"")
         reply = self._ch.request(b"@mpi " + verb + (b":i64" if kind == "i64" else b"") +
@@ -549,6 +587,33 @@ def Wtime() -> float:
 
 def Wtick() -> float:
     return time.get_clock_info("monotonic").resolution
+
+
+def Alloc_mem(size: int, info: Any = None) -> Any:
+    """Memory for arrays that MPI calls then read and write with no copy: a
+    block of the region this rank shares with its shim. Wrap it, e.g.
+    ``np.frombuffer(MPI.Alloc_mem(8 * n), dtype="d")``; Allreduce, Reduce,
+    Scan and Exscan on such arrays move no byte through the pipes and copy
+    none. Outside stdmpirun, or without a region, plain memory."""
+    if size < 0:
+        raise ValueError("stdmpi: Alloc_mem of a negative size")
+    reg = _chan.region(-1)
+    if reg is None:
+        return bytearray(size)
+    return reg.alloc(size)
+
+
+def Free_mem(mem: Any) -> None:
+    """Gives back what Alloc_mem gave (to a later Alloc_mem: the region
+    never shrinks). Arrays made on it must not be used after."""
+    reg = _chan.region(-1)
+    if reg is not None and not isinstance(mem, bytearray):
+        reg.free(mem)
+        # Its arrays must not be used after: the mapping goes when none is.
+        try:
+            mem.close()
+        except BufferError:
+            pass
 
 
 def Get_processor_name() -> str:

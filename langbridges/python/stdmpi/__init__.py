@@ -42,7 +42,9 @@ items with ``for item in stdmpi.tasks(): with item: ...`` (at the end of this fi
 
 from __future__ import annotations
 
+import ctypes
 import json
+import mmap
 import os
 import pickle
 import sys
@@ -119,6 +121,188 @@ class Status:
         return f"Status(source={self.source}, tag={self.tag}, count={self.count})"
 
 
+# Payloads of at least this many bytes go through the shared region instead
+# of the pipes (STDMPI_SHM_MIN_BYTES; a huge value turns the region off).
+SHM_MIN_BYTES = int(os.environ.get("STDMPI_SHM_MIN_BYTES", "") or 1024)
+
+
+class _Region:
+    """The memory this rank shares with its shim (docs/protocol.md, "Arrays
+    through shared memory"): a request names bytes in it by offset instead of
+    sending them through the pipe, and the reply's bytes land in it.
+
+    Its layout is this module's: blocks that ``alloc`` hands out (arrays a
+    program keeps there, so that MPI reads and writes them with no copy), and
+    one scratch block for everything else, copied in and out. A reply of
+    unknown size may run past the scratch block (the shim grows the region to
+    hold it), so the scratch block is kept last."""
+
+    PAGE = mmap.ALLOCATIONGRANULARITY
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._off = 0          # the scratch block: offset, mapping, view
+        self._map: Optional[mmap.mmap] = None
+        self.mv = memoryview(b"")
+        self._last = True      # the scratch block ends the region
+        self._blocks: List[Tuple[int, int, int, mmap.mmap]] = []  # address, offset, size, map
+        self._free: List[Tuple[int, int]] = []  # offset, size
+
+    @staticmethod
+    def open() -> Optional["_Region"]:
+        """The region the shim passed down, or None (outside stdmpirun, a shim
+        without one, or a descriptor the program reused for something else)."""
+        fd = os.environ.get("STDMPI_SHM_FD", "")
+        if not fd.isdigit():
+            return None
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:stdmpi-shm"):
+                return None
+        except OSError:
+            return None
+        return _Region(int(fd))
+
+    @property
+    def off(self) -> int:
+        """The scratch block's offset: the OFF of requests that copy."""
+        return self._off
+
+    def _size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def _end(self) -> int:
+        """Where a new block starts: the region's end, page-aligned."""
+        return -(-self._size() // self.PAGE) * self.PAGE
+
+    def _remap(self, off: int, size: int) -> None:
+        self.mv.release()
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # a view of it is still alive: the GC unmaps it
+                pass
+        self._off = off
+        self._map = mmap.mmap(self.fd, size, offset=off)
+        self.mv = memoryview(self._map)
+
+    def grow(self, n: int) -> memoryview:
+        """The scratch block's first ``n`` bytes to write into; a new, larger
+        block at the end (by half again at least) if it is smaller."""
+        if n > self.mv.nbytes or not self._last:
+            have = self.mv.nbytes if self._last else 0
+            off = self._off if self._last else self._end()
+            size = max(n, have + have // 2, 1 << 20)
+            if self._size() < off + size:
+                os.ftruncate(self.fd, off + size)
+            self._remap(off, size)
+            self._last = True
+        return self.mv[:n]
+
+    def for_reply(self) -> None:
+        """Before a request whose reply size is unknown: the scratch block
+        ends the region, so a reply that runs past it overwrites nothing."""
+        if not self._last or self._map is None:
+            self.grow(0)
+
+    def read(self, n: int) -> memoryview:
+        """The scratch block's first ``n`` bytes, where the shim put a reply (it
+        grew the region if they did not fit)."""
+        if n > self.mv.nbytes:
+            self._remap(self._off, n)
+        return self.mv[:n]
+
+    def alloc(self, nbytes: int) -> Any:
+        """A block of ``nbytes`` of the region for the program to keep arrays
+        in (MPI.Alloc_mem): requests on it name its offset, no copy."""
+        if nbytes == 0:
+            return bytearray()
+        off = -1
+        for i, (o, cap) in enumerate(self._free):
+            if cap >= nbytes:
+                off, size = o, cap
+                del self._free[i]
+                break
+        if off < 0:
+            off = self._end()
+            size = -(-nbytes // self.PAGE) * self.PAGE
+            os.ftruncate(self.fd, off + size)
+            self._last = False
+        m = mmap.mmap(self.fd, nbytes, offset=off)
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        self._blocks.append((addr, off, size, m))
+        return m
+
+    def free(self, m: Any) -> None:
+        """Gives a block back for a later alloc (the region never shrinks)."""
+        for i, b in enumerate(self._blocks):
+            if b[3] is m:
+                del self._blocks[i]
+                self._free.append((b[1], b[2]))
+                return
+        raise ValueError("stdmpi: Free_mem of memory that Alloc_mem did not give")
+
+    def offset_of(self, buf: Any, nbytes: int) -> int:
+        """The offset of ``buf`` (``nbytes`` long) if it lies in an alloc'd
+        block, else -1."""
+        if not self._blocks:
+            return -1
+        addr = _address(buf)
+        if addr is None:
+            return -1
+        for base, off, size, _ in self._blocks:
+            if base <= addr and addr + nbytes <= base + size:
+                return off + addr - base
+        return -1
+
+
+def _shm_reduce(ch: "_Channel", head: bytes, args: bytes, data: memoryview,
+                out: Optional[memoryview]) -> Tuple[Optional[str], Optional[memoryview]]:
+    """A reduction through the shared region: ``head`` is b"@mpi VERB[:i64][:cID]",
+    ``args`` b" OP [ROOT]", ``data`` the 8-byte numbers' bytes, ``out`` the
+    result's place (a byte view of recvbuf) or None. Numbers that lie in
+    alloc'd blocks are named where they are; others are copied to the scratch
+    block. Returns the reply (None: no region here, use the pipe) and, when the
+    result is not in ``out`` already, the view to take it from."""
+    reg = ch.region(data.nbytes)
+    if reg is None:
+        return None, None
+    n = data.nbytes
+    x = reg.offset_of(data, n)
+    y = -1 if out is None or out.nbytes != n else reg.offset_of(out, n)
+    if y >= 0:
+        if x != y and (x < 0 or abs(x - y) < n):
+            out[:] = data  # then reduced in place, as MPI_IN_PLACE
+            x = y
+        return ch.request(head + b":shm=%d,%d" % (x, y) + args + b" %d" % n), None
+    if x < 0:
+        reg.grow(n)[:] = data
+        x = dest = reg.off
+    else:
+        reg.grow(n)
+        dest = reg.off
+    reply = ch.request(head + b":shm=%d,%d" % (x, dest) + args + b" %d" % n)
+    if reply == "ok":
+        return reply, None
+    result = reg.read(n)
+    if out is not None and out.nbytes == n:
+        out[:] = result
+        return reply, None
+    return reply, result
+
+
+def _address(buf: Any) -> Optional[int]:
+    """Where a buffer's bytes start in memory, if Python can tell."""
+    np = _np()
+    if np is not None and isinstance(buf, np.ndarray):
+        return buf.__array_interface__["data"][0]
+    if isinstance(buf, array):
+        return buf.buffer_info()[0]
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    except (TypeError, ValueError, BufferError):
+        return None
+
+
 class _Channel:
     """The request/reply pipe pair: requests on fd 1, replies on fd 0."""
 
@@ -127,6 +311,7 @@ class _Channel:
         self._started = False
         # Outside stdmpirun: a world of one rank answered in this process.
         self._local = None
+        self._region: Optional[_Region] = None
 
     def _start(self) -> None:
         # Outside stdmpirun (STDMPI_RANK unset) the job is this one rank.
@@ -142,6 +327,8 @@ class _Channel:
                 (sys.argv[0] or "script.py") + ", or unset STDMPI_RANK to run it as a world "
                 "of one rank")
         self._started = True
+        if self._local is None:
+            self._region = _Region.open()
         # Failed requests answer "@error REASON" (raised here as StdmpiError)
         # instead of ending the job, so a script can catch them.
         self.request(b"@mpi errors return")
@@ -237,6 +424,44 @@ class _Channel:
         header = self.request(line, *payload)
         return self.readexact(int(header))
 
+    def region(self, nbytes: int = -1) -> Optional[_Region]:
+        """The shared region, if this rank has one and ``nbytes`` (-1: a
+        reply of unknown size) is worth it."""
+        if not self._started:
+            self._start()
+        if self._region is None or (0 <= nbytes < SHM_MIN_BYTES):
+            return None
+        return self._region
+
+    def shared(self, verb: bytes, rest: bytes, payload: Any = None) -> Tuple[str, Optional[_Region]]:
+        """``@mpi VERB:shm=OFF REST`` with ``payload`` (bytes-like, or None)
+        placed in the region first, if the region is worth it; else the pipe
+        form with the payload after the line. Returns the reply line and the
+        region its bytes are in (None: they follow on the pipe)."""
+        if payload is None:
+            parts: List[memoryview] = []
+        elif isinstance(payload, list):
+            parts = [memoryview(p).cast("B") for p in payload]
+        else:
+            parts = [memoryview(payload).cast("B")]
+        total = sum(p.nbytes for p in parts)
+        reg = self.region(-1 if payload is None else total)
+        if reg is None:
+            return self.request(b"@mpi " + verb + b" " + rest, *parts), None
+        at, mv = 0, reg.grow(total)
+        for p in parts:
+            mv[at:at + p.nbytes] = p
+            at += p.nbytes
+        reg.for_reply()
+        return self.request(b"@mpi " + verb + b":shm=%d " % reg.off + rest), reg
+
+    def shared_bytes(self, verb: bytes, rest: bytes, payload: Any = None) -> bytes:
+        """The same for a reply of ``N`` + its bytes: the bytes."""
+        header, reg = self.shared(verb, rest, payload)
+        if reg is None:
+            return self.readexact(int(header))
+        return bytes(reg.read(int(header)))
+
 
 _chan = _Channel()
 
@@ -329,6 +554,10 @@ def _from_le(code: str, body: Any) -> "array":
     return a
 
 
+# The numeric verbs with a `:shm=OFF` form.
+_SHM_VERBS = frozenset((b"reduce", b"allreduce", b"scan", b"exscan"))
+
+
 def _exchange(verb: bytes, dtype: str, args: bytes, values: "array", force_msgpack: bool = False,
               nothing: bool = False, chan: Optional["_Channel"] = None,
               comm: bytes = b"") -> Optional["array"]:
@@ -341,6 +570,10 @@ def _exchange(verb: bytes, dtype: str, args: bytes, values: "array", force_msgpa
     ch = chan or _chan
     code = "q" if dtype == "i64" else "d"
     suffix = (b":i64" if dtype == "i64" else b"") + comm
+    if verb in _SHM_VERBS and b"loc" not in args and ch.region(8 * len(values)) is not None:
+        # Raw numbers through the shared region.
+        reply, result = _shm_reduce(ch, b"@mpi " + verb + suffix, args, _le_bytes(values), None)
+        return None if reply == "ok" else _from_le(code, result)
     if force_msgpack or len(values) >= MSGPACK_MIN_NUMBERS:
         body = memoryview(b"") if nothing else _le_bytes(values)
         head = _bin_header(body.nbytes)
@@ -451,6 +684,22 @@ def _buffer(buf: Any, what: str) -> Tuple[memoryview, str]:
     if not m.c_contiguous:
         raise ValueError(f"stdmpi: {what} must be contiguous")
     return m.cast("B"), dtype
+
+
+def _store_result(data: memoryview, recvbuf: Any, dtype: str) -> None:
+    """An Allreduce/Reduce result (little-endian 8-byte numbers) into recvbuf."""
+    out, out_dtype = _buffer(recvbuf, "recvbuf")
+    if out.readonly:
+        raise TypeError("stdmpi: recvbuf must be writable (array('d'), a NumPy array), "
+                        "not read-only")
+    if out_dtype != dtype:
+        raise ValueError(f"stdmpi: recvbuf must hold {dtype} numbers as sendbuf does, "
+                         f"not {out_dtype}")
+    if out.nbytes != data.nbytes:
+        raise ValueError(f"stdmpi: recvbuf holds {out.nbytes} bytes, the result {data.nbytes}")
+    out[:] = data
+    if sys.byteorder == "big":
+        out[:] = _le_bytes(_from_le("q" if dtype == "i64" else "d", out))
 
 
 def _numeric(x: Any) -> bool:
@@ -615,8 +864,8 @@ class Comm:
         if b"\n" not in data:
             rid = self._ch.request(b"@mpi isend" + self._sfx + b" " + args + b" " + data)
         else:
-            rid = self._ch.request(b"@mpi isendb" + self._sfx + b" " + args + b" " +
-                                   str(len(data)).encode(), data)
+            rid, _ = self._ch.shared(b"isendb" + self._sfx, args + b" " + str(len(data)).encode(),
+                                     data)
         return Request(self._ch, int(rid), "send")
 
     def irecv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
@@ -627,9 +876,9 @@ class Comm:
 
     # objects in collectives (any bytes, per-rank sizes)
 
-    def _split_reply(self, header: str) -> List[bytes]:
+    def _split_reply(self, header: str, reg: Optional[_Region] = None) -> List[bytes]:
         sizes = [int(x) for x in header.split()]
-        body = self._ch.readexact(sum(sizes))
+        body = self._ch.readexact(sum(sizes)) if reg is None else bytes(reg.read(sum(sizes)))
         out, i = [], 0
         for n in sizes:
             out.append(body[i:i + n])
@@ -638,27 +887,26 @@ class Comm:
 
     def _gather_bytes(self, data: bytes, root: Optional[int]) -> Optional[List[bytes]]:
         if root is None:
-            line = b"@mpi allgatherb" + self._sfx
+            verb, args = b"allgatherb" + self._sfx, b""
         else:
-            line = b"@mpi gatherb" + self._sfx + b" " + _rank_arg(root)
-        reply = self._ch.request(line + b" " + str(len(data)).encode(), data)
-        return None if reply == "ok" else self._split_reply(reply)
+            verb, args = b"gatherb" + self._sfx, _rank_arg(root) + b" "
+        reply, reg = self._ch.shared(verb, args + str(len(data)).encode(), data)
+        return None if reply == "ok" else self._split_reply(reply, reg)
 
     def _scatter_bytes(self, parts: Optional[List[bytes]], root: int) -> bytes:
-        line = b"@mpi scatterb" + self._sfx + b" " + _rank_arg(root)
+        verb = b"scatterb" + self._sfx
         if self.rank != root:
-            return self._ch.request_bytes(line)
+            return self._ch.shared_bytes(verb, _rank_arg(root))
         if parts is None or len(parts) != self.size:
             raise ValueError(f"stdmpi: scatter needs one item per rank ({self.size}) on the root")
         sizes = b" ".join(str(len(p)).encode() for p in parts)
-        return self._ch.request_bytes(line + b" " + sizes, *parts)
+        return self._ch.shared_bytes(verb, _rank_arg(root) + b" " + sizes, list(parts))
 
     def _alltoall_bytes(self, parts: List[bytes]) -> List[bytes]:
         if len(parts) != self.size:
             raise ValueError(f"stdmpi: alltoall needs one item per rank ({self.size})")
         sizes = b" ".join(str(len(p)).encode() for p in parts)
-        return self._split_reply(self._ch.request(b"@mpi alltoallb" + self._sfx + b" " + sizes,
-                                                  *parts))
+        return self._split_reply(*self._ch.shared(b"alltoallb" + self._sfx, sizes, list(parts)))
 
     def gather_objects(self, obj: Any, root: int = 0) -> Optional[list]:
         """Root gets a list with every rank's object (any object); None elsewhere."""
@@ -684,11 +932,11 @@ class Comm:
         """Sends ``obj`` to rank ``dest``; returns once the message is handed to MPI."""
         data = _encode(obj)
         head = b"@mpi send" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag)
-        if b"\n" not in data:
+        if b"\n" not in data and len(data) < SHM_MIN_BYTES:
             self._ch.request(head + b" " + data)
         else:
-            self._ch.request(b"@mpi sendb" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
-                          str(len(data)).encode(), data)
+            self._ch.shared(b"sendb" + self._sfx, _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+                            str(len(data)).encode(), data)
 
     def recv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
              status: Optional[Status] = None) -> Any:
@@ -697,14 +945,14 @@ class Comm:
 
     def send_bytes(self, data: Union[bytes, bytearray, memoryview], dest: int, tag: int = 0) -> None:
         """Sends raw bytes, exactly as given (no type marker)."""
-        data = bytes(data)
-        self._ch.request(b"@mpi sendb" + self._sfx + b" " + _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
-                      str(len(data)).encode(), data)
+        data = memoryview(data).cast("B")
+        self._ch.shared(b"sendb" + self._sfx, _rank_arg(dest) + b" " + _tag_arg(tag) + b" " +
+                        str(data.nbytes).encode(), data)
 
     def recv_bytes(self, source: int = ANY_SOURCE, tag: int = ANY_TAG,
                    status: Optional[Status] = None) -> bytes:
         """Receives a message as raw bytes."""
-        data = self._ch.request_bytes(b"@mpi recvb" + self._sfx + b" " + _rank_arg(source) + b" " + _tag_arg(tag))
+        data = self._ch.shared_bytes(b"recvb" + self._sfx, _rank_arg(source) + b" " + _tag_arg(tag))
         if status is not None:
             status._set(self._ch.request(b"@mpi status"))
         return data
@@ -713,9 +961,9 @@ class Comm:
                  recvtag: int = ANY_TAG, status: Optional[Status] = None) -> Any:
         """Sends and receives at once (no deadlock when two ranks exchange)."""
         data = _encode(sendobj)
-        reply = self._ch.request_bytes(b"@mpi sendrecvb" + self._sfx + b" " + _rank_arg(dest) +
-                                       b" " + _tag_arg(sendtag) + b" " + _rank_arg(source) + b" " +
-                                       _tag_arg(recvtag) + b" " + str(len(data)).encode(), data)
+        reply = self._ch.shared_bytes(b"sendrecvb" + self._sfx, _rank_arg(dest) + b" " +
+                                      _tag_arg(sendtag) + b" " + _rank_arg(source) + b" " +
+                                      _tag_arg(recvtag) + b" " + str(len(data)).encode(), data)
         if status is not None:
             status._set(self._ch.request(b"@mpi status"))
         return _decode(reply)
@@ -751,20 +999,21 @@ class Comm:
         r = _rank_arg(root)
         if self.rank == root:
             data = _encode(obj)
-            if b"\n" not in data:
+            if b"\n" not in data and len(data) < SHM_MIN_BYTES:
                 self._ch.request(b"@mpi bcast" + self._sfx + b" " + r + b" " + data)
             else:
-                self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r + b" " + str(len(data)).encode(), data)
+                self._ch.shared(b"bcastb" + self._sfx, r + b" " + str(len(data)).encode(), data)
             return obj
-        return _decode(self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r))
+        return _decode(self._ch.shared_bytes(b"bcastb" + self._sfx, r))
 
     def bcast_bytes(self, data: Optional[bytes] = None, root: int = 0) -> bytes:
         """Broadcasts raw bytes from the root."""
         r = _rank_arg(root)
         if self.rank == root:
-            data = bytes(data or b"")
-            return self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r + b" " + str(len(data)).encode(), data)
-        return self._ch.request_bytes(b"@mpi bcastb" + self._sfx + b" " + r)
+            data = memoryview(data or b"").cast("B")
+            return self._ch.shared_bytes(b"bcastb" + self._sfx, r + b" " + str(data.nbytes).encode(),
+                                         data)
+        return self._ch.shared_bytes(b"bcastb" + self._sfx, r)
 
     def _reduce(self, verb: bytes, x: Any, op: Union[Op, str], root: Optional[int],
                 dtype: Optional[str]) -> Any:
@@ -814,10 +1063,20 @@ class Comm:
         args = b" " + o.name.encode() + (b" " + _rank_arg(root) if root is not None else b"")
         if sys.byteorder == "big":
             data = _le_bytes(array("q" if dtype == "i64" else "d", data.tobytes()))
+        verb += (b":i64" if dtype == "i64" else b"") + self._sfx
+        if self._ch.region(data.nbytes) is not None:
+            out = None
+            if recvbuf is not None and sys.byteorder == "little":
+                o, o_dtype = _buffer(recvbuf, "recvbuf")
+                if o_dtype == dtype and not o.readonly:
+                    out = o
+            reply, result = _shm_reduce(self._ch, b"@mpi " + verb, args, data, out)
+            if result is not None:
+                _store_result(result, recvbuf, dtype)
+            return
         head = _bin_header(data.nbytes)
-        reply = self._ch.request(b"@mpi " + verb + (b":i64" if dtype == "i64" else b"") +
-                                 self._sfx + b":msgpack" + args + b" " + str(len(head) + data.nbytes).encode(),
-                              head, data)
+        reply = self._ch.request(b"@mpi " + verb + b":msgpack" + args + b" " +
+                                 str(len(head) + data.nbytes).encode(), head, data)
         if reply == "ok":
             return
         out, out_dtype = _buffer(recvbuf, "recvbuf")
