@@ -23,7 +23,10 @@ namespace stdmpi {
 int Shim::Main() {
   // The region exists before the program starts: the program inherits it.
   std::string shm_why;
-  if (shm_.Create(4 * opts_.max_message, &shm_why)) {
+  const char* shm_env = getenv("STDMPI_SHM");
+  if (shm_env != nullptr && std::string_view(shm_env) == "0") {
+    // Turned off: the program gets no region, the bridges use the pipes.
+  } else if (shm_.Create(4 * opts_.max_message, &shm_why)) {
     program_.set_shared_fd(shm_.fd());
     reader_.set_shm([this](int64_t off, int64_t n, std::string_view* out, std::string* why) {
       return shm_.View(off, n, out, why);

@@ -529,3 +529,75 @@ TEST_CASE("a request glued after output text is found, so the shim can warn") {
   CHECK(GluedRequest("x@mpi ranking\n") == std::string_view::npos);
   CHECK(GluedRequest("") == std::string_view::npos);
 }
+
+TEST_CASE("the shared-memory form: :shm=OFF and :shm=OFF,OUT") {
+  // Bytes: nothing follows the line; their count moves to shm_bytes.
+  Request r = Parse("@mpi sendb:shm=4096 1 7 100");
+  CHECK(r.shm_off == 4096);
+  CHECK(r.shm_out == 4096);
+  CHECK(r.shm_bytes == 100);
+  CHECK(r.payload_bytes == 0);
+  CHECK_FALSE(r.shm_numbers);
+  r = Parse("@mpi recvb:shm=0 any any");
+  CHECK(r.shm());
+  CHECK(r.shm_bytes == 0);
+  r = Parse("@mpi gatherb:shm=8,64 0 5");
+  CHECK(r.shm_off == 8);
+  CHECK(r.shm_out == 64);
+  CHECK(r.shm_bytes == 5);
+  CHECK(Parse("@mpi scatterb:shm=0 0 1 2 3 4").shm_bytes == 10);
+  CHECK(Parse("@mpi bcastb:shm=0 0 9", Ctx(0)).shm_bytes == 9);
+  CHECK(Parse("@mpi bcastb:shm=0 0", Ctx(1)).shm_bytes == 0);
+  // Numbers: N is their byte count, 8 a number; suffixes in any order.
+  r = Parse("@mpi allreduce:i64:shm=16:c0 max 80");
+  CHECK(r.shm_numbers);
+  CHECK(r.type == NumType::kI64);
+  CHECK(r.count() == 10);
+  CHECK(r.payload_bytes == 0);
+  CHECK(Parse("@mpi reduce:shm=0,800 sum 2 800").count() == 100);
+  CHECK(Parse("@mpi exscan:shm=0 prod 0").count() == 0);
+  // A request without the suffix is not of this form.
+  CHECK_FALSE(Parse("@mpi sendb 1 7 100").shm());
+  CHECK(Parse("@mpi sendb 1 7 100").payload_bytes == 100);
+
+  CHECK(Error("@mpi allreduce:shm=4 sum 8") ==
+        "offset 4 is not a multiple of 8 (the :shm form's numbers are 8-byte aligned)");
+  CHECK(Error("@mpi allreduce:shm=0,12 sum 8") ==
+        "offset 12 is not a multiple of 8 (the :shm form's numbers are 8-byte aligned)");
+  CHECK(Error("@mpi allreduce:shm=0 sum 12") ==
+        "byte count 12 is no whole number of 8-byte numbers (the :shm form holds raw 8-byte "
+        "numbers)");
+  CHECK(Error("@mpi allreduce:shm=0,8 sum 16") ==
+        "the numbers at 0 and the result at 8 overlap (16 bytes each): give the same offset to "
+        "reduce in place, or ranges apart");
+  CHECK(Parse("@mpi allreduce:shm=0,16 sum 16").shm_out == 16);  // adjacent: fine
+  CHECK(Error("@mpi allreduce:shm=0 minloc 16") ==
+        "minloc and maxloc take no :shm form (their reply pairs each value with a rank): use "
+        "the text or :msgpack form");
+  CHECK(Error("@mpi allreduce:shm=0:msgpack sum 8") ==
+        "suffixes :shm and :msgpack exclude each other (:shm's numbers are raw)");
+  CHECK(Error("@mpi allreduce:msgpack:shm=0 sum 8") ==
+        "suffixes :shm and :msgpack exclude each other (:shm's numbers are raw)");
+  CHECK(Error("@mpi sendb:shm=0:shm=8 1 0 5") == "suffix :shm given twice");
+  for (const char* bad : {"@mpi sendb:shm 1 0 5", "@mpi sendb:shm= 1 0 5",
+                          "@mpi sendb:shm=x 1 0 5", "@mpi sendb:shm=-1 1 0 5",
+                          "@mpi sendb:shm=1, 1 0 5", "@mpi sendb:shmx=1 1 0 5"}) {
+    INFO(bad);
+    CHECK(Error(bad).rfind("bad shared-memory suffix ", 0) == 0);
+  }
+  CHECK(Error("@mpi send:shm=0 1 0 hi") ==
+        "verb \"send\" takes no :shm suffix (the verbs that carry bytes and the reductions do: "
+        "sendb isendb recvb bcastb sendrecvb gatherb allgatherb scatterb alltoallb reduce "
+        "allreduce scan exscan)");
+  CHECK(Error("@mpi irecvb:shm=0 1 0").rfind("verb \"irecvb\" takes no :shm suffix", 0) == 0);
+  CHECK(Error("@mpi gather:shm=0 0 8").rfind("verb \"gather\" takes no :shm suffix", 0) == 0);
+  CHECK(Error("@mpi sendb:shm=0 1 0 2000000") ==
+        "byte count 2000000 over the limit of 1048576 bytes (raise it with stdmpirun "
+        "--max-message, or send in pieces)");
+  // A bad request of this form announces no bytes on the pipe.
+  Request bad;
+  ParseRequest("@mpi sendb:shm=0 9 0 5", Ctx(), &bad);
+  CHECK(bad.payload_bytes == 0);
+  CHECK(TakesShm(Verb::kAllreduce));
+  CHECK_FALSE(TakesShm(Verb::kGather));
+}

@@ -1002,7 +1002,8 @@ class Comm:
             if b"\n" not in data and len(data) < SHM_MIN_BYTES:
                 self._ch.request(b"@mpi bcast" + self._sfx + b" " + r + b" " + data)
             else:
-                self._ch.shared(b"bcastb" + self._sfx, r + b" " + str(len(data)).encode(), data)
+                self._ch.shared_bytes(b"bcastb" + self._sfx, r + b" " + str(len(data)).encode(),
+                                      data)
             return obj
         return _decode(self._ch.shared_bytes(b"bcastb" + self._sfx, r))
 
