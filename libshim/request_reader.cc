@@ -101,6 +101,7 @@ bool RequestReader::TakeLine(std::string_view line, Event* ev) {
     trace_name_ = pr.verb_known ? VerbName(req.verb) : "(bad request)";
     if (pr.verb_known && req.type == NumType::kI64) trace_name_ += ":i64";
     if (pr.verb_known && req.msgpack) trace_name_ += ":msgpack";
+    if (pr.verb_known && req.shm()) trace_name_ += ":shm";
     trace_line_.assign(line.substr(0, 200));
   }
   if (!pr.ok) {

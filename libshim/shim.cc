@@ -44,12 +44,20 @@ void Shim::OpenPipes() {
       &loop_, program_.stdout_fd(), readbuf_, sizeof(readbuf_),
       [this](std::string_view data) {
         last_activity_ = MonotonicSeconds();
+        if (engine_.busy() && !ending()) {
+          // The pending request may point into the reader's buffer: what
+          // comes meanwhile waits aside (the pipe stays watched, so no
+          // request costs a pause and a resume of the reading).
+          held_stdout_.append(data);
+          UpdateReading();
+          return;
+        }
         reader_.Append(data.data(), data.size());
         ProcessStdout();
         MaybeFinish();
       },
       [this] {
-        reader_.Finish();
+        stdout_eof_ = true;
         ProcessStdout();
         MaybeFinish();
       });
@@ -67,14 +75,22 @@ void Shim::OpenPipes() {
 // while no request is pending (the request may point into the reader's
 // buffer), unless the job ends and only output matters.
 void Shim::UpdateReading() {
-  stdout_->Want(output_.stdout_queued() < kHighWater && (ending() || !engine_.busy()));
+  stdout_->Want(output_.stdout_queued() < kHighWater && held_stdout_.size() < kHighWater);
   stderr_->Want(output_.stderr_queued() < kHighWater);
 }
 
 void Shim::ProcessStdout() {
   // While an operation is pending its request may point into the reader's
-  // buffer, so nothing more is taken from it (reading is paused too) until it
-  // finished.
+  // buffer, so nothing more is taken from it (what arrives waits in
+  // held_stdout_) until it finished.
+  if (!held_stdout_.empty() && (ending() || !engine_.busy())) {
+    reader_.Append(held_stdout_.data(), held_stdout_.size());
+    held_stdout_.clear();
+  }
+  if (stdout_eof_ && !reader_finished_ && held_stdout_.empty()) {
+    reader_finished_ = true;
+    reader_.Finish();
+  }
   while (ending() || !engine_.busy()) {
     RequestReader::Event ev = reader_.Next();
     switch (ev.kind) {
@@ -367,6 +383,8 @@ void Shim::RestartProgram() {
   stderr_ = std::make_unique<PipeReader>();
   child_in_ = std::make_unique<Sink>();
   reader_.Reset();
+  held_stdout_.clear();
+  stdout_eof_ = reader_finished_ = false;
   output_.ClearFatalLine();
   output_.EndLines();
   program_.Start(where_, Prefix());
@@ -479,7 +497,7 @@ void Shim::ForceEof(const char* why) {
   if (!stdout_->eof() || !stderr_->eof()) output_.Message(Prefix() + why + "\n");
   if (!stdout_->eof()) {
     stdout_->Stop();
-    reader_.Finish();
+    stdout_eof_ = true;
     ProcessStdout();
   }
   stderr_->Stop();

@@ -137,6 +137,9 @@ class Shim {
   OutputRelay output_;
   std::unique_ptr<Sink> child_in_ = std::make_unique<Sink>();
   RequestReader reader_;
+  std::string held_stdout_;       // the program's stdout that came while a request was pending
+  bool stdout_eof_ = false;       // its stdout ended (the reader learns it after held_stdout_)
+  bool reader_finished_ = false;
   Poller poller_;
   TraceWriter trace_;  // --trace
 

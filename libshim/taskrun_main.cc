@@ -210,6 +210,13 @@ int main(int argc, char** argv) {
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  // The shared region is this worker's, not its tasks' (they are commands,
+  // not protocol speakers): they inherit neither it nor its variable.
+  if (const char* shm = getenv("STDMPI_SHM_FD")) {
+    int fd = atoi(shm);
+    if (fd > 2) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    unsetenv("STDMPI_SHM_FD");
+  }
   struct sigaction sa = {};
   sa.sa_handler = OnStop;  // no SA_RESTART: poll and read wake up
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);

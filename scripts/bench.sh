@@ -19,7 +19,12 @@
 #           vs mpi4py, the same script: a compute loop overlapping a 1 MiB
 #           Isend/Irecv exchange, gather and allgather of Python objects
 #
-#   scripts/bench.sh [relay|micro|startup|pi|isolation|farm|everyday ...]  (default: all)
+#   sweep   time per operation against size (8 B to 64 MiB): ping-pong and
+#           allreduce from C, Python and R, through the shared region and the
+#           pipes, against C MPI, mpi4py and Rmpi; writes build/bench/sweep.csv
+#           and docs/sweep.png
+#
+#   scripts/bench.sh [relay|micro|startup|pi|isolation|farm|everyday|sweep ...]  (default: all)
 #   REPS=5 PI_SCALE=1 scripts/bench.sh
 #   PI_COUNTS="1 2 4 8 16 32" BENCH_PYTHON=python3 BENCH_NO_SETUP=1 scripts/bench.sh pi
 #   SMOKE=1 scripts/bench.sh      every section once with tiny sizes (in the test run)
@@ -48,7 +53,7 @@ mpirun=(mpirun --stdin none --mca pml ob1)
 export PMIX_MCA_psec=${PMIX_MCA_psec:-native}
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(relay micro startup pi isolation farm everyday)
+[ ${#sections[@]} -eq 0 ] && sections=(relay micro startup pi isolation farm everyday sweep)
 
 median() { sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'; }
 wall() {  # wall COMMAND...: seconds
@@ -77,8 +82,11 @@ for s in "${sections[@]}"; do
     py=/usr/bin/python3
     relay_py=bench/clients/relay.py
     med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
-    floor8=$(med build/bench/pipe_floor 100000 8)
-    floor1m=$(med build/bench/pipe_floor "$(it 300)" 1048576)
+    # The floor is the best the machine allows: the two ends on one core (as a
+    # rank's shim and program are) and on two, whichever is faster.
+    best() { awk '{ print ($1 < $2) ? $1 : $2 }'; }
+    floor8=$(echo "$(med taskset -c 0 build/bench/pipe_floor 100000 8) $(med build/bench/pipe_floor 100000 8)" | best)
+    floor1m=$(echo "$(med taskset -c 0 build/bench/pipe_floor "$(it 300)" 1048576) $(med build/bench/pipe_floor "$(it 300)" 1048576)" | best)
     echo "### Relay, 2 ranks, C child (median of $reps runs, microseconds)"
     echo
     echo "| measurement | stdmpi (C child) | pipe floor | stdmpi / floor | C MPI |"
@@ -89,6 +97,8 @@ for s in "${sections[@]}"; do
     pb=$(med "${run[@]}" -n 2 build/bench/relay_client pingpongb "$(it 300)" 1048576)
     pbm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong "$(it 300)" 1048576)
     echo "$pb $floor1m $pbm" | awk '{ printf "| 1 MiB sendb/recvb, one way | %.0f (%.0f MB/s) | %.0f (%.0f MB/s) | throughput %.0f%% of the pipe | %.0f |\n", $1, 1048576 / $1, $2, 1048576 / $2, 100 * $2 / $1, $3 }'
+    pbs=$(med "${run[@]}" -n 2 build/bench/relay_client pingpongbshm "$(it 300)" 1048576)
+    echo "$pbs $floor1m $pbm" | awk '{ printf "| 1 MiB sendb/recvb through the shared region (:shm), one way | %.0f | %.0f | %.2f | %.0f (stdmpi / C MPI: %.2f) |\n", $1, $2, $1 / $2, $3, $1 / $3 }'
     br=$(med "${run[@]}" -n 2 build/bench/relay_client bcastreduce "$(it 20000)")
     brm=$(med "${mpirun[@]}" -n 2 build/bench/mpi_relay bcastreduce "$(it 20000)")
     echo "$br $floor8 $brm" | awk '{ printf "| one bcast + one reduce round | %.1f | %.1f (2 round trips) | %.2f | %.2f |\n", $1, 2 * $2, $1 / (2 * $2), $3 }'
@@ -102,6 +112,8 @@ for s in "${sections[@]}"; do
       arp=$(med "${run[@]}" -n 2 build/bench/relay_client allreducemp "$n_it" "$count")
       floorn=$(med build/bench/pipe_floor "$n_it" $((8 * count + 5)))
       echo "$arp $floorn $arm $count" | awk '{ printf "| allreduce of %d doubles, :msgpack (bin) | %.1f | %.1f (1 round trip of its bytes) | %.2f | %.1f |\n", $4, $1, $2, $1 / $2, $3 }'
+      ars=$(med "${run[@]}" -n 2 build/bench/relay_client allreduceshm "$n_it" "$count")
+      echo "$ars $floor8 $arm $count" | awk '{ printf "| allreduce of %d doubles in the shared region (:shm, in place) | %.1f | %.1f (1 round trip) | %.2f | %.1f (stdmpi / C MPI: %.2f) |\n", $4, $1, $2, $1 / $2, $3, $1 / $3 }'
     done
     echo
     echo "### Relay, 2 ranks, Python child (median of $reps runs, microseconds)"
@@ -114,20 +126,20 @@ for s in "${sections[@]}"; do
       b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py "$2" "$3" "$4")
       echo "$a $b" | awk -v l="$1" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
     }
-    row "8 B text ping-pong, one way" pingpong "$(it 5000)" 8
-    row "1 MiB bytes ping-pong, one way" pingpongb "$(it 200)" 1048576
-    row "one bcast + one reduce round" bcastreduce "$(it 5000)" 1
-    row "allreduce of 1 double" allreduce "$(it 5000)" 1
-    row "allreduce of 1000 doubles (lists)" allreduce "$(it 1000)" 1000
-    row "Allreduce of 1000 doubles (array buffers)" Allreduce "$(it 1000)" 1000
+    row "8 B str ping-pong (send/recv), one way" pingpong "$(it 5000)" 8
+    row "1 MiB bytearray ping-pong (Send/Recv), one way" pingpongb "$(it 200)" 1048576
+    row "one bcast + one reduce round (objects)" bcastreduce "$(it 5000)" 1
+    row "allreduce of 1000 doubles (a NumPy array, lower case)" allreduce "$(it 1000)" 1000
+    row "Allreduce of 1000 doubles (array('d') buffers)" Allreduce "$(it 1000)" 1000
     big=$([ "$smoke" = 1 ] && echo 10000 || echo 1000000)
-    big_it=$([ "$smoke" = 1 ] && echo 2 || echo 10)
-    row "allreduce of $big doubles (lists)" allreduce "$big_it" "$big"
-    row "Allreduce of $big doubles (array buffers)" Allreduce "$big_it" "$big"
-    # Before the msgpack framing: the same lists as decimal text.
-    a=$(export STDMPI_MSGPACK_MIN_NUMBERS=1000000000; med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi allreduce 3 "$big")
-    b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py allreduce 3 "$big")
-    echo "$a $b" | awk -v l="allreduce of $big doubles (lists), text form: before :msgpack" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
+    big_it=$([ "$smoke" = 1 ] && echo 2 || echo 20)
+    row "Allreduce of $big doubles (array('d') buffers)" Allreduce "$big_it" "$big"
+    row "Allreduce of $big doubles (NumPy arrays)" Allreduce_np "$big_it" "$big"
+    row "Allreduce of $big doubles (NumPy arrays on MPI.Alloc_mem)" Allreduce_alloc "$big_it" "$big"
+    # Without the shared region: the pipes and the :msgpack form.
+    a=$(export STDMPI_SHM=0; med "${run[@]}" -n 2 "$py" "$relay_py" stdmpi Allreduce "$big_it" "$big")
+    b=$(med "${mpirun[@]}" -n 2 "$py" "$relay_py" mpi4py Allreduce "$big_it" "$big")
+    echo "$a $b" | awk -v l="Allreduce of $big doubles (array('d')), pipes only (STDMPI_SHM=0)" '{ printf "| %s | %.1f | %.1f | %.2f |\n", l, $1, $2, $1 / $2 }'
     echo
     echo "### Relay, 2 ranks, R child (median of $reps runs, microseconds)"
     echo
@@ -141,7 +153,7 @@ for s in "${sections[@]}"; do
     }
     rrow "allreduce of 1000 doubles" "$(it 500)" 1000
     rrow "allreduce of $big doubles" "$big_it" "$big"
-    rrow "allreduce of $big doubles, text form: before :msgpack" 3 "$big" STDMPI_MSGPACK_MIN_NUMBERS=1000000000
+    rrow "allreduce of $big doubles, pipes only (STDMPI_SHM=0)" "$big_it" "$big" STDMPI_SHM=0
 
     echo
     ;;
@@ -342,6 +354,62 @@ for s in "${sections[@]}"; do
     fi
     echo
     ;;
-  *) echo "unknown section $s (relay, micro, startup, pi, isolation)" >&2; exit 64 ;;
+  sweep)
+    # Time per operation against size, 8 B to 64 MiB: ping-pong (one way) and
+    # allreduce (sum of doubles), from C, Python and R, each against the
+    # competitor its users would use (C MPI, mpi4py, Rmpi). Every point is a
+    # median of $reps runs; each run times only the operation, ITER times.
+    py=/usr/bin/python3
+    med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
+    sizes="8 64 512 4096 32768 262144 2097152 16777216 67108864"
+    [ "$smoke" = 1 ] && sizes="8 4096"
+    csv=build/bench/sweep.csv
+    have_r=0
+    command -v Rscript >/dev/null && Rscript -e 'library(Rmpi)' >/dev/null 2>&1 </dev/null && have_r=1
+    [ "$smoke" = 1 ] && have_r=0
+    echo "op,tool,bytes,us" > "$csv"
+    point() {  # point OP TOOL BYTES COMMAND...
+      local op=$1 tool=$2 bytes=$3 us
+      shift 3
+      us=$(med "$@")
+      echo "$op,$tool,$bytes,$us" >> "$csv"
+    }
+    for b in $sizes; do
+      n=$(( b / 8 > 0 ? b / 8 : 1 ))
+      nb=$(( n * 8 ))
+      iters=$(( 30000000 / (b + 10000) )); [ "$iters" -lt 3 ] && iters=3
+      [ "$smoke" = 1 ] && iters=2
+      point pingpong "stdmpi C (region)" "$b" "${run[@]}" -n 2 build/bench/relay_client pingpongbshm "$iters" "$b"
+      point pingpong "stdmpi C (pipes)" "$b" env STDMPI_SHM=0 "${run[@]}" -n 2 build/bench/relay_client pingpongb "$iters" "$b"
+      point pingpong "C MPI" "$b" "${mpirun[@]}" -n 2 build/bench/mpi_relay pingpong "$iters" "$b"
+      point pingpong "stdmpi Python" "$b" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi pingpongb "$iters" "$b"
+      point pingpong "mpi4py" "$b" "${mpirun[@]}" -n 2 "$py" bench/clients/relay.py mpi4py pingpongb "$iters" "$b"
+      point allreduce "stdmpi C (region)" "$nb" "${run[@]}" -n 2 build/bench/relay_client allreduceshm "$iters" "$n"
+      point allreduce "stdmpi C (pipes, msgpack)" "$nb" env STDMPI_SHM=0 "${run[@]}" -n 2 build/bench/relay_client allreducemp "$iters" "$n"
+      point allreduce "C MPI" "$nb" "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$iters" "$n"
+      point allreduce "stdmpi Python (NumPy)" "$nb" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi Allreduce_np "$iters" "$n"
+      point allreduce "stdmpi Python (Alloc_mem)" "$nb" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi Allreduce_alloc "$iters" "$n"
+      point allreduce "mpi4py" "$nb" "${mpirun[@]}" -n 2 "$py" bench/clients/relay.py mpi4py Allreduce_np "$iters" "$n"
+      if [ "$have_r" = 1 ]; then
+        point allreduce "stdmpi R" "$nb" "${run[@]}" -n 2 Rscript bench/clients/relay.R stdmpi "$iters" "$n"
+        point allreduce "Rmpi" "$nb" "${mpirun[@]}" -n 2 Rscript bench/clients/relay.R rmpi "$iters" "$n"
+      fi
+    done
+    echo "### Per-size sweep, 2 ranks (median of $reps runs, microseconds per operation)"
+    echo
+    awk -F, 'NR > 1 { key = $1 " | " $2; if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+                      v[key, $3] = $4; if (!($3 in sz)) { sz[$3] = 1; sizes[++m] = $3 } }
+             END { printf "| op | tool |"; for (j = 1; j <= m; j++) printf " %s B |", sizes[j]; print "";
+                   printf "|---|---|"; for (j = 1; j <= m; j++) printf "---|"; print "";
+                   for (i = 1; i <= k; i++) { printf "| %s |", order[i];
+                     for (j = 1; j <= m; j++) printf " %s |", ((order[i], sizes[j]) in v) ? sprintf("%.1f", v[order[i], sizes[j]]) : "-"; print "" } }' "$csv"
+    echo
+    sweep_png=docs/sweep.png
+    [ "$smoke" = 1 ] && sweep_png=build/bench/sweep.png
+    "$py" bench/plot_sweep.py "$csv" "$sweep_png" "$(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), median of $reps runs" >/dev/null
+    echo "Plot: \`$sweep_png\`."
+    echo
+    ;;
+  *) echo "unknown section $s (relay, micro, startup, pi, isolation, farm, everyday, sweep)" >&2; exit 64 ;;
   esac
 done

@@ -11,6 +11,8 @@ MODE:
   bcastreduce        one bcast of an int and one reduce of a float (objects)
   Allreduce COUNT    Allreduce of COUNT doubles, array('d') buffers
   Allreduce_np COUNT Allreduce of COUNT doubles, NumPy float64 buffers
+  Allreduce_alloc COUNT  the same on NumPy arrays made on MPI.Alloc_mem
+                     memory (stdmpi: in the region it shares with its shim)
   allreduce COUNT    allreduce of a NumPy float64 array (lower case: a new
                      array comes back)
 
@@ -69,10 +71,15 @@ elif mode == "bcastreduce":
     def check(r):
         assert r[0] == 17 and (rank != 0 or r[1] == 2.0), r
     per = 1
-elif mode in ("Allreduce", "Allreduce_np", "allreduce"):
+elif mode in ("Allreduce", "Allreduce_np", "Allreduce_alloc", "allreduce"):
     if mode == "Allreduce":
         x = array("d", (i % 100 + 0.5 for i in range(arg)))
         y = array("d", bytes(8 * arg))
+    elif mode == "Allreduce_alloc":
+        import numpy as np
+        x = np.frombuffer(MPI.Alloc_mem(8 * arg), dtype=np.float64)
+        y = np.frombuffer(MPI.Alloc_mem(8 * arg), dtype=np.float64)
+        x[:] = np.arange(arg, dtype=np.float64) % 100 + 0.5
     else:
         import numpy as np
         x = np.arange(arg, dtype=np.float64) % 100 + 0.5

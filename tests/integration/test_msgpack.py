@@ -34,7 +34,8 @@ class RawProtocol(unittest.TestCase):
 
 class PythonBridge(unittest.TestCase):
     def run_check(self, env_min, trace):
-        env = dict(os.environ, STDMPI_MSGPACK_MIN_NUMBERS=str(env_min))
+        # Without the shared region, whose :shm form large arrays would take.
+        env = dict(os.environ, STDMPI_MSGPACK_MIN_NUMBERS=str(env_min), STDMPI_SHM="0")
         job = stdmpirun("-n", "2", "--trace", trace, PYTHON, os.path.join(HERE, "bridge_check.py"),
                         timeout=180, env=env)
         self.assertEqual(job.rc, 0, job.describe())
