@@ -5,8 +5,16 @@
  *   relay_client bcastreduce ITER      one bcast + one reduce per round
  *   relay_client allreduce ITER COUNT  allreduce of COUNT doubles (text)
  *   relay_client allreducemp ITER COUNT  the same in the msgpack bin form
+ *   relay_client pingpongbshm ITER BYTES  sendb/recvb through the shared region:
+ *                                   the bytes sent lie in it (stdmpi_alloc), the
+ *                                   bytes received are read where they arrived
+ *                                   (stdmpi_recvb_view): no copy on either side
+ *   relay_client allreduceshm ITER COUNT  allreduce of COUNT doubles kept in the
+ *                                   region (stdmpi_alloc), in place: no copy
  *
- * Rank 0 prints "MODE us_per_iteration" (one way for ping-pong).
+ * The shm modes speak through the C bridge (langbridges/c/stdmpi.h), the
+ * others write the protocol themselves. Inputs are built before the clock
+ * starts. Rank 0 prints "MODE us_per_iteration" (one way for ping-pong).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -14,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../../langbridges/c/stdmpi.h"
 
 static char* buf;
 static size_t cap, len;
@@ -81,8 +91,27 @@ static void request_bytes(const char* req, size_t n) {
   consume(count);
 }
 
+/* The shm modes need the region: under stdmpirun, with a shim that makes one. */
+static void need_region(const char* mode) {
+  if (stdmpi_shm_available()) return;
+  fprintf(stderr,
+          "relay_client: %s needs the shared region (STDMPI_SHM_FD naming the shim's memfd): "
+          "run it under stdmpirun\n",
+          mode);
+  exit(5);
+}
+
 int main(int argc, char** argv) {
-  if (argc < 3) return 1;
+  if (argc < 3) {
+    fprintf(stderr, "usage: relay_client MODE ITER [BYTES|COUNT] (modes: see the source)\n");
+    return 1;
+  }
+  if (getenv("STDMPI_RANK") == NULL) {
+    fprintf(stderr,
+            "relay_client: not a stdmpi rank (STDMPI_RANK is not set): run it under "
+            "stdmpirun -n 2\n");
+    return 1;
+  }
   const char* mode = argv[1];
   long iter = atol(argv[2]);
   long arg = argc > 3 ? atol(argv[3]) : 0;
@@ -168,6 +197,44 @@ int main(int argc, char** argv) {
     t0 = now();
     for (long i = 0; i < iter; ++i) request_bytes(r, n);
     if (rank == 0) printf("allreducemp %ld %.3f\n", count, (now() - t0) / iter * 1e6);
+  } else if (!strcmp(mode, "pingpongbshm")) {
+    need_region(mode);
+    size_t n = arg > 0 ? (size_t)arg : 1, got = 0;
+    char* payload = (char*)stdmpi_alloc(n); /* named where it is: not copied */
+    memset(payload, 'x', n);
+    int peer = 1 - rank;
+    stdmpi_barrier();
+    t0 = now();
+    for (long i = 0; i < iter; ++i) {
+      const char* in = NULL;
+      if (rank == 0) {
+        stdmpi_sendb(peer, 0, payload, n);
+        in = (const char*)stdmpi_recvb_view(peer, 0, &got);
+      } else {
+        in = (const char*)stdmpi_recvb_view(peer, 0, &got);
+        stdmpi_sendb(peer, 0, payload, n);
+      }
+      if (in == NULL || got != n || in[0] != 'x' || in[n - 1] != 'x') {
+        fprintf(stderr, "relay_client: pingpongbshm received %zu bytes, not the %zu sent\n", got,
+                n);
+        return 4;
+      }
+    }
+    if (rank == 0) printf("%s %zu %.3f\n", mode, n, (now() - t0) / iter / 2 * 1e6);
+    stdmpi_free(payload);
+  } else if (!strcmp(mode, "allreduceshm")) {
+    need_region(mode);
+    long count = arg > 0 ? arg : 1;
+    double* x = (double*)stdmpi_alloc(sizeof(double) * (size_t)count);
+    for (long i = 0; i < count; ++i) x[i] = (double)(i % 100) + 0.5;
+    stdmpi_barrier();
+    t0 = now();
+    for (long i = 0; i < iter; ++i) stdmpi_allreduce(x, x, (int)count, "sum");
+    if (rank == 0) printf("allreduceshm %ld %.3f\n", count, (now() - t0) / iter * 1e6);
+    stdmpi_free(x);
+  } else {
+    fprintf(stderr, "relay_client: unknown mode \"%s\" (modes: see the source)\n", mode);
+    return 1;
   }
   fflush(stdout);
   return 0;

@@ -22,9 +22,10 @@
  * for _i64 also "band" "bor" "bxor"; "minloc"/"maxloc" fill OUT with n
  * (value, rank) pairs: room for 2*n values. STDMPI_ANY is any source or tag.
  *
- * Memory: every pointer a function returns is malloc'd and yours to free();
- * byte results carry an extra NUL after their last byte, so text can be used
- * as a C string. Arrays you pass in stay yours.
+ * Memory: every pointer a function returns is malloc'd and yours to free()
+ * (but stdmpi_alloc's, for stdmpi_free, and stdmpi_recvb_view's, the
+ * bridge's); byte results carry an extra NUL after their last byte, so text
+ * can be used as a C string. Arrays you pass in stay yours.
  *
  * Bytes in collectives (any content, each rank's piece of its own size):
  *   size_t sizes[NRANKS], total;
@@ -58,10 +59,58 @@
  * Task farms (stdmpirun --tasks FILE ./worker): stdmpi_task(&id, &text),
  * stdmpi_task_fail(fmt, ...), stdmpi_task_attempt(); see the end of this file.
  *
+ * Shared memory (docs/protocol.md, "Arrays through shared memory"): under
+ * stdmpirun each rank shares a memory region with its shim, and large
+ * payloads go through it instead of the pipes, with nothing to change in the
+ * calls: what a request sends when it is STDMPI_SHM_MIN_BYTES (default 1024)
+ * bytes or more (sendb, isendb, bcastb, sendrecvb, gatherb, allgatherb,
+ * scatterb, alltoallb; the 8-byte reductions allreduce, reduce, scan, exscan
+ * but minloc/maxloc), and a reply whose size the request cannot know (recvb,
+ * bcastb off the root, scatterb off the root, and the others when what they
+ * send goes through the region). Arrays kept in the region are read and
+ * written where they are, with no copy at all:
+ *
+ *   double* x = (double*)stdmpi_alloc(n * sizeof(double));
+ *   ... fill x ...
+ *   stdmpi_allreduce(x, x, n, "sum");   in place: MPI works on x itself
+ *   stdmpi_sendb(1, 7, x, n * sizeof(double));   sent from x, not copied
+ *   stdmpi_free(x);
+ *
+ *   void* stdmpi_alloc(size_t n)    n bytes in the region (page-aligned; a
+ *                                   reduction's IN and OUT may both be such
+ *                                   memory, the same pointer for in place);
+ *                                   plain malloc where there is no region
+ *                                   (outside stdmpirun) or it cannot grow.
+ *   void stdmpi_free(void* p)       gives back memory from stdmpi_alloc (or
+ *                                   malloc); the region never shrinks, later
+ *                                   stdmpi_alloc calls reuse it.
+ *   const void* stdmpi_recvb_view(int src, int tag, size_t* n)
+ *                                   stdmpi_recvb with no copy: the bytes as
+ *                                   they arrived, in the bridge's memory
+ *                                   (not NUL-terminated), valid until the
+ *                                   next stdmpi_ call; NULL on error.
+ *   int stdmpi_shm_available(void)  1 if this rank uses the region, else 0.
+ *   int64_t stdmpi_shm_offset(const void* p)  the region offset of memory
+ *                                   from stdmpi_alloc (for `:shm=OFF`
+ *                                   requests of one's own), else -1.
+ *
+ * The region needs POSIX (mmap, ftruncate, readlink). In strict ISO C
+ * (-std=c99) include stdmpi.h before any system header (it then asks for
+ * POSIX itself) or define _POSIX_C_SOURCE; else, or with STDMPI_NO_SHM
+ * defined, it is left out and everything goes through the pipes.
+ *
  * Not thread-safe: call it from one thread.
  */
 #ifndef STDMPI_H_
 #define STDMPI_H_
+
+/* Strict ISO C hides POSIX: ask for it, if no system header came before. */
+#if !defined(__cplusplus) && defined(__STRICT_ANSI__) && !defined(_FEATURES_H) &&    \
+    !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && \
+    !defined(_DEFAULT_SOURCE) && !defined(STDMPI_NO_SHM)
+#define _POSIX_C_SOURCE 200809L
+#define STDMPI__ASKED_POSIX 1
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -70,6 +119,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* STDMPI__SHM: 1 where the shared region can be used (Linux, POSIX visible). */
+#if defined(__linux__) && !defined(STDMPI_NO_SHM)
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#if defined(__GLIBC__)
+#if defined(__USE_XOPEN2K)
+#define STDMPI__SHM 1
+#endif
+#elif defined(__cplusplus) || !defined(__STRICT_ANSI__) || defined(STDMPI__ASKED_POSIX) || \
+    defined(_GNU_SOURCE) || defined(_DEFAULT_SOURCE) || defined(_XOPEN_SOURCE) ||          \
+    (defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 200112L)
+#define STDMPI__SHM 1
+#endif
+#endif
+#ifndef STDMPI__SHM
+#define STDMPI__SHM 0
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -293,9 +362,9 @@ static inline void* stdmpi__read_bytes(size_t* n) {
   return stdmpi__read_n((size_t)strtoull(stdmpi__state()->line, NULL, 10), n);
 }
 
-/* A reply "N0 N1 ... N(k-1)" and then their sum of bytes: the sizes go to
- * SIZES (room for MAX; may be NULL), the bytes to a malloc'd buffer. */
-static inline void* stdmpi__read_pieces(size_t* sizes, int max, size_t* total) {
+/* The sum of the sizes "N0 N1 ..." on the reply line (SIZES gets them, room
+ * for MAX; may be NULL). */
+static inline size_t stdmpi__line_sizes(size_t* sizes, int max) {
   const char* p = stdmpi__state()->line;
   size_t sum = 0;
   for (int k = 0;; ++k) {
@@ -306,7 +375,13 @@ static inline void* stdmpi__read_pieces(size_t* sizes, int max, size_t* total) {
     sum += (size_t)v;
     p = end;
   }
-  return stdmpi__read_n(sum, total);
+  return sum;
+}
+
+/* A reply "N0 N1 ... N(k-1)" and then their sum of bytes: the sizes go to
+ * SIZES (room for MAX; may be NULL), the bytes to a malloc'd buffer. */
+static inline void* stdmpi__read_pieces(size_t* sizes, int max, size_t* total) {
+  return stdmpi__read_n(stdmpi__line_sizes(sizes, max), total);
 }
 
 /* " N0 N1 ..." for COUNT sizes, added to B; returns their sum. */
@@ -317,6 +392,270 @@ static inline size_t stdmpi__add_sizes(stdmpi__buf_t* b, const size_t* sizes, in
     sum += sizes[i];
   }
   return sum;
+}
+
+/* --- the shared region ---------------------------------------------------
+ *
+ * The memory this rank shares with its shim (docs/protocol.md, "Arrays
+ * through shared memory"): a request names bytes in it by offset instead of
+ * sending them through the pipe, and the reply's bytes land in it. Its layout
+ * is this header's: blocks that stdmpi_alloc hands out (page-aligned, each its
+ * own mapping, so that they never move), and one scratch block for everything
+ * else, copied in and out. A reply of unknown size may run past the scratch
+ * block (the shim grows the region to hold it), so a request that expects one
+ * first makes the scratch block the region's last: after an alloc it starts
+ * anew at the end, and the old one is kept for later allocs. */
+
+typedef struct {
+  char* base;  /* the mapping (unused in the free list) */
+  size_t off;  /* its offset in the region */
+  size_t size; /* its bytes (whole pages) */
+} stdmpi__span_t;
+
+typedef struct {
+  int tried;        /* looked for the region already */
+  int fd;           /* its descriptor, or -1: no region */
+  size_t min_bytes; /* STDMPI_SHM_MIN_BYTES */
+  size_t page;
+  char* map;              /* the scratch block's mapping (NULL: none yet) */
+  size_t off;             /* its offset */
+  size_t mapped;          /* its mapped bytes */
+  int last;               /* it ends the region */
+  stdmpi__span_t* blocks; /* stdmpi_alloc's, in use */
+  size_t n_blocks, cap_blocks;
+  stdmpi__span_t* spare; /* given back (and old scratch blocks), for alloc */
+  size_t n_spare, cap_spare;
+  char* view; /* stdmpi_recvb_view's buffer where there is no region */
+  size_t view_cap;
+} stdmpi__region_t;
+
+static inline stdmpi__region_t* stdmpi__rg(void) {
+  static stdmpi__region_t r;
+  return &r;
+}
+
+static inline void stdmpi__spans_add(stdmpi__span_t** list, size_t* n, size_t* cap,
+                                     stdmpi__span_t span) {
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 8;
+    *list = (stdmpi__span_t*)realloc(*list, *cap * sizeof(stdmpi__span_t));
+    if (*list == NULL) stdmpi__die("out of memory");
+  }
+  (*list)[(*n)++] = span;
+}
+
+#if STDMPI__SHM
+
+/* The region, looked for on first use: the descriptor STDMPI_SHM_FD names, if
+ * it is the shim's memfd; NULL where there is none (outside stdmpirun, or the
+ * descriptor reused for something else): the pipes then. */
+static inline stdmpi__region_t* stdmpi__region(void) {
+  stdmpi__region_t* r = stdmpi__rg();
+  if (r->tried) return r->fd >= 0 ? r : NULL;
+  r->tried = 1;
+  r->fd = -1;
+  r->last = 1;
+  r->min_bytes = 1024;
+  const char* m = getenv("STDMPI_SHM_MIN_BYTES");
+  if (m != NULL && *m != '\0') {
+    char* end;
+    unsigned long long v = strtoull(m, &end, 10);
+    if (*end == '\0' && *m >= '0' && *m <= '9') {
+      r->min_bytes = (size_t)v;
+    } else {
+      fprintf(stderr,
+              "stdmpi: rank %s: warning: STDMPI_SHM_MIN_BYTES=\"%.40s\" is not a byte count; "
+              "using 1024\n",
+              getenv("STDMPI_RANK") ? getenv("STDMPI_RANK") : "?", m);
+    }
+  }
+  const char* f = getenv("STDMPI_SHM_FD");
+  if (getenv("STDMPI_RANK") == NULL || f == NULL || *f < '0' || *f > '9' || strlen(f) > 9) {
+    return NULL;
+  }
+  for (const char* c = f; *c; ++c) {
+    if (*c < '0' || *c > '9') return NULL;
+  }
+  char path[64], target[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%s", f);
+  ssize_t len = readlink(path, target, sizeof target - 1);
+  if (len < 0) return NULL;
+  target[len] = '\0';
+  if (strncmp(target, "/memfd:stdmpi-shm", 17) != 0) return NULL;
+  long page = sysconf(_SC_PAGESIZE);
+  r->page = page > 0 ? (size_t)page : 4096;
+  r->fd = atoi(f);
+  return r;
+}
+
+/* The region's size now, or -1. */
+static inline int64_t stdmpi__region_size(stdmpi__region_t* r) {
+  struct stat st;
+  if (fstat(r->fd, &st) != 0) return -1;
+  return (int64_t)st.st_size;
+}
+
+static inline size_t stdmpi__pages(stdmpi__region_t* r, size_t n) {
+  return (n + r->page - 1) / r->page * r->page;
+}
+
+/* Grows the region to END bytes at least (never shrinks it). 0, or -1. */
+static inline int stdmpi__region_grow(stdmpi__region_t* r, size_t end) {
+  int64_t have = stdmpi__region_size(r);
+  if (have < 0) return -1;
+  if ((uint64_t)have >= (uint64_t)end) return 0;
+  return ftruncate(r->fd, (off_t)end) == 0 ? 0 : -1;
+}
+
+/* Maps SIZE bytes at OFF as the scratch block (the old mapping goes). */
+static inline int stdmpi__scratch_map(stdmpi__region_t* r, size_t off, size_t size) {
+  void* p = MAP_FAILED;
+#ifdef MREMAP_MAYMOVE
+  if (r->map != NULL && off == r->off) p = mremap(r->map, r->mapped, size, MREMAP_MAYMOVE);
+#endif
+  if (p == MAP_FAILED) {
+    if (r->map != NULL) munmap(r->map, r->mapped);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, (off_t)off);
+  }
+  if (p == MAP_FAILED) {
+    r->map = NULL;
+    r->mapped = 0;
+    return -1;
+  }
+  r->map = (char*)p;
+  r->off = off;
+  r->mapped = size;
+  return 0;
+}
+
+/* The scratch block with room for N bytes, the region's last: grown (by half
+ * again at least) or started anew at the end. NULL if the region cannot grow
+ * or be mapped (the request then goes through the pipes). */
+static inline char* stdmpi__scratch(stdmpi__region_t* r, size_t n) {
+  if (r->map != NULL && r->last && n <= r->mapped) return r->map;
+  size_t have = r->map != NULL && r->last ? r->mapped : 0, off;
+  if (r->map != NULL && r->last) {
+    off = r->off;
+  } else {
+    int64_t end = stdmpi__region_size(r);
+    if (end < 0) return NULL;
+    off = stdmpi__pages(r, (size_t)end);
+  }
+  size_t size = have + have / 2;
+  if (size < n) size = n;
+  if (size < ((size_t)1 << 20)) size = (size_t)1 << 20;
+  size = stdmpi__pages(r, size);
+  if (stdmpi__region_grow(r, off + size) != 0) return NULL;
+  if (r->map != NULL && !r->last) {
+    /* The old scratch block is free for allocs now. */
+    stdmpi__span_t old = {NULL, r->off, r->mapped};
+    stdmpi__spans_add(&r->spare, &r->n_spare, &r->cap_spare, old);
+  }
+  if (stdmpi__scratch_map(r, off, size) != 0) return NULL;
+  r->last = 1;
+  return r->map;
+}
+
+/* After a reply of N bytes at the scratch block's offset: where they are (the
+ * shim grew the region if they did not fit the mapping). */
+static inline char* stdmpi__scratch_read(stdmpi__region_t* r, size_t n) {
+  if (r->map != NULL && n <= r->mapped) return r->map;
+  int64_t end = stdmpi__region_size(r);
+  size_t size = end > 0 && (uint64_t)end > r->off ? (size_t)end - r->off : 0;
+  if (size < n) size = n;
+  if (stdmpi__scratch_map(r, r->off, stdmpi__pages(r, size)) != 0) {
+    stdmpi__die("cannot map the shared region to read a reply");
+  }
+  return r->map;
+}
+
+/* The region offset of [p, p + n) if it lies in a block of stdmpi_alloc's,
+ * else -1. */
+static inline int64_t stdmpi__block_offset(const void* p, size_t n) {
+  stdmpi__region_t* r = stdmpi__rg();
+  uintptr_t a = (uintptr_t)p;
+  if (p == NULL) return -1;
+  for (size_t i = 0; i < r->n_blocks; ++i) {
+    uintptr_t b = (uintptr_t)r->blocks[i].base;
+    if (b <= a && a - b < r->blocks[i].size && n <= r->blocks[i].size - (a - b)) {
+      return (int64_t)(r->blocks[i].off + (a - b));
+    }
+  }
+  return -1;
+}
+
+#else /* no shared region: everything through the pipes */
+
+static inline stdmpi__region_t* stdmpi__region(void) {
+  return NULL;
+}
+static inline char* stdmpi__scratch(stdmpi__region_t* r, size_t n) {
+  (void)r;
+  (void)n;
+  return NULL;
+}
+static inline char* stdmpi__scratch_read(stdmpi__region_t* r, size_t n) {
+  (void)r;
+  (void)n;
+  return NULL;
+}
+static inline int64_t stdmpi__block_offset(const void* p, size_t n) {
+  (void)p;
+  (void)n;
+  return -1;
+}
+
+#endif /* STDMPI__SHM */
+
+/* Where a request's N bytes at DATA lie in the region: their own place if
+ * they are in a block of stdmpi_alloc's, else the scratch block, copied
+ * there, if they are worth it (STDMPI_SHM_MIN_BYTES or more). -1: send them
+ * through the pipe. */
+static inline int64_t stdmpi__put_shared(const void* data, size_t n) {
+  stdmpi__region_t* r = stdmpi__region();
+  if (r == NULL) return -1;
+  int64_t at = stdmpi__block_offset(data, n);
+  if (at >= 0 && n > 0) return at;
+  if (n < r->min_bytes) return -1;
+  char* p = stdmpi__scratch(r, n);
+  if (p == NULL) return -1;
+  /* memmove: DATA may be a view of the scratch block itself. */
+  if (n > 0) memmove(p, data, n);
+  return (int64_t)r->off;
+}
+
+/* Before a request whose reply's bytes go to the scratch block: its offset,
+ * the block made the region's last (a reply may run past it); -1 if that
+ * fails (then no byte may have been put there: see stdmpi__put_shared). */
+static inline int64_t stdmpi__reply_place(void) {
+  stdmpi__region_t* r = stdmpi__region();
+  if (r == NULL || stdmpi__scratch(r, 0) == NULL) return -1;
+  return (int64_t)r->off;
+}
+
+/* The verb on COMM with `:shm=OFF` (`:shm=OFF,OUT` where OUT >= 0 differs).
+ * BUF has room for 128 characters. */
+static inline const char* stdmpi__on_shm(const char* verb, stdmpi_comm_t comm, int64_t off,
+                                         int64_t out, char* buf) {
+  char v[64];
+  const char* base = stdmpi__on(verb, comm, v);
+  if (out < 0 || out == off) {
+    snprintf(buf, 128, "%s:shm=%" PRId64, base, off);
+  } else {
+    snprintf(buf, 128, "%s:shm=%" PRId64 ",%" PRId64, base, off, out);
+  }
+  return buf;
+}
+
+/* The N bytes of a reply the shim put in the scratch block, copied into a
+ * malloc'd buffer (one more byte, a NUL, after them). */
+static inline void* stdmpi__take_shared(size_t count, size_t* n) {
+  char* buf = (char*)malloc(count + 1);
+  if (buf == NULL) stdmpi__die("out of memory");
+  if (count > 0) memcpy(buf, stdmpi__scratch_read(stdmpi__rg(), count), count);
+  buf[count] = '\0';
+  if (n != NULL) *n = count;
+  return buf;
 }
 
 /* Reductions travel in the protocol's msgpack framing: a bin holding the
@@ -336,11 +675,65 @@ static inline void stdmpi__swap8(unsigned char* p, size_t count) {
   }
 }
 
+/* The region offset of the 8-byte numbers [p, p + n) if they lie in a block
+ * of stdmpi_alloc's, 8-aligned (as the :shm form wants), else -1. */
+static inline int64_t stdmpi__numbers_offset(const void* p, size_t n) {
+  int64_t at = stdmpi__block_offset(p, n);
+  return at >= 0 && at % 8 == 0 ? at : -1;
+}
+
+/* A reduction through the shared region (`VERB:shm=X[,Y] ARGS N`): numbers
+ * that lie in blocks of stdmpi_alloc's are named where they are (the same
+ * block for IN and OUT: in place, MPI_IN_PLACE), others are copied to the
+ * scratch block, IN before and OUT after. Returns 1 with the outcome in *RC
+ * (0, or -1 for an "@error" reply), or 0: no region here, or not worth it
+ * (use the pipe). */
+static inline int stdmpi__reduce_shared(stdmpi_comm_t comm, const char* verb, const char* args,
+                                        const void* in, void* out, int n, int* rc) {
+  stdmpi__region_t* r = stdmpi__region();
+  if (r == NULL || n <= 0) return 0;
+  size_t bytes = (size_t)n * 8;
+  int64_t x = stdmpi__numbers_offset(in, bytes);
+  int64_t y = out != NULL ? stdmpi__numbers_offset(out, bytes) : -1;
+  if (x < 0 && y < 0 && bytes < r->min_bytes) return 0;
+  if (x >= 0 && y >= 0 && x != y && (x > y ? x - y : y - x) < (int64_t)bytes) {
+    memmove(out, in, bytes); /* overlapping ranges: in place */
+    x = y;
+  }
+  if (x < 0) {
+    char* p = stdmpi__scratch(r, bytes);
+    if (p == NULL) return 0;
+    memmove(p, in, bytes); /* memmove: IN may be a view of the scratch block */
+    x = (int64_t)r->off;
+  }
+  int copy_out = y < 0 && out != NULL;
+  if (y < 0) {
+    /* The result in the scratch block: in place if IN is there already. */
+    if (x != (int64_t)r->off || r->map == NULL) {
+      if (stdmpi__scratch(r, bytes) == NULL) return 0;
+    }
+    y = (int64_t)r->off;
+  }
+  char v[128];
+  *rc =
+      stdmpi__requestf(NULL, 0, "@mpi %s %s %zu", stdmpi__on_shm(verb, comm, x, y, v), args, bytes);
+  if (*rc != 0 || strcmp(stdmpi__state()->line, "ok") == 0) return 1;
+  if (strtoull(stdmpi__state()->line, NULL, 10) != (unsigned long long)bytes) {
+    stdmpi__die("a reduction's reply through the shared region has the wrong size");
+  }
+  if (copy_out) memmove(out, r->map, bytes);
+  return 1;
+}
+
 /* VERB is e.g. "allreduce:i64", ARGS e.g. "sum 0". OUT gets n numbers (2*n
  * for minloc/maxloc); it may be NULL where the reply is "ok". */
 static inline int stdmpi__reduce8(stdmpi_comm_t comm, const char* verb, const char* args,
                                   const void* in, void* out, int n, const char* op) {
   if (stdmpi__usable(comm) != 0) return -1;
+  int shared_rc;
+  if (!stdmpi__is_loc(op) && stdmpi__reduce_shared(comm, verb, args, in, out, n, &shared_rc)) {
+    return shared_rc;
+  }
   char v[64];
   size_t bytes = (size_t)(n > 0 ? n : 0) * 8;
   unsigned char* payload = (unsigned char*)malloc(bytes + 5);
@@ -446,6 +839,76 @@ static inline stdmpi_comm_t stdmpi_world(void) {
   return c;
 }
 
+/* 1 if this rank has the shared region and uses it (under stdmpirun), else 0:
+ * then everything goes through the pipes and stdmpi_alloc is malloc. */
+static inline int stdmpi_shm_available(void) {
+  return stdmpi__region() != NULL;
+}
+
+/* N bytes in the shared region, for arrays that requests then name where they
+ * are (no copy): page-aligned, one mapping of their own, which never moves.
+ * Where there is no region, or it cannot grow, plain malloc. Free it with
+ * stdmpi_free. NULL only if malloc fails too. */
+static inline void* stdmpi_alloc(size_t n) {
+  stdmpi__region_t* r = stdmpi__region();
+  if (r == NULL || n == 0) return malloc(n > 0 ? n : 1);
+#if STDMPI__SHM
+  stdmpi__span_t b = {NULL, 0, 0};
+  size_t i = r->n_spare; /* the smallest piece given back that fits */
+  for (size_t k = 0; k < r->n_spare; ++k) {
+    if (r->spare[k].size >= n && (i == r->n_spare || r->spare[k].size < r->spare[i].size)) i = k;
+  }
+  if (i < r->n_spare) {
+    b = r->spare[i];
+    r->spare[i] = r->spare[--r->n_spare];
+  } else {
+    int64_t end = stdmpi__region_size(r);
+    if (end < 0) return malloc(n);
+    b.off = stdmpi__pages(r, (size_t)end);
+    b.size = stdmpi__pages(r, n);
+    if (stdmpi__region_grow(r, b.off + b.size) != 0) return malloc(n);
+    r->last = 0; /* a reply past the scratch block would run into this */
+  }
+  void* p = mmap(NULL, b.size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, (off_t)b.off);
+  if (p == MAP_FAILED) {
+    stdmpi__spans_add(&r->spare, &r->n_spare, &r->cap_spare, b);
+    return malloc(n);
+  }
+  b.base = (char*)p;
+  stdmpi__spans_add(&r->blocks, &r->n_blocks, &r->cap_blocks, b);
+  return p;
+#else
+  return malloc(n);
+#endif
+}
+
+/* Gives back memory from stdmpi_alloc (the region keeps it for a later
+ * stdmpi_alloc: it never shrinks), or from malloc. NULL is fine. */
+static inline void stdmpi_free(void* p) {
+  stdmpi__region_t* r = stdmpi__rg();
+  if (p == NULL) return;
+  for (size_t i = 0; i < r->n_blocks; ++i) {
+    if (r->blocks[i].base == (char*)p) {
+      stdmpi__span_t b = r->blocks[i];
+      r->blocks[i] = r->blocks[--r->n_blocks];
+#if STDMPI__SHM
+      munmap(b.base, b.size);
+#endif
+      b.base = NULL;
+      stdmpi__spans_add(&r->spare, &r->n_spare, &r->cap_spare, b);
+      return;
+    }
+  }
+  free(p);
+}
+
+/* The offset in the shared region of P, memory from stdmpi_alloc (or inside
+ * it), for requests of one's own with `:shm=OFF`; -1 if P is not such memory
+ * (or there is no region). */
+static inline int64_t stdmpi_shm_offset(const void* p) {
+  return stdmpi__block_offset(p, 0);
+}
+
 /* 1: failed requests return -1 (reason in stdmpi_error()); 0: they end the job. */
 static inline int stdmpi_errors(int return_errors) {
   int rc = stdmpi__request(return_errors ? "@mpi errors return" : "@mpi errors fatal", NULL, 0);
@@ -511,8 +974,13 @@ static inline char* stdmpi_sendrecv(int dest, int sendtag, int src, int recvtag,
 /* Raw bytes: any content, any size up to the job's --max-message. */
 static inline int stdmpi_sendb_c(stdmpi_comm_t comm, int dest, int tag, const void* data,
                                  size_t n) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return -1;
+  int64_t at = stdmpi__put_shared(data, n);
+  if (at >= 0) {
+    return stdmpi__requestf(NULL, 0, "@mpi %s %d %d %zu", stdmpi__on_shm("sendb", comm, at, -1, v),
+                            dest, tag, n);
+  }
   return stdmpi__requestf(data, n, "@mpi %s %d %d %zu", stdmpi__on("sendb", comm, v), dest, tag, n);
 }
 static inline int stdmpi_sendb(int dest, int tag, const void* data, size_t n) {
@@ -522,8 +990,16 @@ static inline int stdmpi_sendb(int dest, int tag, const void* data, size_t n) {
 /* Receives raw bytes: a malloc'd buffer (NUL-terminated for convenience) of
  * *n bytes, or NULL. */
 static inline void* stdmpi_recvb_c(stdmpi_comm_t comm, int src, int tag, size_t* n) {
-  char a[16], b[16], v[64];
+  char a[16], b[16], v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  int64_t out = stdmpi__reply_place();
+  if (out >= 0) {
+    if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on_shm("recvb", comm, out, -1, v),
+                         stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
+      return NULL;
+    }
+    return stdmpi__take_shared((size_t)strtoull(stdmpi__state()->line, NULL, 10), n);
+  }
   if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on("recvb", comm, v), stdmpi__arg(src, a),
                        stdmpi__arg(tag, b)) != 0) {
     return NULL;
@@ -534,12 +1010,60 @@ static inline void* stdmpi_recvb(int src, int tag, size_t* n) {
   return stdmpi_recvb_c(stdmpi_world(), src, tag, n);
 }
 
+/* stdmpi_recvb with no copy: the *n bytes received where the bridge holds
+ * them (the shared region, or a buffer of the bridge's where there is none),
+ * not NUL-terminated, valid until the next call of a stdmpi_ function. NULL
+ * on error. */
+static inline const void* stdmpi_recvb_view_c(stdmpi_comm_t comm, int src, int tag, size_t* n) {
+  char a[16], b[16], v[128];
+  if (stdmpi__usable(comm) != 0) return NULL;
+  int64_t out = stdmpi__reply_place();
+  if (out >= 0) {
+    if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on_shm("recvb", comm, out, -1, v),
+                         stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
+      return NULL;
+    }
+    size_t count = (size_t)strtoull(stdmpi__state()->line, NULL, 10);
+    if (n != NULL) *n = count;
+    return stdmpi__scratch_read(stdmpi__rg(), count);
+  }
+  if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on("recvb", comm, v), stdmpi__arg(src, a),
+                       stdmpi__arg(tag, b)) != 0) {
+    return NULL;
+  }
+  stdmpi__region_t* r = stdmpi__rg();
+  size_t count = (size_t)strtoull(stdmpi__state()->line, NULL, 10);
+  if (count + 1 > r->view_cap) {
+    free(r->view);
+    r->view_cap = count + 1;
+    r->view = (char*)malloc(r->view_cap);
+    if (r->view == NULL) stdmpi__die("out of memory");
+  }
+  if (count > 0 && fread(r->view, 1, count, stdin) != count) {
+    stdmpi__die("stdin closed in the middle of a byte reply");
+  }
+  if (n != NULL) *n = count;
+  return r->view;
+}
+static inline const void* stdmpi_recvb_view(int src, int tag, size_t* n) {
+  return stdmpi_recvb_view_c(stdmpi_world(), src, tag, n);
+}
+
 /* Sends N bytes to DEST and receives from SRC at once (no deadlock when two
  * ranks swap): the bytes received, malloc'd (*out_n of them), or NULL. */
 static inline void* stdmpi_sendrecvb_c(stdmpi_comm_t comm, int dest, int sendtag, int src,
                                        int recvtag, const void* data, size_t n, size_t* out_n) {
-  char a[16], b[16], v[64];
+  char a[16], b[16], v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  int64_t at = stdmpi__put_shared(data, n), out = at >= 0 ? stdmpi__reply_place() : -1;
+  if (out >= 0) {
+    if (stdmpi__requestf(NULL, 0, "@mpi %s %d %d %s %s %zu",
+                         stdmpi__on_shm("sendrecvb", comm, at, out, v), dest, sendtag,
+                         stdmpi__arg(src, a), stdmpi__arg(recvtag, b), n) != 0) {
+      return NULL;
+    }
+    return stdmpi__take_shared((size_t)strtoull(stdmpi__state()->line, NULL, 10), out_n);
+  }
   if (stdmpi__requestf(data, n, "@mpi %s %d %d %s %s %zu", stdmpi__on("sendrecvb", comm, v), dest,
                        sendtag, stdmpi__arg(src, a), stdmpi__arg(recvtag, b), n) != 0) {
     return NULL;
@@ -607,8 +1131,21 @@ static inline char* stdmpi_bcast(int root, const char* text) {
 /* The root's bytes on every rank: malloc'd (*out_n bytes), or NULL. */
 static inline void* stdmpi_bcastb_c(stdmpi_comm_t comm, int root, const void* data, size_t n,
                                     size_t* out_n) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  /* The root's bytes through the region if they are worth it; the others'
+   * reply (of a size they cannot know) there always. */
+  int64_t at = comm.rank == root ? stdmpi__put_shared(data, n) : -1;
+  int64_t out = comm.rank != root || at >= 0 ? stdmpi__reply_place() : -1;
+  if (out >= 0) {
+    int rc = comm.rank == root
+                 ? stdmpi__requestf(NULL, 0, "@mpi %s %d %zu",
+                                    stdmpi__on_shm("bcastb", comm, at, out, v), root, n)
+                 : stdmpi__requestf(NULL, 0, "@mpi %s %d",
+                                    stdmpi__on_shm("bcastb", comm, out, -1, v), root);
+    if (rc != 0) return NULL;
+    return stdmpi__take_shared((size_t)strtoull(stdmpi__state()->line, NULL, 10), out_n);
+  }
   const char* verb = stdmpi__on("bcastb", comm, v);
   int rc = comm.rank == root ? stdmpi__requestf(data, n, "@mpi %s %d %zu", verb, root, n)
                              : stdmpi__requestf(NULL, 0, "@mpi %s %d", verb, root);
@@ -734,8 +1271,17 @@ static inline int stdmpi_scatter(const double* in, int n, double* out, int k, in
  * on every rank. free() the result on every rank. */
 static inline void* stdmpi_gatherb_c(stdmpi_comm_t comm, const void* data, size_t n, int root,
                                      size_t* sizes, size_t* total) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  int64_t at = stdmpi__put_shared(data, n), out = at >= 0 ? stdmpi__reply_place() : -1;
+  if (out >= 0) {
+    if (stdmpi__requestf(NULL, 0, "@mpi %s %d %zu", stdmpi__on_shm("gatherb", comm, at, out, v),
+                         root, n) != 0) {
+      return NULL;
+    }
+    if (strcmp(stdmpi__state()->line, "ok") == 0) return stdmpi__read_n(0, total);
+    return stdmpi__take_shared(stdmpi__line_sizes(sizes, comm.size), total);
+  }
   if (stdmpi__requestf(data, n, "@mpi %s %d %zu", stdmpi__on("gatherb", comm, v), root, n) != 0) {
     return NULL;
   }
@@ -752,8 +1298,16 @@ static inline void* stdmpi_gatherb(const void* data, size_t n, int root, size_t*
  * NULL) gets each piece's size. NULL on error. */
 static inline void* stdmpi_allgatherb_c(stdmpi_comm_t comm, const void* data, size_t n,
                                         size_t* sizes, size_t* total) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  int64_t at = stdmpi__put_shared(data, n), out = at >= 0 ? stdmpi__reply_place() : -1;
+  if (out >= 0) {
+    if (stdmpi__requestf(NULL, 0, "@mpi %s %zu", stdmpi__on_shm("allgatherb", comm, at, out, v),
+                         n) != 0) {
+      return NULL;
+    }
+    return stdmpi__take_shared(stdmpi__line_sizes(sizes, comm.size), total);
+  }
   if (stdmpi__requestf(data, n, "@mpi %s %zu", stdmpi__on("allgatherb", comm, v), n) != 0) {
     return NULL;
   }
@@ -769,15 +1323,30 @@ static inline void* stdmpi_allgatherb(const void* data, size_t n, size_t* sizes,
  * bytes, or NULL. */
 static inline void* stdmpi_scatterb_c(stdmpi_comm_t comm, const void* data, const size_t* sizes,
                                       int root, size_t* n) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
-  stdmpi__buf_t line = {NULL, 0, 0};
-  stdmpi__addf(&line, "@mpi %s %d", stdmpi__on("scatterb", comm, v), root);
+  int give = comm.rank == root && sizes != NULL;
   size_t sum = 0;
-  if (comm.rank == root && sizes != NULL) sum = stdmpi__add_sizes(&line, sizes, comm.size);
-  int rc = stdmpi__request(line.s, data, sum);
+  for (int i = 0; give && i < comm.size; ++i) sum += sizes[i];
+  /* The root's pieces through the region if they are worth it; the others'
+   * reply (of a size they cannot know) there always. */
+  int64_t at = give ? stdmpi__put_shared(data, sum) : -1;
+  int64_t out = !give || at >= 0 ? stdmpi__reply_place() : -1;
+  stdmpi__buf_t line = {NULL, 0, 0};
+  if (out >= 0) {
+    stdmpi__addf(&line, "@mpi %s %d", stdmpi__on_shm("scatterb", comm, give ? at : out, out, v),
+                 root);
+  } else {
+    stdmpi__addf(&line, "@mpi %s %d", stdmpi__on("scatterb", comm, v), root);
+  }
+  if (give) stdmpi__add_sizes(&line, sizes, comm.size);
+  int rc = stdmpi__request(line.s, out >= 0 ? NULL : data, out >= 0 ? 0 : sum);
   free(line.s);
-  return rc == 0 ? stdmpi__read_bytes(n) : NULL;
+  if (rc != 0) return NULL;
+  if (out >= 0) {
+    return stdmpi__take_shared((size_t)strtoull(stdmpi__state()->line, NULL, 10), n);
+  }
+  return stdmpi__read_bytes(n);
 }
 static inline void* stdmpi_scatterb(const void* data, const size_t* sizes, int root, size_t* n) {
   return stdmpi_scatterb_c(stdmpi_world(), data, sizes, root, n);
@@ -790,15 +1359,25 @@ static inline void* stdmpi_scatterb(const void* data, const size_t* sizes, int r
  * gets their sizes. NULL on error. */
 static inline void* stdmpi_alltoallb_c(stdmpi_comm_t comm, const void* data, const size_t* sizes,
                                        size_t* recv_sizes, size_t* total) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return NULL;
+  size_t sum = 0;
+  for (int i = 0; sizes != NULL && i < comm.size; ++i) sum += sizes[i];
+  int64_t at = sizes != NULL ? stdmpi__put_shared(data, sum) : -1;
+  int64_t out = at >= 0 ? stdmpi__reply_place() : -1;
   stdmpi__buf_t line = {NULL, 0, 0};
-  stdmpi__addf(&line, "@mpi %s", stdmpi__on("alltoallb", comm, v));
+  if (out >= 0) {
+    stdmpi__addf(&line, "@mpi %s", stdmpi__on_shm("alltoallb", comm, at, out, v));
+  } else {
+    stdmpi__addf(&line, "@mpi %s", stdmpi__on("alltoallb", comm, v));
+  }
   /* Without SIZES the shim refuses the request, on every rank. */
-  size_t sum = sizes != NULL ? stdmpi__add_sizes(&line, sizes, comm.size) : 0;
-  int rc = stdmpi__request(line.s, data, sum);
+  if (sizes != NULL) stdmpi__add_sizes(&line, sizes, comm.size);
+  int rc = stdmpi__request(line.s, out >= 0 ? NULL : data, out >= 0 ? 0 : sum);
   free(line.s);
-  return rc == 0 ? stdmpi__read_pieces(recv_sizes, comm.size, total) : NULL;
+  if (rc != 0) return NULL;
+  if (out >= 0) return stdmpi__take_shared(stdmpi__line_sizes(recv_sizes, comm.size), total);
+  return stdmpi__read_pieces(recv_sizes, comm.size, total);
 }
 static inline void* stdmpi_alltoallb(const void* data, const size_t* sizes, size_t* recv_sizes,
                                      size_t* total) {
@@ -822,8 +1401,15 @@ static inline stdmpi_request_t stdmpi_isend(int dest, int tag, const char* text)
 }
 static inline stdmpi_request_t stdmpi_isendb_c(stdmpi_comm_t comm, int dest, int tag,
                                                const void* data, size_t n) {
-  char v[64];
+  char v[128];
   if (stdmpi__usable(comm) != 0) return -1;
+  /* The shim copies the bytes before it answers: the scratch block (or DATA)
+   * may change right after. */
+  int64_t at = stdmpi__put_shared(data, n);
+  if (at >= 0) {
+    return stdmpi__request_id(stdmpi__requestf(
+        NULL, 0, "@mpi %s %d %d %zu", stdmpi__on_shm("isendb", comm, at, -1, v), dest, tag, n));
+  }
   return stdmpi__request_id(
       stdmpi__requestf(data, n, "@mpi %s %d %d %zu", stdmpi__on("isendb", comm, v), dest, tag, n));
 }
