@@ -32,12 +32,14 @@ ROWS = [
      ["build/bench/relay_client", "allreduce", "5", "1000000"]),
     ("allreduce of 10^6 doubles, :msgpack (C)",
      ["build/bench/relay_client", "allreducemp", "5", "1000000"]),
-    ("8 B text ping-pong, one way (Python)",
+    ("8 B str ping-pong, one way (Python)",
      [PY, "bench/clients/relay.py", "stdmpi", "pingpong", "5000", "8"]),
-    ("allreduce of 10^6 doubles, lists (Python)",
-     [PY, "bench/clients/relay.py", "stdmpi", "allreduce", "10", "1000000"]),
-    ("Allreduce of 10^6 doubles, buffers (Python)",
-     [PY, "bench/clients/relay.py", "stdmpi", "Allreduce", "10", "1000000"]),
+    ("1 MiB bytearray ping-pong, one way (Python)",
+     [PY, "bench/clients/relay.py", "stdmpi", "pingpongb", "300", "1048576"]),
+    ("one bcast + one reduce round (Python)",
+     [PY, "bench/clients/relay.py", "stdmpi", "bcastreduce", "5000"]),
+    ("Allreduce of 10^6 doubles, array('d') buffers (Python)",
+     [PY, "bench/clients/relay.py", "stdmpi", "Allreduce", "20", "1000000"]),
 ]
 
 

@@ -29,6 +29,39 @@ class Output(unittest.TestCase):
             self.assertEqual(harness.lines_of_rank(job.stdout, r),
                              [f"rank {r} line {i}" for i in range(300)])
 
+    def test_output_printed_while_a_request_waits_arrives_whole_and_in_order(self):
+        # A thread prints while the main thread waits in a recv that rank 1
+        # answers late: those lines reach the shim during the request, wait
+        # aside, and come out complete, in order, with the reply honoured.
+        prog = r'''
+import os, sys, threading, time
+rank = os.environ["STDMPI_RANK"]
+out = sys.stdout
+def req(line):
+    out.write(line + "\n"); out.flush()
+    return sys.stdin.readline().rstrip("\n")
+if rank == "0":
+    def chatter():  # over about 0.2 s, while the recv waits 0.5 s
+        for i in range(100):
+            os.write(1, b"during %d\n" % i)
+            time.sleep(0.002)
+    t = threading.Thread(target=chatter)
+    os.write(1, b"before\n")
+    sys.stdout.write("@mpi recv 1 3\n"); sys.stdout.flush()
+    t.start(); t.join()
+    got = sys.stdin.readline().rstrip("\n")
+    print("got " + got, flush=True)
+else:
+    time.sleep(0.5)
+    print(req("@mpi send 0 3 late"), flush=True)
+'''
+        job = stdmpirun("-n", "2", "--tag-output", PYTHON, "-c", prog, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(harness.lines_of_rank(job.stdout, 0),
+                         ["before"] + [f"during {i}" for i in range(100)] + ["got late"],
+                         job.describe())
+        self.assertEqual(harness.lines_of_rank(job.stdout, 1), ["ok"])
+
     def test_bytes_pass_unchanged(self):
         # Lines that look almost like requests, CRs, odd bytes, no final newline.
         prog = (r"printf '@mpix not a request\n @mpi neither\n@mpi-like\ncr\r\n\tx\x01\xff\n'; "
