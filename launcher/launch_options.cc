@@ -422,6 +422,13 @@ void MpirunCommand(const LaunchOptions& o, const Facts& f, Layout* l, Plan* plan
   // job. mpirun's daemons and ranks all run as this user: the plain
   // peer-credential check is the right one.
   if (!f.env_sets_psec) plan->env.emplace_back("PMIX_MCA_psec", "native");
+  // mpirun (started by its full path) puts its bin and lib directories first
+  // in the ranks' PATH and LD_LIBRARY_PATH: /usr/bin/python3 would then win
+  // over the user's virtualenv or module. The shims restore the user's.
+  if (!f.path.empty()) {
+    plan->env.emplace_back("STDMPI_PATH", f.path);
+    if (f.has_ld_path) plan->env.emplace_back("STDMPI_LD_LIBRARY_PATH", f.ld_path);
+  }
   bool user_binding, launcher_places;
   UserPlacement(o, &user_binding, &launcher_places);
   std::vector<std::string>& a = plan->argv;
@@ -435,7 +442,11 @@ void MpirunCommand(const LaunchOptions& o, const Facts& f, Layout* l, Plan* plan
   if (l->single_node && !l->user_pml) a.insert(a.end(), {"--mca", "pml", "ob1"});
   for (const auto& [k, v] : o.mca) a.insert(a.end(), {"--mca", k, v});
   // Ranks on other hosts get none of this environment but what -x names.
-  if (!l->single_node) a.insert(a.end(), {"-x", kReportMarkVariable});
+  if (!l->single_node) {
+    a.insert(a.end(), {"-x", kReportMarkVariable});
+    if (!f.path.empty()) a.insert(a.end(), {"-x", "STDMPI_PATH"});
+    if (!f.path.empty() && f.has_ld_path) a.insert(a.end(), {"-x", "STDMPI_LD_LIBRARY_PATH"});
+  }
   for (const std::string& x : o.exports) a.insert(a.end(), {"-x", x});
   if (!l->hostfile.empty()) a.insert(a.end(), {"--hostfile", l->hostfile});
   if (!l->host.empty()) a.insert(a.end(), {"--host", l->host});

@@ -28,6 +28,13 @@ struct Facts {
   std::string shim = "stdmpi-shim";
   bool env_sets_pml = false;   // OMPI_MCA_pml is set in the environment
   bool env_sets_psec = false;  // PMIX_MCA_psec is set in the environment
+  // The user's PATH and LD_LIBRARY_PATH (has_ld_path: the latter is set):
+  // mpirun, started by its full path, puts its own directories in front of
+  // both for the ranks; the shims put them back (STDMPI_PATH, ...). Empty
+  // path: not set (nothing to restore).
+  std::string path;
+  std::string ld_path;
+  bool has_ld_path = false;
   Scheduler scheduler;         // the batch system this runs under, if any
   // Programs may start before MPI_Init where that is safe (shim --start-early);
   // STDMPI_START_EARLY=0 turns it off.

@@ -234,6 +234,11 @@ bool GatherFacts(stdmpi::Facts* facts, std::string* err) {
   facts->cores = CountCores();
   facts->env_sets_pml = getenv("OMPI_MCA_pml") != nullptr;
   facts->env_sets_psec = getenv("PMIX_MCA_psec") != nullptr;
+  if (const char* p = getenv("PATH")) facts->path = p;
+  if (const char* p = getenv("LD_LIBRARY_PATH")) {
+    facts->ld_path = p;
+    facts->has_ld_path = true;
+  }
   if (const char* e = getenv("STDMPI_START_EARLY")) facts->start_early = std::strcmp(e, "0") != 0;
   const char* path_env = getenv("PATH");
   SpawnFailure failure;

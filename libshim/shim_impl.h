@@ -54,6 +54,9 @@ class Shim {
   // the rank and finalizes MPI; returns the exit status of a normal end.
   int Main();
 
+  // Under stdmpirun's mpirun: PATH and LD_LIBRARY_PATH as the user had them.
+  static void RestoreUserPaths();
+
  private:
   // The job ends: only output matters now.
   bool ending() const {

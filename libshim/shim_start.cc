@@ -21,6 +21,7 @@ namespace stdmpi {
 // --- start -----------------------------------------------------------------
 
 int Shim::Main() {
+  RestoreUserPaths();
   // The region exists before the program starts: the program inherits it.
   std::string shm_why;
   const char* shm_env = getenv("STDMPI_SHM");
@@ -57,6 +58,22 @@ int Shim::Main() {
   int code = Run();
   MPI_Finalize();
   return code;
+}
+
+// Under stdmpirun's mpirun: the user's PATH and LD_LIBRARY_PATH, as they
+// were before mpirun put its own directories in front (the program is looked
+// up in, and inherits, the user's).
+void Shim::RestoreUserPaths() {
+  const char* path = getenv("STDMPI_PATH");
+  if (path == nullptr) return;
+  setenv("PATH", path, 1);
+  if (const char* ld = getenv("STDMPI_LD_LIBRARY_PATH")) {
+    setenv("LD_LIBRARY_PATH", ld, 1);
+  } else {
+    unsetenv("LD_LIBRARY_PATH");
+  }
+  unsetenv("STDMPI_PATH");
+  unsetenv("STDMPI_LD_LIBRARY_PATH");
 }
 
 void Shim::StartEarly() {

@@ -2,6 +2,9 @@
 shared region (STDMPI_SHM_FD) and the variables docs/protocol.md documents, nothing else (no MPI or PMIx socket,
 no output socket, no launcher variable), whether it starts before MPI_Init
 or after it, isolated or not."""
+import os
+import subprocess
+import tempfile
 import unittest
 
 import harness
@@ -49,6 +52,38 @@ class Inheritance(unittest.TestCase):
 
     def test_isolated(self):
         self.check("--isolate", "host", env={"STDMPI_START_EARLY": "0"})
+
+
+class UserPaths(unittest.TestCase):
+    """mpirun, started by its full path, puts /usr/bin and /usr/lib first in
+    its ranks' PATH and LD_LIBRARY_PATH; the program must see the user's own,
+    or `python3` in an activated virtualenv (or a module's) would be the
+    system's."""
+
+    def test_python3_of_an_activated_virtualenv_is_the_one_that_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            venv = os.path.join(d, "venv")
+            subprocess.run([PYTHON, "-m", "venv", "--without-pip", venv], check=True,
+                           timeout=120)
+            path = os.path.join(venv, "bin") + ":" + os.environ["PATH"]
+            probe = ("import os, sys; print(sys.prefix); print(os.environ['PATH']); "
+                     "print(os.environ.get('LD_LIBRARY_PATH', '(unset)')); "
+                     "print(sorted(k for k in os.environ if k.startswith('STDMPI_') and "
+                     "k.endswith('PATH')))")
+            for ld in (None, "/opt/lib-of-a-module"):
+                env = {"PATH": path}
+                if ld:
+                    env["LD_LIBRARY_PATH"] = ld
+                elif "LD_LIBRARY_PATH" in os.environ:
+                    env["LD_LIBRARY_PATH"] = ""
+                job = stdmpirun("--tag-output", "-n", "2", "python3", "-c", probe, timeout=60,
+                                env=env)
+                self.assertEqual(job.rc, 0, job.describe())
+                for rank in (0, 1):
+                    self.assertEqual(lines_of_rank(job.stdout, rank),
+                                     [venv, path, ld or ("" if "LD_LIBRARY_PATH" in env
+                                                         else "(unset)"), "[]"],
+                                     job.describe())
 
 
 if __name__ == "__main__":

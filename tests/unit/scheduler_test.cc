@@ -265,3 +265,31 @@ TEST_CASE("shim --apps errors") {
   CHECK(so.apps[1].command == std::vector<std::string>{"b"});
   CHECK(so.apps[1].native);
 }
+
+TEST_CASE("mpirun's ranks get the user's PATH and LD_LIBRARY_PATH back") {
+  // mpirun, started by its full path, puts its own bin and lib directories
+  // first for the ranks: the shims restore what the user had.
+  Facts pbs = InJob({{"PBS_NODEFILE", "/var/pbs/9"}}, {"n1", "n2"});
+  pbs.path = "/home/u/venv/bin:/usr/bin";
+  pbs.ld_path = "/opt/gcc/lib64";
+  pbs.has_ld_path = true;
+  Plan p = PlanOf(Parse({"python3", "pi.py"}), pbs);
+  CHECK(p.env == std::vector<std::pair<std::string, std::string>>{
+                     {"PMIX_MCA_psec", "native"},
+                     {"STDMPI_PATH", "/home/u/venv/bin:/usr/bin"},
+                     {"STDMPI_LD_LIBRARY_PATH", "/opt/gcc/lib64"}});
+  // Other hosts get them through -x.
+  CHECK(ShellQuote(p.argv) ==
+        "/usr/bin/mpirun --allow-run-as-root --stdin none --bind-to none -x STDMPI_REPORT_MARK "
+        "-x STDMPI_PATH -x STDMPI_LD_LIBRARY_PATH --host n1:1,n2:1 -n 2 "
+        "/opt/bin/stdmpi-shim --start-early -- python3 pi.py");
+  // No LD_LIBRARY_PATH: none is passed (the shim then unsets mpirun's).
+  pbs.has_ld_path = false;
+  p = PlanOf(Parse({"python3", "pi.py"}), pbs);
+  CHECK(p.env.back() == std::pair<std::string, std::string>{"STDMPI_PATH",
+                                                            "/home/u/venv/bin:/usr/bin"});
+  // srun changes neither: nothing to restore.
+  Facts slurm = InJob(kSlurm2x4);
+  slurm.path = "/x";
+  CHECK(PlanOf(Parse({"a"}), slurm).env.empty());
+}
