@@ -359,7 +359,7 @@ for s in "${sections[@]}"; do
     # allreduce (sum of doubles), from C, Python and R, each against the
     # competitor its users would use (C MPI, mpi4py, Rmpi). Every point is a
     # median of $reps runs; each run times only the operation, ITER times.
-    py=/usr/bin/python3
+    py=${BENCH_PYTHON:-/usr/bin/python3}
     med() { for i in $(seq "$reps"); do "$@"; done | awk '{print $NF}' | median; }
     sizes="8 64 512 4096 32768 262144 2097152 16777216 67108864"
     [ "$smoke" = 1 ] && sizes="8 4096"
@@ -385,7 +385,7 @@ for s in "${sections[@]}"; do
       point pingpong "stdmpi Python" "$b" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi pingpongb "$iters" "$b"
       point pingpong "mpi4py" "$b" "${mpirun[@]}" -n 2 "$py" bench/clients/relay.py mpi4py pingpongb "$iters" "$b"
       point allreduce "stdmpi C (region)" "$nb" "${run[@]}" -n 2 build/bench/relay_client allreduceshm "$iters" "$n"
-      point allreduce "stdmpi C (pipes, msgpack)" "$nb" env STDMPI_SHM=0 "${run[@]}" -n 2 build/bench/relay_client allreducemp "$iters" "$n"
+      point allreduce "stdmpi C (pipes; msgpack)" "$nb" env STDMPI_SHM=0 "${run[@]}" -n 2 build/bench/relay_client allreducemp "$iters" "$n"
       point allreduce "C MPI" "$nb" "${mpirun[@]}" -n 2 build/bench/mpi_relay allreduce "$iters" "$n"
       point allreduce "stdmpi Python (NumPy)" "$nb" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi Allreduce_np "$iters" "$n"
       point allreduce "stdmpi Python (Alloc_mem)" "$nb" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi Allreduce_alloc "$iters" "$n"
