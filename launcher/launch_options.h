@@ -35,7 +35,7 @@ struct Facts {
   std::string path;
   std::string ld_path;
   bool has_ld_path = false;
-  Scheduler scheduler;         // the batch system this runs under, if any
+  Scheduler scheduler;  // the batch system this runs under, if any
   // Programs may start before MPI_Init where that is safe (shim --start-early);
   // STDMPI_START_EARLY=0 turns it off.
   bool start_early = true;

@@ -81,7 +81,8 @@ std::vector<std::string> BuildChildEnv(const ChildEnvInput& in) {
     // (rank_process.h, report_mark.h): a program started before MPI_Init
     // would otherwise see them.
     if (e.find('=') == std::string::npos || IsLauncherVariable(NameOf(e)) ||
-        NameOf(e) == "STDMPI_OUTPUT_SOCKET" || NameOf(e) == "STDMPI_SHM_FD" || NameOf(e) == kReportMarkVariable) {
+        NameOf(e) == "STDMPI_OUTPUT_SOCKET" || NameOf(e) == "STDMPI_SHM_FD" ||
+        NameOf(e) == kReportMarkVariable) {
       continue;
     }
     env.push_back(e);

@@ -298,7 +298,7 @@ void CollectiveOp::RunReductionInPlace() {
   const char* call;
   switch (req_.verb) {
     case Verb::kReduce:
-      rc = !root()   ? MPI_Reduce(at, nullptr, n, dt, op, req_.peer, m_.user)
+      rc = !root()    ? MPI_Reduce(at, nullptr, n, dt, op, req_.peer, m_.user)
            : in_place ? MPI_Reduce(MPI_IN_PLACE, out, n, dt, op, req_.peer, m_.user)
                       : MPI_Reduce(at, out, n, dt, op, req_.peer, m_.user);
       call = "MPI_Reduce";

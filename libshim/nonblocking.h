@@ -64,9 +64,9 @@ class NonBlocking {
   struct Pending {
     int64_t id = 0;
     Verb verb = Verb::kIsend;
-    Comm* comm = nullptr;  // counts it in comm->pending
+    Comm* comm = nullptr;   // counts it in comm->pending
     int peer = 0, tag = 0;  // as posted (kAny for `any`)
-    std::string data;      // what an isend sends (the operation points into it)
+    std::string data;       // what an isend sends (the operation points into it)
     std::unique_ptr<Operation> op;
     bool done = false;
     std::string Describe() const;

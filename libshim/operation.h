@@ -115,8 +115,7 @@ struct OpContext {
   // Whether a receive posted before `op` (an irecv still looking for its
   // message; every one of them when `op` is not pending itself) would match a
   // message from SOURCE with TAG on communicator COMM: it gets it first.
-  std::function<bool(const class Operation* op, int64_t comm, int source, int tag)>
-      claimed_before;
+  std::function<bool(const class Operation* op, int64_t comm, int source, int tag)> claimed_before;
   // Where a received message of `n` bytes goes in the shared region at `off`
   // (the region grown to hold it), or nullptr with why (shm_region.h).
   std::function<char*(int64_t off, int64_t n, std::string* why)> shm_place;

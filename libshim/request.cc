@@ -235,8 +235,9 @@ class Parser {
   // the raw 8-byte numbers in the shared region.
   bool ShmCount() {
     if (req_->op == Op::kMinloc || req_->op == Op::kMaxloc) {
-      return Fail("minloc and maxloc take no :shm form (their reply pairs each value with a "
-                  "rank): use the text or :msgpack form");
+      return Fail(
+          "minloc and maxloc take no :shm form (their reply pairs each value with a "
+          "rank): use the text or :msgpack form");
     }
     for (int64_t off : {req_->shm_off, req_->shm_out}) {
       if (off % 8 != 0) {

@@ -61,8 +61,8 @@ class RequestReader {
 
   // The shared region of the `:shm=OFF` form: `view` gives its bytes
   // [off, off + n) or says why not (past its end, no region).
-  using ShmView = std::function<bool(int64_t off, int64_t n, std::string_view* out,
-                                     std::string* why)>;
+  using ShmView =
+      std::function<bool(int64_t off, int64_t n, std::string_view* out, std::string* why)>;
   void set_shm(ShmView view) { shm_view_ = std::move(view); }
 
   // The rank and size requests are checked against (known once MPI runs).

@@ -134,14 +134,14 @@ class Shim {
   bool started_early_ = false;
   Phase phase_ = Phase::kRunning;
   Program program_;
-  ShmRegion shm_;              // the `:shm=OFF` form's region (shm_region.h)
+  ShmRegion shm_;               // the `:shm=OFF` form's region (shm_region.h)
   int64_t reply_shm_off_ = -1;  // the pending request's OFF, if it has one
   Engine engine_;
   OutputRelay output_;
   std::unique_ptr<Sink> child_in_ = std::make_unique<Sink>();
   RequestReader reader_;
-  std::string held_stdout_;       // the program's stdout that came while a request was pending
-  bool stdout_eof_ = false;       // its stdout ended (the reader learns it after held_stdout_)
+  std::string held_stdout_;  // the program's stdout that came while a request was pending
+  bool stdout_eof_ = false;  // its stdout ended (the reader learns it after held_stdout_)
   bool reader_finished_ = false;
   Poller poller_;
   TraceWriter trace_;  // --trace

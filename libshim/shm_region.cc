@@ -104,8 +104,7 @@ bool ShmRegion::Place(int64_t off, int64_t n, char** out, std::string* why) {
     return false;
   }
   if (st.st_size < off + n && ftruncate(fd_, off + n) != 0) {
-    *why = "growing the shared region to " + std::to_string(off + n) +
-           " bytes: " + strerror(errno);
+    *why = "growing the shared region to " + std::to_string(off + n) + " bytes: " + strerror(errno);
     return false;
   }
   if (!MapTo(off, off + n, why)) return false;

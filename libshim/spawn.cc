@@ -99,7 +99,8 @@ STDMPI_CHILD_CODE int ChildMain(void* arg) {
   }
   if (a->keep_fd > 2) {
     int fl = fcntl(a->keep_fd, F_GETFD);
-    if (fl < 0 || fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) ChildFail(a->error_fd, kStepSetup);
+    if (fl < 0 || fcntl(a->keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+      ChildFail(a->error_fd, kStepSetup);
   }
   for (int fd : a->join_fds) {
     // The supervisor joins these namespaces and closes them before the command.

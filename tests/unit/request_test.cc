@@ -579,9 +579,9 @@ TEST_CASE("the shared-memory form: :shm=OFF and :shm=OFF,OUT") {
   CHECK(Error("@mpi allreduce:msgpack:shm=0 sum 8") ==
         "suffixes :shm and :msgpack exclude each other (:shm's numbers are raw)");
   CHECK(Error("@mpi sendb:shm=0:shm=8 1 0 5") == "suffix :shm given twice");
-  for (const char* bad : {"@mpi sendb:shm 1 0 5", "@mpi sendb:shm= 1 0 5",
-                          "@mpi sendb:shm=x 1 0 5", "@mpi sendb:shm=-1 1 0 5",
-                          "@mpi sendb:shm=1, 1 0 5", "@mpi sendb:shmx=1 1 0 5"}) {
+  for (const char* bad :
+       {"@mpi sendb:shm 1 0 5", "@mpi sendb:shm= 1 0 5", "@mpi sendb:shm=x 1 0 5",
+        "@mpi sendb:shm=-1 1 0 5", "@mpi sendb:shm=1, 1 0 5", "@mpi sendb:shmx=1 1 0 5"}) {
     INFO(bad);
     CHECK(Error(bad).rfind("bad shared-memory suffix ", 0) == 0);
   }

@@ -286,8 +286,8 @@ TEST_CASE("mpirun's ranks get the user's PATH and LD_LIBRARY_PATH back") {
   // No LD_LIBRARY_PATH: none is passed (the shim then unsets mpirun's).
   pbs.has_ld_path = false;
   p = PlanOf(Parse({"python3", "pi.py"}), pbs);
-  CHECK(p.env.back() == std::pair<std::string, std::string>{"STDMPI_PATH",
-                                                            "/home/u/venv/bin:/usr/bin"});
+  CHECK(p.env.back() ==
+        std::pair<std::string, std::string>{"STDMPI_PATH", "/home/u/venv/bin:/usr/bin"});
   // srun changes neither: nothing to restore.
   Facts slurm = InJob(kSlurm2x4);
   slurm.path = "/x";
