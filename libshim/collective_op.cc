@@ -316,11 +316,10 @@ void CollectiveOp::RunReductionInPlace() {
       call = "MPI_Exscan";
   }
   if (!Called(rc, call)) return;
-  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && m_.rank == 0)) {
-    Finish(OkReply());
-    return;
-  }
-  Finish(IntReply(static_cast<int64_t>(payload_.size())));
+  // No result here: a reduce's other ranks, and exscan's rank 0.
+  const bool none =
+      req_.verb == Verb::kReduce ? !root() : req_.verb == Verb::kExscan && m_.rank == 0;
+  Finish(none ? OkReply() : IntReply(static_cast<int64_t>(payload_.size())));
 }
 
 void CollectiveOp::RunReduction() {
