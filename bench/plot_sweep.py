@@ -35,7 +35,7 @@ for ax, (op, label) in zip(axes, ops):
             "R" if ("R " in tool or tool.startswith("Rmpi") or tool.endswith(" R")) else "C"
         ours = tool.startswith("stdmpi")
         style = "-" if ours else "--"
-        marker = "o" if "pipes" not in tool else "x"
+        marker = "x" if "pipes" in tool else "s" if "Alloc_mem" in tool else "o"
         if "pipes" in tool:
             style = ":"
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=marker, markersize=3,
