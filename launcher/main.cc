@@ -368,7 +368,18 @@ int CheckCommandsRunHere(const stdmpi::LaunchOptions& opts, stdmpi::Plan* plan) 
 
 void PrintDryRun(const stdmpi::Plan& plan) {
   std::fprintf(stderr, "stdmpirun: %s\n", plan.summary.c_str());
-  for (const auto& [k, v] : plan.env) std::printf("%s ", stdmpi::ShellQuote({k + "=" + v}).c_str());
+  for (const auto& [k, v] : plan.env) {
+    // The user's own paths, handed to the shims to restore: by name.
+    const char* from = k == "STDMPI_PATH"              ? "PATH"
+                       : k == "STDMPI_LD_LIBRARY_PATH" ? "LD_LIBRARY_PATH"
+                                                       : nullptr;
+    const char* now = from != nullptr ? getenv(from) : nullptr;
+    if (now != nullptr && v == now) {
+      std::printf("%s=\"$%s\" ", k.c_str(), from);
+    } else {
+      std::printf("%s ", stdmpi::ShellQuote({k + "=" + v}).c_str());
+    }
+  }
   std::printf("%s\n", stdmpi::ShellQuote(plan.argv).c_str());
 }
 

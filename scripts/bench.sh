@@ -391,6 +391,8 @@ for s in "${sections[@]}"; do
       point allreduce "stdmpi Python (Alloc_mem)" "$nb" "${run[@]}" -n 2 "$py" bench/clients/relay.py stdmpi Allreduce_alloc "$iters" "$n"
       point allreduce "mpi4py" "$nb" "${mpirun[@]}" -n 2 "$py" bench/clients/relay.py mpi4py Allreduce_np "$iters" "$n"
       if [ "$have_r" = 1 ]; then
+        point pingpong "stdmpi R" "$b" "${run[@]}" -n 2 Rscript bench/clients/relay.R stdmpi "$iters" "$b" pingpongb
+        point pingpong "Rmpi" "$b" "${mpirun[@]}" -n 2 Rscript bench/clients/relay.R rmpi "$iters" "$b" pingpongb
         point allreduce "stdmpi R" "$nb" "${run[@]}" -n 2 Rscript bench/clients/relay.R stdmpi "$iters" "$n"
         point allreduce "Rmpi" "$nb" "${mpirun[@]}" -n 2 Rscript bench/clients/relay.R rmpi "$iters" "$n"
       fi

@@ -43,9 +43,10 @@ class DryRun(unittest.TestCase):
         job = stdmpirun("--dry-run", "-n", "2", "python3", "my script.py", "--flag")
         self.assertEqual(job.rc, 0, job.describe())
         cmd = job.stdout.strip()
-        # Variables first, as a shell would take them, then mpirun.
-        self.assertTrue(cmd.startswith("PMIX_MCA_psec=native "), cmd)
-        self.assertTrue(cmd.split()[1].endswith("mpirun"), cmd)
+        # Variables first, as a shell would take them, then mpirun; the
+        # user's PATH by name (the shims give it back to the programs).
+        self.assertTrue(cmd.startswith('PMIX_MCA_psec=native STDMPI_PATH="$PATH" '), cmd)
+        self.assertTrue(cmd.split()[2].endswith("mpirun"), cmd)
         self.assertIn("--stdin none", cmd)
         self.assertIn("--mca pml ob1", cmd)
         self.assertIn(f"-n 2 {harness.SHIM} --start-early -- python3 'my script.py' --flag", cmd)
