@@ -243,6 +243,12 @@ std::vector<OptionSpec> MakeTable() {
        SET {
          UNUSED;
          if (v[0] != "none" && v[0] != "host") return Expected(name, v[0], "none or host", err);
+         if (v[0] == "none" && !s->image.empty()) {
+           // An image always runs isolated (the shim could not read "none" back).
+           *err = "--isolate none contradicts --image (a program in an image always runs "
+                  "isolated): drop one of them";
+           return false;
+         }
          s->isolate = v[0] == "host";
          return true;
        },

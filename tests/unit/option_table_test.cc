@@ -176,6 +176,12 @@ TEST_CASE("a shared option is refused with the same words by both programs") {
     CHECK(!launch.empty());
   }
   CHECK(LaunchParseError({"--max-line"}) == "--max-line needs a value");
+  // An image always runs isolated: "none" after it is refused (found by fuzz_options).
+  CHECK(LaunchParseError({"--image", "/img", "--isolate", "none", "x"}) ==
+        "--isolate none contradicts --image (a program in an image always runs isolated): drop "
+        "one of them");
+  CHECK(ShimError({"--image", "/img", "--isolate", "none"}) ==
+        LaunchParseError({"--image", "/img", "--isolate", "none", "x"}));
   CHECK(LaunchParseError({"--tag-output=yes", "x"}) == "--tag-output takes no value");
   CHECK(LaunchParseError({"--mca", "btl"}) ==
         "--mca needs a KEY and a VALUE, e.g. --mca btl tcp,self");
