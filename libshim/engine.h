@@ -93,7 +93,7 @@ class Engine {
   // them on a timer while its program computes.
   bool background_under_way() const { return nb_->under_way(); }
   // Where recvb:shm=OFF puts its message (OpContext::shm_place).
-  void set_shm_place(std::function<char*(int64_t, int64_t, std::string*)> place) {
+  void set_shm_place(std::function<bool(int64_t, int64_t, char**, std::string*)> place) {
     c_->shm_place = std::move(place);
   }
   void ProgressBackground() { nb_->Progress(false); }

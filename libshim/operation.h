@@ -117,8 +117,8 @@ struct OpContext {
   // message from SOURCE with TAG on communicator COMM: it gets it first.
   std::function<bool(const class Operation* op, int64_t comm, int source, int tag)> claimed_before;
   // Where a received message of `n` bytes goes in the shared region at `off`
-  // (the region grown to hold it), or nullptr with why (shm_region.h).
-  std::function<char*(int64_t off, int64_t n, std::string* why)> shm_place;
+  // (*at; the region grown to hold it), or false with why (shm_region.h).
+  std::function<bool(int64_t off, int64_t n, char** at, std::string* why)> shm_place;
   // The world rank of rank `r` of communicator `id`.
   int WorldOf(int64_t id, int r) const {
     auto it = comms.find(id);

@@ -286,8 +286,7 @@ int RecvOp::Receive(const MPI_Status& st, int count) {
   if (form_ == RecvForm::kBytes && shm_out_ >= 0 && c_.shm_place) {
     // Straight into the region: the reply is "N" alone.
     std::string why;
-    into = c_.shm_place(shm_out_, count, &why);
-    if (into == nullptr) {
+    if (!c_.shm_place(shm_out_, count, &into, &why)) {
       // Received (it cannot stay queued once matched), and dropped.
       static char sink;
       MPI_Status ignored;

@@ -32,9 +32,8 @@ int Shim::Main() {
     reader_.set_shm([this](int64_t off, int64_t n, std::string_view* out, std::string* why) {
       return shm_.View(off, n, out, why);
     });
-    engine_.set_shm_place([this](int64_t off, int64_t n, std::string* why) -> char* {
-      char* at = nullptr;
-      return shm_.Place(off, n, &at, why) ? at : nullptr;
+    engine_.set_shm_place([this](int64_t off, int64_t n, char** at, std::string* why) {
+      return shm_.Place(off, n, at, why);
     });
   } else if (!opts_.quiet) {
     std::fprintf(stderr, "stdmpi: warning: no shared region (%s): arrays go through the pipes\n",

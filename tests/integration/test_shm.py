@@ -94,6 +94,27 @@ class RawProtocol(unittest.TestCase):
         # Both ranks report the past-the-end allreduce; at least one with the reason.
         self.assertIn("are past the end", job.stdout)
 
+    def test_an_empty_message_is_received_into_an_empty_region(self):
+        # Nothing mapped yet and nothing to place: the receive still completes.
+        prog = r'''
+import mmap, os, sys
+def req(line, data=b""):
+    sys.stdout.buffer.write(line.encode() + b"\n" + data); sys.stdout.flush()
+    return sys.stdin.readline().rstrip("\n")
+fd = int(os.environ["STDMPI_SHM_FD"])
+if os.environ["STDMPI_RANK"] == "0":
+    print(req("@mpi sendb 1 2 0"), req("@mpi sendb 1 3 5", b"hello"))
+else:
+    empty = req("@mpi recvb:shm=0 0 2")
+    size = os.fstat(fd).st_size
+    five = req("@mpi recvb:shm=0 0 3")
+    print(empty, size, five, mmap.mmap(fd, os.fstat(fd).st_size)[:5].decode())
+'''
+        job = stdmpirun("--tag-output", "-n", "2", PYTHON, "-c", prog, timeout=60)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(lines_of_rank(job.stdout, 0), ["ok ok"], job.describe())
+        self.assertEqual(lines_of_rank(job.stdout, 1), ["0 0 5 hello"], job.describe())
+
     def test_the_region_may_not_grow_past_four_times_the_message_limit(self):
         prog = r'''
 import os, sys
