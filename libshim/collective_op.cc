@@ -103,6 +103,8 @@ class CollectiveOp : public Operation {
   void RunBcast(int64_t count);
   void RunReduction();
   void RunReductionInPlace();
+  bool CallReduction(const void* send, void* recv);
+  bool NoResult() const;
   void RunGather();
   void RunScatter(int64_t count);
   void RunGatherBytes();
@@ -284,13 +286,9 @@ void CollectiveOp::RunBcast(int64_t count) {
   Finish(std::move(r));
 }
 
-// `:shm=OFF` (or OFF,OUT): the numbers lie in the shared region and the
-// result goes there, at OUT, or in place (MPI_IN_PLACE): MPI reads and writes
-// the program's memory, and the shim copies nothing either way.
-void CollectiveOp::RunReductionInPlace() {
-  char* at = const_cast<char*>(payload_.data());
-  char* out = req_.shm_dest;
-  const bool in_place = out == at;
+// The reduction's one MPI call, from `send` (MPI_IN_PLACE allowed) into
+// `recv`; false once it failed (the outcome says why).
+bool CollectiveOp::CallReduction(const void* send, void* recv) {
   const int n = static_cast<int>(req_.count());
   const MPI_Datatype dt = ElementType(req_.type, req_.op);
   const MPI_Op op = MpiOp(req_.op, req_.type, c_);
@@ -298,28 +296,27 @@ void CollectiveOp::RunReductionInPlace() {
   const char* call;
   switch (req_.verb) {
     case Verb::kReduce:
-      rc = !root()    ? MPI_Reduce(at, nullptr, n, dt, op, req_.peer, m_.user)
-           : in_place ? MPI_Reduce(MPI_IN_PLACE, out, n, dt, op, req_.peer, m_.user)
-                      : MPI_Reduce(at, out, n, dt, op, req_.peer, m_.user);
+      rc = MPI_Reduce(send, recv, n, dt, op, req_.peer, m_.user);
       call = "MPI_Reduce";
       break;
     case Verb::kAllreduce:
-      rc = MPI_Allreduce(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      rc = MPI_Allreduce(send, recv, n, dt, op, m_.user);
       call = "MPI_Allreduce";
       break;
     case Verb::kScan:
-      rc = MPI_Scan(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      rc = MPI_Scan(send, recv, n, dt, op, m_.user);
       call = "MPI_Scan";
       break;
     default:
-      rc = MPI_Exscan(in_place ? MPI_IN_PLACE : at, out, n, dt, op, m_.user);
+      rc = MPI_Exscan(send, recv, n, dt, op, m_.user);
       call = "MPI_Exscan";
   }
-  if (!Called(rc, call)) return;
-  // No result here: a reduce's other ranks, and exscan's rank 0.
-  const bool none =
-      req_.verb == Verb::kReduce ? !root() : req_.verb == Verb::kExscan && m_.rank == 0;
-  Finish(none ? OkReply() : IntReply(static_cast<int64_t>(payload_.size())));
+  return Called(rc, call);
+}
+
+// No result on this rank: a reduce's other ranks, and exscan's rank 0.
+bool CollectiveOp::NoResult() const {
+  return (req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && m_.rank == 0);
 }
 
 void CollectiveOp::RunReduction() {
@@ -329,34 +326,21 @@ void CollectiveOp::RunReduction() {
   }
   void* send = send_.SendData(req_, m_.rank);
   recv_.Resize(req_.type, req_.op, req_.count());
-  const int n = static_cast<int>(req_.count());
-  const MPI_Datatype dt = ElementType(req_.type, req_.op);
-  const MPI_Op op = MpiOp(req_.op, req_.type, c_);
-  int rc;
-  const char* call;
-  switch (req_.verb) {
-    case Verb::kReduce:
-      rc = MPI_Reduce(send, recv_.data(), n, dt, op, req_.peer, m_.user);
-      call = "MPI_Reduce";
-      break;
-    case Verb::kAllreduce:
-      rc = MPI_Allreduce(send, recv_.data(), n, dt, op, m_.user);
-      call = "MPI_Allreduce";
-      break;
-    case Verb::kScan:
-      rc = MPI_Scan(send, recv_.data(), n, dt, op, m_.user);
-      call = "MPI_Scan";
-      break;
-    default:
-      rc = MPI_Exscan(send, recv_.data(), n, dt, op, m_.user);
-      call = "MPI_Exscan";
-  }
-  if (!Called(rc, call)) return;
-  if ((req_.verb == Verb::kReduce && !root()) || (req_.verb == Verb::kExscan && m_.rank == 0)) {
-    Finish(OkReply());
-    return;
-  }
-  Finish(NumbersReply(recv_, req_));
+  if (!CallReduction(send, recv_.data())) return;
+  Finish(NoResult() ? OkReply() : NumbersReply(recv_, req_));
+}
+
+// `:shm=OFF` (or OFF,OUT): the numbers lie in the shared region and the
+// result goes there, at OUT, or in place (MPI_IN_PLACE): MPI reads and writes
+// the program's memory, and the shim copies nothing either way.
+void CollectiveOp::RunReductionInPlace() {
+  char* at = const_cast<char*>(payload_.data());
+  char* out = req_.shm_dest;
+  // A reduce's other ranks only send: no MPI_IN_PLACE and no result there.
+  const bool sends_only = req_.verb == Verb::kReduce && !root();
+  const bool in_place = out == at && !sends_only;
+  if (!CallReduction(in_place ? MPI_IN_PLACE : at, sends_only ? nullptr : out)) return;
+  Finish(NoResult() ? OkReply() : IntReply(static_cast<int64_t>(payload_.size())));
 }
 
 // The reason every shim refuses a gather of `total` numbers, or "": over MPI's

@@ -98,6 +98,11 @@ bool ShmRegion::Place(int64_t off, int64_t n, char** out, std::string* why) {
     return false;
   }
   if (!WithinLimit(off, n, why)) return false;
+  if (static_cast<size_t>(off + n) <= mapped_) {
+    // Mapped already (the region never shrinks): no system call.
+    *out = base_ + off;
+    return true;
+  }
   struct stat st;
   if (fstat(fd_, &st) != 0) {
     *why = std::string("fstat of the shared region: ") + strerror(errno);

@@ -652,7 +652,8 @@ static inline const char* stdmpi__on_shm(const char* verb, stdmpi_comm_t comm, i
 static inline void* stdmpi__take_shared(size_t count, size_t* n) {
   char* buf = (char*)malloc(count + 1);
   if (buf == NULL) stdmpi__die("out of memory");
-  if (count > 0) memcpy(buf, stdmpi__scratch_read(stdmpi__rg(), count), count);
+  const char* from = count > 0 ? stdmpi__scratch_read(stdmpi__rg(), count) : NULL;
+  if (from != NULL) memcpy(buf, from, count);
   buf[count] = '\0';
   if (n != NULL) *n = count;
   return buf;
@@ -987,24 +988,29 @@ static inline int stdmpi_sendb(int dest, int tag, const void* data, size_t n) {
   return stdmpi_sendb_c(stdmpi_world(), dest, tag, data, n);
 }
 
+/* recvb's request: 1 with the reply's *COUNT bytes in the region's scratch
+ * block, 0 with them still to read from stdin, -1 on error. */
+static inline int stdmpi__recvb_ask(stdmpi_comm_t comm, int src, int tag, size_t* count) {
+  char a[16], b[16], v[128];
+  if (stdmpi__usable(comm) != 0) return -1;
+  int64_t out = stdmpi__reply_place();
+  const char* verb =
+      out >= 0 ? stdmpi__on_shm("recvb", comm, out, -1, v) : stdmpi__on("recvb", comm, v);
+  if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", verb, stdmpi__arg(src, a), stdmpi__arg(tag, b)) !=
+      0) {
+    return -1;
+  }
+  *count = (size_t)strtoull(stdmpi__state()->line, NULL, 10);
+  return out >= 0;
+}
+
 /* Receives raw bytes: a malloc'd buffer (NUL-terminated for convenience) of
  * *n bytes, or NULL. */
 static inline void* stdmpi_recvb_c(stdmpi_comm_t comm, int src, int tag, size_t* n) {
-  char a[16], b[16], v[128];
-  if (stdmpi__usable(comm) != 0) return NULL;
-  int64_t out = stdmpi__reply_place();
-  if (out >= 0) {
-    if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on_shm("recvb", comm, out, -1, v),
-                         stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
-      return NULL;
-    }
-    return stdmpi__take_shared((size_t)strtoull(stdmpi__state()->line, NULL, 10), n);
-  }
-  if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on("recvb", comm, v), stdmpi__arg(src, a),
-                       stdmpi__arg(tag, b)) != 0) {
-    return NULL;
-  }
-  return stdmpi__read_bytes(n);
+  size_t count = 0;
+  int shared = stdmpi__recvb_ask(comm, src, tag, &count);
+  if (shared < 0) return NULL;
+  return shared ? stdmpi__take_shared(count, n) : stdmpi__read_n(count, n);
 }
 static inline void* stdmpi_recvb(int src, int tag, size_t* n) {
   return stdmpi_recvb_c(stdmpi_world(), src, tag, n);
@@ -1015,24 +1021,12 @@ static inline void* stdmpi_recvb(int src, int tag, size_t* n) {
  * not NUL-terminated, valid until the next call of a stdmpi_ function. NULL
  * on error. */
 static inline const void* stdmpi_recvb_view_c(stdmpi_comm_t comm, int src, int tag, size_t* n) {
-  char a[16], b[16], v[128];
-  if (stdmpi__usable(comm) != 0) return NULL;
-  int64_t out = stdmpi__reply_place();
-  if (out >= 0) {
-    if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on_shm("recvb", comm, out, -1, v),
-                         stdmpi__arg(src, a), stdmpi__arg(tag, b)) != 0) {
-      return NULL;
-    }
-    size_t count = (size_t)strtoull(stdmpi__state()->line, NULL, 10);
-    if (n != NULL) *n = count;
-    return stdmpi__scratch_read(stdmpi__rg(), count);
-  }
-  if (stdmpi__requestf(NULL, 0, "@mpi %s %s %s", stdmpi__on("recvb", comm, v), stdmpi__arg(src, a),
-                       stdmpi__arg(tag, b)) != 0) {
-    return NULL;
-  }
+  size_t count = 0;
+  int shared = stdmpi__recvb_ask(comm, src, tag, &count);
+  if (shared < 0) return NULL;
+  if (n != NULL) *n = count;
+  if (shared) return stdmpi__scratch_read(stdmpi__rg(), count);
   stdmpi__region_t* r = stdmpi__rg();
-  size_t count = (size_t)strtoull(stdmpi__state()->line, NULL, 10);
   if (count + 1 > r->view_cap) {
     free(r->view);
     r->view_cap = count + 1;
@@ -1042,7 +1036,6 @@ static inline const void* stdmpi_recvb_view_c(stdmpi_comm_t comm, int src, int t
   if (count > 0 && fread(r->view, 1, count, stdin) != count) {
     stdmpi__die("stdin closed in the middle of a byte reply");
   }
-  if (n != NULL) *n = count;
   return r->view;
 }
 static inline const void* stdmpi_recvb_view(int src, int tag, size_t* n) {
