@@ -49,7 +49,12 @@ const std::vector<HelpSection>& HelpSections() {
         "  stdout) fails at once, naming both ranks.\n",
         "--trace"}},
       {"limits",
-       {"--max-line", "--max-message", "  (SIZE: bytes, or with K, M, G as in 64K, 16M, 1G)\n"}},
+       {"--max-line", "--max-message",
+        "  (SIZE: bytes, or with K, M, G as in 64K, 16M, 1G)\n"
+        "  Each rank shares memory with its program for large arrays (the Python, C\n"
+        "  and R bridges use it by themselves; docs/protocol.md, \"Arrays through\n"
+        "  shared memory\"); it may grow to 4 x --max-message. STDMPI_SHM=0 in the\n"
+        "  environment turns it off: every byte then goes through the pipes.\n"}},
       {"batch systems and hosts",
        {"  Inside a SLURM job (SLURM_JOB_ID is set) ranks start with\n"
         "  \"srun --mpi=pmix\", -n defaulting to the job's task count; inside a PBS job\n"
