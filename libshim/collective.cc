@@ -107,4 +107,20 @@ CheckOutcome ReadCheckVector(const int64_t r[kCheckLen], const CheckInput& in) {
   return o;
 }
 
+std::vector<CheckStep> CheckSchedule(int rank, int size) {
+  std::vector<CheckStep> steps;
+  int p = 1;
+  while (p * 2 <= size) p *= 2;
+  const int extra = size - p;  // ranks p .. size-1
+  if (rank >= p) {
+    steps.push_back({rank - p, -1});
+    steps.push_back({-1, rank - p});
+    return steps;
+  }
+  if (rank < extra) steps.push_back({-1, rank + p});
+  for (int mask = 1; mask < p; mask <<= 1) steps.push_back({rank ^ mask, rank ^ mask});
+  if (rank < extra) steps.push_back({rank + p, -1});
+  return steps;
+}
+
 }  // namespace stdmpi

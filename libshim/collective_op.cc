@@ -71,7 +71,7 @@ class CollectiveOp : public Operation {
 
   bool Progress() override {
     if (phase_ == Phase::kDone) return true;
-    int t = Test(&mpi_req_, MPI_STATUS_IGNORE, "MPI_Iallreduce (agreement check)");
+    int t = AdvanceCheck();
     if (t == 0) return false;
     if (t > 0) AfterCheck();
     phase_ = Phase::kDone;
@@ -99,6 +99,8 @@ class CollectiveOp : public Operation {
   }
   bool root() const { return req_.peer == m_.rank; }
 
+  // 1: the check is complete, 0: not yet, -1: failed (outcome set).
+  int AdvanceCheck();
   void AfterCheck();
   void RunBcast(int64_t count);
   void RunReduction();
@@ -126,10 +128,14 @@ class CollectiveOp : public Operation {
   int64_t index_ = 0;  // this collective's number on this rank
 
   Phase phase_ = Phase::kCheck;
-  MPI_Request mpi_req_ = MPI_REQUEST_NULL;
   CheckInput check_in_;
-  int64_t check_send_[kCheckLen] = {};
-  int64_t check_recv_[kCheckLen] = {};
+  std::vector<CheckStep> steps_;
+  size_t step_ = 0;
+  bool posted_ = false;
+  MPI_Request check_reqs_[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  int64_t check_vec_[kCheckLen] = {};   // this rank's, MAXed with its peers' as they come
+  int64_t check_out_[kCheckLen] = {};   // what the current step sends
+  int64_t check_peer_[kCheckLen] = {};  // what it receives
   NumberBuffer send_, recv_;
 };
 
@@ -154,13 +160,53 @@ void CollectiveOp::Start() {
     default:
       in.count = static_cast<int64_t>(req_.count());
   }
-  MakeCheckVector(in, check_send_);
-  int rc =
-      MPI_Iallreduce(check_send_, check_recv_, kCheckLen, MPI_INT64_T, MPI_MAX, m_.ctl, &mpi_req_);
+  MakeCheckVector(in, check_vec_);
+  int rank = 0, size = 1;
+  int rc = MPI_Comm_rank(m_.ctl, &rank);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_size(m_.ctl, &size);
   if (rc != MPI_SUCCESS) {
-    FailMpi("MPI_Iallreduce (agreement check)", rc);
+    FailMpi("MPI_Comm_rank (agreement check)", rc);
     phase_ = Phase::kDone;
+    return;
   }
+  steps_ = CheckSchedule(rank, size);
+}
+
+// The steps of CheckSchedule, one after another, each polled.
+int CollectiveOp::AdvanceCheck() {
+  while (step_ < steps_.size()) {
+    const CheckStep& s = steps_[step_];
+    if (!posted_) {
+      int rc = MPI_SUCCESS;
+      if (s.recv_from >= 0) {
+        rc = MPI_Irecv(check_peer_, kCheckLen, MPI_INT64_T, s.recv_from, kCheckTag, m_.ctl,
+                       &check_reqs_[1]);
+      }
+      if (rc == MPI_SUCCESS && s.send_to >= 0) {
+        std::memcpy(check_out_, check_vec_, sizeof check_out_);
+        rc = MPI_Isend(check_out_, kCheckLen, MPI_INT64_T, s.send_to, kCheckTag, m_.ctl,
+                       &check_reqs_[0]);
+      }
+      if (rc != MPI_SUCCESS) {
+        FailMpi("MPI_Isend/MPI_Irecv (agreement check)", rc);
+        return -1;
+      }
+      posted_ = true;
+    }
+    int done = 0;
+    int rc = MPI_Testall(2, check_reqs_, &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) {
+      FailMpi("MPI_Testall (agreement check)", rc);
+      return -1;
+    }
+    if (!done) return 0;
+    if (s.recv_from >= 0) {
+      for (int i = 0; i < kCheckLen; ++i) check_vec_[i] = std::max(check_vec_[i], check_peer_[i]);
+    }
+    posted_ = false;
+    ++step_;
+  }
+  return 1;
 }
 
 std::string CollectiveOp::Waiting() const {
@@ -203,7 +249,7 @@ std::string CollectiveOp::Unreachable() {
 // after its own check completes, so the wait is short; only a native rank that
 // arrives late holds the shims in MPI.
 void CollectiveOp::AfterCheck() {
-  CheckOutcome o = ReadCheckVector(check_recv_, check_in_);
+  CheckOutcome o = ReadCheckVector(check_vec_, check_in_);
   if (failed_) {
     Fail(local_error_);
     return;

@@ -57,7 +57,7 @@ RequestReader::Event RequestReader::Next() {
                       std::nullopt);
       case StdoutDemux::Kind::kRequestTooLong: {
         if (output_only_) break;
-        quoted_ = QuoteForMessage(it.data, 60);
+        Remember(it.data, 60);
         // A collective still takes part in the agreement check (errors
         // return), so that its peers are told instead of left waiting.
         // Only what any read shows: the line's first max_line bytes.
@@ -79,7 +79,7 @@ RequestReader::Event RequestReader::Next() {
 }
 
 bool RequestReader::TakeLine(std::string_view line, Event* ev) {
-  quoted_ = QuoteForMessage(line, 160);
+  Remember(line, 160);
   if (size_t unread = unread_reply_(); unread > 0) {
     // Strict lockstep broken: the reply would sit behind the unread one, and
     // the program would read the wrong answer. Raw bytes the line announces
@@ -91,7 +91,7 @@ bool RequestReader::TakeLine(std::string_view line, Event* ev) {
     ev->code = kExitProtocol;
     ev->message =
         "the command made a request before reading the whole reply to its previous one (" +
-        std::to_string(unread) + " byte(s) unread): " + quoted_ +
+        std::to_string(unread) + " byte(s) unread): " + request_quoted() +
         "\nstdmpi:   (read each reply, all of it, before the next request)";
     return true;
   }

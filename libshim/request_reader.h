@@ -16,6 +16,7 @@
 #ifndef STDMPI_LIBSHIM_REQUEST_READER_H_
 #define STDMPI_LIBSHIM_REQUEST_READER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -24,6 +25,7 @@
 
 #include "demux.h"
 #include "failure.h"
+#include "numbers.h"
 #include "request.h"
 
 namespace stdmpi {
@@ -100,7 +102,7 @@ class RequestReader {
   size_t buffered() const { return demux_.buffered(); }
 
   // The last request line, quoted for messages (first 160 bytes).
-  const std::string& request_quoted() const { return quoted_; }
+  std::string request_quoted() const { return QuoteForMessage(line_head_, quote_max_); }
   // For --trace: the last request's name ("allreduce:i64", "(bad request)")
   // and its line (first 200 bytes).
   const std::string& trace_name() const { return trace_name_; }
@@ -111,6 +113,12 @@ class RequestReader {
   bool TakeLine(std::string_view line, Event* ev);
   bool TakePayload(std::string_view data, Event* ev);
   Event Failed(std::string reason, std::optional<Verb> collective, int64_t comm = 0);
+  // Keeps the line's head for request_quoted(), quoted only when a message
+  // needs it (most requests never fail).
+  void Remember(std::string_view line, size_t max) {
+    line_head_.assign(line.substr(0, std::min(line.size(), max + 1)));
+    quote_max_ = max;
+  }
 
   StdoutDemux demux_;
   int64_t max_line_;
@@ -124,7 +132,8 @@ class RequestReader {
   std::optional<Request> pending_;
   // A failed request whose announced bytes are being skipped (errors return).
   std::optional<Failure> deferred_;
-  std::string quoted_, trace_name_, trace_line_;
+  std::string line_head_, trace_name_, trace_line_;
+  size_t quote_max_ = 160;
 };
 
 }  // namespace stdmpi

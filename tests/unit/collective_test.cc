@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 #include <vector>
 
 using namespace stdmpi;
 
 namespace {
 
-// Simulates the MPI_MAX allreduce of the check vectors of all ranks.
+// Simulates the MAX allreduce of the check vectors of all ranks.
 std::vector<CheckOutcome> RunCheck(const std::vector<CheckInput>& ins) {
   int64_t reduced[kCheckLen];
   for (int i = 0; i < kCheckLen; ++i) reduced[i] = INT64_MIN;
@@ -119,4 +120,59 @@ TEST_CASE("signatures separate what must agree") {
         CollectiveSignature(Verb::kScan, NumType::kF64, Op::kSum, 0));
   CHECK(CountRuleOf(Verb::kGather) == CountRule::kNone);
   CHECK(CountRuleOf(Verb::kExscan) == CountRule::kSame);
+}
+
+// Runs every rank's CheckSchedule against the others, as MPI would: a send is
+// queued when its step starts, a step ends once its message has come.
+TEST_CASE("the check's schedule gives every rank the maximum, for any size") {
+  for (int size = 1; size <= 37; ++size) {
+    CAPTURE(size);
+    std::vector<std::vector<CheckStep>> plan;
+    std::vector<int64_t> value;
+    for (int r = 0; r < size; ++r) {
+      plan.push_back(CheckSchedule(r, size));
+      value.push_back((r * 7919) % 101);  // the maximum is at no fixed rank
+    }
+    const int64_t want = *std::max_element(value.begin(), value.end());
+    std::map<std::pair<int, int>, std::vector<int64_t>> wire;  // (from, to) -> queue
+    std::map<std::pair<int, int>, int> sent;
+    std::vector<size_t> step(static_cast<size_t>(size), 0);
+    std::vector<bool> posted(static_cast<size_t>(size), false);
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int r = 0; r < size; ++r) {
+        const auto ur = static_cast<size_t>(r);
+        if (step[ur] == plan[ur].size()) continue;
+        const CheckStep& s = plan[ur][step[ur]];
+        if (!posted[ur]) {
+          if (s.send_to >= 0) {
+            REQUIRE(s.send_to < size);
+            REQUIRE(s.send_to != r);
+            wire[{r, s.send_to}].push_back(value[ur]);
+            ++sent[{r, s.send_to}];
+          }
+          posted[ur] = true;
+          moved = true;
+        }
+        if (s.recv_from >= 0) {
+          auto& q = wire[{s.recv_from, r}];
+          if (q.empty()) continue;
+          value[ur] = std::max(value[ur], q.front());
+          q.erase(q.begin());
+        }
+        posted[ur] = false;
+        ++step[ur];
+        moved = true;
+      }
+    }
+    for (int r = 0; r < size; ++r) {
+      CAPTURE(r);
+      CHECK(step[static_cast<size_t>(r)] == plan[static_cast<size_t>(r)].size());
+      CHECK(value[static_cast<size_t>(r)] == want);
+    }
+    for (const auto& [pair, n] : sent) CHECK(n == 1);  // one message per ordered pair
+    for (const auto& [pair, q] : wire) CHECK(q.empty());
+  }
+  CHECK(CheckSchedule(0, 1).empty());
+  CHECK(CheckSchedule(1, 2).size() == 1);
 }
