@@ -13,10 +13,13 @@ case "${1:-}" in
   # ethtool: the multi-host tests' network namespaces; clang and its runtime:
   # the libFuzzer targets; python3-numpy: the Python bridge's NumPy paths;
   # python3-mpi4py: mpi4py scripts run under both, their outputs compared;
-  # bzip2, xz-utils, zstd: image tarballs compressed every way.
+  # bzip2, xz-utils, zstd: image tarballs compressed every way; lmod, man-db,
+  # bash-completion: the install tree's module file, man page and completion;
+  # python3-pip, python3-venv, r-base-dev: the bridges installed as packages;
+  # chromium: --report's page, loaded in a real browser.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool clang libclang-rt-14-dev python3-numpy python3-mpi4py bzip2 xz-utils
-               zstd) ;;
+               zstd lmod man-db bash-completion python3-pip python3-venv r-base-dev chromium) ;;
   # charliecloud-runtime: ch-run, the container start the isolation bench compares with;
   # parallel: GNU parallel, which the task-farm bench compares with.
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core
