@@ -35,6 +35,7 @@ std::string Settings(const ShimOptions& s) {
   for (int r : s.native_ranks) add("native " + std::to_string(r));
   add(s.upper);
   add(s.trace);
+  add(s.rank_summary);
   return out;
 }
 

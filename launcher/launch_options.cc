@@ -35,19 +35,31 @@ const std::vector<HelpSection>& HelpSections() {
         "    stdmpirun -n 16 --tasks regrid.txt --retries 1 --joblog regrid.log\n"
         "    stdmpirun -n 16 --tasks items.txt Rscript worker.R   # keep-alive workers\n"}},
       {"output",
-       {"--tag-output", "--line-buffered", "--quiet",
+       {"--tag-output", "--timestamp-output", "--output-filename", "--merge-stderr-to-stdout",
+        "--line-buffered", "--quiet",
         "  The ranks on this machine send their output to stdmpirun, which writes it\n"
         "  line by line: lines of different ranks never cut into each other. Ranks on\n"
         "  other hosts print through mpirun or srun, which may cut a long burst of\n"
-        "  output mid-line. STDMPI_MERGE_OUTPUT=0 sends all of it through the launcher.\n"}},
+        "  output mid-line. STDMPI_MERGE_OUTPUT=0 sends all of it through the launcher.\n"
+        "  A line's start that ends with a carriage return (a progress bar redrawing\n"
+        "  its line) is shown at once. With --output-filename, ranks on other hosts\n"
+        "  write their files themselves: DIR should be on a file system all hosts\n"
+        "  share, as the job's directory usually is.\n"
+        "    stdmpirun -n 8 --output-filename out --timestamp-output python3 run.py\n"}},
       {"hangs",
        {"--timeout",
         "  A report without ending the job: send stdmpirun SIGQUIT (Ctrl-\\) or\n"
         "  SIGUSR1. Each rank prints one line, e.g.\n"
         "    stdmpi: rank 1 (python3 w.py): waiting in recv from rank 0 tag 5 for 12.3 s\n"
         "  A wait that can never end (the rank waited for has exited, or closed its\n"
-        "  stdout) fails at once, naming both ranks.\n",
-        "--trace"}},
+        "  stdout) fails at once, naming both ranks.\n"}},
+      {"where the time went (docs/report.md)",
+       {"--summary", "--profile", "--report", "--trace",
+        "  From a request to its reply a rank is waiting in MPI; the rest of its\n"
+        "  program's run it is computing. Each rank writes what it measured to a file\n"
+        "  that stdmpirun reads after the job: in a private directory under $TMPDIR\n"
+        "  when every rank runs on this machine, else in the working directory (it\n"
+        "  must be shared, as a batch job's is), or next to FILE with --trace.\n"}},
       {"limits",
        {"--max-line", "--max-message",
         "  (SIZE: bytes, or with K, M, G as in 64K, 16M, 1G)\n"
@@ -73,6 +85,15 @@ const std::vector<HelpSection>& HelpSections() {
       {"isolation",
        {"--isolate", "--net", "--image", "--bind", "--mem-per-rank", "--time-limit", "--max-procs",
         "--pack"}},
+      {"defaults a site or a user sets",
+       {"  stdmpirun reads /etc/stdmpi/stdmpi.conf (or $STDMPI_SYSTEM_CONF), then\n"
+        "  ~/.config/stdmpi/stdmpi.conf, then $STDMPI_OPTIONS, then the command line;\n"
+        "  a later one wins. The files are shaped like Open MPI's mca-params.conf:\n"
+        "    isolate = host          # an option's name without its dashes\n"
+        "    tag-output = true       # a flag: true or false\n"
+        "    mca = btl tcp,self      # two values\n"
+        "  STDMPI_OPTIONS holds options as on the command line. --dry-run says where\n"
+        "  each option came from.\n"}},
       {"tuning",
        {"--spin-us",
         "  Under mpirun each program starts while its rank's MPI starts, so that the\n"

@@ -21,7 +21,8 @@ class LineJoiner {
   explicit LineJoiner(size_t max_pending) : max_pending_(max_pending) {}
 
   // Appends what can be written now to *out: every complete line of what came
-  // so far, and the held part of an overlong line.
+  // so far, a line's start up to its last CR (a progress bar redrawing its
+  // line: it shows at once), and the held part of an overlong line.
   void Feed(std::string_view data, std::string* out);
   // At the end of the stream: what is held (a last line without newline).
   void Finish(std::string* out);

@@ -34,15 +34,19 @@
 
 #include "banner_filter.h"
 #include "clock.h"
+#include "config_files.h"
 #include "fsutil.h"
+#include "job_report.h"
 #include "launch_options.h"
 #include "options.h"
+#include "output_files.h"
 #include "output_merger.h"
 #include "report_mark.h"
 #include "scheduler.h"
 #include "spawn.h"
 #include "task_plan.h"
 #include "trace_merge.h"
+#include "version_info.h"
 
 namespace {
 
@@ -350,6 +354,27 @@ bool PrepareOutputs(stdmpi::LaunchOptions* opts, std::string* err) {
   return true;
 }
 
+// --output-filename: by absolute path (a rank's directory may differ), and
+// DIR/1 made and opened before the job (output_files.h), so that a directory
+// that cannot be is said once and no program can swap it for a link.
+int g_output_job_dir = -1;
+bool PrepareOutputFiles(stdmpi::ShimOptions* s, bool dry_run, std::string* err) {
+  if (s->output_filename.empty()) return true;
+  s->output_filename = Absolute(s->output_filename);
+  if (dry_run) return true;
+  g_output_job_dir = stdmpi::OpenOutputJobDir(s->output_filename, err);
+  return g_output_job_dir >= 0;
+}
+
+// --summary, --profile, --report: the ranks' parts go where every rank can
+// write them (plan->local says where that is), and the plan passes that on.
+bool PrepareProfile(stdmpi::LaunchOptions* opts, const stdmpi::Facts& facts, stdmpi::Plan* plan,
+                    std::string* err) {
+  if (!stdmpi::WantsJobProfile(*opts)) return true;
+  return stdmpi::PrepareJobProfile(opts, plan->local, err) &&
+         stdmpi::BuildPlan(*opts, facts, plan, err);
+}
+
 // On this machine, a command that cannot run is reported once, here, rather
 // than once by every rank. Returns the failure's status, or 0.
 int CheckCommandsRunHere(const stdmpi::LaunchOptions& opts, stdmpi::Plan* plan) {
@@ -571,6 +596,7 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
   filter.SetReportMark(mark);
   OutputMerger merger([](int stream, const std::string& bytes) { WriteAll(stream, bytes); });
   merger.SetReportMark(mark, [&filter] { filter.JobEnding(); });
+  if (g_output_job_dir >= 0) merger.WriteFilesIn(g_output_job_dir, opts.shim.output_filename);
   const char* merge_env = getenv("STDMPI_MERGE_OUTPUT");
   bool merging = merge_env == nullptr || std::strcmp(merge_env, "0") != 0;
   std::string err;
@@ -599,26 +625,68 @@ int RunJob(const stdmpi::LaunchOptions& opts, stdmpi::Plan& plan) {
 
 }  // namespace
 
+// Writes each line of `text` to stderr between `before` and `after`.
+void PrintLines(const char* before, const char* after, const std::string& text) {
+  for (size_t p = 0, nl; (nl = text.find('\n', p)) != std::string::npos; p = nl + 1) {
+    std::fprintf(stderr, "%s%s%s\n", before, text.substr(p, nl - p).c_str(), after);
+  }
+}
+
+// The site's and the user's defaults go in front of the command line
+// (config_files.h); --help and --version work whatever they say. Returns 0,
+// or the exit status after saying what is wrong.
+int ParseWithConfig(const std::vector<std::string>& command_line, stdmpi::ConfigArgs* config,
+                    stdmpi::LaunchOptions* opts) {
+  using namespace stdmpi;
+  std::string err, config_err;
+  const bool config_ok = LoadConfig(config, &config_err);
+  std::vector<std::string> args =
+      config_ok ? config->Words(command_line) : std::vector<std::string>();
+  args.insert(args.end(), command_line.begin(), command_line.end());
+  const bool parsed = ParseLaunchArgs(args, opts, &err);
+  if (!config_ok && !opts->help && !opts->version) {
+    std::fprintf(stderr, "stdmpirun: %s\n", config_err.c_str());
+    return kExitUsage;
+  }
+  if (!parsed) {
+    std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
+    // An option from a config file may be the one at fault: say where each came from.
+    PrintLines("stdmpirun: (option ", ")", config->Describe({}));
+    std::fprintf(stderr, "Try 'stdmpirun --help'.\n");
+    return kExitUsage;
+  }
+  return 0;
+}
+
+int PrintVersion() {
+  using namespace stdmpi;
+  Facts facts;
+  std::string ignored;
+  GatherFacts(&facts, &ignored);
+  std::fputs(
+      FormatVersion(STDMPI_VERSION, facts.shim, FirstLinesOf({facts.shim, "--version"}, 8, 10),
+                    {{facts.mpirun, LauncherVersion(facts.mpirun)},
+                     {facts.srun, LauncherVersion(facts.srun)}})
+          .c_str(),
+      stdout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   using namespace stdmpi;
   // A reader that goes away shows up as EPIPE (WriteAll), so that stdmpirun
   // ends the job and removes its temporary files instead of dying at once.
   signal(SIGPIPE, SIG_IGN);
-  std::vector<std::string> args(argv + 1, argv + argc);
+  const std::vector<std::string> command_line(argv + 1, argv + argc);
   LaunchOptions opts;
   std::string err;
-  if (!ParseLaunchArgs(args, &opts, &err)) {
-    std::fprintf(stderr, "stdmpirun: %s\nTry 'stdmpirun --help'.\n", err.c_str());
-    return kExitUsage;
-  }
+  ConfigArgs config;
+  if (int code = ParseWithConfig(command_line, &config, &opts); code != 0) return code;
   if (opts.help) {
     std::fputs(LaunchUsage().c_str(), stdout);
     return 0;
   }
-  if (opts.version) {
-    std::printf("stdmpirun (stdmpi) %s\n", STDMPI_VERSION);
-    return 0;
-  }
+  if (opts.version) return PrintVersion();
   if (!PrepareTasks(&opts, &err)) {
     std::fprintf(stderr, "stdmpirun: %s\n", err.c_str());
     return kExitUsage;
@@ -626,6 +694,7 @@ int main(int argc, char** argv) {
   Facts facts;
   if (!GatherFacts(&facts, &err)) return Fail(kExitNotFound, err);
   if (!opts.dry_run && !PrepareOutputs(&opts, &err)) return Fail(kExitCannotExecute, err);
+  if (!PrepareOutputFiles(&opts.shim, opts.dry_run, &err)) return Fail(kExitCannotExecute, err);
   Plan plan;
   if (!BuildPlan(opts, facts, &plan, &err)) {
     if (!opts.shim.upper.empty()) rmdir(opts.shim.upper.c_str());
@@ -636,15 +705,21 @@ int main(int argc, char** argv) {
     for (const std::string& w : plan.warnings) std::fprintf(stderr, "stdmpirun: %s\n", w.c_str());
   }
   if (opts.dry_run) {
+    LaunchOptions given;
+    std::string ignored;
+    ParseLaunchArgs(command_line, &given, &ignored);
+    PrintLines("stdmpirun: option ", "", config.Describe(GivenOptions(given)));
     PrintDryRun(plan);
     return 0;
   }
+  if (!PrepareProfile(&opts, facts, &plan, &err)) return Fail(kExitCannotExecute, err);
   int code = RunJob(opts, plan);
   g_progress.Clear();
   if (!g_progress_dir.empty()) {
     for (const char* f : {"/status.json", "/status.json.tmp"}) unlink((g_progress_dir + f).c_str());
     rmdir(g_progress_dir.c_str());
   }
+  FinishJobProfile(opts, plan.total_ranks);  // before the merge of --trace removes the parts
   if (!opts.shim.upper.empty()) code = FinishPack(opts, code);
   if (!opts.trace_file.empty()) FinishTrace(opts, plan.total_ranks);
   return code;

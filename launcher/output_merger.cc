@@ -8,8 +8,23 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "output_files.h"
 
 namespace stdmpi {
+
+namespace {
+
+bool WriteAllTo(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t w = write(fd, s.data(), s.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    s.remove_prefix(static_cast<size_t>(w));
+  }
+  return true;
+}
+
+}  // namespace
 
 OutputMerger::~OutputMerger() {
   for (auto& c : conns_) close(c->fd);
@@ -70,7 +85,7 @@ void OutputMerger::Emit(Conn* c, std::string_view data, bool end) {
   std::string joined;
   c->joiner.Feed(data, &joined);
   if (end) c->joiner.Finish(&joined);
-  if (c->stream == 2) {
+  if (c->stream >= 2) {
     joined = c->filter.Feed(joined);
     if (end) joined += c->filter.Flush();
     if (!c->reported && c->filter.reported()) {
@@ -83,7 +98,70 @@ void OutputMerger::Emit(Conn* c, std::string_view data, bool end) {
       c->held_since = MonotonicSeconds();
     }
   }
-  if (c->stream != 0 && !joined.empty()) write_(c->stream, joined);
+  Deliver(c, joined);
+}
+
+void OutputMerger::Deliver(Conn* c, const std::string& joined) {
+  if (joined.empty() || c->stream == 0) return;
+  if (c->file_fd >= 0) {
+    if (!WriteAllTo(c->file_fd, joined)) {
+      // A full disk: what is left goes to the terminal, said once.
+      if (!warned_files_) {
+        warned_files_ = true;
+        write_(2, "stdmpirun: warning: --output-filename: cannot write rank " +
+                      std::to_string(c->rank) + "'s output (" + strerror(errno) +
+                      "); the rest of it goes to the terminal\n");
+      }
+      close(c->file_fd);
+      c->file_fd = -1;
+      write_(c->stream, joined);
+    }
+    return;
+  }
+  write_(c->stream == 3 ? 2 : c->stream, joined);
+}
+
+OutputMerger::Conn::~Conn() {
+  if (file_fd >= 0) close(file_fd);
+}
+
+bool OutputMerger::TakeHello(Conn* c, std::string_view* data) {
+  size_t nl = data->find('\n');
+  c->hello.append(data->substr(0, nl == std::string_view::npos ? data->size() : nl));
+  if (c->hello.size() > 128) return false;
+  if (nl == std::string_view::npos) {
+    data->remove_prefix(data->size());
+    return true;
+  }
+  data->remove_prefix(nl + 1);
+  // "S RANK MARK": S 1..3, RANK digits only, MARK this job's.
+  const std::string& h = c->hello;
+  const size_t sp = h.find(' ', 2);
+  const std::string digits = h.substr(2, sp == std::string::npos ? std::string::npos : sp - 2);
+  const std::string mark = sp == std::string::npos ? "" : h.substr(sp + 1);
+  if (h.size() < 3 || h[0] < '1' || h[0] > '3' || h[1] != ' ' || digits.empty() ||
+      digits.size() > 8 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      mark != mark_) {
+    return false;
+  }
+  c->stream = h[0] - '0';
+  c->rank = std::stoi(digits);
+  // One connection per stream of a rank: a second one is not its shim's.
+  if (!connected_.insert({c->rank, c->stream}).second) return false;
+  OpenFile(c);
+  return true;
+}
+
+void OutputMerger::OpenFile(Conn* c) {
+  if (files_fd_ < 0 || c->stream == 3) return;
+  std::string err;
+  c->file_fd = CreateRankOutputFile(files_fd_, files_dir_, c->rank,
+                                    c->stream == 1 ? "stdout" : "stderr", &err);
+  if (c->file_fd < 0 && !warned_files_) {
+    warned_files_ = true;
+    write_(2, "stdmpirun: warning: " + err + "; rank " + std::to_string(c->rank) +
+                  "'s output goes to the terminal\n");
+  }
 }
 
 bool OutputMerger::Read(Conn* c) {
@@ -98,8 +176,8 @@ bool OutputMerger::Read(Conn* c) {
   }
   std::string_view data(buf, static_cast<size_t>(n));
   if (c->stream == 0) {
-    c->stream = data[0] == '2' ? 2 : 1;
-    data.remove_prefix(1);
+    if (!TakeHello(c, &data)) return false;  // not a shim: dropped
+    if (c->stream == 0) return true;         // the line is not whole yet
   }
   Emit(c, data, false);
   return true;
@@ -132,8 +210,7 @@ void OutputMerger::FlushHeld(double seconds) {
   for (auto& c : conns_) {
     if (c->held_since == 0 || now - c->held_since < seconds) continue;
     c->held_since = 0;
-    std::string held = c->filter.Flush();
-    if (!held.empty()) write_(c->stream, held);
+    Deliver(c.get(), c->filter.Flush());
   }
 }
 

@@ -5,8 +5,15 @@
 // this machine) connects twice, says "1" or "2" and puts the two connections
 // in place of its stdout and stderr; a shim that cannot (another host) keeps
 // writing through the MPI launcher as before. stdmpirun writes only whole
-// lines of each stream, so lines of different ranks never cut into each other.
+// lines of each stream, so lines of different ranks never cut into each other
+// (a line's start that ends with a CR, a progress bar, goes out at once).
 // A rank's stderr goes through a BannerFilter of its own.
+//
+// Each connection opens with a line "STREAM RANK MARK": 1 stdout, 2 stderr,
+// 3 the shim's own messages (apart only with --output-filename: WriteFilesIn,
+// where streams 1 and 2 go to the rank's files and 3 to stderr), MARK the
+// job's report mark, which only the shims know (a program that finds the
+// socket cannot speak as a rank).
 #ifndef STDMPI_LAUNCHER_OUTPUT_MERGER_H_
 #define STDMPI_LAUNCHER_OUTPUT_MERGER_H_
 
@@ -14,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +46,14 @@ class OutputMerger {
     on_report_ = std::move(on_report);
   }
 
+  // --output-filename: streams 1 and 2 of each rank go to its files in
+  // `job_dir`, the open DIR/1 of `dir` (libshim/output_files.h), created when
+  // the rank connects; a rank's stream connects once.
+  void WriteFilesIn(int job_dir, std::string dir) {
+    files_fd_ = job_dir;
+    files_dir_ = std::move(dir);
+  }
+
   // Listens in a new directory under $TMPDIR (or /tmp); false with *err.
   bool Listen(std::string* err);
   const std::string& path() const { return path_; }
@@ -58,8 +74,12 @@ class OutputMerger {
 
  private:
   struct Conn {
+    ~Conn();
     int fd = -1;
-    int stream = 0;  // 0 until the first byte says 1 or 2
+    int stream = 0;     // 0 until the opening line says 1, 2 or 3
+    int rank = -1;      // from the opening line
+    std::string hello;  // the opening line, as it arrives
+    int file_fd = -1;   // --output-filename: the rank's file for this stream
     LineJoiner joiner{256 * 1024};
     // A rank's stderr may carry Open MPI's boxes too (under srun a rank
     // prints its MPI_ABORT box itself): the same filter as mpirun's stderr.
@@ -69,15 +89,25 @@ class OutputMerger {
   };
   // Joins, filters (stderr) and writes `data`; with `end`, flushes.
   void Emit(Conn* c, std::string_view data, bool end);
+  // Writes what may go out: to the rank's file, or the terminal's stream.
+  void Deliver(Conn* c, const std::string& joined);
   void Accept();
   // Reads once; false when the connection ended (it is then flushed).
   bool Read(Conn* c);
+  // Takes the opening line off `data`; false if it is not a valid one.
+  bool TakeHello(Conn* c, std::string_view* data);
+  // The stream is known: with --output-filename, the rank's file.
+  void OpenFile(Conn* c);
 
   std::function<void(int, const std::string&)> write_;
   std::string mark_;
   std::function<void()> on_report_;
   int listen_fd_ = -1;
   std::string dir_, path_;
+  std::string files_dir_;
+  int files_fd_ = -1;
+  std::set<std::pair<int, int>> connected_;  // (rank, stream)
+  bool warned_files_ = false;
   std::vector<std::unique_ptr<Conn>> conns_;
 };
 

@@ -9,7 +9,9 @@
 #ifndef STDMPI_LAUNCHER_TRACE_MERGE_H_
 #define STDMPI_LAUNCHER_TRACE_MERGE_H_
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace stdmpi {
@@ -25,6 +27,16 @@ struct TraceMerge {
 // gives an empty array.
 bool MergeTrace(const std::string& prefix, const std::string& file, int max_ranks, TraceMerge* out,
                 std::string* err);
+
+// --summary, --profile, --report: calls `line(rank, text)` for each complete
+// line (without its LF) of every part PREFIX.rank<N> (N below `max_ranks`;
+// 0: any), rank by rank, reading only regular files of this user's; lines
+// longer than kMaxPartLine are left out and counted in out->cut. With
+// `remove`, removes each part after. Fills out->ranks (events: lines read).
+inline constexpr size_t kMaxPartLine = size_t{1} << 20;
+void ReadTraceParts(const std::string& prefix, int max_ranks, bool remove,
+                    const std::function<void(int rank, std::string_view text)>& line,
+                    TraceMerge* out);
 
 }  // namespace stdmpi
 

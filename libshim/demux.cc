@@ -71,8 +71,20 @@ void StdoutDemux::Append(const char* data, size_t n) {
       const void* nl = memrchr(base + pos_, '\n', buf_.size() - pos_);
       if (nl != nullptr) line = static_cast<size_t>(static_cast<const char*>(nl) - base) + 1;
     }
-    size_t have = buf_.size() - line;
-    if (have + n > max_line_ + 1) n = have > max_line_ ? 0 : max_line_ + 1 - have;
+    // An output line's CRs end pieces that go out at once (TakeDrawnPiece):
+    // the limit counts from the last one.
+    size_t keep = 0;  // bytes of `data` up to its last CR, kept whole
+    if (SplitsAtCr(line, data, n)) {
+      if (const void* cr = memrchr(base + line, '\r', buf_.size() - line); cr != nullptr) {
+        line = static_cast<size_t>(static_cast<const char*>(cr) - base) + 1;
+      }
+      if (const void* cr = memrchr(data, '\r', n); cr != nullptr) {
+        keep = static_cast<size_t>(static_cast<const char*>(cr) - data) + 1;
+        line = buf_.size() + keep;
+      }
+    }
+    const size_t have = buf_.size() + keep - line;
+    if (have + (n - keep) > max_line_ + 1) n = keep + (have > max_line_ ? 0 : max_line_ + 1 - have);
     // Grow to what the line may need, not past it by doubling.
     size_t need = buf_.size() + n;
     if (need > buf_.capacity()) {
@@ -162,6 +174,51 @@ StdoutDemux::Item StdoutDemux::NextInPayload() {
   return item;
 }
 
+// A progress bar ("42%\r"): an output line's start up to its last CR goes
+// out at once, as a piece of its own. Not a request line, which waits for its
+// LF (its text may hold a CR), and not a bare CR at a line's start (NCL prints
+// one after each LF). The bytes before `scanned` held no CR that could go out.
+bool StdoutDemux::TakeDrawnPiece(size_t start, size_t line, size_t scanned, bool continued,
+                                 Item* item) {
+  const char* base = buf_.data();
+  const size_t end = buf_.size();
+  const void* cr = memrchr(base + scanned, '\r', end - scanned);
+  if (cr == nullptr) return false;
+  const size_t after = static_cast<size_t>(static_cast<const char*>(cr) - base) + 1;
+  const std::string_view piece(base + line, after - 1 - line);
+  const bool drawn = piece.find_first_not_of('\r') != std::string_view::npos;
+  if (!drawn || (!continued && IsRequestLine(piece))) return false;
+  item->kind = Kind::kOutput;
+  item->data = std::string_view(base + start, after - start);
+  pos_ = scan_ = after;
+  mid_line_ = true;
+  return true;
+}
+
+// A line that may still become a request: its start is "@mpi" followed by a
+// space, a CR or nothing yet. Its CRs end no pieces.
+bool StdoutDemux::SplitsAtCr(size_t line, const char* data, size_t n) const {
+  if (mid_line_ && line == pos_) return true;
+  char head[5];
+  size_t got = 0;
+  for (size_t i = line; i < buf_.size() && got < 5; ++i) head[got++] = buf_.data()[i];
+  for (size_t i = 0; i < n && got < 5; ++i) head[got++] = data[i];
+  static const char kReq[] = "@mpi";
+  for (size_t i = 0; i < got && i < 4; ++i) {
+    if (head[i] != kReq[i]) return true;
+  }
+  return got == 5 && head[4] != ' ' && head[4] != '\r';
+}
+
+// A line's length as --max-line counts it: for output, from its last CR
+// after something drawn (what came before went out piece by piece).
+size_t StdoutDemux::LineLength(std::string_view line, bool continued) {
+  if (!continued && IsRequestLine(line)) return line.size();
+  const size_t cr = line.rfind('\r');
+  if (cr == std::string_view::npos || line.find_first_not_of('\r') >= cr) return line.size();
+  return line.size() - cr - 1;
+}
+
 StdoutDemux::Item StdoutDemux::NextLines() {
   Item item;
   const char* base = buf_.data();
@@ -171,19 +228,25 @@ StdoutDemux::Item StdoutDemux::NextLines() {
   size_t line = start;
   if (scan_ < line) scan_ = line;
   while (line < end) {
+    // The rest of a line whose start went out at a CR is output.
+    const bool continued = mid_line_ && line == start;
+    const size_t scanned = scan_;
     const void* nl = std::memchr(base + scan_, '\n', end - scan_);
     if (nl == nullptr) {
+      if (TakeDrawnPiece(start, line, scanned, continued, &item)) return item;
       size_t len = end - line;
       if (len > max_line_) {
         if (line > start) break;  // deliver the whole lines gathered first
         std::string_view head(base + line, len < 64 ? len : 64);
-        item.kind = IsRequestLine(head.substr(0, 5)) ? Kind::kRequestTooLong : Kind::kOutputTooLong;
+        item.kind = !continued && IsRequestLine(head.substr(0, 5)) ? Kind::kRequestTooLong
+                                                                   : Kind::kOutputTooLong;
         item.data = head;
         // Drop the line so far and the rest of it as it arrives. `head` stays
         // valid: dropping only moves offsets.
         pos_ = end;
         scan_ = end;
         mode_ = Mode::kSkipLine;
+        mid_line_ = false;
         return item;
       }
       if (eof_ && line == start) {
@@ -191,8 +254,9 @@ StdoutDemux::Item StdoutDemux::NextLines() {
         std::string_view last(base + line, len);
         pos_ = end;
         scan_ = end;
-        item.kind = IsRequestLine(last) ? Kind::kRequest : Kind::kOutput;
+        item.kind = !continued && IsRequestLine(last) ? Kind::kRequest : Kind::kOutput;
         item.data = last;
+        mid_line_ = false;
         return item;
       }
       scan_ = end;
@@ -200,18 +264,19 @@ StdoutDemux::Item StdoutDemux::NextLines() {
     }
     size_t nlpos = static_cast<size_t>(static_cast<const char*>(nl) - base);
     std::string_view this_line(base + line, nlpos - line);
-    if (this_line.size() > max_line_) {
+    if (LineLength(this_line, continued) > max_line_) {
       // Too long even though it arrived whole: the limit must not depend on
       // how the bytes happened to be read.
       if (line > start) break;
-      item.kind =
-          IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong : Kind::kOutputTooLong;
+      item.kind = !continued && IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong
+                                                                      : Kind::kOutputTooLong;
       item.data = this_line.substr(0, 64);
       pos_ = nlpos + 1;
       scan_ = pos_;
+      mid_line_ = false;
       return item;
     }
-    if (IsRequestLine(this_line)) {
+    if (!continued && IsRequestLine(this_line)) {
       if (line > start) break;  // deliver the output before it first
       pos_ = nlpos + 1;
       scan_ = pos_;
@@ -221,6 +286,7 @@ StdoutDemux::Item StdoutDemux::NextLines() {
     }
     line = nlpos + 1;
     scan_ = line;
+    mid_line_ = false;
   }
   if (line > start) {
     item.kind = Kind::kOutput;

@@ -21,7 +21,8 @@ class StdoutDemux {
  public:
   enum class Kind {
     kNone,              // need more input (or, after Finish(), nothing is left)
-    kOutput,            // one or more whole ordinary lines, with their LFs
+    kOutput,            // one or more whole ordinary lines, with their LFs, or
+                        // a line's start up to a CR (see NextLines)
     kRequest,           // one request line, without its LF
     kPayload,           // the raw bytes announced by ExpectPayload (discard = false)
     kPayloadSkipped,    // the announced bytes were dropped (discard = true)
@@ -47,6 +48,7 @@ class StdoutDemux {
     eof_ = false;
     mode_ = Mode::kLines;
     remaining_ = announced_ = 0;
+    mid_line_ = false;
   }
 
   void Append(const char* data, size_t n);
@@ -103,6 +105,12 @@ class StdoutDemux {
   // Next() in a payload or a skipped line, and between them.
   Item NextInPayload();
   Item NextLines();
+  // Append: whether the CRs of the line that starts at buf_[line] (and goes
+  // on with `data`) end pieces, i.e. it cannot become a request.
+  bool SplitsAtCr(size_t line, const char* data, size_t n) const;
+  static size_t LineLength(std::string_view line, bool continued);
+  // NextLines' piece of a line that ends with a CR, if it may go out now.
+  bool TakeDrawnPiece(size_t start, size_t line, size_t scanned, bool continued, Item* item);
 
   size_t max_line_;
   Bytes buf_;
@@ -112,6 +120,9 @@ class StdoutDemux {
   Mode mode_ = Mode::kLines;
   int64_t remaining_ = 0;  // kPayload/kSkipPayload: bytes still expected
   int64_t announced_ = 0;  // kPayload/kSkipPayload: bytes announced in total
+  // The bytes at pos_ continue a line whose start went out at a CR: they are
+  // output up to the line's LF, never a request.
+  bool mid_line_ = false;
 };
 
 }  // namespace stdmpi

@@ -75,6 +75,14 @@ class Engine {
   bool StartFailedCollective(Verb verb, int64_t comm, std::string error);
   // The communicators besides the world, for the request parser.
   const CommShapes* comm_shapes() const { return &c_->shapes; }
+  // For --summary, --profile and --report (rank_summary.h): the world rank of
+  // rank `r` of communicator `comm`, and the key every member of `comm`
+  // knows it by; -1 if this rank has no such communicator.
+  int WorldRankIn(int64_t comm, int r) const { return c_->WorldOf(comm, r); }
+  int64_t CommKey(int64_t comm) const {
+    auto it = c_->comms.find(comm);
+    return it == c_->comms.end() ? -1 : it->second->key;
+  }
 
   // Drives the pending operation. Returns true once it has finished.
   bool Progress();

@@ -277,6 +277,31 @@ std::vector<OptionSpec> MakeTable() {
        "prefix every line a rank prints with \"[RANK] \"",
        ShimFlag<&ShimOptions::tag_output>,
        nullptr, true},
+      {"--output-filename", "", "DIR", 1, Scope::kBoth,
+       "each rank's output to files, not the terminal:\n"
+       "DIR/1/rank.N/stdout and stderr (Open MPI's layout);\n"
+       "stdmpi's own messages stay on the terminal",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a directory", err);
+         s->output_filename.assign(v[0]);
+         return true;
+       },
+       PASS {
+         if (!s.output_filename.empty()) Add(out, {"--output-filename", s.output_filename});
+         (void)given;
+       },
+       true},
+      {"--timestamp-output", "", "", 0, Scope::kBoth,
+       "prefix every line a rank prints with the time it\n"
+       "printed it: \"[2026-11-30 14:05:09.123] \" (local time)",
+       ShimFlag<&ShimOptions::timestamp_output>,
+       nullptr, true},
+      {"--merge-stderr-to-stdout", "", "", 0, Scope::kBoth,
+       "send what each program writes on stderr to stdout\n"
+       "(with --output-filename: into its stdout file)",
+       ShimFlag<&ShimOptions::merge_stderr>,
+       nullptr, true},
       {"--line-buffered", "", "", 0, Scope::kBoth,
        "make each program's C stdio (and gfortran) output\n"
        "line-buffered, for programs that print requests without\n"
@@ -466,6 +491,34 @@ std::vector<OptionSpec> MakeTable() {
        true,
        "write each request of this rank as a trace event to\n"
        "FILE.rank<N> (stdmpirun merges them into FILE)"},
+      {"--summary", "", "", 0, Scope::kLauncher,
+       "after the job, a table on stderr: each rank's host, its\n"
+       "program's wall and CPU time and peak memory, requests,\n"
+       "bytes sent and received, time waiting in MPI, exit\n"
+       "status; e.g. stdmpirun --summary -n 4 python3 pi.py",
+       LaunchFlag<&LaunchOptions::summary>,
+       nullptr, false},
+      {"--profile", "", "", 0, Scope::kLauncher,
+       "after the job, on stderr, as mpiP does: each rank's time\n"
+       "in MPI and computing, time per verb and rank (count,\n"
+       "total, mean, max), and the most imbalanced collectives\n"
+       "(how far apart the ranks arrived, which came last);\n"
+       "e.g. stdmpirun --profile -n 8 Rscript fit.R",
+       LaunchFlag<&LaunchOptions::profile>,
+       nullptr, false},
+      {"--report", "", "FILE", 1, Scope::kLauncher,
+       "write FILE (HTML), one page that any browser opens\n"
+       "without a network: each rank's timeline (computing or\n"
+       "waiting in MPI), time per verb, the bytes each rank sent\n"
+       "each other, imbalance per collective, the summary;\n"
+       "e.g. stdmpirun --report job.html -n 4 python3 pi.py",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a file name such as job.html", err);
+         l->report_file = v[0];
+         return true;
+       },
+       nullptr, false},
       // --- the shim's own ------------------------------------------------------
       {"--trace-t0", "", "SECONDS", 1, Scope::kShim,
        "the job's start (epoch seconds) for the trace's times",
@@ -477,6 +530,28 @@ std::vector<OptionSpec> MakeTable() {
                 Expected(name, v[0], "seconds since the epoch", err);
        },
        nullptr, false},
+      {"--rank-summary", "", "PREFIX", 1, Scope::kShim,
+       "write this rank's summary (host, the program's time and\n"
+       "memory, requests, bytes, time in MPI, exit status) as\n"
+       "the last line of PREFIX.rank<N>: the --trace part when\n"
+       "there is one (stdmpirun --summary, --profile, --report)",
+       SET {
+         UNUSED;
+         if (v[0].empty()) return Expected(name, v[0], "a file name prefix", err);
+         s->rank_summary = v[0];
+         return true;
+       },
+       PASS {
+         if (s.rank_summary.empty()) return;
+         Add(out, {"--rank-summary", s.rank_summary});
+         if (s.trace.empty()) {
+           char t0[32];
+           std::snprintf(t0, sizeof(t0), "%.6f", s.trace_t0);
+           Add(out, {"--trace-t0", t0});
+         }
+         (void)given;
+       },
+       true},
       {"--start-early", "", "", 0, Scope::kShim,
        "start COMMAND before MPI_Init, placed by mpirun's\n"
        "OMPI_COMM_WORLD_LOCAL_RANK/_SIZE (only right when\n"

@@ -54,6 +54,12 @@ struct LaunchOptions {
   // --trace FILE, made absolute (the shims get FILE with this job's token as
   // the prefix of their parts, in shim.trace).
   std::string trace_file;
+  // --summary, --profile (on stderr after the job) and --report FILE.html
+  // (made absolute): from the ranks' summaries and trace parts
+  // (launcher/job_profile.h).
+  bool summary = false;
+  bool profile = false;
+  std::string report_file;
   std::string hostfile;
   std::string host;
   std::vector<std::pair<std::string, std::string>> mca;

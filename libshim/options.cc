@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 
@@ -295,6 +297,21 @@ void AppendPrefixed(std::string* out, std::string_view data, std::string_view pr
     data.remove_prefix(nl + 1);
     *at_line_start = true;
   }
+}
+
+std::string TimestampPrefix(double real_seconds) {
+  time_t secs = static_cast<time_t>(real_seconds);
+  long ms = std::lround((real_seconds - static_cast<double>(secs)) * 1000);
+  if (ms >= 1000) {
+    ++secs;
+    ms -= 1000;
+  }
+  struct tm tm;
+  localtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "[%04d-%02d-%02d %02d:%02d:%02d.%03ld] ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
 }
 
 std::string DescribeCommand(const std::vector<std::string>& argv, size_t max) {

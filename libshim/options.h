@@ -42,6 +42,11 @@ struct ShimApp {
 struct ShimOptions {
   bool tag_output = false;
   bool line_buffered = false;  // line-buffer the command's C stdio output
+  // --output-filename DIR (absolute, from stdmpirun): each rank's output in
+  // DIR/1/rank.N/stdout and stderr (output_files.h).
+  std::string output_filename;
+  bool timestamp_output = false;  // "[2026-11-30 14:05:09.123] " before each line
+  bool merge_stderr = false;      // the program's stderr goes with its stdout
   int64_t max_line = kDefaultMaxLine;
   int64_t max_message = kDefaultMaxMessage;
   // Microseconds to poll MPI before sleeping while the child waits for a reply;
@@ -81,6 +86,9 @@ struct ShimOptions {
   int max_procs = 0;         // 0: no limit
   std::string trace;         // --trace PREFIX: trace events to PREFIX.rank<N> (trace.h)
   double trace_t0 = 0;       // --trace-t0: the job's start, epoch seconds
+  // --rank-summary PREFIX: this rank's summary (rank_summary.h) as the last
+  // line of PREFIX.rank<N>, the --trace part if there is one (same PREFIX).
+  std::string rank_summary;
   // --start-early: start the command before MPI_Init, placed from the
   // launcher's variables (LaunchPositionFromEnv), so that its start-up
   // overlaps MPI's. stdmpirun gives it when it runs mpirun with --bind-to
@@ -143,6 +151,9 @@ const std::string& ShimUsage();
 // carries the state across calls (true before the first call).
 void AppendPrefixed(std::string* out, std::string_view data, std::string_view prefix,
                     bool* at_line_start);
+// --timestamp-output's prefix for a line printed at `real_seconds` (since
+// the epoch), in local time: "[2026-11-30 14:05:09.123] ".
+std::string TimestampPrefix(double real_seconds);
 
 // Joins argv for messages: `python3 -u "my script.py"` (quoted only for reading).
 std::string DescribeCommand(const std::vector<std::string>& argv, size_t max = 200);

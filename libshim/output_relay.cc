@@ -6,14 +6,22 @@
 
 namespace stdmpi {
 
-void OutputRelay::Open(uv_loop_t* loop, std::function<void()> on_drain) {
+void OutputRelay::Open(uv_loop_t* loop, std::function<void()> on_drain, int program_stderr,
+                       int messages) {
   out_.Open(loop, 1, on_drain);
-  err_.Open(loop, 2, on_drain);
+  err_.Open(loop, program_stderr, on_drain);
+  if (messages != program_stderr) {
+    own_msg_.Open(loop, messages, on_drain);
+    msg_ = &own_msg_;
+  }
 }
 
-void OutputRelay::Configure(int rank, bool tag, bool fatal_lines) {
+void OutputRelay::Configure(int rank, bool tag, bool timestamp, bool merge_stderr,
+                            bool fatal_lines) {
   tag_output_ = tag;
   tag_ = "[" + std::to_string(rank) + "] ";
+  timestamp_ = timestamp;
+  merge_stderr_ = merge_stderr;
   fatal_lines_ = fatal_lines;
 }
 
@@ -24,17 +32,50 @@ void OutputRelay::Stdout(std::string_view data) {
 }
 
 void OutputRelay::Stderr(std::string_view data) {
+  if (merge_stderr_) {
+    // Whole lines (or a progress bar's piece) only, so that a piece of an
+    // error message never lands inside a line of stdout.
+    merged_err_.append(data);
+    size_t cut = merged_err_.rfind('\n');
+    cut = cut == std::string::npos ? 0 : cut + 1;
+    if (size_t cr = merged_err_.rfind('\r');
+        cr != std::string::npos && cr >= cut && merged_err_.find_first_not_of('\r', cut) < cr) {
+      cut = cr + 1;
+    }
+    if (merged_err_.size() - cut > kMergedErrHold) cut = merged_err_.size();
+    if (cut > 0) {
+      WriteMerged(std::string_view(merged_err_).substr(0, cut));
+      merged_err_.erase(0, cut);
+    }
+    return;
+  }
   if (!data.empty()) err_mid_line_ = data.back() != '\n';
   Write(&err_, data, &err_at_line_start_);
 }
 
+void OutputRelay::WriteMerged(std::string_view data) {
+  if (data.empty()) return;
+  out_mid_line_ = data.back() != '\n';
+  Write(&out_, data, &out_at_line_start_);
+}
+
+void OutputRelay::FlushMerged() {
+  WriteMerged(merged_err_);
+  merged_err_.clear();
+}
+
 void OutputRelay::EndLines() {
+  FlushMerged();
   if (out_mid_line_) Stdout("\n");
   if (err_mid_line_) Stderr("\n");
 }
 
 void OutputRelay::Message(std::string text) {
   if (text.empty()) return;
+  if (msg_ != &err_) {  // a stream of their own: always whole lines
+    msg_->Write(std::move(text));
+    return;
+  }
   if (err_mid_line_) text.insert(text.begin(), '\n');
   err_mid_line_ = text.back() != '\n';
   err_at_line_start_ = !err_mid_line_;
@@ -47,6 +88,7 @@ void OutputRelay::Report(std::string_view mark, std::string text) {
 }
 
 void OutputRelay::Flush(uv_loop_t* loop, double seconds) {
+  FlushMerged();
   const double deadline = MonotonicSeconds() + seconds;
   // A timer, so that a turn of the loop ends even when no write completes.
   uv_timer_t tick;
@@ -60,12 +102,15 @@ void OutputRelay::Flush(uv_loop_t* loop, double seconds) {
 }
 
 void OutputRelay::Write(Sink* sink, std::string_view data, bool* at_line_start) {
-  if (!tag_output_) {
+  if (!tag_output_ && !timestamp_) {
     sink->Write(std::string(data));
     return;
   }
+  // Lines that arrived together carry the same time.
+  const std::string prefix =
+      (timestamp_ ? TimestampPrefix(RealSeconds()) : std::string()) + (tag_output_ ? tag_ : "");
   std::string tagged;
-  AppendPrefixed(&tagged, data, tag_, at_line_start);
+  AppendPrefixed(&tagged, data, prefix, at_line_start);
   sink->Write(std::move(tagged));
 }
 

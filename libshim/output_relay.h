@@ -17,11 +17,16 @@ namespace stdmpi {
 
 class OutputRelay {
  public:
-  // Writes to fds 1 and 2; `on_drain` runs after queued output went out.
-  void Open(uv_loop_t* loop, std::function<void()> on_drain);
-  // --tag-output: "[RANK] " before every line. `fatal_lines`: remember the
-  // first "fatal:" line of stdout (NCL's errors).
-  void Configure(int rank, bool tag, bool fatal_lines);
+  // The program's stdout goes to fd 1, its stderr to `program_stderr`, the
+  // shim's messages to `messages` (rank_process.h: OutputFds); `on_drain`
+  // runs after queued output went out.
+  void Open(uv_loop_t* loop, std::function<void()> on_drain, int program_stderr = 2,
+            int messages = 2);
+  // --tag-output: "[RANK] " before every line; --timestamp-output: the time
+  // before that; --merge-stderr-to-stdout: the program's stderr goes with its
+  // stdout. `fatal_lines`: remember the first "fatal:" line of stdout (NCL's
+  // errors).
+  void Configure(int rank, bool tag, bool timestamp, bool merge_stderr, bool fatal_lines);
 
   void Stdout(std::string_view data);
   void Stderr(std::string_view data);
@@ -33,22 +38,33 @@ class OutputRelay {
   void Report(std::string_view mark, std::string text);
 
   size_t stdout_queued() const { return out_.queued(); }
-  size_t stderr_queued() const { return err_.queued(); }
-  bool empty() const { return out_.queued() == 0 && err_.queued() == 0; }
+  size_t stderr_queued() const { return err_.queued() + (msg_ != &err_ ? msg_->queued() : 0); }
+  bool empty() const { return out_.queued() == 0 && stderr_queued() == 0; }
   const std::string& fatal_line() const { return fatal_line_; }
   // A new program (a task farm's worker started again): its own lines count,
   // and start lines of their own (a piece the old one left without a
   // newline is ended).
   void ClearFatalLine() { fatal_line_.clear(); }
   void EndLines();
+  // --merge-stderr-to-stdout: what the program's stderr holds of a line goes
+  // out (its stderr ended).
+  void FlushMerged();
   // Runs `loop` until what is queued went out, for at most `seconds`.
   void Flush(uv_loop_t* loop, double seconds);
 
  private:
   void Write(Sink* sink, std::string_view data, bool* at_line_start);
+  // --merge-stderr-to-stdout: the program's stderr into stdout, whole lines
+  // at a time; what is held goes out at the end, or past kMergedErrHold.
+  void WriteMerged(std::string_view data);
+  static constexpr size_t kMergedErrHold = 64 * 1024;
+  std::string merged_err_;
 
   Sink out_, err_;
+  Sink own_msg_;       // the messages' sink when they have a descriptor of their own
+  Sink* msg_ = &err_;  // where Message() writes
   bool tag_output_ = false, fatal_lines_ = false;
+  bool timestamp_ = false, merge_stderr_ = false;
   std::string tag_;
   bool out_at_line_start_ = true, err_at_line_start_ = true;  // for the tags
   bool err_mid_line_ = false;  // the last byte on stderr was not a LF

@@ -13,6 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <vector>
+
+#include "output_files.h"
 
 namespace stdmpi {
 
@@ -72,37 +75,100 @@ void SendSmallTcpWritesAtOnce() {
   });
 }
 
-// The launcher's own descriptors stay open out of the way (mpirun's stdout is
-// a pty, whose closing could hang up the rank); a shim on another host keeps
-// writing through the launcher.
-void RouteOutputToLauncher() {
-  const char* path = getenv("STDMPI_OUTPUT_SOCKET");
-  if (path == nullptr || *path == '\0') return;
+namespace {
+
+// A connection to stdmpirun's merger, opened with its "STREAM RANK" line; -1
+// if it cannot be made.
+int ConnectOutput(const sockaddr_un& addr, char stream, int rank, const std::string& mark) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  const std::string hello = std::string(1, stream) + " " + std::to_string(rank) + " " + mark + "\n";
+  if (connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      write(s, hello.data(), hello.size()) != static_cast<ssize_t>(hello.size())) {
+    close(s);
+    return -1;
+  }
+  int size = 1 << 20;
+  setsockopt(s, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  return s;
+}
+
+// Puts `fd` at `target` (the old descriptor there is kept open out of the
+// way: mpirun's stdout is a pty, whose closing could hang up the rank).
+void PutAt(int fd, int target) {
+  fcntl(target, F_DUPFD_CLOEXEC, 10);
+  dup2(fd, target);
+  close(fd);
+}
+
+// A descriptor at 10 or above, close-on-exec, in place of `fd`.
+int MoveUp(int fd) {
+  int up = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return up;
+}
+
+// The connections to the merger (streams 1, 2 or 3); false, with none left
+// open, if one cannot be made (this shim runs on another host).
+bool ConnectAll(const char* path, const std::string& streams, int rank, const std::string& mark,
+                std::vector<int>* socks) {
   sockaddr_un addr{};
   size_t len = strlen(path);
-  if (len >= sizeof(addr.sun_path)) return;
+  if (len >= sizeof(addr.sun_path)) return false;
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, path, len + 1);
-  int socks[2] = {-1, -1};
-  for (int i = 0; i < 2; ++i) {
-    socks[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const char tag = i == 0 ? '1' : '2';
-    if (socks[i] < 0 || connect(socks[i], reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        write(socks[i], &tag, 1) != 1) {
-      for (int s : socks) {
-        if (s >= 0) close(s);
-      }
-      return;
+  for (char stream : streams) {
+    int s = ConnectOutput(addr, stream, rank, mark);
+    if (s < 0) {
+      for (int o : *socks) close(o);
+      socks->clear();
+      return false;
     }
-    int size = 1 << 20;
-    setsockopt(socks[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    socks->push_back(s);
   }
-  for (int i = 0; i < 2; ++i) {
-    fcntl(i + 1, F_DUPFD_CLOEXEC, 10);
-    dup2(socks[i], i + 1);
-    close(socks[i]);
-  }
+  return true;
+}
+
+}  // namespace
+
+OutputFds RouteOutputToLauncher(const OutputRoute& r, std::string* warning) {
+  OutputFds fds;
+  const bool files = !r.output_dir.empty();
+  const char* path = getenv("STDMPI_OUTPUT_SOCKET");
+  std::vector<int> socks;
+  // stdout; the program's stderr unless it goes with stdout; the shim's
+  // messages on a connection of their own when the files take 1 and 2.
+  const std::string streams = !files ? "12" : r.merge_stderr ? "13" : "123";
+  const bool merged =
+      path != nullptr && *path != '\0' && ConnectAll(path, streams, r.rank, r.mark, &socks);
   unsetenv("STDMPI_OUTPUT_SOCKET");
+  if (merged) {
+    PutAt(socks[0], 1);
+    PutAt(socks.back(), 2);
+    if (socks.size() == 3) fds.program_stderr = MoveUp(socks[1]);
+  }
+  if (merged || !files) {
+    if (r.job_dir >= 0) close(r.job_dir);
+    return fds;
+  }
+  // Another host: this rank's files, written here; its messages still go
+  // through the launcher.
+  if (r.job_dir < 0) {
+    *warning = r.job_dir_error;
+    return fds;
+  }
+  int out = CreateRankOutputFile(r.job_dir, r.output_dir, r.rank, "stdout", warning);
+  int err = out < 0 || r.merge_stderr
+                ? -1
+                : CreateRankOutputFile(r.job_dir, r.output_dir, r.rank, "stderr", warning);
+  close(r.job_dir);
+  if (out < 0 || (!r.merge_stderr && err < 0)) {
+    if (out >= 0) close(out);
+    return fds;
+  }
+  PutAt(out, 1);
+  if (err >= 0) fds.program_stderr = MoveUp(err);
+  return fds;
 }
 
 void BindAllThreads(const cpu_set_t& cpus) {

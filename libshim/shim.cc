@@ -1,14 +1,18 @@
 #include <mpi.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "numbers.h"
 #include "rank_process.h"
 #include "rank_report.h"
@@ -35,6 +39,36 @@ constexpr uint64_t kKilledReportDelayMs = 300;
 // launcher follows SIGTERM with SIGKILL after about a second).
 constexpr uint64_t kEndDeadlineMs = 2000;
 constexpr uint64_t kSignalledDeadlineMs = 800;
+
+// Adds the usage of the running process tree under `root` (the program's
+// supervisor) to *p, from /proc: CPU seconds of each process and of what it
+// reaped, and the largest peak resident set.
+void AddLiveUsage(pid_t root, ProgramFacts* p) {
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<pid_t> tree = {root};
+  std::string text, err;
+  for (size_t i = 0; i < tree.size() && i < 256; ++i) {
+    const std::string dir = "/proc/" + std::to_string(tree[i]);
+    double user = 0, sys = 0;
+    if (ReadFileToString(dir + "/stat", &text, &err) && ParseProcStat(text, hz, &user, &sys)) {
+      p->user += user;
+      p->sys += sys;
+    }
+    if (ReadFileToString(dir + "/status", &text, &err)) {
+      p->max_rss_kb = std::max(p->max_rss_kb, ParseVmHwm(text));
+    }
+    if (!ReadFileToString(dir + "/task/" + std::to_string(tree[i]) + "/children", &text, &err)) {
+      continue;
+    }
+    for (const char* c = text.c_str(); *c != '\0';) {
+      char* end = nullptr;
+      const long child = std::strtol(c, &end, 10);
+      if (end == c) break;
+      if (child > 0) tree.push_back(static_cast<pid_t>(child));
+      c = end;
+    }
+  }
+}
 }  // namespace
 
 // --- the program's output --------------------------------------------------
@@ -68,7 +102,10 @@ void Shim::OpenPipes() {
         output_.Stderr(data);
         UpdateReading();
       },
-      [this] { MaybeFinish(); });
+      [this] {
+        output_.FlushMerged();  // --merge-stderr-to-stdout: a last line without LF
+        MaybeFinish();
+      });
 }
 
 // Reads the program's output while there is room for it; its stdout only
@@ -162,6 +199,7 @@ void Shim::HandleRequest(Request req, std::string_view payload) {
     }
     default:
       MarkOpStart();
+      if (stats_on_) BeginStats(req);
       reply_shm_off_ = req.shm_out;
       OpStarted(engine_.Start(std::move(req), payload, reader_.errors_return()));
   }
@@ -175,6 +213,7 @@ void Shim::RequestFailed(Failure f) {
       return;
     case FailureAction::kJoinCollective:
       MarkOpStart();
+      if (stats_on_) stats_.BeginFailedCollective(*f.collective, engine_.CommKey(f.comm));
       OpStarted(engine_.StartFailedCollective(*f.collective, f.comm, f.reason));
       return;
     case FailureAction::kEndJob:
@@ -189,7 +228,19 @@ void Shim::RequestFailed(Failure f) {
 // traced by its receiver) before Start() returns.
 void Shim::MarkOpStart() {
   op_since_ = last_request_ = MonotonicSeconds();
-  if (trace_.open()) trace_start_ = RealSeconds();
+  if (trace_.tracing()) trace_start_ = RealSeconds();
+}
+
+void Shim::BeginStats(const Request& req) {
+  const int64_t comm = TakesComm(req.verb) ? req.comm : 0;
+  int me = engine_.rank();
+  if (auto it = engine_.comm_shapes()->find(comm);
+      comm != 0 && it != engine_.comm_shapes()->end()) {
+    me = it->second.rank;
+  }
+  stats_.Begin(req, me == req.peer,
+               SendsToPeer(req.verb) ? engine_.WorldRankIn(comm, req.peer) : -1,
+               IsCollective(req.verb) ? engine_.CommKey(comm) : -1);
 }
 
 void Shim::OpStarted(bool done) {
@@ -203,9 +254,10 @@ void Shim::OpStarted(bool done) {
 
 void Shim::FinishOp() {
   Outcome o = engine_.Take();
-  if (trace_.open()) {
+  if (stats_on_) stats_.End(MonotonicSeconds() - op_since_, o.ok, o.reply);
+  if (trace_.tracing()) {
     trace_.Add(reader_.trace_name(), trace_start_, RealSeconds(), reader_.trace_line(), o.ok,
-               static_cast<int64_t>(o.reply.size()));
+               static_cast<int64_t>(o.reply.size()), stats_on_ ? stats_.extra_args() : "");
   }
   WatchNonBlocking();
   const int64_t shm_off = reply_shm_off_;
@@ -288,6 +340,9 @@ void Shim::Report() {
 // --- ending ----------------------------------------------------------------
 
 void Shim::OnProgramExit(int wstatus) {
+  program_end_ = RealSeconds();
+  program_exit_seen_ = true;
+  program_stopped_ = ending();
   limit_timer_.Stop();
   // The command's cgroup is empty now (its supervisor ended everything in
   // it): read what it says, then remove it.
@@ -399,13 +454,19 @@ void Shim::RestartProgram() {
 }
 
 void Shim::OnTermSignal(int sig) {
-  if (phase_ == Phase::kClosing) _exit(128 + sig);  // its program ended well
+  if (phase_ == Phase::kClosing) {  // its program ended well
+    CloseTrace();
+    _exit(128 + sig);
+  }
   if (got_signal_) {
     // A second signal: no more grace.
     program_.Kill(SIGKILL);
     _exit(128 + sig);
   }
   got_signal_ = true;
+  // The launcher follows its SIGTERM with SIGKILL within milliseconds: the
+  // rank's summary now, as things stand.
+  CloseTrace();
   end_code_ = 128 + sig;
   if (phase_ == Phase::kDone) return;  // EndNow runs already; it ends with this status
   phase_ = Phase::kSignalled;
@@ -510,13 +571,13 @@ void Shim::EndNow() {
   program_.Stop();
   program_.limits().Remove();
   if (signalled) {
+    CloseTrace();  // first: the launcher's SIGKILL may follow soon
     output_.Flush(&loop_, 0.1);
-    trace_.Close();
     _exit(end_code_);
   }
   output_.Report(report_mark_, end_message_);
   output_.Message(MemoryNote(where_.rank));
-  trace_.Close();
+  CloseTrace();
   output_.Flush(&loop_, 1.0);
   if (quiet_) {
     // Another rank reports the same failure and aborts the job; give its
@@ -525,6 +586,66 @@ void Shim::EndNow() {
   }
   MPI_Abort(MPI_COMM_WORLD, end_code_);
   _exit(end_code_);
+}
+
+ProgramFacts Shim::ProgramFactsNow() {
+  ProgramFacts p;
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  p.host = host;
+  const double t0 = opts_.trace_t0;
+  p.started = program_begin_ > 0;
+  p.start = p.started ? program_begin_ - t0 : -1;
+  p.end = program_exit_seen_ ? program_end_ - t0 : p.started ? RealSeconds() - t0 : -1;
+  if (init_end_ > 0) {
+    p.init_begin = init_begin_ - t0;
+    p.init_end = init_end_ - t0;
+  }
+  // The program runs under stdmpi-init, which reaps everything it started:
+  // the shim's children's usage is the program's, once it was reaped.
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  p.user = static_cast<double>(ru.ru_utime.tv_sec) + ru.ru_utime.tv_usec * 1e-6;
+  p.sys = static_cast<double>(ru.ru_stime.tv_sec) + ru.ru_stime.tv_usec * 1e-6;
+  p.max_rss_kb = ru.ru_maxrss;
+  if (p.started && !program_.exited() && program_.pid() > 0) AddLiveUsage(program_.pid(), &p);
+  p.exited = program_exit_seen_;
+  p.wait_status = program_status_;
+  p.stopped = p.started && (program_stopped_ || !program_exit_seen_);
+  return p;
+}
+
+void Shim::SnapshotSummary() {
+  if (!stats_on_ || !trace_.open()) return;
+  // Only when something changed, or now and then.
+  const double now = MonotonicSeconds();
+  const bool busy = engine_.busy();
+  if (stats_.requests() == snapshot_requests_ && busy == snapshot_busy_ &&
+      now - snapshot_at_ < 5.0) {
+    return;
+  }
+  snapshot_requests_ = stats_.requests();
+  snapshot_busy_ = busy;
+  snapshot_at_ = now;
+  const double pending = busy ? now - op_since_ : -1;
+  trace_.AddLine(stats_.SummaryEvent(where_.rank, ProgramFactsNow(), pending));
+  trace_.Flush();
+}
+
+void Shim::CloseTrace() {
+  if (summary_timer_on_) summary_timer_.Stop();
+  summary_timer_on_ = false;
+  if (stats_on_ && trace_.open()) {
+    // A request still waiting as the rank ends (the job ends it): its wait
+    // so far counts, and shows in the timeline.
+    if (engine_.busy()) {
+      stats_.End(MonotonicSeconds() - op_since_, false, "");
+      trace_.Add(reader_.trace_name(), trace_start_, RealSeconds(), reader_.trace_line(), false, 0,
+                 stats_.extra_args());
+    }
+    trace_.AddLine(stats_.SummaryEvent(where_.rank, ProgramFactsNow()));
+  }
+  trace_.Close();
 }
 
 }  // namespace stdmpi

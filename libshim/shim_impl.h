@@ -24,6 +24,8 @@
 #include "output_relay.h"
 #include "poller.h"
 #include "program.h"
+#include "rank_process.h"
+#include "rank_summary.h"
 #include "report_mark.h"
 #include "request_reader.h"
 #include "shm_region.h"
@@ -101,6 +103,8 @@ class Shim {
   void HandleRequest(Request req, std::string_view payload);
   void RequestFailed(Failure f);
   void MarkOpStart();
+  // --summary, --profile, --report: the request's facts before it starts.
+  void BeginStats(const Request& req);
   void OpStarted(bool done);
   void FinishOp();
   // Keeps non-blocking requests moving while the program computes.
@@ -128,6 +132,14 @@ class Shim {
   void WatchClosedStdout();
   void ForceEof(const char* why);
   [[noreturn]] void EndNow();
+  // Writes this rank's summary line (with --rank-summary) and closes the
+  // trace part: when the program is done, or a signal ends the job.
+  void CloseTrace();
+  // A summary as of now, written out at once if anything changed (stdmpirun
+  // reads the last one): the launcher ends a job by SIGTERM and then SIGKILL
+  // within milliseconds, which a busy machine may not give the shim.
+  void SnapshotSummary();
+  ProgramFacts ProgramFactsNow();
 
   const ShimOptions& opts_;
   Position where_;
@@ -138,6 +150,8 @@ class Shim {
   int64_t reply_shm_off_ = -1;  // the pending request's OFF, if it has one
   Engine engine_;
   OutputRelay output_;
+  OutputFds output_fds_;  // the program's stderr and the shim's messages (rank_process.h)
+  OutputRoute output_route_;
   std::unique_ptr<Sink> child_in_ = std::make_unique<Sink>();
   RequestReader reader_;
   std::string held_stdout_;  // the program's stdout that came while a request was pending
@@ -145,6 +159,12 @@ class Shim {
   bool reader_finished_ = false;
   Poller poller_;
   TraceWriter trace_;  // --trace
+  RankStats stats_;    // --rank-summary (rank_summary.h)
+  bool stats_on_ = false;
+  bool summary_timer_on_ = false;
+  int64_t snapshot_requests_ = -1;  // what the last snapshot showed, and when
+  bool snapshot_busy_ = false;
+  double snapshot_at_ = 0;
 
   uv_loop_t loop_;
   // The program's (new ones when a task farm's worker starts again; the old
@@ -156,16 +176,17 @@ class Shim {
   bool restart_pending_ = false;  // the worker exited holding an item
   char readbuf_[256 * 1024];
   SignalWatch signals_[6];
-  Timer kill_timer_;    // SIGKILL for a program that does not end when asked
-  Timer end_timer_;     // the job's end, whatever else happens
-  Timer drain_timer_;   // the program exited: its pipes, not waited for forever
-  Timer ncl_timer_;     // NCL: has the script ended?
-  Timer report_timer_;  // a SIGKILLed command's report, held back a moment
-  Timer limit_timer_;   // --time-limit
-  Timer closed_timer_;  // stdout closed, the command still runs: say so soon
-  Timer answer_timer_;  // answers peers' questions (peer_ledger.h), and closes
-  Timer nb_timer_;      // advances non-blocking requests while the program computes
-  Timer task_timer_;    // the task farm's dispatcher answers its workers
+  Timer kill_timer_;     // SIGKILL for a program that does not end when asked
+  Timer end_timer_;      // the job's end, whatever else happens
+  Timer drain_timer_;    // the program exited: its pipes, not waited for forever
+  Timer ncl_timer_;      // NCL: has the script ended?
+  Timer report_timer_;   // a SIGKILLed command's report, held back a moment
+  Timer limit_timer_;    // --time-limit
+  Timer closed_timer_;   // stdout closed, the command still runs: say so soon
+  Timer answer_timer_;   // answers peers' questions (peer_ledger.h), and closes
+  Timer nb_timer_;       // advances non-blocking requests while the program computes
+  Timer task_timer_;     // the task farm's dispatcher answers its workers
+  Timer summary_timer_;  // --rank-summary: SnapshotSummary every 100 ms
   std::unique_ptr<TaskDispatcher> dispatcher_;
   std::unique_ptr<TaskLink> task_link_;
   double farm_start_ = 0;
@@ -180,6 +201,10 @@ class Shim {
   double trace_start_ = 0;
   double init_begin_ = 0, init_end_ = 0;  // MPI_Init, epoch seconds (--trace)
   int program_status_ = 0;
+  // The program's first start and last exit (epoch seconds; 0: not yet), and
+  // whether the job was already ending when it exited (--rank-summary).
+  double program_begin_ = 0, program_end_ = 0;
+  bool program_exit_seen_ = false, program_stopped_ = false;
   bool time_limit_hit_ = false;
   std::string limit_note_;
   bool end_deadline_passed_ = false;

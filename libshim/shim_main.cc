@@ -1,8 +1,11 @@
 // stdmpi-shim: one MPI rank that runs a command and relays its @mpi requests.
 #include <errno.h>
 #include <fcntl.h>
+#include <hwloc.h>
+#include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +29,23 @@ int RankFromEnvironment() {
   return -1;
 }
 
+// stdmpi-shim --version: the libraries it runs on, as they say at run time
+// (MPI_Get_library_version may be called before MPI_Init).
+int PrintVersion() {
+  char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+  int len = 0;
+  if (MPI_Get_library_version(mpi, &len) != MPI_SUCCESS) len = 0;
+  std::string lib(mpi, static_cast<size_t>(len));
+  if (size_t nl = lib.find_first_of("\n,"); nl != std::string::npos) lib.resize(nl);
+  const unsigned api = hwloc_get_api_version();
+  std::printf("stdmpi-shim (stdmpi) %s\n", STDMPI_VERSION);
+  std::printf("MPI library: %s\n", lib.empty() ? "(unknown)" : lib.c_str());
+  std::printf("hwloc: %s (API %u.%u at run time)\n", STDMPI_HWLOC_VERSION, api >> 16,
+              (api >> 8) & 0xff);
+  std::printf("libuv: %s\n", uv_version_string());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +57,7 @@ int main(int argc, char** argv) {
     if (fcntl(fd, F_GETFD) < 0) open("/dev/null", O_RDWR);
   }
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == "--version") return PrintVersion();
   stdmpi::ShimOptions opts;
   bool help = false;
   std::string err;

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "init_config.h"
+#include "output_files.h"
 #include "rank_process.h"
 #include "shim.h"
 #include "shim_impl.h"
@@ -39,6 +40,13 @@ int Shim::Main() {
     std::fprintf(stderr, "stdmpi: warning: no shared region (%s): arrays go through the pipes\n",
                  shm_why.c_str());
   }
+  // --output-filename: DIR/1 is opened before the program can touch it
+  // (output_files.h); used if stdmpirun cannot be reached.
+  output_route_.output_dir = opts_.output_filename;
+  output_route_.merge_stderr = opts_.merge_stderr;
+  if (!opts_.output_filename.empty()) {
+    output_route_.job_dir = OpenOutputJobDir(opts_.output_filename, &output_route_.job_dir_error);
+  }
   if (opts_.start_early && opts_.native_ranks.empty()) StartEarly();
   init_begin_ = RealSeconds();
   if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
@@ -52,7 +60,15 @@ int Shim::Main() {
   // way to the launcher.
   KeepLargeBuffersOnHeap();
   SendSmallTcpWritesAtOnce();
-  RouteOutputToLauncher();
+  OutputRoute route = output_route_;
+  MPI_Comm_rank(MPI_COMM_WORLD, &route.rank);
+  route.mark = report_mark_;
+  std::string out_warning;
+  output_fds_ = RouteOutputToLauncher(route, &out_warning);
+  if (!out_warning.empty() && !opts_.quiet) {
+    std::fprintf(stderr, "stdmpi: rank %d: warning: %s; its output goes to the terminal\n",
+                 route.rank, out_warning.c_str());
+  }
   if (started_early_ && program_.bound()) BindAllThreads(program_.bound_cpus());
   int code = Run();
   MPI_Finalize();
@@ -104,13 +120,17 @@ void Shim::InitRank() {
     where_ = mpi;
   }
   reader_.set_context({engine_.rank(), engine_.size(), opts_.max_message, engine_.comm_shapes()});
-  if (!opts_.trace.empty()) {
+  // --rank-summary alone: the part holds the summary line, no events.
+  const std::string& part = opts_.trace.empty() ? opts_.rank_summary : opts_.trace;
+  if (!part.empty()) {
     std::string terr;
-    if (!trace_.Open(opts_.trace, engine_.rank(), DescribeCommand(opts_.command, 120),
-                     opts_.trace_t0, &terr)) {
+    if (!trace_.Open(part, engine_.rank(), DescribeCommand(opts_.command, 120), opts_.trace_t0,
+                     &terr)) {
       std::fprintf(stderr, "%swarning: %s; not tracing\n", Prefix().c_str(), terr.c_str());
     }
-    reader_.KeepTraceInfo();
+    trace_.set_events(!opts_.trace.empty());
+    stats_on_ = !opts_.rank_summary.empty();
+    if (!opts_.trace.empty()) reader_.KeepTraceInfo();
   }
   trace_.AddStartup("MPI_Init", init_begin_, init_end_);
   if (!opts_.tasks_file.empty()) SetUpTasks();
@@ -201,17 +221,28 @@ void Shim::SetUpLoop() {
         MaybeFinish();
       },
       node.local_size > node.cpus);
-  for (Timer* t : {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_,
-                   &limit_timer_, &closed_timer_, &answer_timer_, &nb_timer_, &task_timer_}) {
+  for (Timer* t :
+       {&kill_timer_, &end_timer_, &drain_timer_, &ncl_timer_, &report_timer_, &limit_timer_,
+        &closed_timer_, &answer_timer_, &nb_timer_, &task_timer_, &summary_timer_}) {
     t->Init(&loop_);
+  }
+  if (stats_on_ && trace_.open()) {
+    // A rank may be killed outright (the launcher ends a job so): its last
+    // summary is then at most a moment old.
+    summary_timer_on_ = true;
+    summary_timer_.Start(
+        100, [this] { SnapshotSummary(); }, 100);
   }
   if (dispatcher_)
     task_timer_.Start(
         1, [this] { ServeTasks(); }, 1);
-  output_.Open(&loop_, [this] {
-    UpdateReading();
-    MaybeFinish();
-  });
+  output_.Open(
+      &loop_,
+      [this] {
+        UpdateReading();
+        MaybeFinish();
+      },
+      output_fds_.program_stderr, output_fds_.messages);
 }
 
 // The program runs: its pipes are read, its time limit counts, and NCL is
@@ -249,10 +280,12 @@ int Shim::Run() {
   if (program_.spawn_begin() > 0) {
     trace_.AddStartup("start the program", program_.spawn_begin(), program_.spawn_end());
   }
+  if (program_.pid() > 0) program_begin_ = program_.spawn_begin();
   if (!program_.pipes_ok()) {
     AbortWith(Prefix() + program_.failure().message + "\n", kExitInternal);
   }
-  output_.Configure(engine_.rank(), opts_.tag_output, program_.adaptation().fatal_lines);
+  output_.Configure(engine_.rank(), opts_.tag_output, opts_.timestamp_output, opts_.merge_stderr,
+                    program_.adaptation().fatal_lines);
   child_in_->Open(&loop_, program_.stdin_fd(), nullptr);
   OpenPipes();
   if (program_.pid() < 0) {
@@ -267,7 +300,7 @@ int Shim::Run() {
   CloseRank();
   CloseLoop(&loop_);
   engine_.Shutdown();
-  trace_.Close();
+  CloseTrace();
   std::fputs(MemoryNote(where_.rank).c_str(), stderr);
   return task_status_;
 }
@@ -280,6 +313,9 @@ void Shim::CloseRank() {
   // The farm's last task may have ended since the dispatcher's last tick:
   // its summary and status come now, while the loop still runs to send them.
   if (dispatcher_) ServeTasks();
+  // The program is done: the rank's summary now, before the launcher may
+  // kill this shim while it waits for the others (a failure elsewhere).
+  CloseTrace();
   program_.Kill(SIGTERM);
   std::string lost = engine_.DropUnreceivedSelfSends();
   if (!lost.empty()) std::fprintf(stderr, "%swarning: %s\n", Prefix().c_str(), lost.c_str());

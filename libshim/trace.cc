@@ -28,13 +28,15 @@ std::string JsonString(std::string_view s) {
 }
 
 std::string TraceEvent(std::string_view name, double ts_us, double dur_us, int rank,
-                       std::string_view request, bool ok, int64_t bytes) {
+                       std::string_view request, bool ok, int64_t bytes,
+                       std::string_view extra_args) {
   char times[96];
   std::snprintf(times, sizeof(times), "\"ts\":%.3f,\"dur\":%.3f", ts_us, dur_us);
   return "{\"name\":" + JsonString(name) + ",\"cat\":\"request\",\"ph\":\"X\"," + times +
          ",\"pid\":" + std::to_string(rank) + ",\"tid\":" + std::to_string(rank) +
          ",\"args\":{\"request\":" + JsonString(request) + ",\"ok\":" + (ok ? "true" : "false") +
-         ",\"reply_bytes\":" + std::to_string(bytes) + "}}";
+         ",\"reply_bytes\":" + std::to_string(bytes) + (extra_args.empty() ? "" : ",") +
+         std::string(extra_args) + "}}";
 }
 
 std::string TraceStartupEvent(std::string_view name, double ts_us, double dur_us, int rank) {
@@ -72,24 +74,30 @@ bool TraceWriter::Open(const std::string& prefix, int rank, std::string_view com
 }
 
 void TraceWriter::Add(std::string_view name, double begin, double end, std::string_view request,
-                      bool ok, int64_t bytes) {
-  if (f_ == nullptr) return;
+                      bool ok, int64_t bytes, std::string_view extra_args) {
+  if (!tracing()) return;
   if (events_ >= kMaxTraceEvents) {
     ++dropped_;
     return;
   }
   ++events_;
-  std::string e =
-      TraceEvent(name, (begin - t0_) * 1e6, (end - begin) * 1e6, rank_, request, ok, bytes);
+  std::string e = TraceEvent(name, (begin - t0_) * 1e6, (end - begin) * 1e6, rank_, request, ok,
+                             bytes, extra_args);
   e.push_back('\n');
   std::fwrite(e.data(), 1, e.size(), f_);
 }
 
 void TraceWriter::AddStartup(std::string_view name, double begin, double end) {
-  if (f_ == nullptr) return;
+  if (!tracing()) return;
   std::string e = TraceStartupEvent(name, (begin - t0_) * 1e6, (end - begin) * 1e6, rank_);
   e.push_back('\n');
   std::fwrite(e.data(), 1, e.size(), f_);
+}
+
+void TraceWriter::AddLine(std::string_view json) {
+  if (f_ == nullptr) return;
+  std::fwrite(json.data(), 1, json.size(), f_);
+  std::fputc('\n', f_);
 }
 
 void TraceWriter::Close() {

@@ -22,9 +22,11 @@ inline constexpr int64_t kMaxTraceEvents = 2'000'000;
 std::string JsonString(std::string_view s);
 
 // One request as a complete event ("ph":"X") of process `rank`: times in
-// microseconds from the job's start.
+// microseconds from the job's start. `extra_args`: more members of its args
+// (`"site":"0:3"`, rank_summary.h), or "".
 std::string TraceEvent(std::string_view name, double ts_us, double dur_us, int rank,
-                       std::string_view request, bool ok, int64_t bytes);
+                       std::string_view request, bool ok, int64_t bytes,
+                       std::string_view extra_args = {});
 
 // A step of the rank's start ("MPI_Init", "start the program") as a complete
 // event of category "startup", so the trace shows what came before the first
@@ -46,11 +48,21 @@ class TraceWriter {
   bool Open(const std::string& prefix, int rank, std::string_view command, double t0,
             std::string* err);
   bool open() const { return f_ != nullptr; }
+  // --summary alone: the part gets the rank's summary line, no events.
+  void set_events(bool on) { events_on_ = on; }
+  bool tracing() const { return f_ != nullptr && events_on_; }
   // A request from `begin` to `end` (epoch seconds).
   void Add(std::string_view name, double begin, double end, std::string_view request, bool ok,
-           int64_t bytes);
+           int64_t bytes, std::string_view extra_args = {});
   // A step of the rank's start from `begin` to `end` (epoch seconds).
   void AddStartup(std::string_view name, double begin, double end);
+  // One more line (a JSON object, without LF), never dropped: the rank's
+  // summary (rank_summary.h).
+  void AddLine(std::string_view json);
+  // Writes out what is buffered (a rank may be killed any moment now).
+  void Flush() {
+    if (f_ != nullptr) std::fflush(f_);
+  }
   // Writes what is buffered (and how many events were dropped) and closes.
   void Close();
 
@@ -59,6 +71,7 @@ class TraceWriter {
   int rank_ = 0;
   double t0_ = 0;
   int64_t events_ = 0, dropped_ = 0;
+  bool events_on_ = true;
 };
 
 }  // namespace stdmpi

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$(nproc)" >/dev/null
-targets=(request demux reader msgpack tar options)
+targets=(request demux reader msgpack tar options profile)
 pids=()
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus-$t"

@@ -16,10 +16,10 @@ case "${1:-}" in
   # bzip2, xz-utils, zstd: image tarballs compressed every way; lmod, man-db,
   # bash-completion: the install tree's module file, man page and completion;
   # python3-pip, python3-venv, r-base-dev: the bridges installed as packages;
-  # chromium: --report's page, loaded in a real browser.
+  # chromium: --report's page, loaded in a real browser; file: cpack's shlibdeps.
   test) pkgs+=(catch2 passwd util-linux r-base-core ncl-ncarg gawk mawk slurm-wlm munge busybox-static
                iproute2 ethtool clang libclang-rt-14-dev python3-numpy python3-mpi4py bzip2 xz-utils
-               zstd lmod man-db bash-completion python3-pip python3-venv r-base-dev chromium) ;;
+               zstd lmod man-db bash-completion python3-pip python3-venv r-base-dev chromium file) ;;
   # charliecloud-runtime: ch-run, the container start the isolation bench compares with;
   # parallel: GNU parallel, which the task-farm bench compares with.
   bench) pkgs+=(catch2 libbenchmark-dev python3-mpi4py r-cran-rmpi python3-matplotlib r-base-core

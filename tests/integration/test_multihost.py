@@ -11,6 +11,8 @@ stdmpirun started on the first as a user on a cluster's head node would.
 import glob
 import os
 import re
+import shutil
+import tempfile
 import unittest
 
 import harness
@@ -95,6 +97,28 @@ class Hosts(HostsCase):
         self.assertEqual(job.rc, 0, job.describe())
         self.assertIn("pi = 3.14159265358979", job.stdout)
         self.assertIn("(1000000 terms, 6 ranks,", job.stdout)
+
+    def test_output_files_across_hosts(self):
+        # Rank 0 runs on the head node (stdmpirun writes its files); ranks 1
+        # and 2 on the others, whose shims cannot reach stdmpirun's socket and
+        # write their own (the hosts share this file system, as a cluster's
+        # job directory is shared).
+        hf = self.hosts.hostfile(slots=2)
+        out = tempfile.mkdtemp(prefix="stdmpi-hostfiles-")
+        self.addCleanup(shutil.rmtree, out, True)
+        prog = ('echo "out $STDMPI_RANK $(hostname)"; echo "err $STDMPI_RANK" >&2; '
+                "echo '@mpi barrier'; read ok; echo \"after $ok\"")
+        job = self.on_head("--hostfile", hf, *self.transport(), *BY_NODE, "-n", "3",
+                           "--output-filename", out, "--timestamp-output", "sh", "-c", prog)
+        self.assertEqual(job.rc, 0, job.describe())
+        self.assertEqual(job.stdout, "", job.describe())
+        for r in range(3):
+            d = os.path.join(out, "1", f"rank.{r}")
+            with open(os.path.join(d, "stdout")) as f:
+                lines = [re.sub(r"^\[[-0-9 :.]+\] ", "", l) for l in f.read().splitlines()]
+            self.assertEqual(lines, [f"out {r} {self.hosts.names[r]}", "after ok"])
+            with open(os.path.join(d, "stderr")) as f:
+                self.assertRegex(f.read(), rf"^\[[-0-9 :.]+\] err {r}\n$")
 
     def test_protocol_suite_across_hosts(self):
         hf = self.hosts.hostfile(slots=2)

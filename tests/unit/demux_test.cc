@@ -1,6 +1,8 @@
 #include "demux.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -202,4 +204,117 @@ TEST_CASE("a whole line over max_line is too long as well") {
   CHECK(items[1].data == "0123456789");
   CHECK(items[2].kind == Kind::kRequestTooLong);
   CHECK(items[3].data == "after\n");
+}
+
+TEST_CASE("a progress bar's CR sends the line's start at once, requests wait for their LF") {
+  StdoutDemux d(1024);
+  auto feed = [&](std::string s) {
+    d.Append(s.data(), s.size());
+    return Drain(d);
+  };
+  auto items = feed("a\nload 5%\rload 6%");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].kind == Kind::kOutput);
+  CHECK(items[0].data == "a\nload 5%\r");
+  items = feed("\r\n@mpi barrier\n");
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].data == "load 6%\r\n");
+  CHECK(items[1].kind == Kind::kRequest);
+  CHECK(items[1].data == "@mpi barrier");
+  // A request whose CR came without its LF yet (CRLF split across reads),
+  // and one whose text holds a CR, are held whole.
+  CHECK(feed("@mpi barrier\r").empty());
+  items = feed("\n@mpi send 1 0 a\rb");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].kind == Kind::kRequest);
+  CHECK(items[0].data == "@mpi barrier\r");
+  items = feed("\n");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].data == "@mpi send 1 0 a\rb");
+  // What follows a CR on the same line is never a request, whether the line
+  // came whole or its start went out first.
+  items = feed("x\r@mpi barrier\n@mpi rank\n");
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].data == "x\r@mpi barrier\n");
+  CHECK(items[1].kind == Kind::kRequest);
+  items = feed("y\r");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].data == "y\r");
+  items = feed("@mpi barrier\n@mpi rank\n");
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].kind == Kind::kOutput);
+  CHECK(items[0].data == "@mpi barrier\n");
+  CHECK(items[1].kind == Kind::kRequest);
+}
+
+TEST_CASE("a progress bar fed byte by byte comes out whole, in order") {
+  StdoutDemux d(16);  // far shorter than the bar: a CR starts a new piece
+  const std::string in = "step 1 of 40\rstep 2 of 40\rstep 3 of 40\r\n@mpi rank\n";
+  std::string out;
+  std::vector<Kind> kinds;
+  for (char c : in) {
+    d.Append(&c, 1);
+    for (const Got& g : Drain(d)) {
+      kinds.push_back(g.kind);
+      if (g.kind == Kind::kOutput) out += g.data;
+    }
+  }
+  CHECK(out == "step 1 of 40\rstep 2 of 40\rstep 3 of 40\r\n");
+  REQUIRE(!kinds.empty());
+  CHECK(kinds.back() == Kind::kRequest);
+  CHECK(std::count(kinds.begin(), kinds.end(), Kind::kOutput) == 4);
+}
+
+TEST_CASE("a bare CR at a line's start stays with its line") {
+  StdoutDemux d(1024);
+  auto feed = [&](std::string s) {
+    d.Append(s.data(), s.size());
+    return Drain(d);
+  };
+  auto items = feed("fatal: one\n\r");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].data == "fatal: one\n");
+  items = feed("fatal: two\n\r");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].data == "\rfatal: two\n");
+  items = feed("\r@mpi rank\n");  // not a request: it does not start the line
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].kind == Kind::kOutput);
+  CHECK(items[0].data == "\r\r@mpi rank\n");
+}
+
+TEST_CASE("max_line counts a progress bar from its last CR") {
+  std::string bar;
+  for (int i = 1; i <= 50; ++i) {
+    char piece[32];
+    std::snprintf(piece, sizeof piece, "progress %3d%%\r", i * 2);
+    bar += piece;
+  }
+  REQUIRE(bar.size() > 100);
+  for (bool whole : {false, true}) {
+    CAPTURE(whole);
+    StdoutDemux d(100);
+    std::string out;
+    auto take = [&] {
+      for (const Got& g : Drain(d)) {
+        REQUIRE(g.kind == Kind::kOutput);
+        out += g.data;
+      }
+    };
+    std::string in = whole ? bar + "done\n" : bar;
+    d.Append(in.data(), in.size());
+    take();
+    if (!whole) {
+      d.Append("done\n", 5);
+      take();
+    }
+    CHECK(out == bar + "done\n");
+  }
+  // A request line is still held whole, and too long past the limit.
+  StdoutDemux d(100);
+  std::string req = "@mpi send 1 0 " + std::string(60, 'a') + "\r" + std::string(60, 'b');
+  d.Append(req.data(), req.size());
+  auto items = Drain(d);
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].kind == Kind::kRequestTooLong);
 }

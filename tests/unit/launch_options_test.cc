@@ -1,5 +1,6 @@
 #include "launch_options.h"
 #include "launch_parse.h"
+#include "version_info.h"
 
 #include <catch2/catch.hpp>
 
@@ -211,4 +212,22 @@ TEST_CASE("native MPI programs run without a shim, and the shims know their rank
         "--app-sizes 1,2,3 -- Rscript w.R");
   CHECK(Error({"--native", "./solver"}) ==
         "a job with --native programs needs -n for each command (./solver has none)");
+}
+
+TEST_CASE("the text of --version names the rank program libraries and each launcher") {
+  std::string v = FormatVersion(
+      "1.2.3", "/opt/bin/stdmpi-shim",
+      "stdmpi-shim (stdmpi) 1.2.3\nMPI library: Open MPI v4.1.4\n"
+      "hwloc: 2.9.0 (API 2.8 at run time)\nlibuv: 1.44.2\n",
+      {{"/usr/bin/mpirun", "mpirun (Open MPI) 4.1.4\n"}, {"/usr/bin/srun", ""}, {"", "never"}});
+  CHECK(v ==
+        "stdmpirun (stdmpi) 1.2.3\n"
+        "rank program: /opt/bin/stdmpi-shim\n"
+        "MPI library: Open MPI v4.1.4\n"
+        "hwloc: 2.9.0 (API 2.8 at run time)\n"
+        "libuv: 1.44.2\n"
+        "launcher: /usr/bin/mpirun (mpirun (Open MPI) 4.1.4)\n"
+        "launcher: /usr/bin/srun (it did not say its version)\n");
+  v = FormatVersion("1.2.3", "/x/stdmpi-shim", "", {});
+  CHECK(v.find("it did not answer --version") != std::string::npos);
 }

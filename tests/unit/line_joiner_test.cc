@@ -89,3 +89,33 @@ TEST_CASE("the last piece after an overlong line's pieces comes out at the end")
   j.Finish(&out);
   CHECK(out == "123456789abc\nxyz");
 }
+
+TEST_CASE("a progress bar's CR sends what came before it at once") {
+  LineJoiner j(1024);
+  std::string out;
+  j.Feed("50%\r", &out);
+  CHECK(out == "50%\r");
+  CHECK(j.pending() == 0);
+  j.Feed("60%\r70", &out);
+  CHECK(out == "50%\r60%\r");
+  CHECK(j.pending() == 2);
+  j.Feed("%\ndone\r\nnext", &out);  // a CRLF line ends as a line
+  CHECK(out == "50%\r60%\r70%\ndone\r\n");
+  CHECK(j.pending() == 4);
+}
+
+TEST_CASE("a bare CR at a line's start waits for its line") {
+  // NCL prints "\n\r" between the lines of its errors: the CR belongs to the
+  // next line, which must not be cut from it by another rank's.
+  LineJoiner j(1024);
+  std::string out;
+  j.Feed("fatal: one\n\r", &out);
+  CHECK(out == "fatal: one\n");
+  CHECK(j.pending() == 1);
+  j.Feed("\r", &out);
+  CHECK(out == "fatal: one\n");
+  j.Feed("fatal: two\n", &out);
+  CHECK(out == "fatal: one\n\r\rfatal: two\n");
+  j.Feed("\r9%\r", &out);  // a bar drawn after a CR goes out
+  CHECK(out == "fatal: one\n\r\rfatal: two\n\r9%\r");
+}

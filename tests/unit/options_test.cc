@@ -1,6 +1,8 @@
 #include "options.h"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <ctime>
 #include <map>
 #include <string>
 
@@ -133,4 +135,36 @@ TEST_CASE("the launcher's variables give a task's place before MPI starts") {
   CHECK(why == "the launcher's rank 5 of 8, local 1 of 1 do not fit together");
   g_env["OMPI_COMM_WORLD_LOCAL_SIZE"] = "9";  // more on this node than in the job
   CHECK_FALSE(LaunchPositionFromEnv(FromMap, &p, &why));
+}
+
+TEST_CASE("the prefix of --timestamp-output is the local time to the millisecond") {
+  const char* old = getenv("TZ");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("TZ", "UTC", 1);
+  tzset();
+  CHECK(TimestampPrefix(1796047509.1234) == "[2026-11-30 14:05:09.123] ");
+  CHECK(TimestampPrefix(1796047509.9996) == "[2026-11-30 14:05:10.000] ");  // rounds up a second
+  setenv("TZ", "Europe/Berlin", 1);
+  tzset();
+  CHECK(TimestampPrefix(1796047509.0) == "[2026-11-30 15:05:09.000] ");
+  if (old != nullptr) {
+    setenv("TZ", saved.c_str(), 1);
+  } else {
+    unsetenv("TZ");
+  }
+  tzset();
+}
+
+TEST_CASE("the output options are read and passed on to the shims") {
+  ShimOptions s;
+  std::string err;
+  bool help = false;
+  REQUIRE(ParseShimArgs({"--output-filename", "/x/out", "--timestamp-output",
+                         "--merge-stderr-to-stdout", "--", "true"},
+                        &s, &help, &err));
+  CHECK(s.output_filename == "/x/out");
+  CHECK(s.timestamp_output);
+  CHECK(s.merge_stderr);
+  CHECK_FALSE(ParseShimArgs({"--output-filename", "", "true"}, &s, &help, &err));
+  CHECK(err == "--output-filename : expected a directory");
 }
