@@ -65,15 +65,6 @@ std::vector<std::string> Run(const std::string& in, int64_t max_line, const std:
           !ended || ev.kind == RequestReader::Kind::kOutput || ev.kind == RequestReader::Kind::kEnd,
           "after the end only output comes");
       if (ev.kind == RequestReader::Kind::kOutput) {
-        size_t start = 0;
-        std::string_view out = ev.output;
-        while (start < out.size()) {
-          size_t nl = out.find('\n', start);
-          std::string_view line = out.substr(start, nl == std::string_view::npos ? nl : nl - start);
-          Check(!IsRequestLine(line), "no output line is a request");
-          if (nl == std::string_view::npos) break;
-          start = nl + 1;
-        }
         if (!events.empty() && events.back()[0] == 'O') {
           events.back() += std::string(ev.output);  // grouping depends on the reads
           continue;
@@ -92,6 +83,20 @@ std::vector<std::string> Run(const std::string& in, int64_t max_line, const std:
     }
   };
   FeedAll(r, in, cuts, static_cast<size_t>(max_line + kMaxPayload), drain);
+  // No output line is a request. A line may come in pieces (its start up to
+  // a CR first): the pieces together, as the grouped events hold them.
+  for (const std::string& e : events) {
+    if (e[0] != 'O') continue;
+    std::string_view out(e);
+    out.remove_prefix(1);
+    for (size_t start = 0; start < out.size();) {
+      size_t nl = out.find('\n', start);
+      std::string_view line = out.substr(start, nl == std::string_view::npos ? nl : nl - start);
+      Check(!IsRequestLine(line), "no output line is a request");
+      if (nl == std::string_view::npos) break;
+      start = nl + 1;
+    }
+  }
   return events;
 }
 

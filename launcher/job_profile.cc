@@ -263,4 +263,20 @@ JobProfile JobProfileBuilder::Finish(size_t top) {
   return p;
 }
 
+std::vector<std::pair<std::string, VerbTime>> VerbsByTotal(const JobProfile& p) {
+  std::map<std::string, VerbTime> all;
+  for (const RankProfile& r : p.ranks) {
+    for (const auto& [verb, v] : r.verbs) {
+      VerbTime& a = all[verb];
+      a.count = SaturatingAdd(a.count, v.count);
+      a.total += v.total;
+      a.max = std::max(a.max, v.max);
+    }
+  }
+  std::vector<std::pair<std::string, VerbTime>> order(all.begin(), all.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second.total > b.second.total; });
+  return order;
+}
+
 }  // namespace stdmpi

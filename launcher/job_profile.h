@@ -122,6 +122,10 @@ inline int64_t SaturatingAdd(int64_t a, int64_t b) {
   return b > 0 ? INT64_MAX : INT64_MIN;
 }
 
+// Every rank's time per verb added up; the verbs by total time, the largest
+// first (the --profile table and the report's chart).
+std::vector<std::pair<std::string, VerbTime>> VerbsByTotal(const JobProfile& p);
+
 // --- formatting --------------------------------------------------------------
 
 // "850 us", "12.3 ms", "1.23 s", "2m03s", "1h02m".

@@ -219,18 +219,7 @@ Row VerbRow(const std::string& verb, const std::string& rank, const VerbTime& v)
 }
 
 std::string VerbTable(const JobProfile& p) {
-  std::map<std::string, VerbTime> all;
-  for (const RankProfile& r : p.ranks) {
-    for (const auto& [verb, v] : r.verbs) {
-      VerbTime& a = all[verb];
-      a.count = SaturatingAdd(a.count, v.count);
-      a.total += v.total;
-      a.max = std::max(a.max, v.max);
-    }
-  }
-  std::vector<std::pair<std::string, VerbTime>> order(all.begin(), all.end());
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.second.total > b.second.total; });
+  const std::vector<std::pair<std::string, VerbTime>> order = VerbsByTotal(p);
   const bool every_rank = p.ranks.size() <= 16;
   std::vector<Row> rows = {{"verb", "rank", "count", "total", "mean", "max"}};
   for (const auto& [verb, a] : order) {

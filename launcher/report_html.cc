@@ -221,19 +221,6 @@ std::string TimelineSection(const JobProfile& p) {
   return s;
 }
 
-std::map<std::string, VerbTime> AllVerbs(const JobProfile& p) {
-  std::map<std::string, VerbTime> all;
-  for (const RankProfile& r : p.ranks) {
-    for (const auto& [verb, v] : r.verbs) {
-      VerbTime& a = all[verb];
-      a.count = SaturatingAdd(a.count, v.count);
-      a.total += v.total;
-      a.max = std::max(a.max, v.max);
-    }
-  }
-  return all;
-}
-
 std::string VerbTableByRank(const JobProfile& p,
                             const std::vector<std::pair<std::string, VerbTime>>& order) {
   std::string s =
@@ -253,10 +240,7 @@ std::string VerbTableByRank(const JobProfile& p,
 }
 
 std::string VerbSection(const JobProfile& p) {
-  const std::map<std::string, VerbTime> all = AllVerbs(p);
-  std::vector<std::pair<std::string, VerbTime>> order(all.begin(), all.end());
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.second.total > b.second.total; });
+  const std::vector<std::pair<std::string, VerbTime>> order = VerbsByTotal(p);
   std::string s = "<h2 id=\"verbs\">Time per verb</h2>\n";
   if (order.empty()) return s + "<p>No requests.</p>\n";
   double most = 1e-12;

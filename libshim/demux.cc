@@ -75,12 +75,23 @@ void StdoutDemux::Append(const char* data, size_t n) {
     // the limit counts from the last one.
     size_t keep = 0;  // bytes of `data` up to its last CR, kept whole
     if (SplitsAtCr(line, data, n)) {
-      if (const void* cr = memrchr(base + line, '\r', buf_.size() - line); cr != nullptr) {
-        line = static_cast<size_t>(static_cast<const char*>(cr) - base) + 1;
-      }
-      if (const void* cr = memrchr(data, '\r', n); cr != nullptr) {
-        keep = static_cast<size_t>(static_cast<const char*>(cr) - data) + 1;
-        line = buf_.size() + keep;
+      // Where the last piece starts (LineLength): after the first CR of the
+      // last run of CRs that follows something drawn. Found from the end.
+      const size_t held = buf_.size() - line;
+      auto at = [&](size_t i) { return i < held ? base[line + i] : data[i - held]; };
+      const void* dcr = n > 0 ? memrchr(data, '\r', n) : nullptr;
+      const void* bcr = held > 0 ? memrchr(base + line, '\r', held) : nullptr;
+      size_t r = dcr != nullptr   ? held + static_cast<size_t>(static_cast<const char*>(dcr) - data)
+                 : bcr != nullptr ? static_cast<size_t>(static_cast<const char*>(bcr) - base) - line
+                                  : SIZE_MAX;
+      if (r != SIZE_MAX) {
+        while (r > 0 && at(r - 1) == '\r') --r;
+        if (r > 0 && r >= held) {
+          keep = r - held + 1;
+          line = buf_.size() + keep;
+        } else if (r > 0) {
+          line += r + 1;
+        }
       }
     }
     const size_t have = buf_.size() + keep - line;
@@ -182,12 +193,10 @@ bool StdoutDemux::TakeDrawnPiece(size_t start, size_t line, size_t scanned, bool
                                  Item* item) {
   const char* base = buf_.data();
   const size_t end = buf_.size();
-  const void* cr = memrchr(base + scanned, '\r', end - scanned);
-  if (cr == nullptr) return false;
-  const size_t after = static_cast<size_t>(static_cast<const char*>(cr) - base) + 1;
-  const std::string_view piece(base + line, after - 1 - line);
-  const bool drawn = piece.find_first_not_of('\r') != std::string_view::npos;
-  if (!drawn || (!continued && IsRequestLine(piece))) return false;
+  if (memrchr(base + scanned, '\r', end - scanned) == nullptr) return false;
+  if (!continued && KeptWhole(std::string_view(base + line, end - line))) return false;
+  const size_t after = EmittableEnd(line, end);
+  if (after == line) return false;
   item->kind = Kind::kOutput;
   item->data = std::string_view(base + start, after - start);
   pos_ = scan_ = after;
@@ -199,24 +208,82 @@ bool StdoutDemux::TakeDrawnPiece(size_t start, size_t line, size_t scanned, bool
 // space, a CR or nothing yet. Its CRs end no pieces.
 bool StdoutDemux::SplitsAtCr(size_t line, const char* data, size_t n) const {
   if (mid_line_ && line == pos_) return true;
-  char head[5];
+  char head[6];
   size_t got = 0;
-  for (size_t i = line; i < buf_.size() && got < 5; ++i) head[got++] = buf_.data()[i];
-  for (size_t i = 0; i < n && got < 5; ++i) head[got++] = data[i];
-  static const char kReq[] = "@mpi";
-  for (size_t i = 0; i < got && i < 4; ++i) {
-    if (head[i] != kReq[i]) return true;
-  }
-  return got == 5 && head[4] != ' ' && head[4] != '\r';
+  for (size_t i = line; i < buf_.size() && got < 6; ++i) head[got++] = buf_.data()[i];
+  for (size_t i = 0; i < n && got < 6; ++i) head[got++] = data[i];
+  return !KeptWhole(std::string_view(head, got));
 }
 
-// A line's length as --max-line counts it: for output, from its last CR
-// after something drawn (what came before went out piece by piece).
-size_t StdoutDemux::LineLength(std::string_view line, bool continued) {
-  if (!continued && IsRequestLine(line)) return line.size();
-  const size_t cr = line.rfind('\r');
-  if (cr == std::string_view::npos || line.find_first_not_of('\r') >= cr) return line.size();
-  return line.size() - cr - 1;
+// Whether a line that starts with `head` is kept whole, never cut into
+// pieces at its CRs: it starts as a request does ("@mpi" so far, or followed
+// by a space or a CR), whatever comes after.
+bool StdoutDemux::KeptWhole(std::string_view head) {
+  static constexpr std::string_view kReq = "@mpi";
+  if (head.substr(0, 4) != kReq.substr(0, std::min<size_t>(4, head.size()))) return false;
+  return head.size() <= 4 || head[4] == ' ' || head[4] == '\r';
+}
+
+// Where the drawn pieces of the line at buf_[line] (up to `end`) that may go
+// out now end: after the last CR that ends a piece, short of the first piece
+// longer than the limit (LineLength); `line` if none.
+size_t StdoutDemux::EmittableEnd(size_t line, size_t end) const {
+  const char* base = buf_.data();
+  size_t result = line, piece_start = line;
+  bool drawn = false;
+  for (size_t i = line; i < end; ++i) {
+    if (base[i] != '\r') {
+      drawn = true;
+    } else if (drawn) {
+      if (i - piece_start > max_line_) break;
+      result = piece_start = i + 1;
+      drawn = false;
+    }
+  }
+  return result;
+}
+
+// A line's length as --max-line counts it: for output, its longest piece
+// (what comes up to a CR after something drawn goes out at once,
+// TakeDrawnPiece; bare CRs stay with what follows them), so that the limit
+// does not depend on how the bytes happened to be read.
+size_t StdoutDemux::LineLength(std::string_view line, bool whole) {
+  if (whole) return line.size();
+  size_t longest = 0, piece = 0;
+  bool drawn = false;
+  for (char c : line) {
+    ++piece;
+    if (c != '\r') {
+      drawn = true;
+    } else if (drawn) {
+      longest = std::max(longest, piece - 1);
+      piece = 0;
+      drawn = false;
+    }
+  }
+  return std::max(longest, piece);
+}
+
+// NextLines: the whole line at buf_[line..nlpos) is too long. The pieces
+// before the one too long go out first, as they would have if read apart.
+StdoutDemux::Item StdoutDemux::TooLongLine(size_t line, size_t nlpos, bool continued, bool whole) {
+  const char* base = buf_.data();
+  Item item;
+  if (const size_t after = whole ? line : EmittableEnd(line, nlpos); after > line) {
+    item.kind = Kind::kOutput;
+    item.data = std::string_view(base + line, after - line);
+    pos_ = scan_ = after;
+    mid_line_ = true;
+    return item;
+  }
+  const std::string_view this_line(base + line, nlpos - line);
+  item.kind = !continued && IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong
+                                                                  : Kind::kOutputTooLong;
+  item.data = this_line.substr(0, 64);
+  pos_ = nlpos + 1;
+  scan_ = pos_;
+  mid_line_ = false;
+  return item;
 }
 
 StdoutDemux::Item StdoutDemux::NextLines() {
@@ -235,7 +302,8 @@ StdoutDemux::Item StdoutDemux::NextLines() {
     if (nl == nullptr) {
       if (TakeDrawnPiece(start, line, scanned, continued, &item)) return item;
       size_t len = end - line;
-      if (len > max_line_) {
+      const std::string_view so_far(base + line, len);
+      if (len > max_line_ && LineLength(so_far, !continued && KeptWhole(so_far)) > max_line_) {
         if (line > start) break;  // deliver the whole lines gathered first
         std::string_view head(base + line, len < 64 ? len : 64);
         item.kind = !continued && IsRequestLine(head.substr(0, 5)) ? Kind::kRequestTooLong
@@ -264,17 +332,12 @@ StdoutDemux::Item StdoutDemux::NextLines() {
     }
     size_t nlpos = static_cast<size_t>(static_cast<const char*>(nl) - base);
     std::string_view this_line(base + line, nlpos - line);
-    if (LineLength(this_line, continued) > max_line_) {
+    const bool whole = !continued && KeptWhole(this_line);
+    if (this_line.size() > max_line_ && LineLength(this_line, whole) > max_line_) {
       // Too long even though it arrived whole: the limit must not depend on
       // how the bytes happened to be read.
       if (line > start) break;
-      item.kind = !continued && IsRequestLine(this_line.substr(0, 5)) ? Kind::kRequestTooLong
-                                                                      : Kind::kOutputTooLong;
-      item.data = this_line.substr(0, 64);
-      pos_ = nlpos + 1;
-      scan_ = pos_;
-      mid_line_ = false;
-      return item;
+      return TooLongLine(line, nlpos, continued, whole);
     }
     if (!continued && IsRequestLine(this_line)) {
       if (line > start) break;  // deliver the output before it first

@@ -108,7 +108,11 @@ class StdoutDemux {
   // Append: whether the CRs of the line that starts at buf_[line] (and goes
   // on with `data`) end pieces, i.e. it cannot become a request.
   bool SplitsAtCr(size_t line, const char* data, size_t n) const;
-  static size_t LineLength(std::string_view line, bool continued);
+  static bool KeptWhole(std::string_view head);
+  // How long a line is for max_line: its longest piece (KeptWhole: all of it).
+  static size_t LineLength(std::string_view line, bool whole);
+  size_t EmittableEnd(size_t line, size_t end) const;
+  Item TooLongLine(size_t line, size_t nlpos, bool continued, bool whole);
   // NextLines' piece of a line that ends with a CR, if it may go out now.
   bool TakeDrawnPiece(size_t start, size_t line, size_t scanned, bool continued, Item* item);
 
