@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "numbers.h"
 #include "option_table.h"
@@ -296,6 +296,36 @@ void AppendPrefixed(std::string* out, std::string_view data, std::string_view pr
     out->append(data.substr(0, nl + 1));
     data.remove_prefix(nl + 1);
     *at_line_start = true;
+  }
+}
+
+void AppendPrefixedRedraws(std::string* out, std::string_view data, std::string_view prefix,
+                           PrefixState* st) {
+  while (!data.empty()) {
+    if (st->after_cr) {  // the byte after a drawn piece's CR: a redraw, unless CRLF
+      st->after_cr = false;
+      st->line_start = st->line_start || data.front() != '\n';
+    }
+    if (st->line_start) {
+      out->append(prefix);
+      st->line_start = false;
+      st->drawn = false;
+    }
+    const size_t end = data.find_first_of("\r\n");
+    if (end == std::string_view::npos) {
+      out->append(data);
+      st->drawn = true;
+      return;
+    }
+    out->append(data.substr(0, end + 1));
+    const bool drawn = st->drawn || end > 0;
+    if (data[end] == '\n') {
+      st->line_start = true;
+    } else if (drawn) {
+      st->after_cr = true;
+    }
+    st->drawn = false;
+    data.remove_prefix(end + 1);
   }
 }
 

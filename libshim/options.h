@@ -151,6 +151,19 @@ const std::string& ShimUsage();
 // carries the state across calls (true before the first call).
 void AppendPrefixed(std::string* out, std::string_view data, std::string_view prefix,
                     bool* at_line_start);
+// Where a stream of output stands for its line prefixes (the tags).
+struct PrefixState {
+  bool line_start = true;  // the next byte starts a line
+  bool drawn = false;      // bytes other than CR came since the last prefix
+  bool after_cr = false;   // the last byte was a CR after something drawn
+};
+
+// As AppendPrefixed, and a line redrawn after a CR (a progress bar) gets the
+// prefix again, so that each redraw says whose it is; a CR before an LF (a
+// CRLF line) does not, even when the LF comes in the next piece.
+void AppendPrefixedRedraws(std::string* out, std::string_view data, std::string_view prefix,
+                           PrefixState* st);
+
 // --timestamp-output's prefix for a line printed at `real_seconds` (since
 // the epoch), in local time: "[2026-11-30 14:05:09.123] ".
 std::string TimestampPrefix(double real_seconds);

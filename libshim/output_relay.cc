@@ -28,7 +28,7 @@ void OutputRelay::Configure(int rank, bool tag, bool timestamp, bool merge_stder
 void OutputRelay::Stdout(std::string_view data) {
   if (fatal_lines_ && fatal_line_.empty()) FindFatalLine(data, &fatal_line_);
   if (!data.empty()) out_mid_line_ = data.back() != '\n';
-  Write(&out_, data, &out_at_line_start_);
+  Write(&out_, data, &out_prefix_);
 }
 
 void OutputRelay::Stderr(std::string_view data) {
@@ -50,13 +50,13 @@ void OutputRelay::Stderr(std::string_view data) {
     return;
   }
   if (!data.empty()) err_mid_line_ = data.back() != '\n';
-  Write(&err_, data, &err_at_line_start_);
+  Write(&err_, data, &err_prefix_);
 }
 
 void OutputRelay::WriteMerged(std::string_view data) {
   if (data.empty()) return;
   out_mid_line_ = data.back() != '\n';
-  Write(&out_, data, &out_at_line_start_);
+  Write(&out_, data, &out_prefix_);
 }
 
 void OutputRelay::FlushMerged() {
@@ -78,7 +78,8 @@ void OutputRelay::Message(std::string text) {
   }
   if (err_mid_line_) text.insert(text.begin(), '\n');
   err_mid_line_ = text.back() != '\n';
-  err_at_line_start_ = !err_mid_line_;
+  err_prefix_ = PrefixState();
+  err_prefix_.line_start = !err_mid_line_;
   err_.Write(std::move(text));
 }
 
@@ -101,7 +102,7 @@ void OutputRelay::Flush(uv_loop_t* loop, double seconds) {
   uv_run(loop, UV_RUN_NOWAIT);  // lets the close complete before `tick` goes
 }
 
-void OutputRelay::Write(Sink* sink, std::string_view data, bool* at_line_start) {
+void OutputRelay::Write(Sink* sink, std::string_view data, PrefixState* st) {
   if (!tag_output_ && !timestamp_) {
     sink->Write(std::string(data));
     return;
@@ -110,7 +111,7 @@ void OutputRelay::Write(Sink* sink, std::string_view data, bool* at_line_start) 
   const std::string prefix =
       (timestamp_ ? TimestampPrefix(RealSeconds()) : std::string()) + (tag_output_ ? tag_ : "");
   std::string tagged;
-  AppendPrefixed(&tagged, data, prefix, at_line_start);
+  AppendPrefixedRedraws(&tagged, data, prefix, st);
   sink->Write(std::move(tagged));
 }
 

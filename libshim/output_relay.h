@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "options.h"
 #include "sink.h"
 
 namespace stdmpi {
@@ -53,7 +54,7 @@ class OutputRelay {
   void Flush(uv_loop_t* loop, double seconds);
 
  private:
-  void Write(Sink* sink, std::string_view data, bool* at_line_start);
+  void Write(Sink* sink, std::string_view data, PrefixState* st);
   // --merge-stderr-to-stdout: the program's stderr into stdout, whole lines
   // at a time; what is held goes out at the end, or past kMergedErrHold.
   void WriteMerged(std::string_view data);
@@ -66,9 +67,9 @@ class OutputRelay {
   bool tag_output_ = false, fatal_lines_ = false;
   bool timestamp_ = false, merge_stderr_ = false;
   std::string tag_;
-  bool out_at_line_start_ = true, err_at_line_start_ = true;  // for the tags
-  bool err_mid_line_ = false;  // the last byte on stderr was not a LF
-  bool out_mid_line_ = false;  // ... on stdout
+  PrefixState out_prefix_, err_prefix_;  // for the tags and stamps
+  bool err_mid_line_ = false;            // the last byte on stderr was not a LF
+  bool out_mid_line_ = false;            // ... on stdout
   std::string fatal_line_;
 };
 

@@ -259,7 +259,9 @@ class ProgressBars(unittest.TestCase):
             got = self.stream(["-n", "1", *extra, PYTHON, "-c", prog])
             out = b"".join(d for _, s, d in got if s == "out")
             prefix = b"[0] " if extra else b""
-            self.assertEqual(out, prefix + b"start\n" + prefix + b"bar 50%\rbar 100%\n", got)
+            # With --tag-output each redraw says whose it is.
+            self.assertEqual(out, prefix + b"start\n" + prefix + b"bar 50%\r" + prefix + b"bar 100%\n",
+                             got)
             bar = self.first_time(got, "out", b"bar 50%\r")
             done = self.first_time(got, "out", b"bar 100%")
             self.assertLess(bar, done - 1.0, got)

@@ -168,3 +168,19 @@ TEST_CASE("the output options are read and passed on to the shims") {
   CHECK_FALSE(ParseShimArgs({"--output-filename", "", "true"}, &s, &help, &err));
   CHECK(err == "--output-filename : expected a directory");
 }
+
+TEST_CASE("a tag is written again when a progress bar redraws its line") {
+  auto run = [](std::vector<std::string> pieces) {
+    std::string out;
+    PrefixState st;
+    for (const std::string& p : pieces) AppendPrefixedRedraws(&out, p, "[1] ", &st);
+    return out;
+  };
+  CHECK(run({"load 5%\rload 6%\r", "load 7%\n"}) == "[1] load 5%\r[1] load 6%\r[1] load 7%\n");
+  // A CRLF line keeps one tag, also when its LF comes in the next piece.
+  CHECK(run({"dos line\r\n", "next\n"}) == "[1] dos line\r\n[1] next\n");
+  CHECK(run({"dos line\r", "\nnext\n"}) == "[1] dos line\r\n[1] next\n");
+  // A bare CR (NCL's "\n\r") is not a redraw; a piece without its end waits.
+  CHECK(run({"one\n\rfatal\n"}) == "[1] one\n[1] \rfatal\n");
+  CHECK(run({"50", "%\r", "60%"}) == "[1] 50%\r[1] 60%");
+}
