@@ -41,9 +41,7 @@ std::string OptionNamed(const std::string& name, const OptionSpec** spec) {
     if (n.size() < 2 || n[0] != '-') continue;
     if (const OptionSpec* o = FindOption(n, Scope::kLauncher); o != nullptr) {
       *spec = o;
-      std::string_view names(o->names);
-      const size_t comma = names.rfind(", ");
-      return std::string(comma == std::string_view::npos ? names : names.substr(comma + 2));
+      return std::string(CanonicalName(*o));
     }
   }
   return "";
@@ -218,9 +216,7 @@ std::vector<std::string> GivenOptions(const LaunchOptions& l) {
   const std::vector<OptionSpec>& table = OptionTable();
   for (size_t r = 0; r < l.given.size() && r < table.size(); ++r) {
     if (l.given[r].empty()) continue;
-    std::string_view names(table[r].names);
-    const size_t comma = names.rfind(", ");
-    std::string name(comma == std::string_view::npos ? names : names.substr(comma + 2));
+    const std::string name(CanonicalName(table[r]));
     out.push_back(table[r].nargs == 0 ? name : name + " " + l.given[r]);
   }
   return out;

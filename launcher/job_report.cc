@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "job_profile.h"
 #include "launch_options.h"
 #include "report_html.h"
@@ -61,13 +62,7 @@ bool WriteNewFile(const std::string& file, const std::string& text, std::string*
   const std::string tmp = file + ".stdmpi-" + std::to_string(getpid()) + ".tmp";
   unlink(tmp.c_str());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  bool ok = fd >= 0;
-  for (size_t at = 0; ok && at < text.size();) {
-    const ssize_t w = write(fd, text.data() + at, text.size() - at);
-    if (w < 0 && errno == EINTR) continue;
-    ok = w > 0;
-    if (ok) at += static_cast<size_t>(w);
-  }
+  bool ok = fd >= 0 && WriteFully(fd, text.data(), text.size());
   if (fd >= 0 && close(fd) != 0) ok = false;
   if (ok && rename(tmp.c_str(), file.c_str()) != 0) ok = false;
   if (!ok) {

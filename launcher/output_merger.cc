@@ -8,23 +8,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fsutil.h"
 #include "output_files.h"
 
 namespace stdmpi {
-
-namespace {
-
-bool WriteAllTo(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t w = write(fd, s.data(), s.size());
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    s.remove_prefix(static_cast<size_t>(w));
-  }
-  return true;
-}
-
-}  // namespace
 
 OutputMerger::~OutputMerger() {
   for (auto& c : conns_) close(c->fd);
@@ -104,7 +91,7 @@ void OutputMerger::Emit(Conn* c, std::string_view data, bool end) {
 void OutputMerger::Deliver(Conn* c, const std::string& joined) {
   if (joined.empty() || c->stream == 0) return;
   if (c->file_fd >= 0) {
-    if (!WriteAllTo(c->file_fd, joined)) {
+    if (!WriteFully(c->file_fd, joined.data(), joined.size())) {
       // A full disk: what is left goes to the terminal, said once.
       if (!warned_files_) {
         warned_files_ = true;

@@ -60,6 +60,19 @@ inline bool WriteFile(const std::string& path, const std::string& text) {
   return WriteFile(path.c_str(), text.data(), text.size());
 }
 
+// Writes all `n` bytes at `p` to `fd` (a file or a blocking pipe), again
+// after EINTR and short writes; false (errno set) if a write fails.
+inline bool WriteFully(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
 // Creates `path` anew for writing, never through a link: a program may have
 // put anything at that name (a link to a file of the user's), so the entry is
 // removed first (the link itself, not what it points to) and the file is

@@ -674,13 +674,13 @@ bool AnyName(const char* list, F f) {
   return false;
 }
 
+}  // namespace
+
 std::string_view CanonicalName(const OptionSpec& o) {
   std::string_view s(o.names);
   size_t comma = s.rfind(", ");
   return comma == std::string_view::npos ? s : s.substr(comma + 2);
 }
-
-}  // namespace
 
 const std::vector<OptionSpec>& OptionTable() {
   static const std::vector<OptionSpec> table = MakeTable();

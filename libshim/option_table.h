@@ -99,6 +99,10 @@ struct OptionSpec {
 // Every option, in the order stdmpirun passes them on.
 const std::vector<OptionSpec>& OptionTable();
 
+// The option's name that is passed on: the last of its names ("--version"
+// of "-V, --version").
+std::string_view CanonicalName(const OptionSpec& o);
+
 // The row for `name` that `who` takes, or nullptr.
 const OptionSpec* FindOption(std::string_view name, Scope who);
 

@@ -35,18 +35,9 @@ void OutputRelay::Stderr(std::string_view data) {
   if (merge_stderr_) {
     // Whole lines (or a progress bar's piece) only, so that a piece of an
     // error message never lands inside a line of stdout.
-    merged_err_.append(data);
-    size_t cut = merged_err_.rfind('\n');
-    cut = cut == std::string::npos ? 0 : cut + 1;
-    if (size_t cr = merged_err_.rfind('\r');
-        cr != std::string::npos && cr >= cut && merged_err_.find_first_not_of('\r', cut) < cr) {
-      cut = cr + 1;
-    }
-    if (merged_err_.size() - cut > kMergedErrHold) cut = merged_err_.size();
-    if (cut > 0) {
-      WriteMerged(std::string_view(merged_err_).substr(0, cut));
-      merged_err_.erase(0, cut);
-    }
+    std::string whole;
+    merged_err_.Feed(data, &whole);
+    WriteMerged(whole);
     return;
   }
   if (!data.empty()) err_mid_line_ = data.back() != '\n';
@@ -60,8 +51,9 @@ void OutputRelay::WriteMerged(std::string_view data) {
 }
 
 void OutputRelay::FlushMerged() {
-  WriteMerged(merged_err_);
-  merged_err_.clear();
+  std::string rest;
+  merged_err_.Finish(&rest);
+  WriteMerged(rest);
 }
 
 void OutputRelay::EndLines() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "line_joiner.h"
 #include "options.h"
 #include "sink.h"
 
@@ -56,10 +57,9 @@ class OutputRelay {
  private:
   void Write(Sink* sink, std::string_view data, PrefixState* st);
   // --merge-stderr-to-stdout: the program's stderr into stdout, whole lines
-  // at a time; what is held goes out at the end, or past kMergedErrHold.
+  // at a time; what is held goes out at the end, or past 64 KiB.
   void WriteMerged(std::string_view data);
-  static constexpr size_t kMergedErrHold = 64 * 1024;
-  std::string merged_err_;
+  LineJoiner merged_err_{64 * 1024};
 
   Sink out_, err_;
   Sink own_msg_;       // the messages' sink when they have a descriptor of their own

@@ -1,12 +1,13 @@
-// Whole lines out of a byte stream, for merging the ranks' output.
+// Whole lines out of a byte stream, for merging the ranks' output (and, in
+// the shim, a program's stderr into its stdout: --merge-stderr-to-stdout).
 //
 // mpirun forwards each rank's output in reads of at most 4095 bytes and writes
 // them out as they come, so lines of different ranks end up cut into each
 // other under heavy output. stdmpirun instead takes the output of the ranks on
 // its own machine over a socket each (output_merger.h) and writes only whole
 // lines: a LineJoiner per stream holds a line's start until its end arrives.
-#ifndef STDMPI_LAUNCHER_LINE_JOINER_H_
-#define STDMPI_LAUNCHER_LINE_JOINER_H_
+#ifndef STDMPI_LIBSHIM_LINE_JOINER_H_
+#define STDMPI_LIBSHIM_LINE_JOINER_H_
 
 #include <cstddef>
 #include <string>
@@ -35,4 +36,4 @@ class LineJoiner {
 
 }  // namespace stdmpi
 
-#endif  // STDMPI_LAUNCHER_LINE_JOINER_H_
+#endif  // STDMPI_LIBSHIM_LINE_JOINER_H_
